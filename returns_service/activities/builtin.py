@@ -1,0 +1,241 @@
+"""The built-in adapters of the embedded default: everything lives in the store.
+
+- payments: a ledger of refunds against the order's captures, one row per refund part, keyed by
+  `refund:{return_id}:{n}:{order_id}:{capture}` under a unique constraint;
+- carrier: a PDF label with a tracking number, kept in the store and served by the API;
+- inventory: stock levels per SKU and location, each restock keyed `restock:{return_id}:{item}`;
+- email: rendered messages in an outbox table, and as .eml files when a folder is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from email.message import EmailMessage as MimeMessage
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.exceptions import ApplicationError
+
+from returns_service.activities.label_pdf import render_label
+from returns_service.activities.ports import EmailMessage
+from returns_service.domain.messages import CreateLabel, IssueRefund, RestockItems
+from returns_service.domain.models import Capture, Label, Refund, RefundMethod
+from returns_service.domain.refunds import CaptureBalance, InsufficientCaptures, allocate
+from returns_service.store.orders import get_orders
+from returns_service.store.tables import (
+    CaptureRow,
+    LabelRow,
+    LedgerEntryRow,
+    OutboxEmailRow,
+    StockLevelRow,
+    StockMovementRow,
+)
+from returns_service.store.upsert import insert_once
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def _digest(text: str, length: int = 16) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+class LedgerPayments:
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def refund(self, request: IssueRefund) -> list[Refund]:
+        async with self.sessions.begin() as session:
+            done = await self._entries(session, request.return_id, request.sequence)
+            if done:
+                return done
+            for part in request.amounts:
+                if request.method is RefundMethod.STORE_CREDIT:
+                    await self._enter(session, request, part.order_id, None, part.amount)
+                    continue
+                await get_orders(session, [part.order_id], lock=True)
+                try:
+                    shares = allocate(
+                        part.amount,
+                        await self.balances(session, part.order_id),
+                        request.capture_id,
+                    )
+                except InsufficientCaptures as error:
+                    raise ApplicationError(
+                        str(error),
+                        {"requested": error.requested, "available": error.available},
+                        type="InsufficientCaptures",
+                        non_retryable=True,
+                    ) from error
+                for share in shares:
+                    await self._enter(session, request, part.order_id, share.capture_id, share.amount)
+            return await self._entries(session, request.return_id, request.sequence)
+
+    async def balances(self, session: AsyncSession, order_id: str) -> list[CaptureBalance]:
+        """Each capture of the order, with what refunds of any return have left in it."""
+        captures = (
+            await session.scalars(select(CaptureRow).where(CaptureRow.order_id == order_id))
+        ).all()
+        refunded = dict(
+            (
+                await session.execute(
+                    select(LedgerEntryRow.capture_id, func.sum(LedgerEntryRow.amount))
+                    .where(
+                        LedgerEntryRow.order_id == order_id,
+                        LedgerEntryRow.method == RefundMethod.ORIGINAL_PAYMENT.value,
+                        LedgerEntryRow.status != "failed",
+                    )
+                    .group_by(LedgerEntryRow.capture_id)
+                )
+            ).all()
+        )
+        return [
+            CaptureBalance(
+                capture=Capture(
+                    id=row.id, amount=row.amount, captured_at=row.captured_at, method=row.method
+                ),
+                remaining=row.amount - int(refunded.get(row.id) or 0),
+            )
+            for row in captures
+        ]
+
+    async def _enter(
+        self,
+        session: AsyncSession,
+        request: IssueRefund,
+        order_id: str,
+        capture_id: str | None,
+        amount: int,
+    ) -> None:
+        key = f"refund:{request.return_id}:{request.sequence}:{order_id}:{capture_id or 'store_credit'}"
+        await insert_once(
+            session,
+            LedgerEntryRow,
+            {
+                "id": f"rf_{_digest(key, 20)}",
+                "idempotency_key": key,
+                "return_id": request.return_id,
+                "sequence": request.sequence,
+                "order_id": order_id,
+                "capture_id": capture_id,
+                "method": request.method.value,
+                "amount": amount,
+                "currency": request.currency,
+                "status": "succeeded",
+                "created_at": request.requested_at,
+            },
+        )
+
+    async def _entries(self, session: AsyncSession, return_id: str, sequence: int) -> list[Refund]:
+        rows = (
+            await session.scalars(
+                select(LedgerEntryRow)
+                .where(LedgerEntryRow.return_id == return_id, LedgerEntryRow.sequence == sequence)
+                .order_by(LedgerEntryRow.idempotency_key)
+            )
+        ).all()
+        return [
+            Refund(
+                id=row.id,
+                amount=row.amount,
+                capture_id=row.capture_id,
+                method=RefundMethod(row.method),
+                status=row.status,  # type: ignore[arg-type]
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+
+class StoreCarrier:
+    name = "builtin"
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def create_label(self, request: CreateLabel) -> Label:
+        async with self.sessions.begin() as session:
+            row = await session.scalar(select(LabelRow).where(LabelRow.return_id == request.return_id))
+            if row is None:
+                tracking_number = "RT" + _digest(request.return_id, 14).upper()
+                row = LabelRow(
+                    id=f"lbl_{_digest(request.return_id, 20)}",
+                    return_id=request.return_id,
+                    carrier=self.name,
+                    tracking_number=tracking_number,
+                    pdf=render_label(request, self.name, tracking_number),
+                    created_at=request.created_at,
+                    expires_at=request.expires_at,
+                )
+                session.add(row)
+            return Label(
+                id=row.id,
+                carrier=row.carrier,
+                tracking_number=row.tracking_number,
+                expires_at=row.expires_at,
+            )
+
+
+class StoreInventory:
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def restock(self, request: RestockItems) -> dict[str, int]:
+        async with self.sessions.begin() as session:
+            for item in request.items:
+                moved = await insert_once(
+                    session,
+                    StockMovementRow,
+                    {
+                        "idempotency_key": f"restock:{request.return_id}:{item.item_id}",
+                        "return_id": request.return_id,
+                        "sku": item.sku,
+                        "location": request.location,
+                        "quantity": item.quantity,
+                        "created_at": datetime.now(UTC),
+                    },
+                )
+                if not moved:
+                    continue
+                level = await session.get(StockLevelRow, (item.sku, request.location))
+                if level is None:
+                    session.add(
+                        StockLevelRow(sku=item.sku, location=request.location, quantity=item.quantity)
+                    )
+                else:
+                    level.quantity += item.quantity
+            rows = (
+                await session.scalars(
+                    select(StockMovementRow).where(StockMovementRow.return_id == request.return_id)
+                )
+            ).all()
+            return {row.idempotency_key.rsplit(":", 1)[1]: row.quantity for row in rows}
+
+
+class OutboxEmail:
+    def __init__(self, sessions: Sessions, folder: Path | None = None) -> None:
+        self.sessions = sessions
+        self.folder = folder
+
+    async def send(self, message: EmailMessage) -> None:
+        async with self.sessions.begin() as session:
+            await insert_once(
+                session,
+                OutboxEmailRow,
+                {
+                    "idempotency_key": message.key,
+                    "return_id": message.return_id,
+                    "recipient": message.to,
+                    "subject": message.subject,
+                    "body": message.body,
+                    "created_at": datetime.now(UTC),
+                },
+            )
+        if self.folder is not None:
+            mime = MimeMessage()
+            mime["To"] = message.to
+            mime["Subject"] = message.subject
+            mime.set_content(message.body)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / f"{message.key.replace(':', '_')}.eml").write_bytes(bytes(mime))

@@ -1,0 +1,188 @@
+"""What crosses the Temporal boundary: the workflow's input, its Update inputs, activity inputs and
+results. One serializable type per message so that fields can be added later."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from returns_service.domain.models import (
+    Actor,
+    Condition,
+    Customer,
+    Model,
+    Order,
+    Policy,
+    Refund,
+    RefundMethod,
+    Resolution,
+    ReturnItem,
+    ReturnState,
+)
+
+TASK_QUEUE = "returns"
+WORKFLOW_NAME = "ReturnWorkflow"
+
+
+def workflow_id(return_id: str) -> str:
+    """The workflow that runs a return has the return's id."""
+    return return_id
+
+
+# --- the workflow's input and messages -----------------------------------------------------------
+
+
+class StartReturn(Model):
+    return_id: str
+    customer: Customer
+    currency: str
+    resolution: Resolution
+    items: list[ReturnItem]
+    policy: Policy
+    created_at: datetime
+    actor: Actor
+
+
+class ApproveReturn(Model):
+    actor: Actor
+    note: str | None = None
+
+
+class RejectReturn(Model):
+    actor: Actor
+    reason: str | None = None
+    note: str | None = None
+
+
+class CancelReturn(Model):
+    actor: Actor
+    reason: str | None = None
+
+
+class ShipReturn(Model):
+    actor: Actor
+    tracking_number: str | None = None
+
+
+class ReceivedItem(Model):
+    item_id: str
+    quantity: int = Field(ge=0)
+    condition: Condition
+
+
+class ReceiveItems(Model):
+    actor: Actor
+    location: str
+    items: list[ReceivedItem]
+
+
+class RefundReturn(Model):
+    actor: Actor
+    amount: int | None = Field(default=None, ge=0)
+    capture_id: str | None = None
+    method: RefundMethod | None = None
+
+
+class CloseReturn(Model):
+    actor: Actor
+    note: str | None = None
+
+
+class ReturnUpdate:
+    """Update names, shared by the workflow's handlers and the API."""
+
+    WAIT_DECIDED = "wait_decided"
+    APPROVE = "approve"
+    REJECT = "reject"
+    CANCEL = "cancel"
+    SHIP = "ship"
+    RECEIVE = "receive"
+    REFUND = "refund"
+    CLOSE = "close"
+
+
+STATE_QUERY = "state"
+
+
+class ReturnActivity:
+    """Activity names: the workflow refers to activities by name only, so that its sandbox never
+    imports the modules that do I/O."""
+
+    REGISTER = "register_return"
+    CREATE_LABEL = "create_label"
+    RESTOCK = "restock_items"
+    REFUND = "issue_refund"
+    RECORD_STATUS = "record_status"
+
+
+# --- activities ----------------------------------------------------------------------------------
+
+
+class RegisterReturn(Model):
+    return_id: str
+    customer_email: str
+    items: list[ReturnItem]
+    created_at: datetime
+
+
+class RegisteredReturn(Model):
+    number: str
+    orders: dict[str, Order]
+    # Per item id: units of the line still returnable before this return, and how many units of
+    # the line earlier returns hold (for cumulative refund rounding).
+    available_quantity: dict[str, int]
+    prior_quantity: dict[str, int]
+    reserved: bool
+    returns_in_90_days: int
+
+
+class CreateLabel(Model):
+    return_id: str
+    number: str
+    customer: Customer
+    items: list[ReturnItem]
+    created_at: datetime
+    expires_at: datetime
+
+
+class RestockItem(Model):
+    item_id: str
+    sku: str
+    quantity: int
+
+
+class RestockItems(Model):
+    return_id: str
+    location: str
+    items: list[RestockItem]
+
+
+class OrderAmount(Model):
+    order_id: str
+    amount: int = Field(ge=0)
+
+
+class IssueRefund(Model):
+    return_id: str
+    # The n-th refund of this return: with the return id, the refund's idempotency key.
+    sequence: int
+    currency: str
+    method: RefundMethod
+    amounts: list[OrderAmount]
+    capture_id: str | None = None
+    requested_at: datetime
+
+
+class RestockResult(Model):
+    # Per item id, the units put back into stock.
+    restocked: dict[str, int]
+
+
+class RefundResult(Model):
+    refunds: list[Refund]
+
+
+class RecordStatus(Model):
+    state: ReturnState
+

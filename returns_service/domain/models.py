@@ -1,0 +1,245 @@
+"""The returns domain as pydantic models. Pure data: no I/O, no clock, no randomness.
+
+These types cross the Temporal boundary (workflow inputs, state, activity arguments), so any
+default here must be deterministic.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from returns_service.domain.status import Status
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- orders -------------------------------------------------------------------------------------
+
+
+class OrderLine(Model):
+    id: str
+    sku: str
+    name: str
+    quantity: int = Field(ge=1)
+    unit_amount: int = Field(ge=0)
+    discount_amount: int = Field(default=0, ge=0)
+    tax_amount: int = Field(default=0, ge=0)
+    final_sale: bool = False
+    category: str | None = None
+
+
+class Capture(Model):
+    id: str
+    amount: int = Field(ge=0)
+    captured_at: datetime
+    method: str = "card"
+
+
+class Customer(Model):
+    id: str | None = None
+    email: str
+
+
+class Order(Model):
+    id: str
+    number: str
+    customer: Customer
+    currency: str
+    placed_at: datetime
+    fulfilled_at: datetime | None = None
+    delivered_at: datetime | None = None
+    lines: list[OrderLine]
+    shipping_amount: int = Field(default=0, ge=0)
+    order_discount_amount: int = Field(default=0, ge=0)
+    captures: list[Capture] = Field(default_factory=list)
+
+    def line(self, line_id: str) -> OrderLine | None:
+        return next((line for line in self.lines if line.id == line_id), None)
+
+
+# --- policy -------------------------------------------------------------------------------------
+
+
+class WindowBasis(StrEnum):
+    DELIVERED = "delivered"
+    FULFILLED = "fulfilled"
+    PLACED = "placed"
+
+
+class Policy(Model):
+    return_window_days: int = Field(default=30, ge=0, le=3650)
+    window_basis: WindowBasis = WindowBasis.DELIVERED
+    non_returnable_skus: list[str] = Field(default_factory=list)
+    non_returnable_categories: list[str] = Field(default_factory=list)
+    review_above_amount: int | None = Field(default=20000, ge=0)
+    review_if_returns_in_90_days_over: int | None = Field(default=5, ge=0)
+    restocking_fee_percent: int = Field(default=0, ge=0, le=100)
+    return_shipping_fee: int = Field(default=0, ge=0)
+    refund_original_shipping: bool = False
+    label_expiry_days: int = Field(default=30, ge=1, le=365)
+    auto_refund: bool = True
+
+
+# --- returns ------------------------------------------------------------------------------------
+
+
+class Resolution(StrEnum):
+    REFUND = "refund"
+    STORE_CREDIT = "store_credit"
+    EXCHANGE = "exchange"
+
+
+class Reason(StrEnum):
+    WRONG_SIZE = "wrong_size"
+    DEFECTIVE = "defective"
+    DAMAGED = "damaged"
+    NOT_AS_DESCRIBED = "not_as_described"
+    WRONG_ITEM = "wrong_item"
+    NO_LONGER_WANTED = "no_longer_wanted"
+    ARRIVED_LATE = "arrived_late"
+    OTHER = "other"
+
+
+class Condition(StrEnum):
+    NEW = "new"
+    GOOD = "good"
+    DAMAGED = "damaged"
+    WRONG_ITEM = "wrong_item"
+
+
+RESTOCKABLE: frozenset[Condition] = frozenset({Condition.NEW, Condition.GOOD})
+
+ActorKind = Literal[
+    "customer", "integration", "agent", "warehouse", "ops", "admin", "policy", "system"
+]
+
+
+class Actor(Model):
+    kind: ActorKind
+    id: str | None = None
+
+    def label(self) -> str:
+        return f"{self.kind}:{self.id}" if self.id else self.kind
+
+
+POLICY = Actor(kind="policy")
+SYSTEM = Actor(kind="system")
+
+
+class ReturnItem(Model):
+    id: str
+    order_id: str
+    line_id: str
+    sku: str
+    name: str
+    quantity: int = Field(ge=1)
+    reason: Reason
+    comment: str | None = None
+    quantity_received: int = 0
+    condition: Condition | None = None
+    quantity_restocked: int = 0
+
+
+class RuleOutcome(StrEnum):
+    ELIGIBLE = "eligible"
+    INELIGIBLE = "ineligible"
+    REVIEW = "review"
+
+
+class RuleResult(Model):
+    rule: str
+    outcome: RuleOutcome
+    detail: str
+    item_id: str | None = None
+
+
+class Decision(Model):
+    outcome: Literal["approved", "rejected", "pending_review"]
+    automatic: bool
+    by: str
+    note: str | None = None
+    reason: str | None = None
+    at: datetime
+
+
+class Label(Model):
+    id: str
+    carrier: str
+    tracking_number: str
+    expires_at: datetime
+
+
+class RefundMethod(StrEnum):
+    ORIGINAL_PAYMENT = "original_payment"
+    STORE_CREDIT = "store_credit"
+
+
+class Refund(Model):
+    id: str
+    amount: int
+    capture_id: str | None
+    method: RefundMethod
+    status: Literal["pending", "succeeded", "failed"]
+    created_at: datetime
+
+
+class ReturnError(Model):
+    code: str
+    detail: str
+    at: datetime
+
+
+class Timestamps(Model):
+    approved_at: datetime | None = None
+    label_sent_at: datetime | None = None
+    shipped_at: datetime | None = None
+    received_at: datetime | None = None
+    refunded_at: datetime | None = None
+    closed_at: datetime | None = None
+    rejected_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    expired_at: datetime | None = None
+
+
+class TimelineEntry(Model):
+    at: datetime
+    status: Status
+    actor: Actor
+    note: str | None = None
+
+
+class ReturnState(Model):
+    """Everything the workflow knows about one return; also the read model's document."""
+
+    id: str
+    number: str | None = None
+    status: Status = Status.REQUESTED
+    version: int = 0
+    customer: Customer
+    currency: str
+    order_ids: list[str]
+    resolution: Resolution
+    items: list[ReturnItem]
+    estimated_refund_amount: int = 0
+    refunded_amount: int = 0
+    refunds: list[Refund] = Field(default_factory=list)
+    label: Label | None = None
+    tracking_number: str | None = None
+    decision: Decision | None = None
+    eligibility: list[RuleResult] = Field(default_factory=list)
+    errors: list[ReturnError] = Field(default_factory=list)
+    receiving_location: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    timestamps: Timestamps = Field(default_factory=Timestamps)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+    @property
+    def reasons(self) -> list[str]:
+        return sorted({item.reason.value for item in self.items})

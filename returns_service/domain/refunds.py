@@ -1,0 +1,181 @@
+"""Refund arithmetic and capture allocation. Integers in minor units throughout, rounded down.
+
+A line's paid total is its units' price, less its own discount and its share of order-level
+discounts, plus its tax. Returned units of a line are valued by cumulative rounding: the first k
+units of a line are worth floor(k * paid / quantity), so any sequence of partial returns of a line
+adds up to at most what was paid for it, and exactly that when every unit comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from pydantic import Field
+
+from returns_service.domain.models import Capture, Model, Order, OrderLine, Policy, ReturnItem
+
+
+class ReturnedUnits(Model):
+    """Units of one order line that a return gives back."""
+
+    order_id: str
+    line_id: str
+    quantity: int = Field(ge=0)
+    # Units of this line that earlier returns already hold or gave back.
+    prior_quantity: int = Field(default=0, ge=0)
+
+
+class OrderRefund(Model):
+    order_id: str
+    items_amount: int
+    shipping_amount: int
+    restocking_fee: int
+    return_shipping_fee: int
+    amount: int
+
+
+class CaptureBalance(Model):
+    capture: Capture
+    remaining: int
+
+
+class CaptureShare(Model):
+    capture_id: str
+    amount: int
+
+
+class InsufficientCaptures(Exception):
+    def __init__(self, requested: int, available: int) -> None:
+        super().__init__(f"refund of {requested} exceeds the {available} the captures still hold")
+        self.requested = requested
+        self.available = available
+
+
+def order_discount_shares(order: Order) -> dict[str, int]:
+    """Spread the order-level discount over lines in proportion to their value after line
+    discounts, by largest remainder so that the shares add up to the discount exactly."""
+    values = {line.id: line.unit_amount * line.quantity - line.discount_amount for line in order.lines}
+    total = sum(max(v, 0) for v in values.values())
+    discount = min(order.order_discount_amount, total)
+    if total == 0 or discount == 0:
+        return {line_id: 0 for line_id in values}
+    shares = {lid: discount * max(v, 0) // total for lid, v in values.items()}
+    remainders = sorted(
+        values, key=lambda lid: (-(discount * max(values[lid], 0) % total), list(values).index(lid))
+    )
+    for lid in remainders[: discount - sum(shares.values())]:
+        shares[lid] += 1
+    return shares
+
+
+def line_paid(order: Order, line: OrderLine) -> int:
+    """What the customer paid for the whole line, tax included."""
+    share = order_discount_shares(order)[line.id]
+    return max(line.unit_amount * line.quantity - line.discount_amount - share, 0) + line.tax_amount
+
+
+def units_value(order: Order, line: OrderLine, quantity: int, prior_quantity: int = 0) -> int:
+    """Value of `quantity` units of `line` after `prior_quantity` units came back before."""
+    paid = line_paid(order, line)
+    end = min(prior_quantity + quantity, line.quantity)
+    start = min(prior_quantity, line.quantity)
+    return paid * end // line.quantity - paid * start // line.quantity
+
+
+def refund_by_order(
+    orders: Mapping[str, Order], units: Iterable[ReturnedUnits], policy: Policy
+) -> list[OrderRefund]:
+    """What a return refunds, per order, under `policy`."""
+    per_order: dict[str, list[ReturnedUnits]] = {}
+    for unit in units:
+        per_order.setdefault(unit.order_id, []).append(unit)
+    shipping_fee_left = policy.return_shipping_fee
+    result = []
+    for order_id, order_units in per_order.items():
+        order = orders[order_id]
+        items_amount = 0
+        returned_after: dict[str, int] = {}
+        for unit in order_units:
+            line = order.line(unit.line_id)
+            if line is None or unit.quantity == 0:
+                continue
+            items_amount += units_value(order, line, unit.quantity, unit.prior_quantity)
+            returned_after[line.id] = (
+                returned_after.get(line.id, unit.prior_quantity) + unit.quantity
+            )
+        whole_order_back = all(returned_after.get(ln.id, 0) >= ln.quantity for ln in order.lines)
+        shipping = (
+            order.shipping_amount if policy.refund_original_shipping and whole_order_back else 0
+        )
+        # Cumulative rounding down: the fee is what is left after rounding the refund down.
+        restocking_fee = items_amount - (items_amount * (100 - policy.restocking_fee_percent) // 100)
+        gross = items_amount + shipping - restocking_fee
+        return_fee = min(shipping_fee_left, gross)
+        shipping_fee_left -= return_fee
+        result.append(
+            OrderRefund(
+                order_id=order_id,
+                items_amount=items_amount,
+                shipping_amount=shipping,
+                restocking_fee=restocking_fee,
+                return_shipping_fee=return_fee,
+                amount=gross - return_fee,
+            )
+        )
+    return result
+
+
+def allocate(
+    amount: int, balances: list[CaptureBalance], capture_id: str | None = None
+) -> list[CaptureShare]:
+    """Split `amount` over captures: the named capture first, else the most recent one, then
+    spill over to older captures, each up to what it still holds."""
+    ordered = sorted(balances, key=lambda b: (b.capture.captured_at, b.capture.id), reverse=True)
+    if capture_id is not None:
+        ordered.sort(key=lambda b: b.capture.id != capture_id)
+    available = sum(max(b.remaining, 0) for b in ordered)
+    if amount > available:
+        raise InsufficientCaptures(amount, available)
+    shares = []
+    left = amount
+    for balance in ordered:
+        if left == 0:
+            break
+        take = min(left, max(balance.remaining, 0))
+        if take > 0:
+            shares.append(CaptureShare(capture_id=balance.capture.id, amount=take))
+            left -= take
+    return shares
+
+
+def returned_units(
+    items: Iterable[ReturnItem], prior: Mapping[str, int], quantity: Callable[[ReturnItem], int]
+) -> list[ReturnedUnits]:
+    """The units `quantity` picks from each item, after the units earlier returns hold (and after
+    earlier items of this return that name the same line)."""
+    taken: dict[tuple[str, str], int] = {}
+    units = []
+    for item in items:
+        key = (item.order_id, item.line_id)
+        before = prior.get(item.id, 0) + taken.get(key, 0)
+        count = quantity(item)
+        units.append(
+            ReturnedUnits(
+                order_id=item.order_id, line_id=item.line_id, quantity=count, prior_quantity=before
+            )
+        )
+        taken[key] = taken.get(key, 0) + count
+    return units
+
+
+def split_over_orders(amount: int, maxima: Mapping[str, int]) -> dict[str, int]:
+    """Spread an amount chosen for the whole return over its orders, each up to its maximum."""
+    split = {}
+    left = amount
+    for order_id, maximum in maxima.items():
+        take = min(left, max(maximum, 0))
+        split[order_id] = take
+        left -= take
+    if left > 0:
+        raise InsufficientCaptures(amount, amount - left)
+    return split

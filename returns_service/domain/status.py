@@ -1,0 +1,105 @@
+"""The return's status machine as data: one table used by the workflow's validators and the API."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    REQUESTED = "requested"
+    PENDING_REVIEW = "pending_review"
+    APPROVED = "approved"
+    LABEL_SENT = "label_sent"
+    SHIPPED = "shipped"
+    RECEIVED = "received"
+    REFUNDED = "refunded"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class Action(StrEnum):
+    """What a person (or a system on their behalf) asks of a return."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    CANCEL = "cancel"
+    SHIP = "ship"
+    RECEIVE = "receive"
+    REFUND = "refund"
+    CLOSE = "close"
+
+
+class Event(StrEnum):
+    """What the workflow itself decides or observes."""
+
+    ELIGIBLE = "eligible"
+    NEEDS_REVIEW = "needs_review"
+    INELIGIBLE = "ineligible"
+    LABEL_CREATED = "label_created"
+    LABEL_EXPIRED = "label_expired"
+
+
+S = Status
+
+TRANSITIONS: dict[Action | Event, dict[Status, Status]] = {
+    Event.ELIGIBLE: {S.REQUESTED: S.APPROVED},
+    Event.NEEDS_REVIEW: {S.REQUESTED: S.PENDING_REVIEW},
+    Event.INELIGIBLE: {S.REQUESTED: S.REJECTED},
+    Action.APPROVE: {S.PENDING_REVIEW: S.APPROVED},
+    Action.REJECT: {S.PENDING_REVIEW: S.REJECTED, S.RECEIVED: S.REJECTED},
+    Event.LABEL_CREATED: {S.APPROVED: S.LABEL_SENT},
+    Action.SHIP: {S.LABEL_SENT: S.SHIPPED},
+    Event.LABEL_EXPIRED: {S.LABEL_SENT: S.EXPIRED},
+    Action.RECEIVE: {S.APPROVED: S.RECEIVED, S.LABEL_SENT: S.RECEIVED, S.SHIPPED: S.RECEIVED},
+    Action.REFUND: {S.RECEIVED: S.REFUNDED},
+    Action.CLOSE: {S.RECEIVED: S.CLOSED, S.REFUNDED: S.CLOSED},
+    Action.CANCEL: {
+        S.REQUESTED: S.CANCELLED,
+        S.PENDING_REVIEW: S.CANCELLED,
+        S.APPROVED: S.CANCELLED,
+        S.LABEL_SENT: S.CANCELLED,
+    },
+}
+
+TERMINAL: frozenset[Status] = frozenset({S.CLOSED, S.REJECTED, S.CANCELLED, S.EXPIRED})
+
+# Statuses in which a return no longer holds the quantities it asked for.
+RELEASED: frozenset[Status] = frozenset({S.REJECTED, S.CANCELLED, S.EXPIRED})
+
+# The timestamp each status sets on the return.
+STATUS_TIMESTAMP: dict[Status, str] = {
+    S.APPROVED: "approved_at",
+    S.LABEL_SENT: "label_sent_at",
+    S.SHIPPED: "shipped_at",
+    S.RECEIVED: "received_at",
+    S.REFUNDED: "refunded_at",
+    S.CLOSED: "closed_at",
+    S.REJECTED: "rejected_at",
+    S.CANCELLED: "cancelled_at",
+    S.EXPIRED: "expired_at",
+}
+
+
+class InvalidTransition(Exception):
+    def __init__(self, current: Status, change: Action | Event) -> None:
+        super().__init__(f"cannot {change.value} a return that is {current.value}")
+        self.current = current
+        self.change = change
+
+
+def next_status(current: Status, change: Action | Event) -> Status:
+    """The status `change` leads to from `current`, or InvalidTransition."""
+    target = TRANSITIONS[change].get(current)
+    if target is None:
+        raise InvalidTransition(current, change)
+    return target
+
+
+def allows(current: Status, change: Action | Event) -> bool:
+    return current in TRANSITIONS[change]
+
+
+def available_actions(current: Status) -> list[str]:
+    return [action.value for action in Action if current in TRANSITIONS[action]]

@@ -1,0 +1,196 @@
+"""The returns read model: registration (number and reserved quantities), projection of each
+status change, and the list with its filters and keyset pagination."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from returns_service.domain.messages import RegisteredReturn, RegisterReturn
+from returns_service.domain.models import ReturnState
+from returns_service.domain.status import RELEASED
+from returns_service.store.orders import get_orders, held_quantities
+from returns_service.store.tables import ReturnLineRow, ReturnRow
+
+
+async def register_return(session: AsyncSession, request: RegisterReturn) -> RegisteredReturn:
+    """Give the return its number and reserve its units if every line still has them, in one
+    transaction under the orders' lock, so that two returns never both get the last unit.
+    Repeating it for the same return changes nothing."""
+    order_ids = sorted({item.order_id for item in request.items})
+    orders = await get_orders(session, order_ids, lock=True)
+    held = await held_quantities(session, order_ids, excluding_return=request.return_id)
+    available = {}
+    prior = {}
+    for item in request.items:
+        order = orders.get(item.order_id)
+        line = order.line(item.line_id) if order else None
+        prior[item.id] = held.get((item.order_id, item.line_id), 0)
+        available[item.id] = (line.quantity if line else 0) - prior[item.id]
+    # Several items of one return may name the same line: they share its availability.
+    asked: dict[tuple[str, str], int] = {}
+    for item in request.items:
+        key = (item.order_id, item.line_id)
+        asked[key] = asked.get(key, 0) + item.quantity
+    reserved = all(
+        asked[(item.order_id, item.line_id)] <= available[item.id] for item in request.items
+    )
+
+    row = await session.scalar(select(ReturnRow).where(ReturnRow.id == request.return_id))
+    if row is None:
+        row = ReturnRow(
+            id=request.return_id,
+            number=f"pending:{request.return_id}",
+            status="requested",
+            customer_email=request.customer_email.lower(),
+            currency="",
+            resolution="",
+            version=0,
+            created_at=request.created_at,
+            updated_at=request.created_at,
+        )
+        session.add(row)
+        await session.flush()
+        row.number = f"R-{row.seq:06d}"
+        for item in request.items:
+            session.add(
+                ReturnLineRow(
+                    return_id=request.return_id,
+                    item_id=item.id,
+                    order_id=item.order_id,
+                    line_id=item.line_id,
+                    quantity=item.quantity,
+                    reason=item.reason.value,
+                    holds=reserved,
+                )
+            )
+    else:
+        reserved = bool(
+            await session.scalar(
+                select(func.count())
+                .select_from(ReturnLineRow)
+                .where(ReturnLineRow.return_id == request.return_id, ReturnLineRow.holds.is_(True))
+            )
+        )
+
+    recent = await session.scalar(
+        select(func.count())
+        .select_from(ReturnRow)
+        .where(
+            ReturnRow.customer_email == request.customer_email.lower(),
+            ReturnRow.created_at >= request.created_at - timedelta(days=90),
+            ReturnRow.id != request.return_id,
+        )
+    )
+    return RegisteredReturn(
+        number=row.number,
+        orders=orders,
+        available_quantity=available,
+        prior_quantity=prior,
+        reserved=reserved,
+        returns_in_90_days=int(recent or 0),
+    )
+
+
+async def project_return(session: AsyncSession, state: ReturnState) -> bool:
+    """Write the return's state unless a newer version is already there; True when written."""
+    result = await session.execute(
+        update(ReturnRow)
+        .where(ReturnRow.id == state.id, ReturnRow.version < state.version)
+        .values(
+            status=state.status.value,
+            currency=state.currency,
+            resolution=state.resolution.value,
+            tracking_number=state.tracking_number
+            or (state.label.tracking_number if state.label else None),
+            version=state.version,
+            updated_at=state.updated_at,
+            document=state.model_dump(mode="json"),
+        )
+    )
+    written = bool(getattr(result, "rowcount", 0))
+    if written and state.status in RELEASED:
+        await session.execute(
+            update(ReturnLineRow).where(ReturnLineRow.return_id == state.id).values(holds=False)
+        )
+    return written
+
+
+async def get_return_document(session: AsyncSession, return_id: str) -> ReturnState | None:
+    row = await session.scalar(select(ReturnRow).where(ReturnRow.id == return_id))
+    if row is None or row.document is None:
+        return None
+    return ReturnState.model_validate(row.document)
+
+
+@dataclass
+class ReturnFilter:
+    statuses: list[str] = field(default_factory=list)
+    customer_email: str | None = None
+    order_id: str | None = None
+    reason: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    number: str | None = None
+    tracking_number: str | None = None
+
+
+def encode_cursor(created_at: datetime, return_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), return_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names; ValueError when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, return_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), str(return_id)
+    except Exception as error:
+        raise ValueError("not a valid cursor") from error
+
+
+async def list_returns(
+    session: AsyncSession, filters: ReturnFilter, limit: int, cursor: str | None = None
+) -> tuple[list[ReturnState], str | None]:
+    """Newest first, `limit` at a time; the cursor continues after the last one returned."""
+    query = select(ReturnRow).where(ReturnRow.document.is_not(None))
+    if filters.statuses:
+        query = query.where(ReturnRow.status.in_(filters.statuses))
+    if filters.customer_email:
+        query = query.where(ReturnRow.customer_email == filters.customer_email.lower())
+    if filters.number:
+        query = query.where(ReturnRow.number == filters.number)
+    if filters.tracking_number:
+        query = query.where(ReturnRow.tracking_number == filters.tracking_number)
+    if filters.created_after:
+        query = query.where(ReturnRow.created_at >= filters.created_after)
+    if filters.created_before:
+        query = query.where(ReturnRow.created_at < filters.created_before)
+    if filters.order_id or filters.reason:
+        lines = select(ReturnLineRow.return_id)
+        if filters.order_id:
+            lines = lines.where(ReturnLineRow.order_id == filters.order_id)
+        if filters.reason:
+            lines = lines.where(ReturnLineRow.reason == filters.reason)
+        query = query.where(ReturnRow.id.in_(lines))
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                ReturnRow.created_at < at,
+                and_(ReturnRow.created_at == at, ReturnRow.id < last_id),
+            )
+        )
+    query = query.order_by(ReturnRow.created_at.desc(), ReturnRow.id.desc()).limit(limit + 1)
+    rows = (await session.scalars(query)).all()
+    page = rows[:limit]
+    next_cursor = (
+        encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit and page else None
+    )
+    return [ReturnState.model_validate(row.document) for row in page], next_cursor

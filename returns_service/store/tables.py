@@ -1,0 +1,176 @@
+"""The store's tables: orders and captures, the returns read model, the payment ledger, stock,
+labels, the email outbox and the policy. Unique constraints carry the idempotency keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and read back timezone-aware on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict: JSON()}
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), index=True)
+    customer_email: Mapped[str] = mapped_column(String(320), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    placed_at: Mapped[datetime]
+    snapshot: Mapped[dict]
+    updated_at: Mapped[datetime]
+
+
+class CaptureRow(Base):
+    __tablename__ = "captures"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    captured_at: Mapped[datetime]
+    method: Mapped[str] = mapped_column(String(32))
+
+
+class ReturnRow(Base):
+    """The read model: one row per return, its latest projected document."""
+
+    __tablename__ = "returns"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(32))
+    customer_email: Mapped[str] = mapped_column(String(320))
+    currency: Mapped[str] = mapped_column(String(3))
+    resolution: Mapped[str] = mapped_column(String(32))
+    tracking_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    document: Mapped[dict | None]
+
+    __table_args__ = (
+        Index("ix_returns_created", "created_at", "id"),
+        Index("ix_returns_status_created", "status", "created_at", "id"),
+        Index("ix_returns_email_created", "customer_email", "created_at", "id"),
+    )
+
+
+class ReturnLineRow(Base):
+    """The order lines a return asks for; `holds` while the return keeps those units."""
+
+    __tablename__ = "return_lines"
+
+    return_id: Mapped[str] = mapped_column(ForeignKey("returns.id"), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    line_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))
+    holds: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        Index("ix_return_lines_order_line", "order_id", "line_id"),
+        Index("ix_return_lines_reason", "reason", "return_id"),
+    )
+
+
+class LedgerEntryRow(Base):
+    """Money paid back: one row per refund part. The key makes a repeated refund a no-op."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    return_id: Mapped[str] = mapped_column(String(64), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    capture_id: Mapped[str | None] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class LabelRow(Base):
+    __tablename__ = "labels"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    return_id: Mapped[str] = mapped_column(String(64), unique=True)
+    carrier: Mapped[str] = mapped_column(String(64))
+    tracking_number: Mapped[str] = mapped_column(String(64), unique=True)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class StockLevelRow(Base):
+    __tablename__ = "stock_levels"
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    location: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+class StockMovementRow(Base):
+    __tablename__ = "stock_movements"
+
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    return_id: Mapped[str] = mapped_column(String(64), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class OutboxEmailRow(Base):
+    __tablename__ = "outbox_emails"
+
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    return_id: Mapped[str] = mapped_column(String(64), index=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class PolicyRow(Base):
+    __tablename__ = "policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document: Mapped[dict]
+    created_at: Mapped[datetime]

@@ -1,0 +1,29 @@
+"""INSERT ... ON CONFLICT for SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+async def upsert(
+    session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str]
+) -> None:
+    """Insert `values`, or update the row with the same `keys`."""
+    statement = _insert(session, table).values(**values)
+    updates = {k: v for k, v in values.items() if k not in keys}
+    await session.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
+
+
+async def insert_once(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:
+    """Insert `values` unless a row with the same unique key exists; True when inserted."""
+    statement = _insert(session, table).values(**values).on_conflict_do_nothing()
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,64 @@
+"""The worker process: builds the adapters from settings and runs the return workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from returns_service.activities.builtin import (
+    LedgerPayments,
+    OutboxEmail,
+    StoreCarrier,
+    StoreInventory,
+)
+from returns_service.activities.returns import ReturnActivities
+from returns_service.config import Settings
+from returns_service.store.db import create_engine, migrate_async, session_factory
+from returns_service.temporal import connect
+from returns_service.workflows.returns import ReturnWorkflow
+
+log = logging.getLogger(__name__)
+
+
+def build_activities(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> ReturnActivities:
+    """The one place where adapters are chosen from settings."""
+    return ReturnActivities(
+        sessions=sessions,
+        carrier=StoreCarrier(sessions),
+        payments=LedgerPayments(sessions),
+        inventory=StoreInventory(sessions),
+        email=OutboxEmail(sessions, settings.email_folder()),
+        public_url=settings.public_url,
+    )
+
+
+def build_worker(client: Client, settings: Settings, activities: ReturnActivities) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[ReturnWorkflow],
+        activities=activities.all(),
+        max_concurrent_activities=50,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    await migrate_async(settings.store_url())
+    engine = create_engine(settings.store_url())
+    client = await connect(settings)
+    worker = build_worker(client, settings, build_activities(settings, session_factory(engine)))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+    await engine.dispose()

@@ -1,0 +1,501 @@
+"""The return workflow: one durable run per return, from eligibility to close.
+
+Deterministic: it imports only the domain package and refers to activities by name. People's
+decisions arrive as Updates whose validators refuse what the status machine does not allow, before
+anything enters history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from returns_service.domain import refunds
+    from returns_service.domain.eligibility import EligibilityFacts, evaluate
+    from returns_service.domain.messages import (
+        STATE_QUERY,
+        WORKFLOW_NAME,
+        ApproveReturn,
+        CancelReturn,
+        CloseReturn,
+        CreateLabel,
+        IssueRefund,
+        OrderAmount,
+        ReceiveItems,
+        RecordStatus,
+        RefundResult,
+        RefundReturn,
+        RegisteredReturn,
+        RegisterReturn,
+        RejectReturn,
+        RestockItem,
+        RestockItems,
+        RestockResult,
+        ReturnActivity,
+        ReturnUpdate,
+        ShipReturn,
+        StartReturn,
+    )
+    from returns_service.domain.models import (
+        POLICY,
+        RESTOCKABLE,
+        SYSTEM,
+        Actor,
+        Decision,
+        Label,
+        Order,
+        RefundMethod,
+        Resolution,
+        ReturnError,
+        ReturnItem,
+        ReturnState,
+        TimelineEntry,
+    )
+    from returns_service.domain.status import (
+        STATUS_TIMESTAMP,
+        TERMINAL,
+        Action,
+        Event,
+        Status,
+        allows,
+        available_actions,
+        next_status,
+    )
+
+STORE_WRITE = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
+}
+# Third parties (carrier, payment processor) may be slow or down for a while: retry with backoff.
+EXTERNAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=10,
+    non_retryable_error_types=["InsufficientCaptures", "PaymentDeclined"],
+)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class ReturnWorkflow:
+    @workflow.init
+    def __init__(self, start: StartReturn) -> None:
+        self.policy = start.policy
+        self.state = ReturnState(
+            id=start.return_id,
+            customer=start.customer,
+            currency=start.currency,
+            order_ids=list(dict.fromkeys(item.order_id for item in start.items)),
+            resolution=start.resolution,
+            items=start.items,
+            created_at=start.created_at,
+            updated_at=start.created_at,
+            timeline=[
+                TimelineEntry(at=start.created_at, status=Status.REQUESTED, actor=start.actor)
+            ],
+        )
+        self.orders: dict[str, Order] = {}
+        self.prior_quantity: dict[str, int] = {}
+        self.label_settled = False
+        self.refund_sequence = 0
+        self.lock = asyncio.Lock()
+
+    # --- the process ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: StartReturn) -> ReturnState:
+        await self.check_eligibility()
+        await workflow.wait_condition(lambda: self.status is not Status.PENDING_REVIEW)
+        if self.status is Status.APPROVED:
+            await self.send_label()
+        if self.status is Status.LABEL_SENT and self.state.label is not None:
+            try:
+                await workflow.wait_condition(
+                    lambda: self.status is not Status.LABEL_SENT,
+                    timeout=max(self.state.label.expires_at - workflow.now(), timedelta(0)),
+                )
+            except TimeoutError:
+                await self.change(Event.LABEL_EXPIRED, SYSTEM, note="no shipment before expiry")
+        await workflow.wait_condition(lambda: self.status is Status.RECEIVED or self.finished)
+        if self.status is Status.RECEIVED:
+            await self.restock()
+            if self.refunds_by_itself():
+                try:
+                    await self.refund(RefundReturn(actor=POLICY))
+                except ApplicationError:
+                    pass  # recorded on the return, which waits in `received` for an agent
+            await workflow.wait_condition(lambda: self.status is Status.REFUNDED or self.finished)
+            if self.status is Status.REFUNDED:
+                await self.change(Action.CLOSE, SYSTEM)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state
+
+    async def check_eligibility(self) -> None:
+        registered: RegisteredReturn = await workflow.execute_local_activity(
+            ReturnActivity.REGISTER,
+            RegisterReturn(
+                return_id=self.state.id,
+                customer_email=self.state.customer.email,
+                items=self.state.items,
+                created_at=self.state.created_at,
+            ),
+            result_type=RegisteredReturn,
+            **STORE_WRITE,
+        )
+        self.state.number = registered.number
+        self.orders = registered.orders
+        self.prior_quantity = registered.prior_quantity
+        self.state.estimated_refund_amount = self.amount_for(lambda item: item.quantity)
+        facts = EligibilityFacts(
+            now=workflow.now(),
+            orders=registered.orders,
+            items=self.state.items,
+            available_quantity=registered.available_quantity,
+            reserved=registered.reserved,
+            returns_in_90_days=registered.returns_in_90_days,
+            estimated_refund_amount=self.state.estimated_refund_amount,
+        )
+        verdict, self.state.eligibility = evaluate(facts, self.policy)
+        outcome = {
+            Event.ELIGIBLE: "approved",
+            Event.NEEDS_REVIEW: "pending_review",
+            Event.INELIGIBLE: "rejected",
+        }[verdict]
+        reasons = [r.detail for r in self.state.eligibility if r.outcome.value != "eligible"]
+        self.state.decision = Decision(
+            outcome=outcome,  # type: ignore[arg-type]
+            automatic=True,
+            by="policy",
+            reason="; ".join(reasons) or None,
+            at=workflow.now(),
+        )
+        await self.change(verdict, POLICY)
+
+    async def send_label(self) -> None:
+        expires_at = workflow.now() + timedelta(days=self.policy.label_expiry_days)
+        label: Label = await workflow.execute_activity(
+            ReturnActivity.CREATE_LABEL,
+            CreateLabel(
+                return_id=self.state.id,
+                number=self.state.number or self.state.id,
+                customer=self.state.customer,
+                items=self.state.items,
+                created_at=workflow.now(),
+                expires_at=expires_at,
+            ),
+            result_type=Label,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=EXTERNAL_RETRY,
+        )
+        self.state.label = label
+        self.state.tracking_number = label.tracking_number
+        self.label_settled = True
+        if self.status is Status.APPROVED:
+            await self.change(Event.LABEL_CREATED, SYSTEM)
+
+    async def restock(self) -> None:
+        location = self.state.receiving_location or "default"
+        items = [
+            RestockItem(item_id=item.id, sku=item.sku, quantity=item.quantity_received)
+            for item in self.state.items
+            if item.condition in RESTOCKABLE and item.quantity_received > 0
+        ]
+        if not items:
+            return
+        result: RestockResult = await workflow.execute_local_activity(
+            ReturnActivity.RESTOCK,
+            RestockItems(return_id=self.state.id, location=location, items=items),
+            result_type=RestockResult,
+            **STORE_WRITE,
+        )
+        for item in self.state.items:
+            item.quantity_restocked = result.restocked.get(item.id, 0)
+        await self.record()
+
+    def refunds_by_itself(self) -> bool:
+        received = [item for item in self.state.items if item.quantity_received > 0]
+        return (
+            self.policy.auto_refund
+            and self.state.resolution is not Resolution.EXCHANGE
+            and bool(received)
+            and all(item.condition in RESTOCKABLE for item in received)
+        )
+
+    async def refund(self, request: RefundReturn) -> None:
+        """Pay back `request.amount` (default: what the received items are worth), allocated
+        over the return's orders and their captures; a failure is recorded on the return."""
+        async with self.lock:
+            if not allows(self.status, Action.REFUND):
+                raise self.refused(Action.REFUND)
+            maxima = self.refundable_by_order()
+            amount = request.amount
+            if amount is None:
+                amount = self.amount_for(self.refundable_quantity)
+            try:
+                split = refunds.split_over_orders(amount, maxima)
+            except refunds.InsufficientCaptures as error:
+                raise ApplicationError(str(error), type="RefundTooLarge", non_retryable=True)
+            method = request.method or (
+                RefundMethod.ORIGINAL_PAYMENT
+                if self.state.resolution is Resolution.REFUND
+                else RefundMethod.STORE_CREDIT
+            )
+            if amount > 0:
+                self.refund_sequence += 1
+                try:
+                    result: RefundResult = await workflow.execute_activity(
+                        ReturnActivity.REFUND,
+                        IssueRefund(
+                            return_id=self.state.id,
+                            sequence=self.refund_sequence,
+                            currency=self.state.currency,
+                            method=method,
+                            amounts=[
+                                OrderAmount(order_id=o, amount=a) for o, a in split.items() if a
+                            ],
+                            capture_id=request.capture_id,
+                            requested_at=workflow.now(),
+                        ),
+                        result_type=RefundResult,
+                        start_to_close_timeout=timedelta(seconds=60),
+                        retry_policy=EXTERNAL_RETRY,
+                    )
+                except ActivityError as error:
+                    cause = error.cause
+                    code = getattr(cause, "type", None) or "refund_failed"
+                    self.state.errors.append(
+                        ReturnError(code=code, detail=str(cause or error), at=workflow.now())
+                    )
+                    await self.record()
+                    raise ApplicationError(
+                        str(cause or error), type=code, non_retryable=True
+                    ) from error
+                self.state.refunds.extend(result.refunds)
+                self.state.refunded_amount += sum(
+                    r.amount for r in result.refunds if r.status != "failed"
+                )
+            await self.change(Action.REFUND, request.actor)
+
+    # --- arithmetic, by the domain's rules ------------------------------------------------------
+
+    @staticmethod
+    def refundable_quantity(item: ReturnItem) -> int:
+        return item.quantity_received if item.condition in RESTOCKABLE else 0
+
+    def amount_for(self, quantity: Callable[[ReturnItem], int]) -> int:
+        units = refunds.returned_units(self.state.items, self.prior_quantity, quantity)
+        return sum(r.amount for r in refunds.refund_by_order(self.orders, units, self.policy))
+
+    def refundable_by_order(self) -> dict[str, int]:
+        """Per order, the most still refundable: what every received unit is worth, less what
+        this return already paid back."""
+        units = refunds.returned_units(
+            self.state.items, self.prior_quantity, lambda item: item.quantity_received
+        )
+        maxima = {r.order_id: r.amount for r in refunds.refund_by_order(self.orders, units, self.policy)}
+        already = self.state.refunded_amount
+        for order_id in maxima:
+            take = min(already, maxima[order_id])
+            maxima[order_id] -= take
+            already -= take
+        return maxima
+
+    # --- state changes --------------------------------------------------------------------------
+
+    @property
+    def status(self) -> Status:
+        return self.state.status
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    async def change(self, change: Action | Event, actor: Actor, note: str | None = None) -> None:
+        target = next_status(self.status, change)
+        now = workflow.now()
+        self.state.status = target
+        if target in STATUS_TIMESTAMP:
+            setattr(self.state.timestamps, STATUS_TIMESTAMP[target], now)
+        self.state.timeline.append(TimelineEntry(at=now, status=target, actor=actor, note=note))
+        await self.record()
+
+    async def record(self) -> None:
+        """Project the state into the read model (which also sends the customer's email)."""
+        self.state.version += 1
+        self.state.updated_at = workflow.now()
+        await workflow.execute_local_activity(
+            ReturnActivity.RECORD_STATUS,
+            RecordStatus(state=self.state.model_copy(deep=True)),
+            **STORE_WRITE,
+        )
+
+    def refused(self, change: Action) -> ApplicationError:
+        return ApplicationError(
+            f"cannot {change.value} a return that is {self.status.value}",
+            {"current_status": self.status.value, "available_actions": self.actions()},
+            type="InvalidTransition",
+            non_retryable=True,
+        )
+
+    def require(self, change: Action) -> None:
+        if not allows(self.status, change):
+            raise self.refused(change)
+
+    def actions(self) -> list[str]:
+        return available_actions(self.status)
+
+    # --- queries and updates --------------------------------------------------------------------
+
+    @workflow.query(name=STATE_QUERY)
+    def current_state(self) -> ReturnState:
+        return self.state
+
+    @workflow.update(name=ReturnUpdate.WAIT_DECIDED)
+    async def wait_decided(self) -> ReturnState:
+        """Answers once eligibility decided, and an approved return's label is there."""
+        await workflow.wait_condition(
+            lambda: self.status is not Status.REQUESTED
+            and (self.status is not Status.APPROVED or self.label_settled)
+        )
+        return self.state
+
+    @workflow.update(name=ReturnUpdate.APPROVE)
+    async def approve(self, request: ApproveReturn) -> ReturnState:
+        self.state.decision = Decision(
+            outcome="approved",
+            automatic=False,
+            by=request.actor.label(),
+            note=request.note,
+            at=workflow.now(),
+        )
+        await self.change(Action.APPROVE, request.actor, note=request.note)
+        await workflow.wait_condition(lambda: self.status is not Status.APPROVED or self.label_settled)
+        return self.state
+
+    @approve.validator
+    def validate_approve(self, request: ApproveReturn) -> None:
+        self.require(Action.APPROVE)
+
+    @workflow.update(name=ReturnUpdate.REJECT)
+    async def reject(self, request: RejectReturn) -> ReturnState:
+        self.state.decision = Decision(
+            outcome="rejected",
+            automatic=False,
+            by=request.actor.label(),
+            note=request.note,
+            reason=request.reason,
+            at=workflow.now(),
+        )
+        await self.change(Action.REJECT, request.actor, note=request.reason or request.note)
+        return self.state
+
+    @reject.validator
+    def validate_reject(self, request: RejectReturn) -> None:
+        self.require(Action.REJECT)
+
+    @workflow.update(name=ReturnUpdate.CANCEL)
+    async def cancel(self, request: CancelReturn) -> ReturnState:
+        await self.change(Action.CANCEL, request.actor, note=request.reason)
+        return self.state
+
+    @cancel.validator
+    def validate_cancel(self, request: CancelReturn) -> None:
+        self.require(Action.CANCEL)
+
+    @workflow.update(name=ReturnUpdate.SHIP)
+    async def ship(self, request: ShipReturn) -> ReturnState:
+        if request.tracking_number:
+            self.state.tracking_number = request.tracking_number
+        await self.change(Action.SHIP, request.actor)
+        return self.state
+
+    @ship.validator
+    def validate_ship(self, request: ShipReturn) -> None:
+        self.require(Action.SHIP)
+
+    @workflow.update(name=ReturnUpdate.RECEIVE)
+    async def receive(self, request: ReceiveItems) -> ReturnState:
+        received = {entry.item_id: entry for entry in request.items}
+        for item in self.state.items:
+            entry = received.get(item.id)
+            item.quantity_received = entry.quantity if entry else 0
+            item.condition = entry.condition if entry else None
+        self.state.receiving_location = request.location
+        await self.change(Action.RECEIVE, request.actor)
+        return self.state
+
+    @receive.validator
+    def validate_receive(self, request: ReceiveItems) -> None:
+        self.require(Action.RECEIVE)
+        items = {item.id: item for item in self.state.items}
+        seen: set[str] = set()
+        for index, entry in enumerate(request.items):
+            item = items.get(entry.item_id)
+            if item is None or entry.item_id in seen:
+                raise ApplicationError(
+                    f"items[{index}].item_id: {entry.item_id} is not an item of this return"
+                    if item is None
+                    else f"items[{index}].item_id: {entry.item_id} is listed twice",
+                    {"field": f"items[{index}].item_id"},
+                    type="InvalidInput",
+                    non_retryable=True,
+                )
+            if entry.quantity > item.quantity:
+                raise ApplicationError(
+                    f"items[{index}].quantity: {entry.quantity} is more than the {item.quantity} returned",
+                    {"field": f"items[{index}].quantity"},
+                    type="InvalidInput",
+                    non_retryable=True,
+                )
+            seen.add(entry.item_id)
+        if not any(entry.quantity > 0 for entry in request.items):
+            raise ApplicationError(
+                "items: at least one item must have arrived",
+                {"field": "items"},
+                type="InvalidInput",
+                non_retryable=True,
+            )
+
+    @workflow.update(name=ReturnUpdate.REFUND)
+    async def refund_by_agent(self, request: RefundReturn) -> ReturnState:
+        await self.refund(request)
+        return self.state
+
+    @refund_by_agent.validator
+    def validate_refund(self, request: RefundReturn) -> None:
+        self.require(Action.REFUND)
+        maximum = sum(self.refundable_by_order().values())
+        if request.amount is not None and request.amount > maximum:
+            raise ApplicationError(
+                f"amount: {request.amount} is more than the {maximum} still refundable",
+                {
+                    "field": "amount",
+                    "maximum": maximum,
+                    "current_status": self.status.value,
+                    "available_actions": self.actions(),
+                },
+                type="RefundTooLarge",
+                non_retryable=True,
+            )
+        captures = {c.id for order in self.orders.values() for c in order.captures}
+        if request.capture_id is not None and request.capture_id not in captures:
+            raise ApplicationError(
+                f"capture_id: {request.capture_id} is not a capture of this return's orders",
+                {"field": "capture_id"},
+                type="InvalidInput",
+                non_retryable=True,
+            )
+
+    @workflow.update(name=ReturnUpdate.CLOSE)
+    async def close(self, request: CloseReturn) -> ReturnState:
+        await self.change(Action.CLOSE, request.actor, note=request.note)
+        return self.state
+
+    @close.validator
+    def validate_close(self, request: CloseReturn) -> None:
+        self.require(Action.CLOSE)

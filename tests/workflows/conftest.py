@@ -1,0 +1,108 @@
+"""The time-skipping test server, and a worker with the real workflow and activities over a
+fresh SQLite store for each test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from returns_service.activities.returns import ReturnActivities
+from returns_service.config import Settings
+from returns_service.domain.messages import WORKFLOW_NAME, StartReturn
+from returns_service.domain.models import (
+    Actor,
+    Customer,
+    Order,
+    Policy,
+    Resolution,
+    ReturnItem,
+    ReturnState,
+)
+from returns_service.store.orders import put_order
+from returns_service.worker.main import build_activities
+from returns_service.workflows.returns import ReturnWorkflow
+from tests.conftest import binary
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary("temporal-test-server"),
+    ) as environment:
+        yield environment
+
+
+@dataclass
+class Harness:
+    client: Client
+    sessions: async_sessionmaker[AsyncSession]
+    activities: ReturnActivities
+    task_queue: str
+
+    async def put_order(self, payload: dict[str, Any], order_id: str = "o_1") -> Order:
+        order = Order.model_validate({"id": order_id, **payload})
+        async with self.sessions.begin() as session:
+            await put_order(session, order, datetime.now(UTC))
+        return order
+
+    async def start(
+        self,
+        order: Order,
+        quantity: int = 1,
+        policy: Policy | None = None,
+        resolution: Resolution = Resolution.REFUND,
+        created_at: datetime | None = None,
+    ) -> WorkflowHandle[Any, Any]:
+        line = order.lines[0]
+        return_id = f"ret_{uuid.uuid4().hex}"
+        start = StartReturn(
+            return_id=return_id,
+            customer=Customer(email=order.customer.email),
+            currency=order.currency,
+            resolution=resolution,
+            items=[
+                ReturnItem(
+                    id="ri_1",
+                    order_id=order.id,
+                    line_id=line.id,
+                    sku=line.sku,
+                    name=line.name,
+                    quantity=quantity,
+                    reason="wrong_size",
+                )
+            ],
+            policy=policy or Policy(),
+            created_at=created_at or datetime.now(UTC),
+            actor=Actor(kind="customer"),
+        )
+        return await self.client.start_workflow(
+            WORKFLOW_NAME, start, id=return_id, task_queue=self.task_queue, result_type=ReturnState
+        )
+
+
+@pytest.fixture
+async def harness(
+    env: WorkflowEnvironment, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> AsyncIterator[Harness]:
+    settings = Settings(data_dir=tmp_path)
+    activities = build_activities(settings, sessions)
+    task_queue = f"returns-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[ReturnWorkflow],
+        activities=activities.all(),
+    ):
+        yield Harness(env.client, sessions, activities, task_queue)
