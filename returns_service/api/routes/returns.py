@@ -1,0 +1,385 @@
+"""Returns: create (starting the workflow), read, list, the actions people take, label, history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from returns_service.api.auth import STAFF, Principal, allow
+from returns_service.api.deps import SessionDep, SettingsDep, TemporalDep
+from returns_service.api.errors import Conflict, InvalidInput, NotFound, Unavailable
+from returns_service.api.history import read_history
+from returns_service.api.ids import new_id
+from returns_service.api.schemas import (
+    ApproveIn,
+    CancelIn,
+    CloseIn,
+    History,
+    ReceiveIn,
+    RefundIn,
+    RejectIn,
+    ReturnCreate,
+    ReturnOut,
+    ReturnPage,
+    ShipIn,
+)
+from returns_service.domain.messages import (
+    STATE_QUERY,
+    WORKFLOW_NAME,
+    ApproveReturn,
+    CancelReturn,
+    CloseReturn,
+    ReceiveItems,
+    RefundReturn,
+    RejectReturn,
+    ReturnUpdate,
+    ShipReturn,
+    StartReturn,
+    workflow_id,
+)
+from returns_service.domain.models import Customer, Reason, ReturnItem, ReturnState
+from returns_service.domain.status import TERMINAL, Status, available_actions
+from returns_service.store.orders import current_policy, get_orders
+from returns_service.store.returns import (
+    ReturnFilter,
+    decode_cursor,
+    get_return_document,
+    list_returns,
+)
+from returns_service.store.tables import LabelRow
+
+router = APIRouter(prefix="/v1/returns", tags=["returns"])
+
+ReturnId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+
+
+def _by(*roles: str) -> Any:
+    return Depends(allow(*roles))
+
+
+# --- create ---------------------------------------------------------------------------------------
+
+
+async def _resolve_items(
+    session: AsyncSession, body: ReturnCreate
+) -> tuple[list[ReturnItem], Customer, str]:
+    """Check the request against the order snapshots; every mistake names its field."""
+    orders = await get_orders(session, [item.order_id for item in body.items])
+    items: list[ReturnItem] = []
+    seen: set[tuple[str, str]] = set()
+    for index, asked in enumerate(body.items):
+        order = orders.get(asked.order_id)
+        if order is None:
+            raise InvalidInput(f"items[{index}].order_id", f"order {asked.order_id} does not exist")
+        line = order.line(asked.line_id)
+        if line is None:
+            raise InvalidInput(
+                f"items[{index}].line_id", f"order {order.number} has no line {asked.line_id}"
+            )
+        if (asked.order_id, asked.line_id) in seen:
+            raise InvalidInput(f"items[{index}].line_id", "this order line is listed twice")
+        seen.add((asked.order_id, asked.line_id))
+        if asked.quantity > line.quantity:
+            raise InvalidInput(
+                f"items[{index}].quantity", f"only {line.quantity} of {line.name} were bought"
+            )
+        items.append(
+            ReturnItem(
+                id=f"ri_{index + 1}",
+                order_id=order.id,
+                line_id=line.id,
+                sku=line.sku,
+                name=line.name,
+                quantity=asked.quantity,
+                reason=asked.reason,
+                comment=asked.comment,
+            )
+        )
+    involved = [orders[item.order_id] for item in items]
+    emails = {order.customer.email.lower() for order in involved}
+    if len(emails) > 1:
+        raise InvalidInput("items", "the orders belong to different customers")
+    currencies = {order.currency for order in involved}
+    if len(currencies) > 1:
+        raise InvalidInput("items", "the orders are in different currencies")
+    email = emails.pop()
+    if body.customer_email is not None and body.customer_email != email:
+        raise InvalidInput("customer_email", "does not match the customer of the orders")
+    first = involved[0].customer
+    return items, Customer(id=first.id, email=email), currencies.pop()
+
+
+@router.post("", status_code=201, response_model=ReturnOut)
+async def create_return(
+    body: ReturnCreate,
+    response: Response,
+    read: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, _by("integration", "agent")],
+) -> ReturnOut:
+    async with read.begin():
+        items, customer, currency = await _resolve_items(read, body)
+        policy = await current_policy(read)
+    return_id = new_id("ret")
+    start = StartReturn(
+        return_id=return_id,
+        customer=customer,
+        currency=currency,
+        resolution=body.resolution,
+        items=items,
+        policy=policy,
+        created_at=datetime.now(UTC),
+        actor=principal.actor,
+    )
+    operation = WithStartWorkflowOperation(
+        WORKFLOW_NAME,
+        start,
+        id=workflow_id(return_id),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        task_queue=settings.task_queue,
+    )
+    try:
+        state = await temporal.execute_update_with_start_workflow(
+            ReturnUpdate.WAIT_DECIDED, start_workflow_operation=operation, result_type=ReturnState
+        )
+    except RPCError as error:
+        raise Unavailable(f"could not start the return: {error.message}") from error
+    response.headers["Location"] = f"/v1/returns/{return_id}"
+    return ReturnOut.build(state)
+
+
+# --- read -----------------------------------------------------------------------------------------
+
+
+async def _document(session: AsyncSession, return_id: str) -> ReturnState:
+    async with session.begin():
+        state = await get_return_document(session, return_id)
+    if state is None:
+        raise NotFound(f"return {return_id} does not exist")
+    return state
+
+
+@router.get("", response_model=ReturnPage)
+async def search_returns(
+    read: SessionDep,
+    _: Annotated[Principal, _by(*STAFF)],
+    status: Annotated[list[Status], Query()] = [],  # noqa: B006
+    customer_email: Annotated[str | None, Query(max_length=320)] = None,
+    order_id: Annotated[str | None, Query(max_length=64)] = None,
+    reason: Reason | None = None,
+    number: Annotated[str | None, Query(max_length=32)] = None,
+    tracking_number: Annotated[str | None, Query(max_length=64)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> ReturnPage:
+    if cursor is not None:
+        try:
+            decode_cursor(cursor)
+        except ValueError as error:
+            raise InvalidInput("cursor", str(error)) from error
+    for name, moment in (("created_after", created_after), ("created_before", created_before)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput(name, "needs a UTC offset (RFC 3339)")
+    filters = ReturnFilter(
+        statuses=[s.value for s in status],
+        customer_email=customer_email,
+        order_id=order_id,
+        reason=reason.value if reason else None,
+        number=number,
+        tracking_number=tracking_number,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    async with read.begin():
+        states, next_cursor = await list_returns(read, filters, limit, cursor)
+    return ReturnPage(data=[ReturnOut.build(s) for s in states], next_cursor=next_cursor)
+
+
+@router.get("/{return_id}", response_model=ReturnOut)
+async def read_return(
+    return_id: ReturnId,
+    read: SessionDep,
+    temporal: TemporalDep,
+    _: Annotated[Principal, _by(*STAFF)],
+) -> ReturnOut:
+    """The live state from the workflow; the read model once the return is finished, or when
+    the workflow cannot answer right now."""
+    state = await _document(read, return_id)
+    if state.status not in TERMINAL:
+        try:
+            handle = temporal.get_workflow_handle(workflow_id(return_id))
+            state = await handle.query(STATE_QUERY, result_type=ReturnState)
+        except RPCError:
+            pass
+    return ReturnOut.build(state)
+
+
+@router.get(
+    "/{return_id}/label",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+async def read_label(
+    return_id: ReturnId,
+    read: SessionDep,
+    _: Annotated[Principal, _by(*STAFF)],
+) -> Response:
+    async with read.begin():
+        row = await read.scalar(select(LabelRow).where(LabelRow.return_id == return_id))
+    if row is None:
+        raise NotFound(f"return {return_id} has no label")
+    return Response(
+        row.pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="label-{row.tracking_number}.pdf"'},
+    )
+
+
+@router.get("/{return_id}/history", response_model=History)
+async def read_return_history(
+    return_id: ReturnId,
+    read: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    _: Annotated[Principal, _by("agent", "ops")],
+) -> History:
+    await _document(read, return_id)
+    return await read_history(temporal, settings, workflow_id(return_id))
+
+
+# --- actions --------------------------------------------------------------------------------------
+
+
+async def _act(
+    temporal: TemporalDep, read: AsyncSession, return_id: str, update: str, message: Any
+) -> ReturnOut:
+    current = await _document(read, return_id)
+    handle = temporal.get_workflow_handle(workflow_id(return_id))
+    try:
+        state = await handle.execute_update(update, message, result_type=ReturnState)
+    except WorkflowUpdateFailedError as failure:
+        raise _refusal(failure, current) from failure
+    except RPCError as error:
+        current = await _document(read, return_id)
+        if current.status in TERMINAL:
+            raise Conflict(
+                f"the return is {current.status.value}",
+                current_status=current.status.value,
+                available_actions=available_actions(current.status),
+            ) from error
+        raise Unavailable(f"the return's workflow did not answer: {error.message}") from error
+    return ReturnOut.build(state)
+
+
+def _refusal(failure: WorkflowUpdateFailedError, current: ReturnState) -> Exception:
+    cause = failure.cause
+    if not isinstance(cause, ApplicationError):
+        return Conflict(str(cause or failure))
+    details: dict[str, Any] = cause.details[0] if cause.details else {}
+    if cause.type == "InvalidInput":
+        return InvalidInput(details.get("field", "body"), cause.message.split(": ", 1)[-1])
+    extra = {k: v for k, v in details.items() if k not in ("current_status", "available_actions")}
+    return Conflict(
+        cause.message,
+        code=cause.type,
+        current_status=details.get("current_status", current.status.value),
+        available_actions=details.get("available_actions", available_actions(current.status)),
+        **extra,
+    )
+
+
+@router.post("/{return_id}/approve", response_model=ReturnOut)
+async def approve_return(
+    return_id: ReturnId,
+    body: ApproveIn,
+    read: SessionDep,
+    temporal: TemporalDep,
+    principal: Annotated[Principal, _by("agent")],
+) -> ReturnOut:
+    message = ApproveReturn(actor=principal.actor, note=body.note)
+    return await _act(temporal, read, return_id, ReturnUpdate.APPROVE, message)
+
+
+@router.post("/{return_id}/reject", response_model=ReturnOut)
+async def reject_return(
+    return_id: ReturnId,
+    body: RejectIn,
+    read: SessionDep,
+    temporal: TemporalDep,
+    principal: Annotated[Principal, _by("agent")],
+) -> ReturnOut:
+    message = RejectReturn(actor=principal.actor, reason=body.reason, note=body.note)
+    return await _act(temporal, read, return_id, ReturnUpdate.REJECT, message)
+
+
+@router.post("/{return_id}/cancel", response_model=ReturnOut)
+async def cancel_return(
+    return_id: ReturnId,
+    body: CancelIn,
+    read: SessionDep,
+    temporal: TemporalDep,
+    principal: Annotated[Principal, _by("agent")],
+) -> ReturnOut:
+    message = CancelReturn(actor=principal.actor, reason=body.reason)
+    return await _act(temporal, read, return_id, ReturnUpdate.CANCEL, message)
+
+
+@router.post("/{return_id}/ship", response_model=ReturnOut)
+async def ship_return(
+    return_id: ReturnId,
+    body: ShipIn,
+    read: SessionDep,
+    temporal: TemporalDep,
+    principal: Annotated[Principal, _by("integration", "agent")],
+) -> ReturnOut:
+    message = ShipReturn(actor=principal.actor, tracking_number=body.tracking_number)
+    return await _act(temporal, read, return_id, ReturnUpdate.SHIP, message)
+
+
+@router.post("/{return_id}/receive", response_model=ReturnOut)
+async def receive_return(
+    return_id: ReturnId,
+    body: ReceiveIn,
+    read: SessionDep,
+    temporal: TemporalDep,
+    principal: Annotated[Principal, _by("warehouse", "agent")],
+) -> ReturnOut:
+    message = ReceiveItems.model_validate(
+        {"actor": principal.actor, **body.model_dump()}
+    )
+    return await _act(temporal, read, return_id, ReturnUpdate.RECEIVE, message)
+
+
+@router.post("/{return_id}/refund", response_model=ReturnOut)
+async def refund_return(
+    return_id: ReturnId,
+    body: RefundIn,
+    read: SessionDep,
+    temporal: TemporalDep,
+    principal: Annotated[Principal, _by("agent")],
+) -> ReturnOut:
+    message = RefundReturn(actor=principal.actor, **body.model_dump())
+    return await _act(temporal, read, return_id, ReturnUpdate.REFUND, message)
+
+
+@router.post("/{return_id}/close", response_model=ReturnOut)
+async def close_return(
+    return_id: ReturnId,
+    body: CloseIn,
+    read: SessionDep,
+    temporal: TemporalDep,
+    principal: Annotated[Principal, _by("agent")],
+) -> ReturnOut:
+    message = CloseReturn(actor=principal.actor, note=body.note)
+    return await _act(temporal, read, return_id, ReturnUpdate.CLOSE, message)

@@ -1,0 +1,266 @@
+"""Request and response bodies of API v1. Requests refuse unknown fields, so a client can never
+set a server-owned field; responses are built from domain state, never from storage rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from returns_service.domain.models import (
+    Capture,
+    Condition,
+    Customer,
+    Decision,
+    Order,
+    OrderLine,
+    Policy,
+    Reason,
+    Refund,
+    RefundMethod,
+    Resolution,
+    ReturnError,
+    ReturnState,
+    RuleResult,
+    Timestamps,
+)
+from returns_service.domain.status import available_actions
+
+
+def _email(value: str) -> str:
+    local, at, domain = value.partition("@")
+    if not at or not local or "." not in domain or " " in value:
+        raise ValueError("not an email address")
+    return value.lower()
+
+
+Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
+Text = Annotated[str, Field(max_length=1000)]
+Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+
+class CustomerIn(Request):
+    id: Annotated[str, Field(max_length=64)] | None = None
+    email: Email
+
+
+class OrderIn(Request):
+    number: Annotated[str, Field(min_length=1, max_length=64)]
+    customer: CustomerIn
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    placed_at: datetime
+    fulfilled_at: datetime | None = None
+    delivered_at: datetime | None = None
+    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
+    shipping_amount: int = Field(default=0, ge=0)
+    order_discount_amount: int = Field(default=0, ge=0)
+    captures: Annotated[list[Capture], Field(max_length=50)] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OrderIn:
+        for name, values in (
+            ("lines", [line.id for line in self.lines]),
+            ("captures", [c.id for c in self.captures]),
+        ):
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} ids must be unique")
+        for moment in (self.placed_at, self.fulfilled_at, self.delivered_at):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("times need a UTC offset (RFC 3339)")
+        for line in self.lines:
+            if line.discount_amount > line.unit_amount * line.quantity:
+                raise ValueError(f"line {line.id}: discount_amount is more than the line's price")
+        return self
+
+    def to_order(self, order_id: str) -> Order:
+        return Order(
+            id=order_id,
+            customer=Customer(id=self.customer.id, email=self.customer.email),
+            **self.model_dump(exclude={"customer"}),
+        )
+
+
+class OrderLineOut(OrderLine):
+    returnable_quantity: int
+
+
+class OrderOut(BaseModel):
+    id: str
+    number: str
+    customer: Customer
+    currency: str
+    placed_at: datetime
+    fulfilled_at: datetime | None
+    delivered_at: datetime | None
+    lines: list[OrderLineOut]
+    shipping_amount: int
+    order_discount_amount: int
+    captures: list[Capture]
+
+    @classmethod
+    def build(cls, order: Order, returnable: dict[str, int]) -> OrderOut:
+        data = order.model_dump()
+        data["lines"] = [
+            OrderLineOut(**line.model_dump(), returnable_quantity=returnable.get(line.id, 0))
+            for line in order.lines
+        ]
+        return cls(**data)
+
+
+# --- returns --------------------------------------------------------------------------------------
+
+
+class ReturnItemIn(Request):
+    order_id: Ident
+    line_id: Ident
+    quantity: int = Field(ge=1, le=10000)
+    reason: Reason
+    comment: Text | None = None
+
+    @model_validator(mode="after")
+    def _comment_for_other(self) -> ReturnItemIn:
+        if self.reason is Reason.OTHER and not (self.comment or "").strip():
+            raise ValueError("a comment is required when the reason is other")
+        return self
+
+
+class ReturnCreate(Request):
+    items: Annotated[list[ReturnItemIn], Field(min_length=1, max_length=50)]
+    resolution: Resolution = Resolution.REFUND
+    customer_email: Email | None = None
+
+
+class ApproveIn(Request):
+    note: Text | None = None
+
+
+class RejectIn(Request):
+    reason: Text | None = None
+    note: Text | None = None
+
+
+class CancelIn(Request):
+    reason: Text | None = None
+
+
+class ShipIn(Request):
+    tracking_number: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class ReceivedItemIn(Request):
+    item_id: Ident
+    quantity: int = Field(ge=0, le=10000)
+    condition: Condition
+
+
+class ReceiveIn(Request):
+    location: Annotated[str, Field(min_length=1, max_length=64)]
+    items: Annotated[list[ReceivedItemIn], Field(min_length=1, max_length=50)]
+
+
+class RefundIn(Request):
+    amount: int | None = Field(default=None, ge=0)
+    capture_id: Ident | None = None
+    method: RefundMethod | None = None
+
+
+class CloseIn(Request):
+    note: Text | None = None
+
+
+class LabelOut(BaseModel):
+    carrier: str
+    tracking_number: str
+    url: str
+    expires_at: datetime
+
+
+class ReturnItemOut(BaseModel):
+    id: str
+    order_id: str
+    line_id: str
+    sku: str
+    name: str
+    quantity: int
+    reason: Reason
+    comment: str | None
+    quantity_received: int
+    condition: Condition | None
+    quantity_restocked: int
+
+
+class ReturnOut(BaseModel):
+    id: str
+    number: str | None
+    status: str
+    customer: Customer
+    currency: str
+    order_ids: list[str]
+    resolution: Resolution
+    items: list[ReturnItemOut]
+    estimated_refund_amount: int
+    refunded_amount: int
+    refunds: list[Refund]
+    label: LabelOut | None
+    tracking_number: str | None
+    decision: Decision | None
+    eligibility: list[RuleResult]
+    errors: list[ReturnError]
+    available_actions: list[str]
+    created_at: datetime
+    updated_at: datetime
+    timestamps: Timestamps
+
+    @classmethod
+    def build(cls, state: ReturnState) -> ReturnOut:
+        data: dict[str, Any] = state.model_dump(
+            exclude={"version", "timeline", "receiving_location", "label"}
+        )
+        data["label"] = (
+            LabelOut(
+                carrier=state.label.carrier,
+                tracking_number=state.label.tracking_number,
+                url=f"/v1/returns/{state.id}/label",
+                expires_at=state.label.expires_at,
+            )
+            if state.label
+            else None
+        )
+        data["available_actions"] = available_actions(state.status)
+        return cls(**data)
+
+
+class ReturnPage(BaseModel):
+    data: list[ReturnOut]
+    next_cursor: str | None
+
+
+class HistoryEvent(BaseModel):
+    at: datetime
+    kind: str
+    summary: str
+    actor: str | None
+
+
+class History(BaseModel):
+    workflow_id: str
+    run_id: str | None
+    temporal_ui_url: str
+    events: list[HistoryEvent]
+
+
+class PolicyIn(Policy):
+    pass
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = {}

