@@ -219,7 +219,9 @@ def migrate(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log.setLevel(logging.INFO)
+    logging.getLogger("returns_service").setLevel(logging.INFO)
     parser = argparse.ArgumentParser(prog="returns", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("dev", help="run Temporal, a worker and the API on one data directory")

@@ -25,6 +25,16 @@ def _decode(client: Client, payloads: Any) -> list[Any]:
         return []
 
 
+def _summary(client: Client, event: TemporalEvent) -> str | None:
+    if not event.HasField("user_metadata") or not event.user_metadata.HasField("summary"):
+        return None
+    try:
+        value = client.data_converter.payload_converter.from_payloads([event.user_metadata.summary])[0]
+    except Exception:
+        return None
+    return str(value)
+
+
 def _actor(values: list[Any]) -> str | None:
     for value in values:
         if isinstance(value, dict) and isinstance(value.get("actor"), dict):
@@ -68,8 +78,14 @@ def _describe(client: Client, event: TemporalEvent, scheduled: dict[int, str]) -
         details = attrs.details.get("data")
         values = _decode(client, details) if details is not None else []
         name = next((v.get("activity_type") for v in values if isinstance(v, dict) and v.get("activity_type")), "local activity")
-        summary = f"{name} completed" if not attrs.HasField("failure") else f"{name} failed: {attrs.failure.message}"
-        return HistoryEvent(at=at, kind=f"activity.{name}", summary=summary, actor="system")
+        if attrs.HasField("failure"):
+            return HistoryEvent(at=at, kind=f"activity.{name}.failed", summary=f"{name} failed: {attrs.failure.message}", actor="system")
+        note = _summary(client, event)
+        if name == "record_status" and note:
+            status, _, rest = note.partition(" by ")
+            actor, _, detail = rest.partition(": ")
+            return HistoryEvent(at=at, kind=f"status.{status}", summary=f"status {status}" + (f": {detail}" if detail else ""), actor=actor or None)
+        return HistoryEvent(at=at, kind=f"activity.{name}", summary=note or f"{name} completed", actor="system")
     if kind == E.EVENT_TYPE_TIMER_FIRED:
         return HistoryEvent(at=at, kind="timer_fired", summary="a deadline passed", actor="system")
     if kind == E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:

@@ -156,9 +156,23 @@ RULES: list[Callable[[EligibilityFacts, Policy], list[RuleResult]]] = [
 ]
 
 
+PASSED = {
+    "final_sale": "no item was bought as final sale",
+    "non_returnable": "every item may be returned",
+    "returnable_quantity": "every item's quantity is still returnable",
+    "review_threshold": "the estimated refund needs no review",
+    "frequent_returner": "the customer's recent returns need no review",
+}
+
+
 def evaluate(facts: EligibilityFacts, policy: Policy) -> tuple[Event, list[RuleResult]]:
-    """Apply every rule; any ineligible rejects, else any review routes to an agent."""
-    results = [result for rule in RULES for result in rule(facts, policy)]
+    """Apply every rule and show each one's answer; any ineligible rejects, else any review
+    routes to an agent."""
+    results = []
+    for rule in RULES:
+        found = rule(facts, policy)
+        name = rule.__name__
+        results.extend(found or [RuleResult(rule=name, outcome=ELIGIBLE, detail=PASSED[name])])
     outcomes = {result.outcome for result in results}
     if INELIGIBLE in outcomes:
         return Event.INELIGIBLE, results

@@ -226,7 +226,7 @@ class ReturnWorkflow:
             and all(item.condition in RESTOCKABLE for item in received)
         )
 
-    async def refund(self, request: RefundReturn) -> None:
+    async def refund(self, request: RefundReturn) -> ReturnState:
         """Pay back `request.amount` (default: what the received items are worth), allocated
         over the return's orders and their captures; a failure is recorded on the return."""
         async with self.lock:
@@ -279,7 +279,7 @@ class ReturnWorkflow:
                 self.state.refunded_amount += sum(
                     r.amount for r in result.refunds if r.status != "failed"
                 )
-            await self.change(Action.REFUND, request.actor)
+            return await self.change(Action.REFUND, request.actor)
 
     # --- arithmetic, by the domain's rules ------------------------------------------------------
 
@@ -315,22 +315,30 @@ class ReturnWorkflow:
     def finished(self) -> bool:
         return self.status in TERMINAL
 
-    async def change(self, change: Action | Event, actor: Actor, note: str | None = None) -> None:
+    async def change(
+        self, change: Action | Event, actor: Actor, note: str | None = None
+    ) -> ReturnState:
+        """Move to the status `change` leads to, record it, and answer the state as it was then
+        (the run may move on before an Update's answer is sent)."""
         target = next_status(self.status, change)
         now = workflow.now()
         self.state.status = target
         if target in STATUS_TIMESTAMP:
             setattr(self.state.timestamps, STATUS_TIMESTAMP[target], now)
         self.state.timeline.append(TimelineEntry(at=now, status=target, actor=actor, note=note))
-        await self.record()
+        summary = f"{target.value} by {actor.label()}" + (f": {note}" if note else "")
+        changed = self.snapshot()
+        await self.record(summary)
+        return changed
 
-    async def record(self) -> None:
+    async def record(self, summary: str | None = None) -> None:
         """Project the state into the read model (which also sends the customer's email)."""
         self.state.version += 1
         self.state.updated_at = workflow.now()
         await workflow.execute_local_activity(
             ReturnActivity.RECORD_STATUS,
             RecordStatus(state=self.state.model_copy(deep=True)),
+            summary=summary or f"{self.status.value}, details updated",
             **STORE_WRITE,
         )
 
@@ -345,6 +353,10 @@ class ReturnWorkflow:
     def require(self, change: Action) -> None:
         if not allows(self.status, change):
             raise self.refused(change)
+
+    def snapshot(self) -> ReturnState:
+        """The state as it is now; the run may move on before an Update's answer is sent."""
+        return self.state.model_copy(deep=True)
 
     def actions(self) -> list[str]:
         return available_actions(self.status)
@@ -362,7 +374,7 @@ class ReturnWorkflow:
             lambda: self.status is not Status.REQUESTED
             and (self.status is not Status.APPROVED or self.label_settled)
         )
-        return self.state
+        return self.snapshot()
 
     @workflow.update(name=ReturnUpdate.APPROVE)
     async def approve(self, request: ApproveReturn) -> ReturnState:
@@ -375,7 +387,7 @@ class ReturnWorkflow:
         )
         await self.change(Action.APPROVE, request.actor, note=request.note)
         await workflow.wait_condition(lambda: self.status is not Status.APPROVED or self.label_settled)
-        return self.state
+        return self.snapshot()
 
     @approve.validator
     def validate_approve(self, request: ApproveReturn) -> None:
@@ -391,8 +403,7 @@ class ReturnWorkflow:
             reason=request.reason,
             at=workflow.now(),
         )
-        await self.change(Action.REJECT, request.actor, note=request.reason or request.note)
-        return self.state
+        return await self.change(Action.REJECT, request.actor, note=request.reason or request.note)
 
     @reject.validator
     def validate_reject(self, request: RejectReturn) -> None:
@@ -400,8 +411,7 @@ class ReturnWorkflow:
 
     @workflow.update(name=ReturnUpdate.CANCEL)
     async def cancel(self, request: CancelReturn) -> ReturnState:
-        await self.change(Action.CANCEL, request.actor, note=request.reason)
-        return self.state
+        return await self.change(Action.CANCEL, request.actor, note=request.reason)
 
     @cancel.validator
     def validate_cancel(self, request: CancelReturn) -> None:
@@ -411,8 +421,7 @@ class ReturnWorkflow:
     async def ship(self, request: ShipReturn) -> ReturnState:
         if request.tracking_number:
             self.state.tracking_number = request.tracking_number
-        await self.change(Action.SHIP, request.actor)
-        return self.state
+        return await self.change(Action.SHIP, request.actor)
 
     @ship.validator
     def validate_ship(self, request: ShipReturn) -> None:
@@ -426,8 +435,7 @@ class ReturnWorkflow:
             item.quantity_received = entry.quantity if entry else 0
             item.condition = entry.condition if entry else None
         self.state.receiving_location = request.location
-        await self.change(Action.RECEIVE, request.actor)
-        return self.state
+        return await self.change(Action.RECEIVE, request.actor)
 
     @receive.validator
     def validate_receive(self, request: ReceiveItems) -> None:
@@ -463,8 +471,7 @@ class ReturnWorkflow:
 
     @workflow.update(name=ReturnUpdate.REFUND)
     async def refund_by_agent(self, request: RefundReturn) -> ReturnState:
-        await self.refund(request)
-        return self.state
+        return await self.refund(request)
 
     @refund_by_agent.validator
     def validate_refund(self, request: RefundReturn) -> None:
@@ -493,8 +500,7 @@ class ReturnWorkflow:
 
     @workflow.update(name=ReturnUpdate.CLOSE)
     async def close(self, request: CloseReturn) -> ReturnState:
-        await self.change(Action.CLOSE, request.actor, note=request.note)
-        return self.state
+        return await self.change(Action.CLOSE, request.actor, note=request.note)
 
     @close.validator
     def validate_close(self, request: CloseReturn) -> None:

@@ -3,23 +3,26 @@ fresh SQLite store for each test."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from returns_service.activities.returns import ReturnActivities
 from returns_service.config import Settings
-from returns_service.domain.messages import WORKFLOW_NAME, StartReturn
+from returns_service.domain.messages import STATE_QUERY, WORKFLOW_NAME, StartReturn
 from returns_service.domain.models import (
     Actor,
     Customer,
@@ -46,12 +49,20 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 @dataclass
 class Harness:
+    env: WorkflowEnvironment
     client: Client
     sessions: async_sessionmaker[AsyncSession]
     activities: ReturnActivities
     task_queue: str
+    started: list[WorkflowHandle[Any, Any]] = field(default_factory=list)
+
+    async def now(self) -> datetime:
+        """The test server's clock, which time skipping moves ahead of the wall clock."""
+        return (await self.env.get_current_time()).astimezone(UTC)
 
     async def put_order(self, payload: dict[str, Any], order_id: str = "o_1") -> Order:
+        """`payload` is built with `now=await harness.now()` so that windows are measured
+        against the test server's clock."""
         order = Order.model_validate({"id": order_id, **payload})
         async with self.sessions.begin() as session:
             await put_order(session, order, datetime.now(UTC))
@@ -84,12 +95,21 @@ class Harness:
                 )
             ],
             policy=policy or Policy(),
-            created_at=created_at or datetime.now(UTC),
+            created_at=created_at or await self.now(),
             actor=Actor(kind="customer"),
         )
-        return await self.client.start_workflow(
+        handle = await self.client.start_workflow(
             WORKFLOW_NAME, start, id=return_id, task_queue=self.task_queue, result_type=ReturnState
         )
+        self.started.append(handle)
+        return handle
+
+    async def terminate_unfinished(self) -> None:
+        """A workflow left waiting after its test would keep the shared test server from
+        skipping time in later tests."""
+        for handle in self.started:
+            with contextlib.suppress(RPCError):
+                await handle.terminate("test finished")
 
 
 @pytest.fixture
@@ -105,4 +125,16 @@ async def harness(
         workflows=[ReturnWorkflow],
         activities=activities.all(),
     ):
-        yield Harness(env.client, sessions, activities, task_queue)
+        harness = Harness(env, env.client, sessions, activities, task_queue)
+        yield harness
+        await harness.terminate_unfinished()
+
+
+async def finished(handle: WorkflowHandle[Any, Any]) -> ReturnState:
+    """The workflow's final state once it completed by itself. Awaiting `result()` on the
+    time-skipping server lets it jump its clock ahead, so this polls and then queries."""
+    for _ in range(400):
+        if (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED:
+            return await handle.query(STATE_QUERY, result_type=ReturnState)
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"{handle.id} did not finish")
