@@ -95,8 +95,11 @@ class Child:
         now = time.monotonic()
         if self.next_start == 0.0:
             delay = min(2**self.restarts, 30)
-            print(f"{self.name} exited with {self.process.returncode}; restarting in {delay} s "
-                  f"(log: {self.log_path})", flush=True)
+            print(
+                f"{self.name} exited with {self.process.returncode}; restarting in {delay} s "
+                f"(log: {self.log_path})",
+                flush=True,
+            )
             self.next_start = now + delay
         elif now >= self.next_start:
             self.restarts += 1
@@ -137,15 +140,24 @@ def dev(args: argparse.Namespace) -> None:
     temporal = Child(
         "temporal",
         [
-            _temporal_binary(), "server", "start-dev",
-            "--db-filename", str(data_dir / "temporal.db"),
-            "--sqlite-pragma", "journal_mode=wal",
-            "--sqlite-pragma", "synchronous=normal",
-            "--ip", "127.0.0.1",
-            "--port", str(args.temporal_port),
-            "--ui-port", str(args.ui_port),
+            _temporal_binary(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(data_dir / "temporal.db"),
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(args.temporal_port),
+            "--ui-port",
+            str(args.ui_port),
             "--ui-disable-news-fetch",
-            "--log-level", "warn",
+            "--log-level",
+            "warn",
         ],
         env,
         data_dir / "logs" / "temporal.log",
@@ -186,7 +198,7 @@ def dev(args: argparse.Namespace) -> None:
         f"  Temporal     127.0.0.1:{args.temporal_port}\n"
         f"  Data         {data_dir}\n"
         f"  Keys         " + "\n               ".join(f"{r}: {k}" for r, k in keys.items()) + "\n"
-        "Ctrl-C stops everything; starting again on the same data directory continues every return.",
+        "Ctrl-C stops everything; starting again on this data directory continues every return.",
         flush=True,
     )
     while not stopping:
@@ -219,7 +231,9 @@ def migrate(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     log.setLevel(logging.INFO)
     logging.getLogger("returns_service").setLevel(logging.INFO)
     parser = argparse.ArgumentParser(prog="returns", description=__doc__)

@@ -13,7 +13,9 @@ ROLES = ("agent", "warehouse", "ops", "admin", "integration")
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RETURNS_", extra="ignore")
 
-    data_dir: Path = Field(default=Path("data"), description="Where the embedded stack keeps files.")
+    data_dir: Path = Field(
+        default=Path("data"), description="Where the embedded stack keeps files."
+    )
     database_url: str = Field(
         default="",
         description="SQLAlchemy async URL of the store; default: SQLite in the data directory.",

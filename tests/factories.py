@@ -30,7 +30,9 @@ def order_payload(
         }
     ]
     total = sum(
-        line["unit_amount"] * line["quantity"] - line.get("discount_amount", 0) + line.get("tax_amount", 0)
+        line["unit_amount"] * line["quantity"]
+        - line.get("discount_amount", 0)
+        + line.get("tax_amount", 0)
         for line in lines
     )
     payload: dict[str, Any] = {

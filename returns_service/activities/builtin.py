@@ -69,7 +69,9 @@ class LedgerPayments:
                         non_retryable=True,
                     ) from error
                 for share in shares:
-                    await self._enter(session, request, part.order_id, share.capture_id, share.amount)
+                    await self._enter(
+                        session, request, part.order_id, share.capture_id, share.amount
+                    )
             return await self._entries(session, request.return_id, request.sequence)
 
     async def balances(self, session: AsyncSession, order_id: str) -> list[CaptureBalance]:
@@ -108,7 +110,8 @@ class LedgerPayments:
         capture_id: str | None,
         amount: int,
     ) -> None:
-        key = f"refund:{request.return_id}:{request.sequence}:{order_id}:{capture_id or 'store_credit'}"
+        target = capture_id or "store_credit"
+        key = f"refund:{request.return_id}:{request.sequence}:{order_id}:{target}"
         await insert_once(
             session,
             LedgerEntryRow,
@@ -156,7 +159,9 @@ class StoreCarrier:
 
     async def create_label(self, request: CreateLabel) -> Label:
         async with self.sessions.begin() as session:
-            row = await session.scalar(select(LabelRow).where(LabelRow.return_id == request.return_id))
+            row = await session.scalar(
+                select(LabelRow).where(LabelRow.return_id == request.return_id)
+            )
             if row is None:
                 tracking_number = "RT" + _digest(request.return_id, 14).upper()
                 row = LabelRow(
@@ -201,7 +206,9 @@ class StoreInventory:
                 level = await session.get(StockLevelRow, (item.sku, request.location))
                 if level is None:
                     session.add(
-                        StockLevelRow(sku=item.sku, location=request.location, quantity=item.quantity)
+                        StockLevelRow(
+                            sku=item.sku, location=request.location, quantity=item.quantity
+                        )
                     )
                 else:
                     level.quantity += item.quantity

@@ -25,7 +25,9 @@ def render_label(request: CreateLabel, carrier: str, tracking_number: str) -> by
     pdf.drawString(8 * mm, height - 18 * mm, f"Carrier: {carrier}")
     pdf.drawString(8 * mm, height - 22 * mm, f"From: {request.customer.email}")
     pdf.drawString(8 * mm, height - 26 * mm, "To: Returns department")
-    pdf.drawString(8 * mm, height - 30 * mm, f"Valid until: {request.expires_at.date().isoformat()}")
+    pdf.drawString(
+        8 * mm, height - 30 * mm, f"Valid until: {request.expires_at.date().isoformat()}"
+    )
     barcode = code128.Code128(tracking_number, barHeight=18 * mm, barWidth=0.3 * mm)
     barcode.drawOn(pdf, 8 * mm, height - 56 * mm)
     pdf.setFont("Helvetica-Bold", 11)

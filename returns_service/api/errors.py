@@ -48,14 +48,18 @@ class InvalidInput(Problem):
     status, title = 422, "Unprocessable content"
 
     def __init__(self, field: str, message: str, **extra: Any) -> None:
-        super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message}], **extra)
+        super().__init__(
+            f"{field}: {message}", errors=[{"field": field, "message": message}], **extra
+        )
 
 
 class Unavailable(Problem):
     status, title = 503, "Service unavailable"
 
 
-def problem_response(status: int, title: str, detail: str, type_: str, **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int, title: str, detail: str, type_: str, **extra: Any
+) -> JSONResponse:
     body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
@@ -84,14 +88,19 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(
-            422, "Unprocessable content", detail,
-            "https://returns.dev/problems/unprocessable-content", errors=errors,
+            422,
+            "Unprocessable content",
+            detail,
+            "https://returns.dev/problems/unprocessable-content",
+            errors=errors,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "Error")
         return problem_response(
-            error.status_code, title, str(error.detail),
+            error.status_code,
+            title,
+            str(error.detail),
             f"https://returns.dev/problems/{title.lower().replace(' ', '-')}",
         )

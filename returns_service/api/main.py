@@ -1,4 +1,4 @@
-"""The HTTP API v1: one app factory, routes mounted per resource, one lifespan for shared clients."""
+"""The HTTP API v1: one app factory, routes per resource, one lifespan for shared clients."""
 
 from __future__ import annotations
 

@@ -60,10 +60,16 @@ def return_window(facts: EligibilityFacts, policy: Policy) -> list[RuleResult]:
         basis, start = window_start(order, policy.window_basis)
         deadline = start + timedelta(days=policy.return_window_days)
         if facts.now <= deadline:
-            detail = f"order {order.number}: within {policy.return_window_days} days of being {basis.value} (until {deadline.date().isoformat()})"
+            detail = (
+                f"order {order.number}: within {policy.return_window_days} days of being"
+                f" {basis.value} (until {deadline.date().isoformat()})"
+            )
             results.append(RuleResult(rule="return_window", outcome=ELIGIBLE, detail=detail))
         else:
-            detail = f"order {order.number}: the {policy.return_window_days}-day return window closed on {deadline.date().isoformat()}"
+            detail = (
+                f"order {order.number}: the {policy.return_window_days}-day return window"
+                f" closed on {deadline.date().isoformat()}"
+            )
             results.append(RuleResult(rule="return_window", outcome=INELIGIBLE, detail=detail))
     return results
 
@@ -113,7 +119,9 @@ def returnable_quantity(facts: EligibilityFacts, policy: Policy) -> list[RuleRes
                 RuleResult(
                     rule="returnable_quantity",
                     outcome=INELIGIBLE,
-                    detail=f"{item.name}: {item.quantity} asked, {max(available, 0)} still returnable",
+                    detail=(
+                        f"{item.name}: {item.quantity} asked, {max(available, 0)} still returnable"
+                    ),
                     item_id=item.id,
                 )
             )

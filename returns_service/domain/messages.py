@@ -185,4 +185,3 @@ class RefundResult(Model):
 
 class RecordStatus(Model):
     state: ReturnState
-

@@ -54,7 +54,9 @@ class InsufficientCaptures(Exception):
 def order_discount_shares(order: Order) -> dict[str, int]:
     """Spread the order-level discount over lines in proportion to their value after line
     discounts, by largest remainder so that the shares add up to the discount exactly."""
-    values = {line.id: line.unit_amount * line.quantity - line.discount_amount for line in order.lines}
+    values = {
+        line.id: line.unit_amount * line.quantity - line.discount_amount for line in order.lines
+    }
     total = sum(max(v, 0) for v in values.values())
     discount = min(order.order_discount_amount, total)
     if total == 0 or discount == 0:
@@ -108,7 +110,9 @@ def refund_by_order(
             order.shipping_amount if policy.refund_original_shipping and whole_order_back else 0
         )
         # Cumulative rounding down: the fee is what is left after rounding the refund down.
-        restocking_fee = items_amount - (items_amount * (100 - policy.restocking_fee_percent) // 100)
+        restocking_fee = items_amount - (
+            items_amount * (100 - policy.restocking_fee_percent) // 100
+        )
         gross = items_amount + shipping - restocking_fee
         return_fee = min(shipping_fee_left, gross)
         shipping_fee_left -= return_fee

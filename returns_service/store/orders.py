@@ -75,7 +75,9 @@ async def held_quantities(
 
 async def returnable_quantities(session: AsyncSession, order: Order) -> dict[str, int]:
     held = await held_quantities(session, [order.id])
-    return {line.id: max(line.quantity - held.get((order.id, line.id), 0), 0) for line in order.lines}
+    return {
+        line.id: max(line.quantity - held.get((order.id, line.id), 0), 0) for line in order.lines
+    }
 
 
 async def current_policy(session: AsyncSession) -> Policy:

@@ -239,7 +239,9 @@ class ReturnWorkflow:
             try:
                 split = refunds.split_over_orders(amount, maxima)
             except refunds.InsufficientCaptures as error:
-                raise ApplicationError(str(error), type="RefundTooLarge", non_retryable=True)
+                raise ApplicationError(
+                    str(error), type="RefundTooLarge", non_retryable=True
+                ) from error
             method = request.method or (
                 RefundMethod.ORIGINAL_PAYMENT
                 if self.state.resolution is Resolution.REFUND
@@ -297,7 +299,9 @@ class ReturnWorkflow:
         units = refunds.returned_units(
             self.state.items, self.prior_quantity, lambda item: item.quantity_received
         )
-        maxima = {r.order_id: r.amount for r in refunds.refund_by_order(self.orders, units, self.policy)}
+        maxima = {
+            r.order_id: r.amount for r in refunds.refund_by_order(self.orders, units, self.policy)
+        }
         already = self.state.refunded_amount
         for order_id in maxima:
             take = min(already, maxima[order_id])
@@ -371,8 +375,10 @@ class ReturnWorkflow:
     async def wait_decided(self) -> ReturnState:
         """Answers once eligibility decided, and an approved return's label is there."""
         await workflow.wait_condition(
-            lambda: self.status is not Status.REQUESTED
-            and (self.status is not Status.APPROVED or self.label_settled)
+            lambda: (
+                self.status is not Status.REQUESTED
+                and (self.status is not Status.APPROVED or self.label_settled)
+            )
         )
         return self.snapshot()
 
@@ -386,7 +392,9 @@ class ReturnWorkflow:
             at=workflow.now(),
         )
         await self.change(Action.APPROVE, request.actor, note=request.note)
-        await workflow.wait_condition(lambda: self.status is not Status.APPROVED or self.label_settled)
+        await workflow.wait_condition(
+            lambda: self.status is not Status.APPROVED or self.label_settled
+        )
         return self.snapshot()
 
     @approve.validator
@@ -455,7 +463,8 @@ class ReturnWorkflow:
                 )
             if entry.quantity > item.quantity:
                 raise ApplicationError(
-                    f"items[{index}].quantity: {entry.quantity} is more than the {item.quantity} returned",
+                    f"items[{index}].quantity: {entry.quantity} is more than"
+                    f" the {item.quantity} returned",
                     {"field": f"items[{index}].quantity"},
                     type="InvalidInput",
                     non_retryable=True,

@@ -10,21 +10,46 @@ NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 def order(delivered_days_ago=3, final_sale=False, category="apparel", delivered=True):
     delivered_at = NOW - timedelta(days=delivered_days_ago)
     return Order(
-        id="o_1", number="1001", customer={"email": "ann@example.com"}, currency="EUR",
+        id="o_1",
+        number="1001",
+        customer={"email": "ann@example.com"},
+        currency="EUR",
         placed_at=delivered_at - timedelta(days=5),
         fulfilled_at=delivered_at - timedelta(days=1),
         delivered_at=delivered_at if delivered else None,
-        lines=[OrderLine(id="l1", sku="SKU-1", name="Shirt", quantity=2, unit_amount=2500,
-                         final_sale=final_sale, category=category)],
+        lines=[
+            OrderLine(
+                id="l1",
+                sku="SKU-1",
+                name="Shirt",
+                quantity=2,
+                unit_amount=2500,
+                final_sale=final_sale,
+                category=category,
+            )
+        ],
     )
 
 
 def facts(o, quantity=1, available=2, recent=0, estimate=2500):
-    item = ReturnItem(id="ri_1", order_id=o.id, line_id="l1", sku="SKU-1", name="Shirt",
-                      quantity=quantity, reason="wrong_size")
-    return EligibilityFacts(now=NOW, orders={o.id: o}, items=[item],
-                            available_quantity={"ri_1": available}, reserved=quantity <= available,
-                            returns_in_90_days=recent, estimated_refund_amount=estimate)
+    item = ReturnItem(
+        id="ri_1",
+        order_id=o.id,
+        line_id="l1",
+        sku="SKU-1",
+        name="Shirt",
+        quantity=quantity,
+        reason="wrong_size",
+    )
+    return EligibilityFacts(
+        now=NOW,
+        orders={o.id: o},
+        items=[item],
+        available_quantity={"ri_1": available},
+        reserved=quantity <= available,
+        returns_in_90_days=recent,
+        estimated_refund_amount=estimate,
+    )
 
 
 def verdict(f, policy=None):
@@ -34,8 +59,14 @@ def verdict(f, policy=None):
 def test_within_the_window_is_approved_and_every_rule_is_shown():
     event, results = verdict(facts(order()))
     assert event is Event.ELIGIBLE
-    assert {r.rule for r in results} == {"return_window", "final_sale", "non_returnable",
-                                         "returnable_quantity", "review_threshold", "frequent_returner"}
+    assert {r.rule for r in results} == {
+        "return_window",
+        "final_sale",
+        "non_returnable",
+        "returnable_quantity",
+        "review_threshold",
+        "frequent_returner",
+    }
 
 
 def test_after_the_window_is_rejected_with_a_reason():

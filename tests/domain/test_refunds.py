@@ -20,13 +20,27 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 def order(lines, discount=0, shipping=0, captures=()):
     return Order(
-        id="o_1", number="1001", customer={"email": "ann@example.com"}, currency="EUR",
-        placed_at=T0, lines=lines, order_discount_amount=discount, shipping_amount=shipping,
+        id="o_1",
+        number="1001",
+        customer={"email": "ann@example.com"},
+        currency="EUR",
+        placed_at=T0,
+        lines=lines,
+        order_discount_amount=discount,
+        shipping_amount=shipping,
         captures=list(captures),
     )
 
 
-SHIRT = OrderLine(id="l1", sku="S", name="Shirt", quantity=2, unit_amount=2500, discount_amount=500, tax_amount=950)
+SHIRT = OrderLine(
+    id="l1",
+    sku="S",
+    name="Shirt",
+    quantity=2,
+    unit_amount=2500,
+    discount_amount=500,
+    tax_amount=950,
+)
 
 
 def test_the_contract_example_refunds_2725_for_one_shirt():
@@ -48,7 +62,9 @@ def test_order_discount_is_spread_in_proportion_and_sums_exactly():
 def test_restocking_and_return_shipping_fees_are_subtracted_and_rounded_down():
     o = order([SHIRT])
     policy = Policy(restocking_fee_percent=15, return_shipping_fee=300)
-    [refund] = refund_by_order({"o_1": o}, [ReturnedUnits(order_id="o_1", line_id="l1", quantity=1)], policy)
+    [refund] = refund_by_order(
+        {"o_1": o}, [ReturnedUnits(order_id="o_1", line_id="l1", quantity=1)], policy
+    )
     # 2725 * 0.85 = 2316.25 -> 2316; then the return shipping fee
     assert refund.items_amount == 2725
     assert refund.amount == 2316 - 300
@@ -57,8 +73,12 @@ def test_restocking_and_return_shipping_fees_are_subtracted_and_rounded_down():
 def test_original_shipping_only_when_the_whole_order_comes_back():
     o = order([SHIRT], shipping=490)
     policy = Policy(refund_original_shipping=True)
-    [one] = refund_by_order({"o_1": o}, [ReturnedUnits(order_id="o_1", line_id="l1", quantity=1)], policy)
-    [both] = refund_by_order({"o_1": o}, [ReturnedUnits(order_id="o_1", line_id="l1", quantity=2)], policy)
+    [one] = refund_by_order(
+        {"o_1": o}, [ReturnedUnits(order_id="o_1", line_id="l1", quantity=1)], policy
+    )
+    [both] = refund_by_order(
+        {"o_1": o}, [ReturnedUnits(order_id="o_1", line_id="l1", quantity=2)], policy
+    )
     assert one.shipping_amount == 0
     assert both.shipping_amount == 490 and both.amount == 5450 + 490
 
@@ -66,12 +86,25 @@ def test_original_shipping_only_when_the_whole_order_comes_back():
 def test_allocation_takes_the_newest_capture_first_and_spills_over():
     old = Capture(id="old", amount=3000, captured_at=T0)
     new = Capture(id="new", amount=1000, captured_at=T0.replace(day=2))
-    shares = allocate(2500, [CaptureBalance(capture=old, remaining=3000), CaptureBalance(capture=new, remaining=1000)])
+    shares = allocate(
+        2500,
+        [CaptureBalance(capture=old, remaining=3000), CaptureBalance(capture=new, remaining=1000)],
+    )
     assert [(s.capture_id, s.amount) for s in shares] == [("new", 1000), ("old", 1500)]
-    named = allocate(2500, [CaptureBalance(capture=old, remaining=3000), CaptureBalance(capture=new, remaining=1000)], "old")
+    named = allocate(
+        2500,
+        [CaptureBalance(capture=old, remaining=3000), CaptureBalance(capture=new, remaining=1000)],
+        "old",
+    )
     assert [(s.capture_id, s.amount) for s in named] == [("old", 2500)]
     with pytest.raises(InsufficientCaptures):
-        allocate(4001, [CaptureBalance(capture=old, remaining=3000), CaptureBalance(capture=new, remaining=1000)])
+        allocate(
+            4001,
+            [
+                CaptureBalance(capture=old, remaining=3000),
+                CaptureBalance(capture=new, remaining=1000),
+            ],
+        )
 
 
 @given(
@@ -81,9 +114,18 @@ def test_allocation_takes_the_newest_capture_first_and_spills_over():
     tax=st.integers(0, 50_000),
     parts=st.lists(st.integers(1, 5), min_size=1, max_size=20),
 )
-def test_partial_returns_of_a_line_never_add_up_to_more_than_was_paid(quantity, unit, discount_share, tax, parts):
-    line = OrderLine(id="l", sku="S", name="N", quantity=quantity, unit_amount=unit,
-                     discount_amount=int(unit * quantity * discount_share), tax_amount=tax)
+def test_partial_returns_of_a_line_never_add_up_to_more_than_was_paid(
+    quantity, unit, discount_share, tax, parts
+):
+    line = OrderLine(
+        id="l",
+        sku="S",
+        name="N",
+        quantity=quantity,
+        unit_amount=unit,
+        discount_amount=int(unit * quantity * discount_share),
+        tax_amount=tax,
+    )
     o = order([line])
     paid = unit * quantity - line.discount_amount + tax
     returned = 0

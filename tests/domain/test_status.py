@@ -14,7 +14,14 @@ from returns_service.domain.status import (
 
 def test_the_happy_path_is_allowed_step_by_step():
     status = Status.REQUESTED
-    for change in (Event.ELIGIBLE, Event.LABEL_CREATED, Action.SHIP, Action.RECEIVE, Action.REFUND, Action.CLOSE):
+    for change in (
+        Event.ELIGIBLE,
+        Event.LABEL_CREATED,
+        Action.SHIP,
+        Action.RECEIVE,
+        Action.REFUND,
+        Action.CLOSE,
+    ):
         status = next_status(status, change)
     assert status is Status.CLOSED
 

@@ -50,7 +50,11 @@ def receive(*conditions):
 
 async def ledger(sessions, return_id):
     async with sessions() as session:
-        rows = (await session.scalars(select(LedgerEntryRow).where(LedgerEntryRow.return_id == return_id))).all()
+        rows = (
+            await session.scalars(
+                select(LedgerEntryRow).where(LedgerEntryRow.return_id == return_id)
+            )
+        ).all()
     return rows
 
 
@@ -70,11 +74,21 @@ async def test_approved_return_is_labelled_shipped_received_restocked_refunded_a
     assert [r.capture_id for r in final.refunds] == ["cap_1001"]
     assert final.items[0].quantity_restocked == 1
     assert [e.status for e in final.timeline] == [
-        "requested", "approved", "label_sent", "shipped", "received", "refunded", "closed"
+        "requested",
+        "approved",
+        "label_sent",
+        "shipped",
+        "received",
+        "refunded",
+        "closed",
     ]
     async with harness.sessions() as session:
         stock = await session.get(StockLevelRow, ("SKU-001", "WH1"))
-        emails = await session.scalar(select(func.count()).select_from(OutboxEmailRow).where(OutboxEmailRow.return_id == final.id))
+        emails = await session.scalar(
+            select(func.count())
+            .select_from(OutboxEmailRow)
+            .where(OutboxEmailRow.return_id == final.id)
+        )
         projected = await session.scalar(select(ReturnRow).where(ReturnRow.id == final.id))
     assert stock.quantity == 1
     assert emails == 6  # approved, label_sent, shipped, received, refunded, closed
@@ -82,7 +96,9 @@ async def test_approved_return_is_labelled_shipped_received_restocked_refunded_a
 
 
 async def test_expensive_return_waits_for_an_agent_who_approves(harness):
-    order = await harness.put_order(order_payload(now=await harness.now(), lines=[expensive_line()]))
+    order = await harness.put_order(
+        order_payload(now=await harness.now(), lines=[expensive_line()])
+    )
     handle = await harness.start(order)
     decided = await update(handle, ReturnUpdate.WAIT_DECIDED)
     assert decided.status == "pending_review"
@@ -93,7 +109,9 @@ async def test_expensive_return_waits_for_an_agent_who_approves(harness):
 
 
 async def test_agent_rejects_a_return_under_review(harness):
-    order = await harness.put_order(order_payload(now=await harness.now(), lines=[expensive_line()]))
+    order = await harness.put_order(
+        order_payload(now=await harness.now(), lines=[expensive_line()])
+    )
     handle = await harness.start(order)
     await update(handle, ReturnUpdate.WAIT_DECIDED)
     await update(handle, ReturnUpdate.REJECT, RejectReturn(actor=AGENT, reason="used"))
@@ -121,7 +139,11 @@ async def test_customer_cancels_before_shipment_and_the_units_are_returnable_aga
     order = await harness.put_order(order_payload(now=await harness.now()))
     first = await harness.start(order, quantity=2)
     await update(first, ReturnUpdate.WAIT_DECIDED)
-    await update(first, ReturnUpdate.CANCEL, CancelReturn(actor=Actor(kind="customer"), reason="changed mind"))
+    await update(
+        first,
+        ReturnUpdate.CANCEL,
+        CancelReturn(actor=Actor(kind="customer"), reason="changed mind"),
+    )
     assert (await finished(first)).status == "cancelled"
     second = await harness.start(order, quantity=2)
     decided = await update(second, ReturnUpdate.WAIT_DECIDED)
@@ -155,7 +177,9 @@ async def test_label_expires_after_the_policy_days_without_shipment(harness, env
     assert final.status == "expired"
     lifetime = final.label.expires_at - final.timestamps.approved_at
     assert timedelta(days=7) <= lifetime < timedelta(days=7, seconds=5)
-    assert timedelta(0) <= final.timestamps.expired_at - final.label.expires_at < timedelta(minutes=1)
+    assert (
+        timedelta(0) <= final.timestamps.expired_at - final.label.expires_at < timedelta(minutes=1)
+    )
 
 
 async def test_shipped_return_does_not_expire(harness, env):
@@ -217,14 +241,20 @@ async def test_store_credit_resolution_refunds_as_store_credit(harness):
     await update(handle, ReturnUpdate.WAIT_DECIDED)
     await update(handle, ReturnUpdate.RECEIVE, receive("good"))
     final = await finished(handle)
-    assert [(r.method, r.capture_id, r.amount) for r in final.refunds] == [("store_credit", None, 2725)]
+    assert [(r.method, r.capture_id, r.amount) for r in final.refunds] == [
+        ("store_credit", None, 2725)
+    ]
 
 
 async def test_receipt_of_an_unknown_item_is_refused(harness):
     order = await harness.put_order(order_payload(now=await harness.now()))
     handle = await harness.start(order)
     await update(handle, ReturnUpdate.WAIT_DECIDED)
-    bad = ReceiveItems(actor=WAREHOUSE, location="WH1", items=[{"item_id": "ri_9", "quantity": 1, "condition": "good"}])
+    bad = ReceiveItems(
+        actor=WAREHOUSE,
+        location="WH1",
+        items=[{"item_id": "ri_9", "quantity": 1, "condition": "good"}],
+    )
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await update(handle, ReturnUpdate.RECEIVE, bad)
     assert refused.value.cause.details[0]["field"] == "items[0].item_id"
@@ -232,11 +262,17 @@ async def test_receipt_of_an_unknown_item_is_refused(harness):
 
 async def test_two_returns_for_the_last_units_exactly_one_gets_them(harness):
     order = await harness.put_order(order_payload(now=await harness.now()))
-    first, second = await asyncio.gather(harness.start(order, quantity=2), harness.start(order, quantity=2))
-    decided = await asyncio.gather(update(first, ReturnUpdate.WAIT_DECIDED), update(second, ReturnUpdate.WAIT_DECIDED))
+    first, second = await asyncio.gather(
+        harness.start(order, quantity=2), harness.start(order, quantity=2)
+    )
+    decided = await asyncio.gather(
+        update(first, ReturnUpdate.WAIT_DECIDED), update(second, ReturnUpdate.WAIT_DECIDED)
+    )
     assert sorted(s.status for s in decided) == ["label_sent", "rejected"]
     [rejected] = [s for s in decided if s.status == "rejected"]
-    assert any(r.rule == "returnable_quantity" and r.outcome == "ineligible" for r in rejected.eligibility)
+    assert any(
+        r.rule == "returnable_quantity" and r.outcome == "ineligible" for r in rejected.eligibility
+    )
 
 
 class LostAcknowledgement:
@@ -261,7 +297,9 @@ async def test_refund_retried_after_a_lost_answer_pays_once(env, harness):
     activities = ReturnActivities(a.sessions, a.carrier, flaky, a.inventory, a.email, a.public_url)
     task_queue = f"flaky-{uuid.uuid4().hex[:8]}"
     harness.task_queue = task_queue
-    async with Worker(env.client, task_queue=task_queue, workflows=[ReturnWorkflow], activities=activities.all()):
+    async with Worker(
+        env.client, task_queue=task_queue, workflows=[ReturnWorkflow], activities=activities.all()
+    ):
         order = await harness.put_order(order_payload(now=await harness.now()))
         handle = await harness.start(order)
         await update(handle, ReturnUpdate.WAIT_DECIDED)

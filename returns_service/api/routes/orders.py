@@ -44,6 +44,3 @@ async def read_order(
     order_id: OrderId, session: SessionDep, _: Annotated[Principal, Depends(allow(*STAFF))]
 ) -> OrderOut:
     return await _order_out(session, order_id)
-
-
-

@@ -355,9 +355,7 @@ async def receive_return(
     temporal: TemporalDep,
     principal: Annotated[Principal, _by("warehouse", "agent")],
 ) -> ReturnOut:
-    message = ReceiveItems.model_validate(
-        {"actor": principal.actor, **body.model_dump()}
-    )
+    message = ReceiveItems.model_validate({"actor": principal.actor, **body.model_dump()})
     return await _act(temporal, read, return_id, ReturnUpdate.RECEIVE, message)
 
 

@@ -1,0 +1,121 @@
+"""The API served by uvicorn on a loopback port, against the real Temporal dev server with a
+worker running the real workflow and activities over one SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from returns_service.api.main import create_app
+from returns_service.config import Settings
+from returns_service.store.db import create_engine, migrate_async, session_factory
+from returns_service.worker.main import build_activities, build_worker
+from tests.conftest import binary, free_port
+from tests.factories import order_payload
+
+KEYS = {
+    role: f"{role}-key-{uuid.uuid4().hex}"
+    for role in ("agent", "warehouse", "ops", "admin", "integration")
+}
+
+
+@dataclass
+class Api:
+    http: httpx.AsyncClient
+    settings: Settings
+    sessions: Any
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {KEYS[role]}"}
+
+    async def put_order(self, **overrides: Any) -> str:
+        order_id = f"o_{uuid.uuid4().hex[:10]}"
+        # A customer of their own per order, so that one test's returns never count as another's.
+        overrides.setdefault("email", f"{order_id}@example.com")
+        payload = order_payload(number=order_id.upper(), **overrides)
+        answer = await self.http.put(
+            f"/v1/orders/{order_id}", json=payload, headers=self.auth("integration")
+        )
+        assert answer.status_code == 200, answer.text
+        return order_id
+
+    async def create(
+        self, order_id: str, quantity: int = 1, role: str = "integration", **body: Any
+    ) -> httpx.Response:
+        items = [
+            {
+                "order_id": order_id,
+                "line_id": body.pop("line_id", "l1"),
+                "quantity": quantity,
+                "reason": "wrong_size",
+            }
+        ]
+        return await self.http.post(
+            "/v1/returns", json={"items": items, **body}, headers=self.auth(role)
+        )
+
+    async def act(
+        self, return_id: str, action: str, role: str, body: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        return await self.http.post(
+            f"/v1/returns/{return_id}/{action}", json=body or {}, headers=self.auth(role)
+        )
+
+    async def wait_for(self, return_id: str, status: str, timeout: float = 15) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            answer = await self.http.get(f"/v1/returns/{return_id}", headers=self.auth("ops"))
+            body = answer.json()
+            if body.get("status") == status or asyncio.get_running_loop().time() > deadline:
+                return body  # type: ignore[no-any-return]
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    data_dir: Path = tmp_path_factory.mktemp("api")
+    url = f"sqlite+aiosqlite:///{data_dir / 'store.db'}"
+    await migrate_async(url)
+    async with await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"),
+    ) as env:
+        port = free_port()
+        settings = Settings(
+            data_dir=data_dir,
+            database_url=url,
+            api_keys=KEYS,
+            task_queue=f"api-{uuid.uuid4().hex[:8]}",
+            public_url=f"http://127.0.0.1:{port}",
+        )
+        engine = create_engine(url)
+        sessions = session_factory(engine)
+        worker: Worker = build_worker(env.client, settings, build_activities(settings, sessions))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings, env.client, engine),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+            )
+        )
+        async with worker:
+            serving = asyncio.create_task(server.serve())
+            while not server.started:
+                await asyncio.sleep(0.05)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                yield Api(http, settings, sessions)
+            server.should_exit = True
+            await serving
+        await engine.dispose()

@@ -1,0 +1,286 @@
+"""The HTTP API as its users meet it: real HTTP, real Temporal, real store."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from returns_service.store.tables import LedgerEntryRow, ReturnRow
+from tests.factories import expensive_line
+
+PROBLEM = "application/problem+json"
+
+
+async def count_returns(api) -> int:
+    async with api.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(ReturnRow)))
+
+
+async def test_health_and_readiness(api):
+    assert (await api.http.get("/healthz")).json()["status"] == "ok"
+    ready = await api.http.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"store": "ok", "temporal": "ok"}
+
+
+async def test_no_unknown_or_forged_credentials(api):
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic abc"}):
+        answer = await api.http.get("/v1/returns", headers=headers)
+        assert answer.status_code == 401
+        assert answer.headers["content-type"] == PROBLEM
+
+
+async def test_roles_may_only_use_their_functions(api):
+    order_id = await api.put_order()
+    assert (
+        await api.http.put(f"/v1/orders/{order_id}", json={}, headers=api.auth("warehouse"))
+    ).status_code == 403
+    assert (await api.http.put("/v1/policy", json={}, headers=api.auth("ops"))).status_code == 403
+    created = (await api.create(order_id)).json()
+    answer = await api.act(created["id"], "approve", "warehouse")
+    assert answer.status_code == 403 and answer.json()["title"] == "Forbidden"
+    assert (
+        await api.act(created["id"], "receive", "integration", {"location": "W", "items": []})
+    ).status_code == 403
+
+
+async def test_unknown_fields_are_refused_and_named(api):
+    order_id = await api.put_order()
+    items = [{"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "defective"}]
+    before = await count_returns(api)
+    for extra in ({"status": "refunded"}, {"refunded_amount": 5}, {"estimated_refund_amount": 1}):
+        answer = await api.http.post(
+            "/v1/returns", json={"items": items, **extra}, headers=api.auth("integration")
+        )
+        assert answer.status_code == 422
+        assert answer.headers["content-type"] == PROBLEM
+        assert answer.json()["errors"][0]["field"] == next(iter(extra))
+    assert await count_returns(api) == before
+
+
+async def test_bad_items_name_the_field_and_start_nothing(api):
+    order_id = await api.put_order()
+    before = await count_returns(api)
+    cases = [
+        (
+            {"order_id": "o_missing", "line_id": "l1", "quantity": 1, "reason": "defective"},
+            "items[0].order_id",
+        ),
+        (
+            {"order_id": order_id, "line_id": "l9", "quantity": 1, "reason": "defective"},
+            "items[0].line_id",
+        ),
+        (
+            {"order_id": order_id, "line_id": "l1", "quantity": 3, "reason": "defective"},
+            "items[0].quantity",
+        ),
+        ({"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "other"}, "items[0]"),
+        (
+            {"order_id": order_id, "line_id": "l1", "quantity": 0, "reason": "defective"},
+            "items[0].quantity",
+        ),
+    ]
+    for item, field in cases:
+        answer = await api.http.post(
+            "/v1/returns", json={"items": [item]}, headers=api.auth("integration")
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["field"] == field
+    other_customer = await api.put_order(email="bob@example.com")
+    mixed = [
+        {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "defective"},
+        {"order_id": other_customer, "line_id": "l1", "quantity": 1, "reason": "defective"},
+    ]
+    answer = await api.http.post(
+        "/v1/returns", json={"items": mixed}, headers=api.auth("integration")
+    )
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "items"
+    assert await count_returns(api) == before
+
+
+async def test_a_return_from_request_to_refund_through_http(api):
+    order_id = await api.put_order()
+    created = await api.create(order_id)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert created.headers["location"] == f"/v1/returns/{body['id']}"
+    assert body["status"] == "label_sent" and body["estimated_refund_amount"] == 2725
+    assert body["available_actions"] == ["cancel", "ship", "receive"]
+    order = (await api.http.get(f"/v1/orders/{order_id}", headers=api.auth("agent"))).json()
+    assert order["lines"][0]["returnable_quantity"] == 1
+    label = await api.http.get(body["label"]["url"], headers=api.auth("warehouse"))
+    assert label.headers["content-type"] == "application/pdf" and label.content.startswith(b"%PDF")
+    shipped = await api.act(body["id"], "ship", "integration")
+    assert shipped.json()["status"] == "shipped"
+    received = await api.act(
+        body["id"],
+        "receive",
+        "warehouse",
+        {"location": "WH1", "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}]},
+    )
+    assert received.status_code == 200 and received.json()["status"] == "received"
+    closed = await api.wait_for(body["id"], "closed")
+    assert closed["status"] == "closed" and closed["refunded_amount"] == 2725
+    assert closed["refunds"][0]["capture_id"] == f"cap_{order_id.upper()}"
+    assert closed["timestamps"]["refunded_at"] and closed["timestamps"]["closed_at"]
+
+
+async def test_expensive_return_waits_for_review_and_the_agent_approves(api):
+    order_id = await api.put_order(lines=[expensive_line()])
+    body = (await api.create(order_id, line_id="l9")).json()
+    assert body["status"] == "pending_review"
+    assert body["available_actions"] == ["approve", "reject", "cancel"]
+    approved = await api.act(body["id"], "approve", "agent", {"note": "loyal customer"})
+    assert approved.status_code == 200
+    assert approved.json()["status"] == "label_sent"
+    assert (
+        approved.json()["decision"]["by"] == "agent"
+        and approved.json()["decision"]["note"] == "loyal customer"
+    )
+
+
+async def test_an_action_the_state_does_not_allow_is_a_409_with_what_is_allowed(api):
+    order_id = await api.put_order()
+    body = (await api.create(order_id)).json()
+    answer = await api.act(body["id"], "refund", "agent", {"amount": 100})
+    assert answer.status_code == 409
+    problem = answer.json()
+    assert problem["current_status"] == "label_sent"
+    assert problem["available_actions"] == ["cancel", "ship", "receive"]
+    cancelled = await api.act(body["id"], "cancel", "agent", {"reason": "duplicate"})
+    assert cancelled.json()["status"] == "cancelled"
+    again = await api.act(body["id"], "cancel", "agent")
+    assert again.status_code == 409 and again.json()["current_status"] == "cancelled"
+
+
+async def test_over_refund_is_a_409_and_moves_no_money(api):
+    order_id = await api.put_order()
+    await api.http.put("/v1/policy", json={"auto_refund": False}, headers=api.auth("admin"))
+    try:
+        body = (await api.create(order_id)).json()
+    finally:
+        await api.http.put("/v1/policy", json={}, headers=api.auth("admin"))
+    await api.act(
+        body["id"],
+        "receive",
+        "warehouse",
+        {"location": "WH1", "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}]},
+    )
+    too_much = await api.act(body["id"], "refund", "agent", {"amount": 2726})
+    assert too_much.status_code == 409 and too_much.json()["maximum"] == 2725
+    async with api.sessions() as session:
+        assert (
+            await session.scalar(
+                select(func.count())
+                .select_from(LedgerEntryRow)
+                .where(LedgerEntryRow.return_id == body["id"])
+            )
+            == 0
+        )
+    paid = await api.act(body["id"], "refund", "agent", {"amount": 2000})
+    assert paid.status_code == 200 and paid.json()["refunded_amount"] == 2000
+
+
+async def test_receipt_naming_an_unknown_item_is_a_422(api):
+    order_id = await api.put_order()
+    body = (await api.create(order_id)).json()
+    answer = await api.act(
+        body["id"],
+        "receive",
+        "warehouse",
+        {"location": "WH1", "items": [{"item_id": "ri_7", "quantity": 1, "condition": "good"}]},
+    )
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "items[0].item_id"
+
+
+async def test_list_filters_and_keyset_pages(api):
+    email = "page@example.com"
+    order_id = await api.put_order(
+        email=email, lines=[{**expensive_line(3), "unit_amount": 100, "tax_amount": 0}]
+    )
+    ids = []
+    for _ in range(3):
+        ids.append((await api.create(order_id, line_id="l9")).json()["id"])
+    first = (
+        await api.http.get(
+            "/v1/returns", params={"customer_email": email, "limit": 2}, headers=api.auth("agent")
+        )
+    ).json()
+    assert [r["id"] for r in first["data"]] == ids[::-1][:2]
+    second = (
+        await api.http.get(
+            "/v1/returns",
+            params={"customer_email": email, "limit": 2, "cursor": first["next_cursor"]},
+            headers=api.auth("agent"),
+        )
+    ).json()
+    assert [r["id"] for r in second["data"]] == [ids[0]] and second["next_cursor"] is None
+    by_order = (
+        await api.http.get(
+            "/v1/returns",
+            params={"order_id": order_id, "status": ["label_sent", "approved"]},
+            headers=api.auth("ops"),
+        )
+    ).json()
+    assert len(by_order["data"]) == 3
+    none = (
+        await api.http.get(
+            "/v1/returns",
+            params={"order_id": order_id, "status": "closed"},
+            headers=api.auth("ops"),
+        )
+    ).json()
+    assert none["data"] == []
+    bad = await api.http.get("/v1/returns", params={"cursor": "garbage!"}, headers=api.auth("ops"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
+    assert (
+        await api.http.get("/v1/returns", params={"limit": 101}, headers=api.auth("ops"))
+    ).status_code == 422
+
+
+async def test_unknown_return_is_404(api):
+    for path in (
+        "/v1/returns/ret_nothing",
+        "/v1/returns/ret_nothing/label",
+        "/v1/returns/ret_nothing/history",
+    ):
+        answer = await api.http.get(path, headers=api.auth("agent"))
+        assert answer.status_code == 404 and answer.headers["content-type"] == PROBLEM
+    assert (await api.act("ret_nothing", "approve", "agent")).status_code == 404
+
+
+async def test_history_shows_who_did_what_and_links_to_temporal_ui(api):
+    order_id = await api.put_order(lines=[expensive_line()])
+    body = (await api.create(order_id, line_id="l9")).json()
+    await api.act(body["id"], "approve", "agent", {"note": "fine"})
+    history = (
+        await api.http.get(f"/v1/returns/{body['id']}/history", headers=api.auth("ops"))
+    ).json()
+    assert history["workflow_id"] == body["id"]
+    assert f"/workflows/{body['id']}/" in history["temporal_ui_url"]
+    kinds = [(e["kind"], e["actor"]) for e in history["events"]]
+    assert ("return_requested", "integration") in kinds
+    assert ("status.pending_review", "policy") in kinds
+    assert ("update.approve", "agent") in kinds
+    assert ("status.approved", "agent") in kinds
+    assert (
+        await api.http.get(f"/v1/returns/{body['id']}/history", headers=api.auth("warehouse"))
+    ).status_code == 403
+
+
+async def test_policy_applies_to_returns_created_after_it(api):
+    order_id = await api.put_order()
+    put = await api.http.put(
+        "/v1/policy", json={"review_above_amount": 100}, headers=api.auth("admin")
+    )
+    try:
+        assert put.status_code == 200 and put.json()["review_above_amount"] == 100
+        assert (await api.http.get("/v1/policy", headers=api.auth("agent"))).json()[
+            "review_above_amount"
+        ] == 100
+        assert (await api.create(order_id)).json()["status"] == "pending_review"
+    finally:
+        await api.http.put("/v1/policy", json={}, headers=api.auth("admin"))
+    assert (await api.create(order_id)).json()["status"] == "label_sent"
+    bad = await api.http.put(
+        "/v1/policy", json={"window_basis": "shipped"}, headers=api.auth("admin")
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "window_basis"
