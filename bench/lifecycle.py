@@ -1,0 +1,214 @@
+"""Returns per second through the whole lifecycle over HTTP on the embedded stack, against no-op
+workflows of a return's shape (6 activities, 2 signals) on the same Temporal server.
+
+    python bench/lifecycle.py --returns 50 --concurrency 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+
+@activity.defn
+async def noop(step: int) -> int:
+    return step
+
+
+@workflow.defn
+class ReturnShapedNoop:
+    def __init__(self) -> None:
+        self.signals = 0
+
+    @workflow.signal
+    def step(self) -> None:
+        self.signals += 1
+
+    @workflow.run
+    async def run(self) -> int:
+        for n in range(2):
+            await workflow.execute_activity(noop, n, start_to_close_timeout=timedelta(seconds=30))
+        await workflow.wait_condition(lambda: self.signals >= 2)
+        for n in range(2, 6):
+            await workflow.execute_activity(noop, n, start_to_close_timeout=timedelta(seconds=30))
+        return self.signals
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_stack(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "returns"),
+            "dev",
+            "--data-dir",
+            str(data_dir),
+            "--api-port",
+            str(ports["api"]),
+            "--temporal-port",
+            str(ports["temporal"]),
+            "--ui-port",
+            str(ports["ui"]),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={k: v for k, v in os.environ.items() if k != "RETURNS_API_KEYS"},
+    )
+    assert process.stdout is not None
+    for raw in process.stdout:
+        if b"Returns service is up" in raw:
+            return process
+    raise SystemExit("returns dev did not start")
+
+
+async def drive_returns(base: str, keys: dict[str, str], count: int, concurrency: int) -> float:
+    auth = {role: {"Authorization": f"Bearer {key}"} for role, key in keys.items()}
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        await http.put(
+            "/v1/policy",
+            headers=auth["admin"],
+            json={"review_above_amount": None, "review_if_returns_in_90_days_over": None},
+        )
+        order = {
+            "number": "B-1",
+            "customer": {"email": "bench@example.com"},
+            "currency": "EUR",
+            "placed_at": (now - timedelta(days=3)).isoformat(),
+            "delivered_at": (now - timedelta(days=1)).isoformat(),
+            "lines": [
+                {
+                    "id": "l1",
+                    "sku": "SKU-B",
+                    "name": "Bench",
+                    "quantity": count,
+                    "unit_amount": 1000,
+                }
+            ],
+            "captures": [
+                {
+                    "id": "cap_b",
+                    "amount": 1000 * count,
+                    "captured_at": (now - timedelta(days=3)).isoformat(),
+                }
+            ],
+        }
+        (
+            await http.put("/v1/orders/o_bench", json=order, headers=auth["integration"])
+        ).raise_for_status()
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one() -> None:
+            async with gate:
+                created = await http.post(
+                    "/v1/returns",
+                    headers=auth["integration"],
+                    json={
+                        "items": [
+                            {
+                                "order_id": "o_bench",
+                                "line_id": "l1",
+                                "quantity": 1,
+                                "reason": "no_longer_wanted",
+                            }
+                        ]
+                    },
+                )
+                ret = created.json()
+                assert ret["status"] == "label_sent", ret
+                await http.post(
+                    f"/v1/returns/{ret['id']}/ship", json={}, headers=auth["integration"]
+                )
+                await http.post(
+                    f"/v1/returns/{ret['id']}/receive",
+                    headers=auth["warehouse"],
+                    json={
+                        "location": "WH1",
+                        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
+                    },
+                )
+                while (await http.get(f"/v1/returns/{ret['id']}", headers=auth["ops"])).json()[
+                    "status"
+                ] != "closed":
+                    await asyncio.sleep(0.05)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        return time.perf_counter() - started
+
+
+async def drive_noops(address: str, count: int, concurrency: int) -> float:
+    client = await Client.connect(address)
+    queue = f"noop-{uuid.uuid4().hex[:6]}"
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            handle = await client.start_workflow(
+                ReturnShapedNoop.run, id=f"noop-{uuid.uuid4().hex}", task_queue=queue
+            )
+            await handle.signal(ReturnShapedNoop.step)
+            await handle.signal(ReturnShapedNoop.step)
+            await handle.result()
+
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[ReturnShapedNoop],
+        activities=[noop],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        return time.perf_counter() - started
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--returns", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=10)
+    args = parser.parse_args()
+    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port()}
+    data_dir = Path(tempfile.mkdtemp()) / "data"
+    stack = start_stack(data_dir, ports)
+    try:
+        keys = json.loads((data_dir / "api-keys.json").read_text())
+        returns_s = await drive_returns(
+            f"http://127.0.0.1:{ports['api']}", keys, args.returns, args.concurrency
+        )
+        noops_s = await drive_noops(
+            f"127.0.0.1:{ports['temporal']}", args.returns, args.concurrency
+        )
+    finally:
+        stack.send_signal(signal.SIGINT)
+        stack.wait(60)
+    returns_rate = args.returns / returns_s
+    noop_rate = args.returns / noops_s
+    n = args.returns
+    print(f"returns through the lifecycle (HTTP): {n} in {returns_s:.2f} s = {returns_rate:.1f}/s")
+    print(f"no-op workflows (6 activities, 2 signals): {n} in {noops_s:.2f} s = {noop_rate:.1f}/s")
+    print(f"ratio returns / no-op: {returns_rate / noop_rate:.2f} (goal >= 1.0)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
