@@ -68,10 +68,9 @@ with workflow.unsafe.imports_passed_through():
         next_status,
     )
 
-STORE_WRITE = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=10)),
-}
+# Quick store writes run as local activities: no round trip through the server.
+STORE_TIMEOUT = timedelta(seconds=30)
+STORE_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
 # Third parties (carrier, payment processor) may be slow or down for a while: retry with backoff.
 EXTERNAL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -145,7 +144,8 @@ class ReturnWorkflow:
                 created_at=self.state.created_at,
             ),
             result_type=RegisteredReturn,
-            **STORE_WRITE,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
         self.state.number = registered.number
         self.orders = registered.orders
@@ -211,7 +211,8 @@ class ReturnWorkflow:
             ReturnActivity.RESTOCK,
             RestockItems(return_id=self.state.id, location=location, items=items),
             result_type=RestockResult,
-            **STORE_WRITE,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
         for item in self.state.items:
             item.quantity_restocked = result.restocked.get(item.id, 0)
@@ -343,7 +344,8 @@ class ReturnWorkflow:
             ReturnActivity.RECORD_STATUS,
             RecordStatus(state=self.state.model_copy(deep=True)),
             summary=summary or f"{self.status.value}, details updated",
-            **STORE_WRITE,
+            start_to_close_timeout=STORE_TIMEOUT,
+            retry_policy=STORE_RETRY,
         )
 
     def refused(self, change: Action) -> ApplicationError:

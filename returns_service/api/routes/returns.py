@@ -140,7 +140,7 @@ async def create_return(
         created_at=datetime.now(UTC),
         actor=principal.actor,
     )
-    operation = WithStartWorkflowOperation(
+    operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
         WORKFLOW_NAME,
         start,
         id=workflow_id(return_id),
