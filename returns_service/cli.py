@@ -20,8 +20,6 @@ from pathlib import Path
 
 from returns_service.config import ROLES, Settings
 
-log = logging.getLogger("returns")
-
 
 def _temporal_binary() -> str:
     beside = Path(sys.executable).parent / "temporal"
@@ -230,12 +228,7 @@ def migrate(args: argparse.Namespace) -> None:
     run(Settings().store_url())
 
 
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
-    log.setLevel(logging.INFO)
-    logging.getLogger("returns_service").setLevel(logging.INFO)
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="returns", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("dev", help="run Temporal, a worker and the API on one data directory")
@@ -253,7 +246,24 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(run=api)
     p = commands.add_parser("migrate", help="create or upgrade the store's schema")
     p.set_defaults(run=migrate)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def subcommands(parser: argparse.ArgumentParser) -> set[str]:
+    return {
+        name
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name in action.choices
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("returns_service").setLevel(logging.INFO)
+    args = build_parser().parse_args(argv)
     args.run(args)
 
 
