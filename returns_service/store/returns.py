@@ -45,7 +45,7 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
     if row is None:
         row = ReturnRow(
             id=request.return_id,
-            number=f"pending:{request.return_id}",
+            number=request.return_id,  # unique until the sequence gives the real number
             status="requested",
             customer_email=request.customer_email.lower(),
             currency="",

@@ -71,7 +71,7 @@ class ReturnRow(Base):
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)
-    number: Mapped[str] = mapped_column(String(32), unique=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(32))
     customer_email: Mapped[str] = mapped_column(String(320))
     currency: Mapped[str] = mapped_column(String(3))

@@ -92,7 +92,7 @@ def upgrade() -> None:
         "returns",
         sa.Column("seq", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("id", sa.String(length=64), nullable=False),
-        sa.Column("number", sa.String(length=32), nullable=False),
+        sa.Column("number", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("customer_email", sa.String(length=320), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
