@@ -9,10 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,39 +21,10 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
 from noop_workflow import ReturnShapedNoop, noop  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_stack(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "returns"),
-            "dev",
-            "--data-dir",
-            str(data_dir),
-            "--api-port",
-            str(ports["api"]),
-            "--temporal-port",
-            str(ports["temporal"]),
-            "--ui-port",
-            str(ports["ui"]),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if k != "RETURNS_API_KEYS"},
-    )
-    assert process.stdout is not None
-    for raw in process.stdout:
-        if b"Returns service is up" in raw:
-            return process
-    raise SystemExit("returns dev did not start")
+from tests.stack import dev_ports, start_dev  # noqa: E402
 
 
 async def drive_returns(
@@ -168,9 +136,9 @@ async def main() -> None:
     parser.add_argument("--returns", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=10)
     args = parser.parse_args()
-    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port()}
+    ports = dev_ports()
     data_dir = Path(tempfile.mkdtemp()) / "data"
-    stack = start_stack(data_dir, ports)
+    stack = start_dev(data_dir, ports)
     try:
         keys = json.loads((data_dir / "api-keys.json").read_text())
         returns_s = await drive_returns(

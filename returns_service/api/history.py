@@ -60,6 +60,8 @@ class _Reader:
                 (v.get("note") or v.get("reason") for v in values if isinstance(v, dict)), None
             )
             name = request.input.name
+            if name == "wait_decided":  # the API waiting for the verdict, not a decision
+                return None
             return (
                 f"update.{name}",
                 f"{name} requested" + (f": {note}" if note else ""),

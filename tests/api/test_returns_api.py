@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+from datetime import UTC, datetime, timedelta
+
+from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from returns_service.store.tables import LedgerEntryRow, ReturnRow
@@ -107,7 +111,9 @@ async def test_a_return_from_request_to_refund_through_http(api):
     order = (await api.http.get(f"/v1/orders/{order_id}", headers=api.auth("agent"))).json()
     assert order["lines"][0]["returnable_quantity"] == 1
     label = await api.http.get(body["label"]["url"], headers=api.auth("warehouse"))
-    assert label.headers["content-type"] == "application/pdf" and label.content.startswith(b"%PDF")
+    assert label.headers["content-type"] == "application/pdf"
+    text = PdfReader(io.BytesIO(label.content)).pages[0].extract_text()
+    assert body["label"]["tracking_number"] in text and body["number"] in text
     shipped = await api.act(body["id"], "ship", "integration")
     assert shipped.json()["status"] == "shipped"
     received = await api.act(
@@ -284,3 +290,26 @@ async def test_policy_applies_to_returns_created_after_it(api):
         "/v1/policy", json={"window_basis": "shipped"}, headers=api.auth("admin")
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "window_basis"
+
+
+async def test_list_by_reason_and_creation_time(api):
+    order_id = await api.put_order()
+    before = datetime.now(UTC)
+    item = {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "not_as_described"}
+    created = await api.http.post("/v1/returns", json={"items": [item]}, headers=api.auth("agent"))
+    return_id = created.json()["id"]
+    after = datetime.now(UTC) + timedelta(seconds=1)
+
+    async def ids(**params):
+        page = await api.http.get("/v1/returns", params=params, headers=api.auth("ops"))
+        assert page.status_code == 200, page.text
+        return [r["id"] for r in page.json()["data"]]
+
+    assert return_id in await ids(reason="not_as_described", created_after=before.isoformat())
+    assert return_id not in await ids(reason="defective", order_id=order_id)
+    assert return_id not in await ids(created_after=after.isoformat())
+    assert return_id in await ids(created_before=after.isoformat(), order_id=order_id)
+    naive = await api.http.get(
+        "/v1/returns", params={"created_after": "2026-01-01T00:00:00"}, headers=api.auth("ops")
+    )
+    assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "created_after"

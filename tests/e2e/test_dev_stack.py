@@ -8,44 +8,13 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
 from tests.factories import expensive_line, order_payload
-
-
-def start_dev(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[bytes]:
-    returns = Path(sys.executable).parent / "returns"
-    process = subprocess.Popen(
-        [
-            str(returns),
-            "dev",
-            "--data-dir",
-            str(data_dir),
-            "--api-port",
-            str(ports["api"]),
-            "--temporal-port",
-            str(ports["temporal"]),
-            "--ui-port",
-            str(ports["ui"]),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if k != "RETURNS_API_KEYS"},
-    )
-    deadline = time.monotonic() + 90
-    assert process.stdout is not None
-    while time.monotonic() < deadline:
-        line = process.stdout.readline().decode()
-        if "Returns service is up" in line:
-            return process
-        if process.poll() is not None:
-            break
-    raise AssertionError(f"returns dev did not come up: {process.stdout.read().decode()[-2000:]}")
+from tests.stack import dev_ports, start_dev
 
 
 def children(pid: int) -> list[int]:
@@ -82,7 +51,7 @@ def wait_for(http: httpx.Client, return_id: str, status: str, headers: dict[str,
 
 
 def test_returns_survive_a_crash_of_the_whole_stack(tmp_path: Path) -> None:
-    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port()}
+    ports = dev_ports()
     data_dir = tmp_path / "data"
     process = start_dev(data_dir, ports)
     keys = json.loads((data_dir / "api-keys.json").read_text())

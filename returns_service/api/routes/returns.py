@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -262,8 +263,17 @@ async def read_return_history(
 
 
 async def _act(
-    temporal: TemporalDep, read: AsyncSession, return_id: str, update: str, message: Any
+    temporal: TemporalDep,
+    read: AsyncSession,
+    return_id: str,
+    update: str,
+    message_type: type[BaseModel],
+    body: BaseModel,
+    principal: Principal,
 ) -> ReturnOut:
+    """Deliver a person's decision to the return's workflow as an Update. The request bodies
+    carry the same fields as the Update inputs, less the actor, which is the caller."""
+    message = message_type.model_validate({"actor": principal.actor, **body.model_dump()})
     current = await _document(read, return_id)
     handle = temporal.get_workflow_handle(workflow_id(return_id))
     try:
@@ -307,8 +317,9 @@ async def approve_return(
     temporal: TemporalDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    message = ApproveReturn(actor=principal.actor, note=body.note)
-    return await _act(temporal, read, return_id, ReturnUpdate.APPROVE, message)
+    return await _act(
+        temporal, read, return_id, ReturnUpdate.APPROVE, ApproveReturn, body, principal
+    )
 
 
 @router.post("/{return_id}/reject", response_model=ReturnOut)
@@ -319,8 +330,7 @@ async def reject_return(
     temporal: TemporalDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    message = RejectReturn(actor=principal.actor, reason=body.reason, note=body.note)
-    return await _act(temporal, read, return_id, ReturnUpdate.REJECT, message)
+    return await _act(temporal, read, return_id, ReturnUpdate.REJECT, RejectReturn, body, principal)
 
 
 @router.post("/{return_id}/cancel", response_model=ReturnOut)
@@ -331,8 +341,7 @@ async def cancel_return(
     temporal: TemporalDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    message = CancelReturn(actor=principal.actor, reason=body.reason)
-    return await _act(temporal, read, return_id, ReturnUpdate.CANCEL, message)
+    return await _act(temporal, read, return_id, ReturnUpdate.CANCEL, CancelReturn, body, principal)
 
 
 @router.post("/{return_id}/ship", response_model=ReturnOut)
@@ -343,8 +352,7 @@ async def ship_return(
     temporal: TemporalDep,
     principal: Annotated[Principal, _by("integration", "agent")],
 ) -> ReturnOut:
-    message = ShipReturn(actor=principal.actor, tracking_number=body.tracking_number)
-    return await _act(temporal, read, return_id, ReturnUpdate.SHIP, message)
+    return await _act(temporal, read, return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
 
 
 @router.post("/{return_id}/receive", response_model=ReturnOut)
@@ -355,8 +363,9 @@ async def receive_return(
     temporal: TemporalDep,
     principal: Annotated[Principal, _by("warehouse", "agent")],
 ) -> ReturnOut:
-    message = ReceiveItems.model_validate({"actor": principal.actor, **body.model_dump()})
-    return await _act(temporal, read, return_id, ReturnUpdate.RECEIVE, message)
+    return await _act(
+        temporal, read, return_id, ReturnUpdate.RECEIVE, ReceiveItems, body, principal
+    )
 
 
 @router.post("/{return_id}/refund", response_model=ReturnOut)
@@ -367,8 +376,7 @@ async def refund_return(
     temporal: TemporalDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    message = RefundReturn(actor=principal.actor, **body.model_dump())
-    return await _act(temporal, read, return_id, ReturnUpdate.REFUND, message)
+    return await _act(temporal, read, return_id, ReturnUpdate.REFUND, RefundReturn, body, principal)
 
 
 @router.post("/{return_id}/close", response_model=ReturnOut)
@@ -379,5 +387,4 @@ async def close_return(
     temporal: TemporalDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    message = CloseReturn(actor=principal.actor, note=body.note)
-    return await _act(temporal, read, return_id, ReturnUpdate.CLOSE, message)
+    return await _act(temporal, read, return_id, ReturnUpdate.CLOSE, CloseReturn, body, principal)
