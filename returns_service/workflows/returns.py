@@ -119,7 +119,7 @@ class ReturnWorkflow:
                     timeout=max(self.state.label.expires_at - workflow.now(), timedelta(0)),
                 )
             except TimeoutError:
-                await self.change(Event.LABEL_EXPIRED, SYSTEM, note="no shipment before expiry")
+                await self.happen(Event.LABEL_EXPIRED, note="no shipment before expiry")
         await workflow.wait_condition(lambda: self.status is Status.RECEIVED or self.finished)
         if self.status is Status.RECEIVED:
             await self.restock()
@@ -129,12 +129,16 @@ class ReturnWorkflow:
                 except ApplicationError:
                     pass  # recorded on the return, which waits in `received` for an agent
             await workflow.wait_condition(lambda: self.status is Status.REFUNDED or self.finished)
-            if self.status is Status.REFUNDED:
-                await self.change(Action.CLOSE, SYSTEM)
+            await self.happen(Action.CLOSE)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
 
     async def check_eligibility(self) -> None:
+        """Under the lock: a decision that arrives meanwhile (a cancel) waits for the verdict."""
+        async with self.lock:
+            await self._check_eligibility()
+
+    async def _check_eligibility(self) -> None:
         registered: RegisteredReturn = await workflow.execute_local_activity(
             ReturnActivity.REGISTER,
             RegisterReturn(
@@ -195,8 +199,7 @@ class ReturnWorkflow:
         self.state.label = label
         self.state.tracking_number = label.tracking_number
         self.label_settled = True
-        if self.status is Status.APPROVED:
-            await self.change(Event.LABEL_CREATED, SYSTEM)
+        await self.happen(Event.LABEL_CREATED)
 
     async def restock(self) -> None:
         location = self.state.receiving_location or "default"
@@ -348,6 +351,28 @@ class ReturnWorkflow:
             retry_policy=STORE_RETRY,
         )
 
+    async def decide(
+        self,
+        action: Action,
+        actor: Actor,
+        note: str | None = None,
+        apply: Callable[[], None] | None = None,
+    ) -> ReturnState:
+        """A person's decision, taken under the lock so that it never interleaves with another
+        (or with a refund in flight), and checked again there: the validator ran before the
+        handler waited its turn."""
+        async with self.lock:
+            self.require(action)
+            if apply is not None:
+                apply()
+            return await self.change(action, actor, note=note)
+
+    async def happen(self, change: Action | Event, note: str | None = None) -> None:
+        """A change the workflow makes by itself, unless a person's decision came first."""
+        async with self.lock:
+            if allows(self.status, change):
+                await self.change(change, SYSTEM, note=note)
+
     def refused(self, change: Action) -> ApplicationError:
         return ApplicationError(
             f"cannot {change.value} a return that is {self.status.value}",
@@ -386,14 +411,16 @@ class ReturnWorkflow:
 
     @workflow.update(name=ReturnUpdate.APPROVE)
     async def approve(self, request: ApproveReturn) -> ReturnState:
-        self.state.decision = Decision(
-            outcome="approved",
-            automatic=False,
-            by=request.actor.label(),
-            note=request.note,
-            at=workflow.now(),
-        )
-        await self.change(Action.APPROVE, request.actor, note=request.note)
+        def decided() -> None:
+            self.state.decision = Decision(
+                outcome="approved",
+                automatic=False,
+                by=request.actor.label(),
+                note=request.note,
+                at=workflow.now(),
+            )
+
+        await self.decide(Action.APPROVE, request.actor, request.note, apply=decided)
         await workflow.wait_condition(
             lambda: self.status is not Status.APPROVED or self.label_settled
         )
@@ -405,15 +432,18 @@ class ReturnWorkflow:
 
     @workflow.update(name=ReturnUpdate.REJECT)
     async def reject(self, request: RejectReturn) -> ReturnState:
-        self.state.decision = Decision(
-            outcome="rejected",
-            automatic=False,
-            by=request.actor.label(),
-            note=request.note,
-            reason=request.reason,
-            at=workflow.now(),
-        )
-        return await self.change(Action.REJECT, request.actor, note=request.reason or request.note)
+        def decided() -> None:
+            self.state.decision = Decision(
+                outcome="rejected",
+                automatic=False,
+                by=request.actor.label(),
+                note=request.note,
+                reason=request.reason,
+                at=workflow.now(),
+            )
+
+        note = request.reason or request.note
+        return await self.decide(Action.REJECT, request.actor, note, apply=decided)
 
     @reject.validator
     def validate_reject(self, request: RejectReturn) -> None:
@@ -421,7 +451,7 @@ class ReturnWorkflow:
 
     @workflow.update(name=ReturnUpdate.CANCEL)
     async def cancel(self, request: CancelReturn) -> ReturnState:
-        return await self.change(Action.CANCEL, request.actor, note=request.reason)
+        return await self.decide(Action.CANCEL, request.actor, request.reason)
 
     @cancel.validator
     def validate_cancel(self, request: CancelReturn) -> None:
@@ -429,9 +459,11 @@ class ReturnWorkflow:
 
     @workflow.update(name=ReturnUpdate.SHIP)
     async def ship(self, request: ShipReturn) -> ReturnState:
-        if request.tracking_number:
-            self.state.tracking_number = request.tracking_number
-        return await self.change(Action.SHIP, request.actor)
+        def shipped() -> None:
+            if request.tracking_number:
+                self.state.tracking_number = request.tracking_number
+
+        return await self.decide(Action.SHIP, request.actor, apply=shipped)
 
     @ship.validator
     def validate_ship(self, request: ShipReturn) -> None:
@@ -439,13 +471,15 @@ class ReturnWorkflow:
 
     @workflow.update(name=ReturnUpdate.RECEIVE)
     async def receive(self, request: ReceiveItems) -> ReturnState:
-        received = {entry.item_id: entry for entry in request.items}
-        for item in self.state.items:
-            entry = received.get(item.id)
-            item.quantity_received = entry.quantity if entry else 0
-            item.condition = entry.condition if entry else None
-        self.state.receiving_location = request.location
-        return await self.change(Action.RECEIVE, request.actor)
+        def received() -> None:
+            entries = {entry.item_id: entry for entry in request.items}
+            for item in self.state.items:
+                entry = entries.get(item.id)
+                item.quantity_received = entry.quantity if entry else 0
+                item.condition = entry.condition if entry else None
+            self.state.receiving_location = request.location
+
+        return await self.decide(Action.RECEIVE, request.actor, apply=received)
 
     @receive.validator
     def validate_receive(self, request: ReceiveItems) -> None:
@@ -511,7 +545,7 @@ class ReturnWorkflow:
 
     @workflow.update(name=ReturnUpdate.CLOSE)
     async def close(self, request: CloseReturn) -> ReturnState:
-        return await self.change(Action.CLOSE, request.actor, note=request.note)
+        return await self.decide(Action.CLOSE, request.actor, request.note)
 
     @close.validator
     def validate_close(self, request: CloseReturn) -> None:

@@ -309,3 +309,46 @@ async def test_refund_retried_after_a_lost_answer_pays_once(env, harness):
     assert final.status == "closed" and final.refunded_amount == 2725
     rows = await ledger(harness.sessions, final.id)
     assert [(r.amount, r.capture_id) for r in rows] == [(2725, "cap_1001")]
+
+
+class HeldPayments:
+    """A payment side that holds each refund until the test lets it go."""
+
+    def __init__(self, payments):
+        self.payments = payments
+        self.called = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def refund(self, request):
+        self.called.set()
+        await self.release.wait()
+        return await self.payments.refund(request)
+
+
+async def test_a_close_that_arrives_while_a_refund_is_in_flight_waits_for_it(env, harness):
+    held = HeldPayments(LedgerPayments(harness.sessions))
+    a = harness.activities
+    activities = ReturnActivities(a.sessions, a.carrier, held, a.inventory, a.email, a.public_url)
+    harness.task_queue = f"held-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        env.client,
+        task_queue=harness.task_queue,
+        workflows=[ReturnWorkflow],
+        activities=activities.all(),
+    ):
+        order = await harness.put_order(order_payload(now=await harness.now()))
+        handle = await harness.start(order, policy=Policy(auto_refund=False))
+        await update(handle, ReturnUpdate.WAIT_DECIDED)
+        await update(handle, ReturnUpdate.RECEIVE, receive("good"))
+        refund = asyncio.create_task(
+            update(handle, ReturnUpdate.REFUND, RefundReturn(actor=AGENT, amount=2000))
+        )
+        await held.called.wait()
+        close = asyncio.create_task(update(handle, ReturnUpdate.CLOSE, CloseReturn(actor=AGENT)))
+        await asyncio.sleep(0.3)
+        held.release.set()
+        refunded, closed = await asyncio.gather(refund, close)
+        final = await finished(handle)
+    assert refunded.status == "refunded" and closed.status == "closed"
+    assert final.status == "closed" and final.refunded_amount == 2000
+    assert [r.amount for r in await ledger(harness.sessions, final.id)] == [2000]
