@@ -15,7 +15,6 @@ from returns_service.domain.models import (
     Decision,
     Order,
     OrderLine,
-    Policy,
     Reason,
     Refund,
     RefundMethod,
@@ -255,10 +254,6 @@ class History(BaseModel):
     run_id: str | None
     temporal_ui_url: str
     events: list[HistoryEvent]
-
-
-class PolicyIn(Policy):
-    pass
 
 
 class Health(BaseModel):

@@ -44,6 +44,13 @@ class CaptureShare(Model):
     amount: int
 
 
+class AboveMaximum(Exception):
+    def __init__(self, requested: int, maximum: int) -> None:
+        super().__init__(f"refund of {requested} is more than the {maximum} still refundable")
+        self.requested = requested
+        self.maximum = maximum
+
+
 class InsufficientCaptures(Exception):
     def __init__(self, requested: int, available: int) -> None:
         super().__init__(f"refund of {requested} exceeds the {available} the captures still hold")
@@ -181,5 +188,5 @@ def split_over_orders(amount: int, maxima: Mapping[str, int]) -> dict[str, int]:
         split[order_id] = take
         left -= take
     if left > 0:
-        raise InsufficientCaptures(amount, amount - left)
+        raise AboveMaximum(amount, amount - left)
     return split

@@ -242,7 +242,7 @@ class ReturnWorkflow:
                 amount = self.amount_for(self.refundable_quantity)
             try:
                 split = refunds.split_over_orders(amount, maxima)
-            except refunds.InsufficientCaptures as error:
+            except refunds.AboveMaximum as error:
                 raise ApplicationError(
                     str(error), type="RefundTooLarge", non_retryable=True
                 ) from error
