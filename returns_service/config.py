@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     temporal_ui_url: str = Field(
         default="http://127.0.0.1:8233", description="Base URL of the Temporal web UI."
     )
+    workflow_answer_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long the API waits for a return's workflow (e.g. while no worker runs).",
+    )
     outbox_dir: Path | None = Field(
         default=None, description="Folder for .eml copies of outgoing email; default: data/outbox."
     )

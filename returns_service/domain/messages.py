@@ -19,7 +19,9 @@ from returns_service.domain.models import (
     Resolution,
     ReturnItem,
     ReturnState,
+    TimelineEntry,
 )
+from returns_service.domain.status import Status
 
 TASK_QUEUE = "returns"
 WORKFLOW_NAME = "ReturnWorkflow"
@@ -42,6 +44,20 @@ class StartReturn(Model):
     policy: Policy
     created_at: datetime
     actor: Actor
+
+    def initial_state(self) -> ReturnState:
+        """The return as it stands before anything has been checked."""
+        return ReturnState(
+            id=self.return_id,
+            customer=self.customer,
+            currency=self.currency,
+            order_ids=list(dict.fromkeys(item.order_id for item in self.items)),
+            resolution=self.resolution,
+            items=[item.model_copy() for item in self.items],
+            created_at=self.created_at,
+            updated_at=self.created_at,
+            timeline=[TimelineEntry(at=self.created_at, status=Status.REQUESTED, actor=self.actor)],
+        )
 
 
 class ApproveReturn(Model):

@@ -85,19 +85,7 @@ class ReturnWorkflow:
     @workflow.init
     def __init__(self, start: StartReturn) -> None:
         self.policy = start.policy
-        self.state = ReturnState(
-            id=start.return_id,
-            customer=start.customer,
-            currency=start.currency,
-            order_ids=list(dict.fromkeys(item.order_id for item in start.items)),
-            resolution=start.resolution,
-            items=start.items,
-            created_at=start.created_at,
-            updated_at=start.created_at,
-            timeline=[
-                TimelineEntry(at=start.created_at, status=Status.REQUESTED, actor=start.actor)
-            ],
-        )
+        self.state = start.initial_state()
         self.orders: dict[str, Order] = {}
         self.prior_quantity: dict[str, int] = {}
         self.label_settled = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -30,11 +33,28 @@ KEYS = {
 }
 
 
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free loopback port; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
 @dataclass
 class Api:
     http: httpx.AsyncClient
     settings: Settings
     sessions: Any
+    temporal: Client
+    engine: AsyncEngine
 
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {KEYS[role]}"}
@@ -91,31 +111,16 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
         data_converter=pydantic_data_converter,
         dev_server_existing_path=binary("temporal"),
     ) as env:
-        port = free_port()
         settings = Settings(
             data_dir=data_dir,
             database_url=url,
             api_keys=KEYS,
             task_queue=f"api-{uuid.uuid4().hex[:8]}",
-            public_url=f"http://127.0.0.1:{port}",
         )
         engine = create_engine(url)
         sessions = session_factory(engine)
         worker: Worker = build_worker(env.client, settings, build_activities(settings, sessions))
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings, env.client, engine),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-            )
-        )
-        async with worker:
-            serving = asyncio.create_task(server.serve())
-            while not server.started:
-                await asyncio.sleep(0.05)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-                yield Api(http, settings, sessions)
-            server.should_exit = True
-            await serving
+        async with worker, serving(create_app(settings, env.client, engine)) as base_url:
+            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+                yield Api(http, settings, sessions, env.client, engine)
         await engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -9,7 +11,11 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -58,6 +64,9 @@ from returns_service.store.returns import (
 from returns_service.store.tables import LabelRow
 
 router = APIRouter(prefix="/v1/returns", tags=["returns"])
+
+# A read does not wait long for a busy or absent worker: the read model answers instead.
+LIVE_STATE_SECONDS = 2.0
 
 ReturnId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 
@@ -118,7 +127,18 @@ async def _resolve_items(
     return items, Customer(id=first.id, email=email), currencies.pop()
 
 
-@router.post("", status_code=201, response_model=ReturnOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ReturnOut,
+    responses={
+        202: {
+            "model": ReturnOut,
+            "description": "Started, but no worker has decided it yet: it will be decided when "
+            "one runs; read it at Location.",
+        }
+    },
+)
 async def create_return(
     body: ReturnCreate,
     response: Response,
@@ -149,24 +169,52 @@ async def create_return(
         task_queue=settings.task_queue,
     )
     try:
-        state = await temporal.execute_update_with_start_workflow(
-            ReturnUpdate.WAIT_DECIDED, start_workflow_operation=operation, result_type=ReturnState
-        )
+        async with asyncio.timeout(settings.workflow_answer_seconds):
+            state = await temporal.execute_update_with_start_workflow(
+                ReturnUpdate.WAIT_DECIDED,
+                start_workflow_operation=operation,
+                result_type=ReturnState,
+            )
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # The return's workflow runs, but no worker has decided it yet (none running, or all
+        # busy): it is safe and will be decided when one is. Say so rather than hang.
+        if await _started(temporal, return_id) is None:
+            raise Unavailable("the return could not be started; nothing was created") from None
+        response.status_code = 202
+        state = start.initial_state()
     except RPCError as error:
         raise Unavailable(f"could not start the return: {error.message}") from error
     response.headers["Location"] = f"/v1/returns/{return_id}"
     return ReturnOut.build(state)
 
 
+async def _started(temporal: TemporalDep, return_id: str) -> StartReturn | None:
+    """The input of the return's workflow, if it has been started."""
+    handle = temporal.get_workflow_handle(workflow_id(return_id))
+    try:
+        async for event in handle.fetch_history_events():
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            [start] = await temporal.data_converter.decode(payloads, [StartReturn])
+            return start  # type: ignore[no-any-return]
+    except RPCError:
+        pass
+    return None
+
+
 # --- read -----------------------------------------------------------------------------------------
 
 
-async def _document(session: AsyncSession, return_id: str) -> ReturnState:
+async def _document(session: AsyncSession, temporal: TemporalDep, return_id: str) -> ReturnState:
+    """The return from the read model; one whose workflow started but has not been picked up by
+    a worker yet is answered from the workflow's input."""
     async with session.begin():
         state = await get_return_document(session, return_id)
-    if state is None:
+    if state is not None:
+        return state
+    start = await _started(temporal, return_id)
+    if start is None:
         raise NotFound(f"return {return_id} does not exist")
-    return state
+    return start.initial_state()
 
 
 @router.get("", response_model=ReturnPage)
@@ -214,15 +262,14 @@ async def read_return(
     temporal: TemporalDep,
     _: Annotated[Principal, _by(*STAFF)],
 ) -> ReturnOut:
-    """The live state from the workflow; the read model once the return is finished, or when
-    the workflow cannot answer right now."""
-    state = await _document(read, return_id)
+    """The live state from the workflow; the read model (at most a moment behind) once the
+    return is finished, or when no worker answers right now."""
+    state = await _document(read, temporal, return_id)
     if state.status not in TERMINAL:
-        try:
-            handle = temporal.get_workflow_handle(workflow_id(return_id))
-            state = await handle.query(STATE_QUERY, result_type=ReturnState)
-        except RPCError:
-            pass
+        handle = temporal.get_workflow_handle(workflow_id(return_id))
+        with contextlib.suppress(RPCError, TimeoutError):
+            async with asyncio.timeout(LIVE_STATE_SECONDS):
+                state = await handle.query(STATE_QUERY, result_type=ReturnState)
     return ReturnOut.build(state)
 
 
@@ -255,7 +302,7 @@ async def read_return_history(
     settings: SettingsDep,
     _: Annotated[Principal, _by("agent", "ops")],
 ) -> History:
-    await _document(read, return_id)
+    await _document(read, temporal, return_id)
     return await read_history(temporal, settings, workflow_id(return_id))
 
 
@@ -264,6 +311,7 @@ async def read_return_history(
 
 async def _act(
     temporal: TemporalDep,
+    settings: SettingsDep,
     read: AsyncSession,
     return_id: str,
     update: str,
@@ -274,14 +322,20 @@ async def _act(
     """Deliver a person's decision to the return's workflow as an Update. The request bodies
     carry the same fields as the Update inputs, less the actor, which is the caller."""
     message = message_type.model_validate({"actor": principal.actor, **body.model_dump()})
-    current = await _document(read, return_id)
+    current = await _document(read, temporal, return_id)
     handle = temporal.get_workflow_handle(workflow_id(return_id))
     try:
-        state = await handle.execute_update(update, message, result_type=ReturnState)
+        async with asyncio.timeout(settings.workflow_answer_seconds):
+            state = await handle.execute_update(update, message, result_type=ReturnState)
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise Unavailable(
+            f"the return's workflow did not answer within {settings.workflow_answer_seconds:g} s;"
+            " the request may still take effect when it does: read the return before repeating it"
+        ) from None
     except WorkflowUpdateFailedError as failure:
         raise _refusal(failure, current) from failure
     except RPCError as error:
-        current = await _document(read, return_id)
+        current = await _document(read, temporal, return_id)
         if current.status in TERMINAL:
             raise Conflict(
                 f"the return is {current.status.value}",
@@ -315,10 +369,11 @@ async def approve_return(
     body: ApproveIn,
     read: SessionDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
     return await _act(
-        temporal, read, return_id, ReturnUpdate.APPROVE, ApproveReturn, body, principal
+        temporal, settings, read, return_id, ReturnUpdate.APPROVE, ApproveReturn, body, principal
     )
 
 
@@ -328,9 +383,12 @@ async def reject_return(
     body: RejectIn,
     read: SessionDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    return await _act(temporal, read, return_id, ReturnUpdate.REJECT, RejectReturn, body, principal)
+    return await _act(
+        temporal, settings, read, return_id, ReturnUpdate.REJECT, RejectReturn, body, principal
+    )
 
 
 @router.post("/{return_id}/cancel", response_model=ReturnOut)
@@ -339,9 +397,12 @@ async def cancel_return(
     body: CancelIn,
     read: SessionDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    return await _act(temporal, read, return_id, ReturnUpdate.CANCEL, CancelReturn, body, principal)
+    return await _act(
+        temporal, settings, read, return_id, ReturnUpdate.CANCEL, CancelReturn, body, principal
+    )
 
 
 @router.post("/{return_id}/ship", response_model=ReturnOut)
@@ -350,9 +411,12 @@ async def ship_return(
     body: ShipIn,
     read: SessionDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     principal: Annotated[Principal, _by("integration", "agent")],
 ) -> ReturnOut:
-    return await _act(temporal, read, return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
+    return await _act(
+        temporal, settings, read, return_id, ReturnUpdate.SHIP, ShipReturn, body, principal
+    )
 
 
 @router.post("/{return_id}/receive", response_model=ReturnOut)
@@ -361,10 +425,11 @@ async def receive_return(
     body: ReceiveIn,
     read: SessionDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     principal: Annotated[Principal, _by("warehouse", "agent")],
 ) -> ReturnOut:
     return await _act(
-        temporal, read, return_id, ReturnUpdate.RECEIVE, ReceiveItems, body, principal
+        temporal, settings, read, return_id, ReturnUpdate.RECEIVE, ReceiveItems, body, principal
     )
 
 
@@ -374,9 +439,12 @@ async def refund_return(
     body: RefundIn,
     read: SessionDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    return await _act(temporal, read, return_id, ReturnUpdate.REFUND, RefundReturn, body, principal)
+    return await _act(
+        temporal, settings, read, return_id, ReturnUpdate.REFUND, RefundReturn, body, principal
+    )
 
 
 @router.post("/{return_id}/close", response_model=ReturnOut)
@@ -385,6 +453,9 @@ async def close_return(
     body: CloseIn,
     read: SessionDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    return await _act(temporal, read, return_id, ReturnUpdate.CLOSE, CloseReturn, body, principal)
+    return await _act(
+        temporal, settings, read, return_id, ReturnUpdate.CLOSE, CloseReturn, body, principal
+    )
