@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
+    Client,
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -38,6 +40,7 @@ from returns_service.api.schemas import (
     ReturnPage,
     ShipIn,
 )
+from returns_service.config import Settings
 from returns_service.domain.messages import (
     STATE_QUERY,
     WORKFLOW_NAME,
@@ -309,41 +312,55 @@ async def read_return_history(
 # --- actions --------------------------------------------------------------------------------------
 
 
-async def _act(
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    read: AsyncSession,
-    return_id: str,
-    update: str,
-    message_type: type[BaseModel],
-    body: BaseModel,
-    principal: Principal,
-) -> ReturnOut:
-    """Deliver a person's decision to the return's workflow as an Update. The request bodies
-    carry the same fields as the Update inputs, less the actor, which is the caller."""
-    message = message_type.model_validate({"actor": principal.actor, **body.model_dump()})
-    current = await _document(read, temporal, return_id)
-    handle = temporal.get_workflow_handle(workflow_id(return_id))
-    try:
-        async with asyncio.timeout(settings.workflow_answer_seconds):
-            state = await handle.execute_update(update, message, result_type=ReturnState)
-    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        raise Unavailable(
-            f"the return's workflow did not answer within {settings.workflow_answer_seconds:g} s;"
-            " the request may still take effect when it does: read the return before repeating it"
-        ) from None
-    except WorkflowUpdateFailedError as failure:
-        raise _refusal(failure, current) from failure
-    except RPCError as error:
-        current = await _document(read, temporal, return_id)
-        if current.status in TERMINAL:
-            raise Conflict(
-                f"the return is {current.status.value}",
-                current_status=current.status.value,
-                available_actions=available_actions(current.status),
-            ) from error
-        raise Unavailable(f"the return's workflow did not answer: {error.message}") from error
-    return ReturnOut.build(state)
+@dataclass
+class Actions:
+    """What every action route needs: the store, the Temporal client and the settings."""
+
+    read: AsyncSession
+    temporal: Client
+    settings: Settings
+
+    async def act(
+        self,
+        return_id: str,
+        update: str,
+        message_type: type[BaseModel],
+        body: BaseModel,
+        principal: Principal,
+    ) -> ReturnOut:
+        """Deliver a person's decision to the return's workflow as an Update. The request bodies
+        carry the same fields as the Update inputs, less the actor, which is the caller."""
+        message = message_type.model_validate({"actor": principal.actor, **body.model_dump()})
+        current = await _document(self.read, self.temporal, return_id)
+        handle = self.temporal.get_workflow_handle(workflow_id(return_id))
+        try:
+            async with asyncio.timeout(self.settings.workflow_answer_seconds):
+                state = await handle.execute_update(update, message, result_type=ReturnState)
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            waited = self.settings.workflow_answer_seconds
+            raise Unavailable(
+                f"the return's workflow did not answer within {waited:g} s; the request may"
+                " still take effect when it does: read the return before repeating it"
+            ) from None
+        except WorkflowUpdateFailedError as failure:
+            raise _refusal(failure, current) from failure
+        except RPCError as error:
+            current = await _document(self.read, self.temporal, return_id)
+            if current.status in TERMINAL:
+                raise Conflict(
+                    f"the return is {current.status.value}",
+                    current_status=current.status.value,
+                    available_actions=available_actions(current.status),
+                ) from error
+            raise Unavailable(f"the return's workflow did not answer: {error.message}") from error
+        return ReturnOut.build(state)
+
+
+def get_actions(read: SessionDep, temporal: TemporalDep, settings: SettingsDep) -> Actions:
+    return Actions(read, temporal, settings)
+
+
+ActionsDep = Annotated[Actions, Depends(get_actions)]
 
 
 def _refusal(failure: WorkflowUpdateFailedError, current: ReturnState) -> Exception:
@@ -367,95 +384,67 @@ def _refusal(failure: WorkflowUpdateFailedError, current: ReturnState) -> Except
 async def approve_return(
     return_id: ReturnId,
     body: ApproveIn,
-    read: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    actions: ActionsDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    return await _act(
-        temporal, settings, read, return_id, ReturnUpdate.APPROVE, ApproveReturn, body, principal
-    )
+    return await actions.act(return_id, ReturnUpdate.APPROVE, ApproveReturn, body, principal)
 
 
 @router.post("/{return_id}/reject", response_model=ReturnOut)
 async def reject_return(
     return_id: ReturnId,
     body: RejectIn,
-    read: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    actions: ActionsDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    return await _act(
-        temporal, settings, read, return_id, ReturnUpdate.REJECT, RejectReturn, body, principal
-    )
+    return await actions.act(return_id, ReturnUpdate.REJECT, RejectReturn, body, principal)
 
 
 @router.post("/{return_id}/cancel", response_model=ReturnOut)
 async def cancel_return(
     return_id: ReturnId,
     body: CancelIn,
-    read: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    actions: ActionsDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    return await _act(
-        temporal, settings, read, return_id, ReturnUpdate.CANCEL, CancelReturn, body, principal
-    )
+    return await actions.act(return_id, ReturnUpdate.CANCEL, CancelReturn, body, principal)
 
 
 @router.post("/{return_id}/ship", response_model=ReturnOut)
 async def ship_return(
     return_id: ReturnId,
     body: ShipIn,
-    read: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    actions: ActionsDep,
     principal: Annotated[Principal, _by("integration", "agent")],
 ) -> ReturnOut:
-    return await _act(
-        temporal, settings, read, return_id, ReturnUpdate.SHIP, ShipReturn, body, principal
-    )
+    return await actions.act(return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
 
 
 @router.post("/{return_id}/receive", response_model=ReturnOut)
 async def receive_return(
     return_id: ReturnId,
     body: ReceiveIn,
-    read: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    actions: ActionsDep,
     principal: Annotated[Principal, _by("warehouse", "agent")],
 ) -> ReturnOut:
-    return await _act(
-        temporal, settings, read, return_id, ReturnUpdate.RECEIVE, ReceiveItems, body, principal
-    )
+    return await actions.act(return_id, ReturnUpdate.RECEIVE, ReceiveItems, body, principal)
 
 
 @router.post("/{return_id}/refund", response_model=ReturnOut)
 async def refund_return(
     return_id: ReturnId,
     body: RefundIn,
-    read: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    actions: ActionsDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    return await _act(
-        temporal, settings, read, return_id, ReturnUpdate.REFUND, RefundReturn, body, principal
-    )
+    return await actions.act(return_id, ReturnUpdate.REFUND, RefundReturn, body, principal)
 
 
 @router.post("/{return_id}/close", response_model=ReturnOut)
 async def close_return(
     return_id: ReturnId,
     body: CloseIn,
-    read: SessionDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    actions: ActionsDep,
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
-    return await _act(
-        temporal, settings, read, return_id, ReturnUpdate.CLOSE, CloseReturn, body, principal
-    )
+    return await actions.act(return_id, ReturnUpdate.CLOSE, CloseReturn, body, principal)
