@@ -142,6 +142,7 @@ class LedgerPayments:
             Refund(
                 id=row.id,
                 amount=row.amount,
+                order_id=row.order_id,
                 capture_id=row.capture_id,
                 method=RefundMethod(row.method),
                 status=row.status,  # type: ignore[arg-type]

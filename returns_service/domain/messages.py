@@ -151,6 +151,8 @@ class RegisteredReturn(Model):
     prior_quantity: dict[str, int]
     reserved: bool
     returns_in_90_days: int
+    # Per order and line: the units other returns hold (to know when an order is all back).
+    held: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
 class CreateLabel(Model):

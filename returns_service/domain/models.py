@@ -183,6 +183,7 @@ class RefundMethod(StrEnum):
 class Refund(Model):
     id: str
     amount: int
+    order_id: str | None = None
     capture_id: str | None
     method: RefundMethod
     status: Literal["pending", "succeeded", "failed"]

@@ -92,9 +92,14 @@ def units_value(order: Order, line: OrderLine, quantity: int, prior_quantity: in
 
 
 def refund_by_order(
-    orders: Mapping[str, Order], units: Iterable[ReturnedUnits], policy: Policy
+    orders: Mapping[str, Order],
+    units: Iterable[ReturnedUnits],
+    policy: Policy,
+    held: Mapping[str, Mapping[str, int]] | None = None,
 ) -> list[OrderRefund]:
-    """What a return refunds, per order, under `policy`."""
+    """What a return refunds, per order, under `policy`. `held` gives, per order and line, the
+    units earlier returns hold: with them, a return that brings back the rest of an order brings
+    back the whole order (and its original shipping, when the policy refunds it)."""
     per_order: dict[str, list[ReturnedUnits]] = {}
     for unit in units:
         per_order.setdefault(unit.order_id, []).append(unit)
@@ -103,15 +108,14 @@ def refund_by_order(
     for order_id, order_units in per_order.items():
         order = orders[order_id]
         items_amount = 0
-        returned_after: dict[str, int] = {}
+        returned_after: dict[str, int] = dict((held or {}).get(order_id, {}))
         for unit in order_units:
             line = order.line(unit.line_id)
             if line is None or unit.quantity == 0:
                 continue
             items_amount += units_value(order, line, unit.quantity, unit.prior_quantity)
-            returned_after[line.id] = (
-                returned_after.get(line.id, unit.prior_quantity) + unit.quantity
-            )
+            before = max(returned_after.get(line.id, 0), unit.prior_quantity)
+            returned_after[line.id] = before + unit.quantity
         whole_order_back = all(returned_after.get(ln.id, 0) >= ln.quantity for ln in order.lines)
         shipping = (
             order.shipping_amount if policy.refund_original_shipping and whole_order_back else 0

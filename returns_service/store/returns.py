@@ -32,6 +32,9 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
         line = order.line(item.line_id) if order else None
         prior[item.id] = held.get((item.order_id, item.line_id), 0)
         available[item.id] = (line.quantity if line else 0) - prior[item.id]
+    by_order: dict[str, dict[str, int]] = {}
+    for (order_id, line_id), units in held.items():
+        by_order.setdefault(order_id, {})[line_id] = units
     # Several items of one return may name the same line: they share its availability.
     asked: dict[tuple[str, str], int] = {}
     for item in request.items:
@@ -94,6 +97,7 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
         prior_quantity=prior,
         reserved=reserved,
         returns_in_90_days=int(recent or 0),
+        held=by_order,
     )
 
 

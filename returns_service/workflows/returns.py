@@ -88,6 +88,7 @@ class ReturnWorkflow:
         self.state = start.initial_state()
         self.orders: dict[str, Order] = {}
         self.prior_quantity: dict[str, int] = {}
+        self.held: dict[str, dict[str, int]] = {}
         self.label_settled = False
         self.refund_sequence = 0
         self.lock = asyncio.Lock()
@@ -142,6 +143,7 @@ class ReturnWorkflow:
         self.state.number = registered.number
         self.orders = registered.orders
         self.prior_quantity = registered.prior_quantity
+        self.held = registered.held
         self.state.estimated_refund_amount = self.amount_for(lambda item: item.quantity)
         facts = EligibilityFacts(
             now=workflow.now(),
@@ -283,7 +285,10 @@ class ReturnWorkflow:
 
     def amount_for(self, quantity: Callable[[ReturnItem], int]) -> int:
         units = refunds.returned_units(self.state.items, self.prior_quantity, quantity)
-        return sum(r.amount for r in refunds.refund_by_order(self.orders, units, self.policy))
+        return sum(r.amount for r in self.refund_by_order(units))
+
+    def refund_by_order(self, units: list[refunds.ReturnedUnits]) -> list[refunds.OrderRefund]:
+        return refunds.refund_by_order(self.orders, units, self.policy, self.held)
 
     def refundable_by_order(self) -> dict[str, int]:
         """Per order, the most still refundable: what every received unit is worth, less what
@@ -291,14 +296,10 @@ class ReturnWorkflow:
         units = refunds.returned_units(
             self.state.items, self.prior_quantity, lambda item: item.quantity_received
         )
-        maxima = {
-            r.order_id: r.amount for r in refunds.refund_by_order(self.orders, units, self.policy)
-        }
-        already = self.state.refunded_amount
-        for order_id in maxima:
-            take = min(already, maxima[order_id])
-            maxima[order_id] -= take
-            already -= take
+        maxima = {r.order_id: r.amount for r in self.refund_by_order(units)}
+        for refund in self.state.refunds:
+            if refund.status != "failed" and refund.order_id in maxima:
+                maxima[refund.order_id] = max(maxima[refund.order_id] - refund.amount, 0)
         return maxima
 
     # --- state changes --------------------------------------------------------------------------

@@ -139,3 +139,78 @@ def test_partial_returns_of_a_line_never_add_up_to_more_than_was_paid(
     assert total <= paid
     if returned == quantity:
         assert total == paid
+
+
+# --- worked examples, as the README shows them ---------------------------------------------------
+
+SHIRTS = OrderLine(
+    id="l1",
+    sku="S",
+    name="Shirt",
+    quantity=2,
+    unit_amount=2500,
+    discount_amount=500,
+    tax_amount=950,
+)
+CAPS = OrderLine(id="l2", sku="C", name="Cap", quantity=3, unit_amount=1000, tax_amount=570)
+THIRDS = OrderLine(
+    id="l3", sku="T", name="Tee", quantity=3, unit_amount=999, discount_amount=100, tax_amount=200
+)
+FEES = Policy(restocking_fee_percent=10, return_shipping_fee=300, refund_original_shipping=True)
+
+
+def test_order_discount_goes_by_largest_remainder():
+    # 1001 over 4500 and 3000: 600.6 and 400.4; the odd unit goes to the larger remainder.
+    assert order_discount_shares(order([SHIRTS, CAPS], discount=1001)) == {"l1": 601, "l2": 400}
+
+
+@pytest.mark.parametrize(
+    ("lines", "discount", "policy", "held", "returned", "expected"),
+    [
+        # The contract's example: 2500 - 500/2 + 950/2.
+        ([SHIRT], 0, Policy(), {}, {"l1": 1}, (2725, 0, 0, 0, 2725)),
+        # One shirt and one cap: 4849/2 -> 2424, 3170/3 -> 1056; 10% of 3480 is 348; less 300.
+        ([SHIRTS, CAPS], 1001, FEES, {}, {"l1": 1, "l2": 1}, (3480, 0, 348, 300, 2832)),
+        # The rest of that order: 4849 - 2424 and 3170 - 1056; the whole order is back, so its
+        # shipping too; 10% of 4539 is 453.9, the refund rounds down, so the fee is 454.
+        (
+            [SHIRTS, CAPS],
+            1001,
+            FEES,
+            {"l1": 1, "l2": 1},
+            {"l1": 1, "l2": 2},
+            (4539, 490, 454, 300, 4275),
+        ),
+        # A line of 3097 paid in three single returns: 1032, 1032, then the remainder 1033.
+        ([THIRDS], 0, Policy(), {}, {"l3": 1}, (1032, 0, 0, 0, 1032)),
+        ([THIRDS], 0, Policy(), {"l3": 1}, {"l3": 1}, (1032, 0, 0, 0, 1032)),
+        ([THIRDS], 0, Policy(), {"l3": 2}, {"l3": 1}, (1033, 0, 0, 0, 1033)),
+        # 15% of 1033 = 154.95: the refund rounds down to 878, the fee is 155.
+        (
+            [THIRDS],
+            0,
+            Policy(restocking_fee_percent=15),
+            {"l3": 2},
+            {"l3": 1},
+            (1033, 0, 155, 0, 878),
+        ),
+        # A return shipping fee never takes the refund below zero.
+        ([THIRDS], 0, Policy(return_shipping_fee=5000), {}, {"l3": 1}, (1032, 0, 0, 1032, 0)),
+    ],
+)
+def test_worked_examples(lines, discount, policy, held, returned, expected):
+    o = order(lines, discount=discount, shipping=490)
+    units = [
+        ReturnedUnits(
+            order_id="o_1", line_id=line_id, quantity=n, prior_quantity=held.get(line_id, 0)
+        )
+        for line_id, n in returned.items()
+    ]
+    [refund] = refund_by_order({"o_1": o}, units, policy, {"o_1": held})
+    assert (
+        refund.items_amount,
+        refund.shipping_amount,
+        refund.restocking_fee,
+        refund.return_shipping_fee,
+        refund.amount,
+    ) == expected
