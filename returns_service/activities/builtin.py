@@ -1,7 +1,8 @@
 """The built-in adapters of the embedded default: everything lives in the store.
 
 - payments: a ledger of refunds against the order's captures, one row per refund part, keyed by
-  `refund:{return_id}:{n}:{order_id}:{capture}` under a unique constraint;
+  `refund:{return_id}:{n}:{order_id}:{capture}` under a unique constraint (and, with a payment
+  processor configured, the same key sent to it);
 - carrier: a PDF label with a tracking number, kept in the store and served by the API;
 - inventory: stock levels per SKU and location, each restock keyed `restock:{return_id}:{item}`;
 - email: rendered messages in an outbox table, and as .eml files when a folder is given.
@@ -14,13 +15,13 @@ from datetime import UTC, datetime
 from email.message import EmailMessage as MimeMessage
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
 from returns_service.activities.label_pdf import render_label
-from returns_service.activities.ports import EmailMessage
-from returns_service.domain.messages import CreateLabel, IssueRefund, RestockItems
+from returns_service.activities.ports import EmailMessage, ProcessorRefund, RefundProcessor
+from returns_service.domain.messages import CreateLabel, IssueRefund, RefundResult, RestockItems
 from returns_service.domain.models import Capture, Label, Refund, RefundMethod
 from returns_service.domain.refunds import CaptureBalance, InsufficientCaptures, allocate
 from returns_service.store.orders import get_orders
@@ -42,40 +43,119 @@ def _digest(text: str, length: int = 16) -> str:
 
 
 class LedgerPayments:
-    def __init__(self, sessions: Sessions) -> None:
-        self.sessions = sessions
+    """Refunds as ledger entries, one per part, each under its key. Without a processor the
+    ledger is the payment side and an entry is paid when written. With one (Stripe), an entry is
+    written `pending` before the processor is asked, under the same key the processor gets, so a
+    worker that dies in between asks again with that key and never pays twice."""
 
-    async def refund(self, request: IssueRefund) -> list[Refund]:
+    def __init__(self, sessions: Sessions, processor: RefundProcessor | None = None) -> None:
+        self.sessions = sessions
+        self.processor = processor
+
+    async def refund(self, request: IssueRefund) -> RefundResult:
         async with self.sessions.begin() as session:
-            done = await self._entries(session, request.return_id, request.sequence)
-            if done:
-                return done
-            for part in request.amounts:
-                if request.method is RefundMethod.STORE_CREDIT:
-                    await self._enter(session, request, part.order_id, None, part.amount)
-                    continue
-                await get_orders(session, [part.order_id], lock=True)
-                try:
-                    shares = allocate(
-                        part.amount,
-                        await self.balances(session, part.order_id),
-                        request.capture_id,
-                    )
-                except InsufficientCaptures as error:
+            if not await self._rows(session, request.return_id, request.sequence):
+                await self._enter_all(session, request)
+        if self.processor is not None:
+            await self._settle(request.return_id, self.processor)
+        async with self.sessions.begin() as session:
+            rows = await self._rows(session, request.return_id)
+        return RefundResult(
+            refunds=[_refund(row) for row in rows],
+            failures=[
+                f"{row.capture_id or row.method}: {row.failure or 'refused'}"
+                for row in rows
+                if row.sequence == request.sequence and row.status == "failed"
+            ],
+        )
+
+    async def _enter_all(self, session: AsyncSession, request: IssueRefund) -> None:
+        status = "pending" if self.processor is not None else "succeeded"
+        for part in request.amounts:
+            await get_orders(session, [part.order_id], lock=True)
+            if part.maximum is not None:
+                spent = await self._spent(session, request.return_id, part.order_id)
+                if spent + part.amount > part.maximum:
                     raise ApplicationError(
-                        str(error),
-                        {"requested": error.requested, "available": error.available},
-                        type="InsufficientCaptures",
+                        f"a refund of {part.amount} for order {part.order_id} would take this"
+                        f" return's refunds to {spent + part.amount}, above its {part.maximum}",
+                        {"spent": spent, "maximum": part.maximum},
+                        type="RefundTooLarge",
                         non_retryable=True,
-                    ) from error
-                for share in shares:
-                    await self._enter(
-                        session, request, part.order_id, share.capture_id, share.amount
                     )
-            return await self._entries(session, request.return_id, request.sequence)
+            if request.method is RefundMethod.STORE_CREDIT:
+                await self._enter(session, request, part.order_id, None, part.amount, "succeeded")
+                continue
+            try:
+                shares = allocate(
+                    part.amount, await self.balances(session, part.order_id), request.capture_id
+                )
+            except InsufficientCaptures as error:
+                raise ApplicationError(
+                    str(error),
+                    {"requested": error.requested, "available": error.available},
+                    type="InsufficientCaptures",
+                    non_retryable=True,
+                ) from error
+            for share in shares:
+                await self._enter(
+                    session, request, part.order_id, share.capture_id, share.amount, status
+                )
+
+    async def _settle(self, return_id: str, processor: RefundProcessor) -> None:
+        """Ask the processor about every entry of the return still waiting for an answer."""
+        async with self.sessions.begin() as session:
+            waiting = (
+                await session.scalars(
+                    select(LedgerEntryRow)
+                    .where(
+                        LedgerEntryRow.return_id == return_id,
+                        LedgerEntryRow.status == "pending",
+                        LedgerEntryRow.provider_ref.is_(None),
+                    )
+                    .order_by(LedgerEntryRow.idempotency_key)
+                )
+            ).all()
+        for row in waiting:
+            assert row.capture_id is not None
+            outcome = await processor.refund(
+                ProcessorRefund(
+                    key=row.idempotency_key,
+                    capture_id=row.capture_id,
+                    amount=row.amount,
+                    currency=row.currency,
+                    metadata={
+                        "return_id": row.return_id,
+                        "order_id": row.order_id,
+                        "refund_sequence": str(row.sequence),
+                    },
+                )
+            )
+            async with self.sessions.begin() as session:
+                await session.execute(
+                    update(LedgerEntryRow)
+                    .where(LedgerEntryRow.id == row.id)
+                    .values(
+                        status=outcome.status,
+                        provider_ref=outcome.reference,
+                        failure=(outcome.failure or "")[:500] or None,
+                    )
+                )
+
+    async def _spent(self, session: AsyncSession, return_id: str, order_id: str) -> int:
+        """What this return's refunds have taken (or may have taken) for one order."""
+        total = await session.scalar(
+            select(func.sum(LedgerEntryRow.amount)).where(
+                LedgerEntryRow.return_id == return_id,
+                LedgerEntryRow.order_id == order_id,
+                LedgerEntryRow.status != "failed",
+            )
+        )
+        return int(total or 0)
 
     async def balances(self, session: AsyncSession, order_id: str) -> list[CaptureBalance]:
-        """Each capture of the order, with what refunds of any return have left in it."""
+        """Each capture of the order, with what refunds of any return have left in it (a refund
+        whose outcome is not known yet counts as paid)."""
         captures = (
             await session.scalars(select(CaptureRow).where(CaptureRow.order_id == order_id))
         ).all()
@@ -109,6 +189,7 @@ class LedgerPayments:
         order_id: str,
         capture_id: str | None,
         amount: int,
+        status: str,
     ) -> None:
         target = capture_id or "store_credit"
         key = f"refund:{request.return_id}:{request.sequence}:{order_id}:{target}"
@@ -125,31 +206,32 @@ class LedgerPayments:
                 "method": request.method.value,
                 "amount": amount,
                 "currency": request.currency,
-                "status": "succeeded",
+                "status": status,
                 "created_at": request.requested_at,
             },
         )
 
-    async def _entries(self, session: AsyncSession, return_id: str, sequence: int) -> list[Refund]:
-        rows = (
-            await session.scalars(
-                select(LedgerEntryRow)
-                .where(LedgerEntryRow.return_id == return_id, LedgerEntryRow.sequence == sequence)
-                .order_by(LedgerEntryRow.idempotency_key)
-            )
-        ).all()
-        return [
-            Refund(
-                id=row.id,
-                amount=row.amount,
-                order_id=row.order_id,
-                capture_id=row.capture_id,
-                method=RefundMethod(row.method),
-                status=row.status,  # type: ignore[arg-type]
-                created_at=row.created_at,
-            )
-            for row in rows
-        ]
+    async def _rows(
+        self, session: AsyncSession, return_id: str, sequence: int | None = None
+    ) -> list[LedgerEntryRow]:
+        query = select(LedgerEntryRow).where(LedgerEntryRow.return_id == return_id)
+        if sequence is not None:
+            query = query.where(LedgerEntryRow.sequence == sequence)
+        query = query.order_by(LedgerEntryRow.sequence, LedgerEntryRow.idempotency_key)
+        return list((await session.scalars(query)).all())
+
+
+def _refund(row: LedgerEntryRow) -> Refund:
+    return Refund(
+        id=row.id,
+        amount=row.amount,
+        order_id=row.order_id,
+        capture_id=row.capture_id,
+        method=RefundMethod(row.method),
+        status=row.status,  # type: ignore[arg-type]
+        created_at=row.created_at,
+        failure_reason=row.failure,
+    )
 
 
 class StoreCarrier:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
-from returns_service.domain.messages import CreateLabel, IssueRefund, RestockItems
-from returns_service.domain.models import Label, Model, Refund
+from returns_service.domain.messages import CreateLabel, IssueRefund, RefundResult, RestockItems
+from returns_service.domain.models import Label, Model
 
 
 class EmailMessage(Model):
@@ -17,12 +17,40 @@ class EmailMessage(Model):
     body: str
 
 
+class ProcessorRefund(Model):
+    """One refund part sent to a payment processor; `key` is its idempotency key."""
+
+    key: str
+    capture_id: str
+    amount: int
+    currency: str
+    metadata: dict[str, str]
+
+
+class ProcessorOutcome(Model):
+    status: Literal["pending", "succeeded", "failed"]
+    reference: str | None = None
+    failure: str | None = None
+
+
+class PaymentUnavailable(Exception):
+    """The processor could not be asked, or gave no definite answer: ask again with the same
+    key."""
+
+
+class RefundProcessor(Protocol):
+    """A payment processor that pays part of a capture back. A definite refusal is a failed
+    outcome; anything that leaves the outcome unknown raises PaymentUnavailable."""
+
+    async def refund(self, request: ProcessorRefund) -> ProcessorOutcome: ...
+
+
 class Carrier(Protocol):
     async def create_label(self, request: CreateLabel) -> Label: ...
 
 
 class Payments(Protocol):
-    async def refund(self, request: IssueRefund) -> list[Refund]: ...
+    async def refund(self, request: IssueRefund) -> RefundResult: ...
 
 
 class Inventory(Protocol):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -22,7 +23,23 @@ from returns_service.domain.messages import (
     ReturnActivity,
 )
 from returns_service.domain.models import Label
-from returns_service.store.returns import project_return, register_return
+from returns_service.store.returns import project_return, record_event, register_return
+
+T = TypeVar("T")
+
+
+async def heartbeating(work: Awaitable[T], every: float = 1.0) -> T:
+    """Await `work` while telling Temporal the worker is alive, so that a worker that dies is
+    noticed within the heartbeat timeout, not the whole activity timeout."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=every)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        task.cancel()
 
 
 class ReturnActivities:
@@ -57,12 +74,14 @@ class ReturnActivities:
 
     @activity.defn(name=ReturnActivity.REFUND)
     async def issue_refund(self, request: IssueRefund) -> RefundResult:
-        return RefundResult(refunds=await self.payments.refund(request))
+        return await heartbeating(self.payments.refund(request))
 
     @activity.defn(name=ReturnActivity.RECORD_STATUS)
     async def record_status(self, request: RecordStatus) -> None:
         async with self.sessions.begin() as session:
             await project_return(session, request.state)
+            if request.event is not None:
+                await record_event(session, request.state, request.event)
         message = status_email(request.state, self.public_url)
         if message is not None:
             await self.email.send(message)

@@ -179,6 +179,9 @@ class RestockItems(Model):
 class OrderAmount(Model):
     order_id: str
     amount: int = Field(ge=0)
+    # The most this return may have refunded for this order in all, this refund included: the
+    # payment side refuses to go beyond it even if the workflow lost count.
+    maximum: int | None = None
 
 
 class IssueRefund(Model):
@@ -198,8 +201,13 @@ class RestockResult(Model):
 
 
 class RefundResult(Model):
+    # Every refund of the return so far, as the payment side knows them.
     refunds: list[Refund]
+    # Why parts of this refund failed, if they did.
+    failures: list[str] = Field(default_factory=list)
 
 
 class RecordStatus(Model):
     state: ReturnState
+    # The event this change emits (`return.<status>`, `return.refund_failed`), if any.
+    event: str | None = None

@@ -188,6 +188,7 @@ class Refund(Model):
     method: RefundMethod
     status: Literal["pending", "succeeded", "failed"]
     created_at: datetime
+    failure_reason: str | None = None
 
 
 class ReturnError(Model):

@@ -4,6 +4,7 @@ status change, and the list with its filters and keyset pagination."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +16,8 @@ from returns_service.domain.messages import RegisteredReturn, RegisterReturn
 from returns_service.domain.models import ReturnState
 from returns_service.domain.status import RELEASED
 from returns_service.store.orders import get_orders, held_quantities
-from returns_service.store.tables import ReturnLineRow, ReturnRow
+from returns_service.store.tables import ReturnEventRow, ReturnLineRow, ReturnRow
+from returns_service.store.upsert import insert_once
 
 
 async def register_return(session: AsyncSession, request: RegisterReturn) -> RegisteredReturn:
@@ -98,6 +100,23 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
         reserved=reserved,
         returns_in_90_days=int(recent or 0),
         held=by_order,
+    )
+
+
+async def record_event(session: AsyncSession, state: ReturnState, event_type: str) -> None:
+    """Keep the event that this version of the return emits, once."""
+    key = f"{state.id}:{event_type}:{state.version}"
+    await insert_once(
+        session,
+        ReturnEventRow,
+        {
+            "id": "evt_" + hashlib.sha256(key.encode()).hexdigest()[:24],
+            "return_id": state.id,
+            "type": event_type,
+            "version": state.version,
+            "created_at": state.updated_at,
+            "data": state.model_dump(mode="json"),
+        },
     )
 
 

@@ -39,7 +39,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict: JSON()}
+    type_annotation_map = {datetime: UTCDateTime(), dict: JSON(), list: JSON()}
 
 
 class OrderRow(Base):
@@ -122,8 +122,42 @@ class LedgerEntryRow(Base):
     method: Mapped[str] = mapped_column(String(32))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    # pending (sent, outcome not yet known), succeeded or failed.
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+    # The payment processor's id for it (a Stripe refund id), once known.
+    provider_ref: Mapped[str | None] = mapped_column(String(255), default=None)
+    failure: Mapped[str | None] = mapped_column(String(500), default=None)
+
+
+class ReturnEventRow(Base):
+    """Events of a return (`return.<status>`, `return.refund_failed`), written once each with the
+    state that caused them, for webhooks to deliver."""
+
+    __tablename__ = "return_events"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    return_id: Mapped[str] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    data: Mapped[dict]
+
+    __table_args__ = (Index("ux_return_events_once", "return_id", "type", "version", unique=True),)
+
+
+class ReplacementOrderRow(Base):
+    """The order an exchange sends out: created when the returned items arrive in good condition,
+    then reported fulfilled or cancelled by the shop's integration or an agent."""
+
+    __tablename__ = "replacement_orders"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    return_id: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    items: Mapped[list]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class LabelRow(Base):

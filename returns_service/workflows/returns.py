@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         Label,
         Order,
+        Refund,
         RefundMethod,
         Resolution,
         ReturnError,
@@ -76,8 +77,10 @@ EXTERNAL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=10,
-    non_retryable_error_types=["InsufficientCaptures", "PaymentDeclined"],
+    non_retryable_error_types=["InsufficientCaptures", "RefundTooLarge"],
 )
+# A worker that dies while the payment processor answers is noticed this soon.
+PAYMENT_HEARTBEAT = timedelta(seconds=5)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -222,7 +225,8 @@ class ReturnWorkflow:
 
     async def refund(self, request: RefundReturn) -> ReturnState:
         """Pay back `request.amount` (default: what the received items are worth), allocated
-        over the return's orders and their captures; a failure is recorded on the return."""
+        over the return's orders and their captures. A failure is recorded on the return, which
+        stays `received` for an agent to try again."""
         async with self.lock:
             if not allows(self.status, Action.REFUND):
                 raise self.refused(Action.REFUND)
@@ -242,40 +246,76 @@ class ReturnWorkflow:
                 else RefundMethod.STORE_CREDIT
             )
             if amount > 0:
-                self.refund_sequence += 1
-                try:
-                    result: RefundResult = await workflow.execute_activity(
-                        ReturnActivity.REFUND,
-                        IssueRefund(
-                            return_id=self.state.id,
-                            sequence=self.refund_sequence,
-                            currency=self.state.currency,
-                            method=method,
-                            amounts=[
-                                OrderAmount(order_id=o, amount=a) for o, a in split.items() if a
-                            ],
-                            capture_id=request.capture_id,
-                            requested_at=workflow.now(),
-                        ),
-                        result_type=RefundResult,
-                        start_to_close_timeout=timedelta(seconds=60),
-                        retry_policy=EXTERNAL_RETRY,
-                    )
-                except ActivityError as error:
-                    cause = error.cause
-                    code = getattr(cause, "type", None) or "refund_failed"
-                    self.state.errors.append(
-                        ReturnError(code=code, detail=str(cause or error), at=workflow.now())
-                    )
-                    await self.record()
-                    raise ApplicationError(
-                        str(cause or error), type=code, non_retryable=True
-                    ) from error
-                self.state.refunds.extend(result.refunds)
-                self.state.refunded_amount += sum(
-                    r.amount for r in result.refunds if r.status != "failed"
-                )
+                await self.pay(request, split, method)
             return await self.change(Action.REFUND, request.actor)
+
+    async def pay(self, request: RefundReturn, split: dict[str, int], method: RefundMethod) -> None:
+        self.refund_sequence += 1
+        worth = self.received_value_by_order()
+        try:
+            result: RefundResult = await workflow.execute_activity(
+                ReturnActivity.REFUND,
+                IssueRefund(
+                    return_id=self.state.id,
+                    sequence=self.refund_sequence,
+                    currency=self.state.currency,
+                    method=method,
+                    amounts=[
+                        OrderAmount(order_id=o, amount=a, maximum=worth.get(o, 0))
+                        for o, a in split.items()
+                        if a
+                    ],
+                    capture_id=request.capture_id,
+                    requested_at=workflow.now(),
+                ),
+                result_type=RefundResult,
+                start_to_close_timeout=timedelta(minutes=2),
+                heartbeat_timeout=PAYMENT_HEARTBEAT,
+                retry_policy=EXTERNAL_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause
+            detail = str(cause or error)
+            self.state.refunds.extend(
+                Refund(
+                    id=f"rf_failed_{self.refund_sequence}_{order_id}",
+                    amount=part,
+                    order_id=order_id,
+                    capture_id=request.capture_id,
+                    method=method,
+                    status="failed",
+                    created_at=workflow.now(),
+                    failure_reason=detail,
+                )
+                for order_id, part in split.items()
+                if part
+            )
+            raise await self.refund_failed(getattr(cause, "type", None), detail) from error
+        # The payment side's account of the return's refunds, and the failures only we saw.
+        self.state.refunds = [
+            *(r for r in self.state.refunds if r.id.startswith("rf_failed_")),
+            *result.refunds,
+        ]
+        self.state.refunded_amount = sum(
+            r.amount for r in self.state.refunds if r.status != "failed"
+        )
+        if result.failures:
+            raise await self.refund_failed("PaymentFailed", "; ".join(result.failures))
+
+    async def refund_failed(self, code: str | None, detail: str) -> ApplicationError:
+        """Record the failure on the return, tell the world, and say why to the caller."""
+        code = code or "PaymentFailed"
+        self.state.refunded_amount = sum(
+            r.amount for r in self.state.refunds if r.status != "failed"
+        )
+        self.state.errors.append(ReturnError(code=code, detail=detail, at=workflow.now()))
+        await self.record(f"refund failed: {detail}", event="return.refund_failed")
+        return ApplicationError(
+            f"the refund failed: {detail}",
+            {"current_status": self.status.value, "available_actions": self.actions()},
+            type=code,
+            non_retryable=True,
+        )
 
     # --- arithmetic, by the domain's rules ------------------------------------------------------
 
@@ -290,13 +330,18 @@ class ReturnWorkflow:
     def refund_by_order(self, units: list[refunds.ReturnedUnits]) -> list[refunds.OrderRefund]:
         return refunds.refund_by_order(self.orders, units, self.policy, self.held)
 
-    def refundable_by_order(self) -> dict[str, int]:
-        """Per order, the most still refundable: what every received unit is worth, less what
-        this return already paid back."""
+    def received_value_by_order(self) -> dict[str, int]:
+        """Per order, what every received unit is worth under the return's policy: the most the
+        return may refund for it in all."""
         units = refunds.returned_units(
             self.state.items, self.prior_quantity, lambda item: item.quantity_received
         )
-        maxima = {r.order_id: r.amount for r in self.refund_by_order(units)}
+        return {r.order_id: r.amount for r in self.refund_by_order(units)}
+
+    def refundable_by_order(self) -> dict[str, int]:
+        """Per order, the most still refundable: what the received units are worth, less what
+        this return already paid back (or may have: a refund still pending counts)."""
+        maxima = self.received_value_by_order()
         for refund in self.state.refunds:
             if refund.status != "failed" and refund.order_id in maxima:
                 maxima[refund.order_id] = max(maxima[refund.order_id] - refund.amount, 0)
@@ -325,16 +370,17 @@ class ReturnWorkflow:
         self.state.timeline.append(TimelineEntry(at=now, status=target, actor=actor, note=note))
         summary = f"{target.value} by {actor.label()}" + (f": {note}" if note else "")
         changed = self.snapshot()
-        await self.record(summary)
+        await self.record(summary, event=f"return.{target.value}")
         return changed
 
-    async def record(self, summary: str | None = None) -> None:
-        """Project the state into the read model (which also sends the customer's email)."""
+    async def record(self, summary: str | None = None, event: str | None = None) -> None:
+        """Project the state into the read model, keep the event it emits, and send the
+        customer's email."""
         self.state.version += 1
         self.state.updated_at = workflow.now()
         await workflow.execute_local_activity(
             ReturnActivity.RECORD_STATUS,
-            RecordStatus(state=self.state.model_copy(deep=True)),
+            RecordStatus(state=self.state.model_copy(deep=True), event=event),
             summary=summary or f"{self.status.value}, details updated",
             start_to_close_timeout=STORE_TIMEOUT,
             retry_policy=STORE_RETRY,

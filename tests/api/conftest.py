@@ -59,8 +59,8 @@ class Api:
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {KEYS[role]}"}
 
-    async def put_order(self, **overrides: Any) -> str:
-        order_id = f"o_{uuid.uuid4().hex[:10]}"
+    async def put_order(self, order_id: str | None = None, **overrides: Any) -> str:
+        order_id = order_id or f"o_{uuid.uuid4().hex[:10]}"
         # A customer of their own per order, so that one test's returns never count as another's.
         overrides.setdefault("email", f"{order_id}@example.com")
         payload = order_payload(number=order_id.upper(), **overrides)

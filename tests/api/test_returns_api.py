@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from returns_service.store.tables import LedgerEntryRow, ReturnRow
+from returns_service.store.tables import LedgerEntryRow, ReturnEventRow, ReturnRow
 from tests.factories import expensive_line
 
 PROBLEM = "application/problem+json"
@@ -313,3 +314,78 @@ async def test_list_by_reason_and_creation_time(api):
         "/v1/returns", params={"created_after": "2026-01-01T00:00:00"}, headers=api.auth("ops")
     )
     assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "created_after"
+
+
+async def test_two_concurrent_returns_for_the_last_unit_exactly_one_is_accepted(api):
+    order_id = await api.put_order()
+    assert (await api.create(order_id)).json()["status"] == "label_sent"
+    answers = await asyncio.gather(api.create(order_id), api.create(order_id))
+    accepted = [a for a in answers if a.status_code == 201 and a.json()["status"] == "label_sent"]
+    assert len(accepted) == 1
+    [other] = [a for a in answers if a not in accepted]
+    if other.status_code == 201:  # both passed the first check; the workflow's lock decided
+        body = other.json()
+        assert body["status"] == "rejected"
+        assert any(
+            r["rule"] == "returnable_quantity" and r["outcome"] == "ineligible"
+            for r in body["eligibility"]
+        )
+    else:
+        assert other.status_code == 422
+        assert other.json()["errors"][0]["field"] == "items[0].quantity"
+    order = (await api.http.get(f"/v1/orders/{order_id}", headers=api.auth("agent"))).json()
+    assert order["lines"][0]["returnable_quantity"] == 0
+    late = await api.create(order_id)
+    assert (
+        late.status_code == 422 and "can still be returned" in late.json()["errors"][0]["message"]
+    )
+
+
+async def test_a_refund_the_payment_side_refuses_is_shown_and_an_agent_retry_pays_once(api):
+    order_id = await api.put_order()
+    body = (await api.create(order_id)).json()
+    # Meanwhile the shop paid most of the capture back by hand: 1000 of it is left.
+    now = datetime.now(UTC).isoformat()
+    capture = {"id": f"cap_{order_id.upper()}", "amount": 1000, "captured_at": now}
+    await api.put_order(order_id=order_id, captures=[capture])
+    receipt = {"location": "WH1", "items": [{"item_id": "ri_1", "quantity": 1, "condition": "new"}]}
+    received = await api.act(body["id"], "receive", "warehouse", receipt)
+    assert received.status_code == 200
+
+    failed = await api.wait_for(body["id"], "received")
+    deadline = asyncio.get_running_loop().time() + 15
+    while not failed["errors"] and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+        failed = await api.wait_for(body["id"], "received")
+    assert failed["status"] == "received" and failed["refunded_amount"] == 0
+    assert failed["errors"][0]["code"] == "InsufficientCaptures"
+    assert [(r["amount"], r["status"]) for r in failed["refunds"]] == [(2725, "failed")]
+    assert "refund" in failed["available_actions"] and "close" in failed["available_actions"]
+    async with api.sessions() as session:
+        events = (
+            await session.scalars(
+                select(ReturnEventRow.type).where(ReturnEventRow.return_id == body["id"])
+            )
+        ).all()
+    assert "return.refund_failed" in events and "return.received" in events
+
+    # Retrying before anything changed fails the same way and pays nothing.
+    again = await api.act(body["id"], "refund", "agent")
+    assert again.status_code == 409 and again.json()["code"] == "InsufficientCaptures"
+    # The integration reports a later capture; the agent's retry pays once, from it.
+    later = {"id": "cap_late", "amount": 5000, "captured_at": datetime.now(UTC).isoformat()}
+    await api.put_order(order_id=order_id, captures=[capture, later])
+    retried = await api.act(body["id"], "refund", "agent")
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["status"] == "refunded" and retried.json()["refunded_amount"] == 2725
+    twice = await api.act(body["id"], "refund", "agent")
+    assert twice.status_code == 409
+    closed = await api.wait_for(body["id"], "closed")
+    assert closed["refunded_amount"] == 2725
+    async with api.sessions() as session:
+        rows = (
+            await session.scalars(
+                select(LedgerEntryRow).where(LedgerEntryRow.return_id == body["id"])
+            )
+        ).all()
+    assert [(r.amount, r.capture_id, r.status) for r in rows] == [(2725, "cap_late", "succeeded")]

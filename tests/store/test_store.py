@@ -137,13 +137,23 @@ async def test_a_refund_repeated_with_its_key_pays_once_and_never_beyond_the_cap
     )
     first = await payments.refund(refund)
     again = await payments.refund(refund)
-    assert first == again and [r.amount for r in first] == [2725]
+    assert first == again and [r.amount for r in first.refunds] == [2725]
     too_much = refund.model_copy(
         update={"sequence": 2, "amounts": [OrderAmount(order_id=order.id, amount=captured - 2724)]}
     )
     with pytest.raises(ApplicationError) as refused:
         await payments.refund(too_much)
     assert refused.value.type == "InsufficientCaptures"
+    # Beyond what the return may refund for the order in all: refused, even with a fresh key.
+    beyond = refund.model_copy(
+        update={
+            "sequence": 3,
+            "amounts": [OrderAmount(order_id=order.id, amount=1, maximum=2725)],
+        }
+    )
+    with pytest.raises(ApplicationError) as refused:
+        await payments.refund(beyond)
+    assert refused.value.type == "RefundTooLarge"
     async with any_sessions() as session:
         rows = (
             await session.scalars(select(LedgerEntryRow).where(LedgerEntryRow.order_id == order.id))

@@ -57,7 +57,7 @@ from returns_service.domain.messages import (
 )
 from returns_service.domain.models import Customer, Reason, ReturnItem, ReturnState
 from returns_service.domain.status import TERMINAL, Status, available_actions
-from returns_service.store.orders import current_policy, get_orders
+from returns_service.store.orders import current_policy, get_orders, held_quantities
 from returns_service.store.returns import (
     ReturnFilter,
     decode_cursor,
@@ -86,6 +86,7 @@ async def _resolve_items(
 ) -> tuple[list[ReturnItem], Customer, str]:
     """Check the request against the order snapshots; every mistake names its field."""
     orders = await get_orders(session, [item.order_id for item in body.items])
+    held = await held_quantities(session, orders)
     items: list[ReturnItem] = []
     seen: set[tuple[str, str]] = set()
     for index, asked in enumerate(body.items):
@@ -103,6 +104,15 @@ async def _resolve_items(
         if asked.quantity > line.quantity:
             raise InvalidInput(
                 f"items[{index}].quantity", f"only {line.quantity} of {line.name} were bought"
+            )
+        # Other returns hold the rest (the workflow decides again, under the order's lock, when
+        # two returns race for the last units).
+        left = line.quantity - held.get((order.id, line.id), 0)
+        if asked.quantity > left:
+            raise InvalidInput(
+                f"items[{index}].quantity",
+                f"only {max(left, 0)} of {line.name} can still be returned; other returns hold"
+                " the rest",
             )
         items.append(
             ReturnItem(
