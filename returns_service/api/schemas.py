@@ -18,13 +18,14 @@ from returns_service.domain.models import (
     Reason,
     Refund,
     RefundMethod,
+    Replacement,
+    ReplacementItem,
     Resolution,
     ReturnError,
     ReturnState,
     RuleResult,
     Timestamps,
 )
-from returns_service.domain.status import available_actions
 
 
 def _email(value: str) -> str:
@@ -131,10 +132,23 @@ class ReturnItemIn(Request):
         return self
 
 
+class ReplacementItemIn(Request):
+    sku: Ident
+    name: Text | None = None
+    quantity: int = Field(ge=1, le=10000)
+
+
 class ReturnCreate(Request):
     items: Annotated[list[ReturnItemIn], Field(min_length=1, max_length=50)]
     resolution: Resolution = Resolution.REFUND
     customer_email: Email | None = None
+    replacement_items: Annotated[list[ReplacementItemIn], Field(max_length=50)] = []
+
+
+class ReplacementIn(Request):
+    status: Literal["fulfilled", "cancelled"]
+    order_reference: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    note: Text | None = None
 
 
 class ApproveIn(Request):
@@ -213,6 +227,8 @@ class ReturnOut(BaseModel):
     decision: Decision | None
     eligibility: list[RuleResult]
     errors: list[ReturnError]
+    replacement_items: list[ReplacementItem]
+    replacement: Replacement | None
     available_actions: list[str]
     created_at: datetime
     updated_at: datetime
@@ -233,7 +249,7 @@ class ReturnOut(BaseModel):
             if state.label
             else None
         )
-        data["available_actions"] = available_actions(state.status)
+        data["available_actions"] = state.actions()
         return cls(**data)
 
 

@@ -4,6 +4,7 @@ results. One serializable type per message so that fields can be added later."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -16,6 +17,7 @@ from returns_service.domain.models import (
     Policy,
     Refund,
     RefundMethod,
+    ReplacementItem,
     Resolution,
     ReturnItem,
     ReturnState,
@@ -44,6 +46,7 @@ class StartReturn(Model):
     policy: Policy
     created_at: datetime
     actor: Actor
+    replacement_items: list[ReplacementItem] = Field(default_factory=list)
 
     def initial_state(self) -> ReturnState:
         """The return as it stands before anything has been checked."""
@@ -54,6 +57,7 @@ class StartReturn(Model):
             order_ids=list(dict.fromkeys(item.order_id for item in self.items)),
             resolution=self.resolution,
             items=[item.model_copy() for item in self.items],
+            replacement_items=[item.model_copy() for item in self.replacement_items],
             created_at=self.created_at,
             updated_at=self.created_at,
             timeline=[TimelineEntry(at=self.created_at, status=Status.REQUESTED, actor=self.actor)],
@@ -100,6 +104,13 @@ class RefundReturn(Model):
     method: RefundMethod | None = None
 
 
+class ReportReplacement(Model):
+    actor: Actor
+    status: Literal["fulfilled", "cancelled"]
+    order_reference: str | None = None
+    note: str | None = None
+
+
 class CloseReturn(Model):
     actor: Actor
     note: str | None = None
@@ -116,6 +127,7 @@ class ReturnUpdate:
     RECEIVE = "receive"
     REFUND = "refund"
     CLOSE = "close"
+    REPLACEMENT = "replacement"
 
 
 STATE_QUERY = "state"

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from returns_service.domain.status import Status
+from returns_service.domain.status import Status, available_actions
 
 
 class Model(BaseModel):
@@ -191,6 +191,28 @@ class Refund(Model):
     failure_reason: str | None = None
 
 
+class ReplacementItem(Model):
+    sku: str
+    name: str | None = None
+    quantity: int = Field(ge=1)
+
+
+class Replacement(Model):
+    """The order an exchange sends out, created once the returned items arrived in good
+    condition; the shop reports it fulfilled or cancelled."""
+
+    id: str
+    status: Literal["created", "fulfilled", "cancelled"]
+    items: list[ReplacementItem]
+    order_reference: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def settled(self) -> bool:
+        return self.status != "created"
+
+
 class ReturnError(Model):
     code: str
     detail: str
@@ -237,10 +259,20 @@ class ReturnState(Model):
     eligibility: list[RuleResult] = Field(default_factory=list)
     errors: list[ReturnError] = Field(default_factory=list)
     receiving_location: str | None = None
+    replacement_items: list[ReplacementItem] = Field(default_factory=list)
+    replacement: Replacement | None = None
     created_at: datetime
     updated_at: datetime
     timestamps: Timestamps = Field(default_factory=Timestamps)
     timeline: list[TimelineEntry] = Field(default_factory=list)
+
+    def actions(self) -> list[str]:
+        """What may be done now: the status machine's actions, except that an exchange whose
+        replacement order is still open cannot be closed or rejected, only told about it."""
+        actions = available_actions(self.status)
+        if self.replacement is not None and not self.replacement.settled:
+            actions = [a for a in actions if a not in ("close", "reject")] + ["replacement"]
+        return actions
 
     @property
     def reasons(self) -> list[str]:

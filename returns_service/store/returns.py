@@ -16,8 +16,13 @@ from returns_service.domain.messages import RegisteredReturn, RegisterReturn
 from returns_service.domain.models import ReturnState
 from returns_service.domain.status import RELEASED
 from returns_service.store.orders import get_orders, held_quantities
-from returns_service.store.tables import ReturnEventRow, ReturnLineRow, ReturnRow
-from returns_service.store.upsert import insert_once
+from returns_service.store.tables import (
+    ReplacementOrderRow,
+    ReturnEventRow,
+    ReturnLineRow,
+    ReturnRow,
+)
+from returns_service.store.upsert import insert_once, upsert
 
 
 async def register_return(session: AsyncSession, request: RegisterReturn) -> RegisteredReturn:
@@ -137,6 +142,21 @@ async def project_return(session: AsyncSession, state: ReturnState) -> bool:
         )
     )
     written = bool(getattr(result, "rowcount", 0))
+    if written and state.replacement is not None:
+        replacement = state.replacement
+        await upsert(
+            session,
+            ReplacementOrderRow,
+            {
+                "id": replacement.id,
+                "return_id": state.id,
+                "status": replacement.status,
+                "items": [item.model_dump(mode="json") for item in replacement.items],
+                "created_at": replacement.created_at,
+                "updated_at": replacement.updated_at,
+            },
+            keys=["id"],
+        )
     if written and state.status in RELEASED:
         await session.execute(
             update(ReturnLineRow).where(ReturnLineRow.return_id == state.id).values(holds=False)

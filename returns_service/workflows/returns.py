@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         RegisteredReturn,
         RegisterReturn,
         RejectReturn,
+        ReportReplacement,
         RestockItem,
         RestockItems,
         RestockResult,
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         Order,
         Refund,
         RefundMethod,
+        Replacement,
         Resolution,
         ReturnError,
         ReturnItem,
@@ -65,7 +67,6 @@ with workflow.unsafe.imports_passed_through():
         Event,
         Status,
         allows,
-        available_actions,
         next_status,
     )
 
@@ -115,11 +116,10 @@ class ReturnWorkflow:
         await workflow.wait_condition(lambda: self.status is Status.RECEIVED or self.finished)
         if self.status is Status.RECEIVED:
             await self.restock()
-            if self.refunds_by_itself():
-                try:
-                    await self.refund(RefundReturn(actor=POLICY))
-                except ApplicationError:
-                    pass  # recorded on the return, which waits in `received` for an agent
+            if self.exchanges_by_itself():
+                await self.exchange()
+            elif self.refunds_by_itself():
+                await self.refund_by_policy()
             await workflow.wait_condition(lambda: self.status is Status.REFUNDED or self.finished)
             await self.happen(Action.CLOSE)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -214,6 +214,43 @@ class ReturnWorkflow:
             item.quantity_restocked = result.restocked.get(item.id, 0)
         await self.record()
 
+    def exchanges_by_itself(self) -> bool:
+        received = [item for item in self.state.items if item.quantity_received > 0]
+        return (
+            self.state.resolution is Resolution.EXCHANGE
+            and bool(self.state.replacement_items)
+            and bool(received)
+            and all(item.condition in RESTOCKABLE for item in received)
+        )
+
+    async def exchange(self) -> None:
+        """Create the replacement order, then wait for the shop to fulfil or cancel it: a
+        fulfilled one closes the return; a cancelled one is paid back instead, by policy."""
+        async with self.lock:
+            if self.status is not Status.RECEIVED:
+                return
+            now = workflow.now()
+            self.state.replacement = Replacement(
+                id=f"rpl_{self.state.id.removeprefix('ret_')}",
+                status="created",
+                items=self.state.replacement_items,
+                created_at=now,
+                updated_at=now,
+            )
+            await self.record("replacement order created")
+        replacement = self.state.replacement
+        await workflow.wait_condition(lambda: replacement.settled or self.finished)
+        if replacement.status == "fulfilled":
+            await self.happen(Action.CLOSE, note="replacement order fulfilled")
+        elif replacement.status == "cancelled" and self.policy.auto_refund:
+            await self.refund_by_policy()
+
+    async def refund_by_policy(self) -> None:
+        try:
+            await self.refund(RefundReturn(actor=POLICY))
+        except ApplicationError:
+            pass  # recorded on the return, which waits in `received` for an agent
+
     def refunds_by_itself(self) -> bool:
         received = [item for item in self.state.items if item.quantity_received > 0]
         return (
@@ -240,10 +277,11 @@ class ReturnWorkflow:
                 raise ApplicationError(
                     str(error), type="RefundTooLarge", non_retryable=True
                 ) from error
+            # An exchange whose replacement could not be sent is paid back like a refund.
             method = request.method or (
-                RefundMethod.ORIGINAL_PAYMENT
-                if self.state.resolution is Resolution.REFUND
-                else RefundMethod.STORE_CREDIT
+                RefundMethod.STORE_CREDIT
+                if self.state.resolution is Resolution.STORE_CREDIT
+                else RefundMethod.ORIGINAL_PAYMENT
             )
             if amount > 0:
                 await self.pay(request, split, method)
@@ -409,15 +447,18 @@ class ReturnWorkflow:
                 await self.change(change, SYSTEM, note=note)
 
     def refused(self, change: Action) -> ApplicationError:
+        why = f"cannot {change.value} a return that is {self.status.value}"
+        if allows(self.status, change):
+            why += ": its replacement order is neither fulfilled nor cancelled yet"
         return ApplicationError(
-            f"cannot {change.value} a return that is {self.status.value}",
+            why,
             {"current_status": self.status.value, "available_actions": self.actions()},
             type="InvalidTransition",
             non_retryable=True,
         )
 
     def require(self, change: Action) -> None:
-        if not allows(self.status, change):
+        if not allows(self.status, change) or change.value not in self.actions():
             raise self.refused(change)
 
     def snapshot(self) -> ReturnState:
@@ -425,7 +466,7 @@ class ReturnWorkflow:
         return self.state.model_copy(deep=True)
 
     def actions(self) -> list[str]:
-        return available_actions(self.status)
+        return self.state.actions()
 
     # --- queries and updates --------------------------------------------------------------------
 
@@ -575,6 +616,45 @@ class ReturnWorkflow:
                 f"capture_id: {request.capture_id} is not a capture of this return's orders",
                 {"field": "capture_id"},
                 type="InvalidInput",
+                non_retryable=True,
+            )
+
+    @workflow.update(name=ReturnUpdate.REPLACEMENT)
+    async def report_replacement(self, request: ReportReplacement) -> ReturnState:
+        """The shop reports the replacement order fulfilled or cancelled; the same report again
+        changes nothing."""
+        async with self.lock:
+            self.check_replacement(request)
+            replacement = self.state.replacement
+            assert replacement is not None
+            if replacement.status != request.status:
+                replacement.status = request.status
+                replacement.order_reference = request.order_reference or (
+                    replacement.order_reference
+                )
+                replacement.updated_at = workflow.now()
+                note = f": {request.note}" if request.note else ""
+                await self.record(
+                    f"replacement order {request.status} by {request.actor.label()}{note}"
+                )
+            return self.snapshot()
+
+    @report_replacement.validator
+    def validate_replacement(self, request: ReportReplacement) -> None:
+        self.check_replacement(request)
+
+    def check_replacement(self, request: ReportReplacement) -> None:
+        replacement = self.state.replacement
+        if replacement is None or (replacement.settled and replacement.status != request.status):
+            why = (
+                "this return has no replacement order"
+                if replacement is None
+                else f"the replacement order is already {replacement.status}"
+            )
+            raise ApplicationError(
+                why,
+                {"current_status": self.status.value, "available_actions": self.actions()},
+                type="InvalidTransition",
                 non_retryable=True,
             )
 

@@ -389,3 +389,44 @@ async def test_a_refund_the_payment_side_refuses_is_shown_and_an_agent_retry_pay
             )
         ).all()
     assert [(r.amount, r.capture_id, r.status) for r in rows] == [(2725, "cap_late", "succeeded")]
+
+
+async def test_an_exchange_through_http_closes_once_the_replacement_is_fulfilled(api):
+    order_id = await api.put_order()
+    larger = [{"sku": "SKU-001-L", "name": "Shirt (L)", "quantity": 1}]
+    missing = await api.create(order_id, resolution="exchange")
+    assert missing.status_code == 422
+    assert missing.json()["errors"][0]["field"] == "replacement_items"
+    stray = await api.create(order_id, replacement_items=larger)
+    assert stray.status_code == 422 and stray.json()["errors"][0]["field"] == "replacement_items"
+
+    body = (await api.create(order_id, resolution="exchange", replacement_items=larger)).json()
+    assert body["replacement_items"] == [{"sku": "SKU-001-L", "name": "Shirt (L)", "quantity": 1}]
+    early = await api.act(body["id"], "replacement", "integration", {"status": "fulfilled"})
+    assert early.status_code == 409
+    receipt = {
+        "location": "WH1",
+        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
+    }
+    await api.act(body["id"], "receive", "warehouse", receipt)
+    deadline = asyncio.get_running_loop().time() + 15
+    current = await api.wait_for(body["id"], "received")
+    while current["replacement"] is None and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+        current = await api.wait_for(body["id"], "received")
+    assert current["replacement"]["status"] == "created"
+    assert current["available_actions"] == ["refund", "replacement"]
+    refused = await api.act(body["id"], "close", "agent")
+    assert refused.status_code == 409 and "replacement order" in refused.json()["detail"]
+    forbidden = await api.act(body["id"], "replacement", "warehouse", {"status": "fulfilled"})
+    assert forbidden.status_code == 403
+    report = {"status": "fulfilled", "order_reference": "1001-X"}
+    fulfilled = await api.act(body["id"], "replacement", "integration", report)
+    assert fulfilled.status_code == 200, fulfilled.text
+    assert fulfilled.json()["replacement"]["status"] == "fulfilled"
+    closed = await api.wait_for(body["id"], "closed")
+    assert closed["status"] == "closed" and closed["refunded_amount"] == 0
+    again = await api.act(body["id"], "replacement", "integration", report)
+    assert again.status_code == 200 and again.json()["status"] == "closed"
+    other = await api.act(body["id"], "replacement", "integration", {"status": "cancelled"})
+    assert other.status_code == 409

@@ -75,6 +75,7 @@ class Harness:
         policy: Policy | None = None,
         resolution: Resolution = Resolution.REFUND,
         created_at: datetime | None = None,
+        replacement_items: list[dict[str, Any]] | None = None,
     ) -> WorkflowHandle[Any, Any]:
         line = order.lines[0]
         return_id = f"ret_{uuid.uuid4().hex}"
@@ -97,6 +98,7 @@ class Harness:
             policy=policy or Policy(),
             created_at=created_at or await self.now(),
             actor=Actor(kind="customer"),
+            replacement_items=replacement_items or [],
         )
         handle = await self.client.start_workflow(
             WORKFLOW_NAME, start, id=return_id, task_queue=self.task_queue, result_type=ReturnState

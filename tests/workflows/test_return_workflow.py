@@ -22,11 +22,18 @@ from returns_service.domain.messages import (
     ReceiveItems,
     RefundReturn,
     RejectReturn,
+    ReportReplacement,
     ReturnUpdate,
     ShipReturn,
 )
 from returns_service.domain.models import Actor, Policy, Resolution, ReturnState
-from returns_service.store.tables import LedgerEntryRow, OutboxEmailRow, ReturnRow, StockLevelRow
+from returns_service.store.tables import (
+    LedgerEntryRow,
+    OutboxEmailRow,
+    ReplacementOrderRow,
+    ReturnRow,
+    StockLevelRow,
+)
 from returns_service.workflows.returns import ReturnWorkflow
 from tests.factories import expensive_line, order_payload
 from tests.workflows.conftest import finished
@@ -352,3 +359,82 @@ async def test_a_close_that_arrives_while_a_refund_is_in_flight_waits_for_it(env
     assert refunded.status == "refunded" and closed.status == "closed"
     assert final.status == "closed" and final.refunded_amount == 2000
     assert [r.amount for r in await ledger(harness.sessions, final.id)] == [2000]
+
+
+LARGER = [{"sku": "SKU-001-L", "name": "Shirt (L)", "quantity": 1}]
+
+
+async def replacement_row(sessions, return_id):
+    async with sessions() as session:
+        return await session.scalar(
+            select(ReplacementOrderRow).where(ReplacementOrderRow.return_id == return_id)
+        )
+
+
+async def test_an_exchange_closes_only_once_its_replacement_order_is_fulfilled(harness):
+    order = await harness.put_order(order_payload(now=await harness.now()))
+    handle = await harness.start(order, resolution=Resolution.EXCHANGE, replacement_items=LARGER)
+    await update(handle, ReturnUpdate.WAIT_DECIDED)
+    with pytest.raises(WorkflowUpdateFailedError):
+        await update(
+            handle, ReturnUpdate.REPLACEMENT, ReportReplacement(actor=AGENT, status="fulfilled")
+        )
+    await update(handle, ReturnUpdate.RECEIVE, receive("good"))
+    for _ in range(100):
+        state = await handle.query("state", result_type=ReturnState)
+        if state.replacement is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert state.replacement.status == "created"
+    assert [i.sku for i in state.replacement.items] == ["SKU-001-L"]
+    assert "close" not in state.actions() and "replacement" in state.actions()
+    assert (await replacement_row(harness.sessions, state.id)).status == "created"
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await update(handle, ReturnUpdate.CLOSE, CloseReturn(actor=AGENT))
+    assert "replacement order" in refused.value.cause.message
+    report = ReportReplacement(
+        actor=Actor(kind="integration"), status="fulfilled", order_reference="1001-X"
+    )
+    reported = await update(handle, ReturnUpdate.REPLACEMENT, report)
+    assert reported.replacement.status == "fulfilled"
+    assert reported.replacement.order_reference == "1001-X"
+    final = await finished(handle)
+    assert final.status == "closed" and final.refunds == [] and final.refunded_amount == 0
+    assert final.items[0].quantity_restocked == 1
+    assert (await replacement_row(harness.sessions, final.id)).status == "fulfilled"
+
+
+async def test_an_exchange_whose_replacement_is_cancelled_is_paid_back(harness):
+    order = await harness.put_order(order_payload(now=await harness.now()))
+    handle = await harness.start(order, resolution=Resolution.EXCHANGE, replacement_items=LARGER)
+    await update(handle, ReturnUpdate.WAIT_DECIDED)
+    await update(handle, ReturnUpdate.RECEIVE, receive("new"))
+    for _ in range(100):
+        if (await handle.query("state", result_type=ReturnState)).replacement is not None:
+            break
+        await asyncio.sleep(0.02)
+    await update(
+        handle,
+        ReturnUpdate.REPLACEMENT,
+        ReportReplacement(actor=AGENT, status="cancelled", note="size L sold out"),
+    )
+    with pytest.raises(WorkflowUpdateFailedError):
+        await update(
+            handle, ReturnUpdate.REPLACEMENT, ReportReplacement(actor=AGENT, status="fulfilled")
+        )
+    final = await finished(handle)
+    assert final.status == "closed" and final.replacement.status == "cancelled"
+    assert [(r.method, r.amount) for r in final.refunds] == [("original_payment", 2725)]
+
+
+async def test_an_exchange_received_damaged_makes_no_replacement_and_waits_for_an_agent(harness):
+    order = await harness.put_order(order_payload(now=await harness.now()))
+    handle = await harness.start(order, resolution=Resolution.EXCHANGE, replacement_items=LARGER)
+    await update(handle, ReturnUpdate.WAIT_DECIDED)
+    received = await update(handle, ReturnUpdate.RECEIVE, receive("damaged"))
+    assert received.status == "received"
+    await asyncio.sleep(0.2)
+    state = await handle.query("state", result_type=ReturnState)
+    assert state.replacement is None and state.status == "received"
+    await update(handle, ReturnUpdate.CLOSE, CloseReturn(actor=AGENT, note="no exchange"))
+    assert (await finished(handle)).status == "closed"

@@ -35,6 +35,7 @@ from returns_service.api.schemas import (
     ReceiveIn,
     RefundIn,
     RejectIn,
+    ReplacementIn,
     ReturnCreate,
     ReturnOut,
     ReturnPage,
@@ -50,13 +51,21 @@ from returns_service.domain.messages import (
     ReceiveItems,
     RefundReturn,
     RejectReturn,
+    ReportReplacement,
     ReturnUpdate,
     ShipReturn,
     StartReturn,
     workflow_id,
 )
-from returns_service.domain.models import Customer, Reason, ReturnItem, ReturnState
-from returns_service.domain.status import TERMINAL, Status, available_actions
+from returns_service.domain.models import (
+    Customer,
+    Reason,
+    ReplacementItem,
+    Resolution,
+    ReturnItem,
+    ReturnState,
+)
+from returns_service.domain.status import TERMINAL, Status
 from returns_service.store.orders import current_policy, get_orders, held_quantities
 from returns_service.store.returns import (
     ReturnFilter,
@@ -136,6 +145,10 @@ async def _resolve_items(
     email = emails.pop()
     if body.customer_email is not None and body.customer_email != email:
         raise InvalidInput("customer_email", "does not match the customer of the orders")
+    if body.resolution is Resolution.EXCHANGE and not body.replacement_items:
+        raise InvalidInput("replacement_items", "an exchange names the items to send instead")
+    if body.resolution is not Resolution.EXCHANGE and body.replacement_items:
+        raise InvalidInput("replacement_items", "only an exchange sends replacement items")
     first = involved[0].customer
     return items, Customer(id=first.id, email=email), currencies.pop()
 
@@ -173,6 +186,7 @@ async def create_return(
         policy=policy,
         created_at=datetime.now(UTC),
         actor=principal.actor,
+        replacement_items=[ReplacementItem(**item.model_dump()) for item in body.replacement_items],
     )
     operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
         WORKFLOW_NAME,
@@ -360,7 +374,7 @@ class Actions:
                 raise Conflict(
                     f"the return is {current.status.value}",
                     current_status=current.status.value,
-                    available_actions=available_actions(current.status),
+                    available_actions=current.actions(),
                 ) from error
             raise Unavailable(f"the return's workflow did not answer: {error.message}") from error
         return ReturnOut.build(state)
@@ -385,7 +399,7 @@ def _refusal(failure: WorkflowUpdateFailedError, current: ReturnState) -> Except
         cause.message,
         code=cause.type,
         current_status=details.get("current_status", current.status.value),
-        available_actions=details.get("available_actions", available_actions(current.status)),
+        available_actions=details.get("available_actions", current.actions()),
         **extra,
     )
 
@@ -458,3 +472,23 @@ async def close_return(
     principal: Annotated[Principal, _by("agent")],
 ) -> ReturnOut:
     return await actions.act(return_id, ReturnUpdate.CLOSE, CloseReturn, body, principal)
+
+
+@router.post("/{return_id}/replacement", response_model=ReturnOut)
+async def report_replacement(
+    return_id: ReturnId,
+    body: ReplacementIn,
+    actions: ActionsDep,
+    principal: Annotated[Principal, _by("integration", "agent")],
+) -> ReturnOut:
+    """The exchange's replacement order was fulfilled or cancelled (repeating it is harmless,
+    even once the return has closed)."""
+    try:
+        return await actions.act(
+            return_id, ReturnUpdate.REPLACEMENT, ReportReplacement, body, principal
+        )
+    except Conflict:
+        current = await _document(actions.read, actions.temporal, return_id)
+        if current.replacement is not None and current.replacement.status == body.status:
+            return ReturnOut.build(current)
+        raise
