@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("agent", "warehouse", "ops", "admin", "integration")
@@ -40,6 +41,23 @@ class Settings(BaseSettings):
     outbox_dir: Path | None = Field(
         default=None, description="Folder for .eml copies of outgoing email; default: data/outbox."
     )
+
+    payments: Literal["builtin", "stripe"] = Field(
+        default="builtin",
+        description="Where refunds go: the built-in ledger, or Stripe (and the ledger).",
+    )
+    stripe_api_key: SecretStr | None = Field(
+        default=None, description="Stripe secret key, when payments is stripe."
+    )
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com", description="Stripe's API base URL."
+    )
+
+    @model_validator(mode="after")
+    def _payments_configured(self) -> Settings:
+        if self.payments == "stripe" and self.stripe_api_key is None:
+            raise ValueError("RETURNS_STRIPE_API_KEY is required when RETURNS_PAYMENTS=stripe")
+        return self
 
     def store_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'returns.db'}"

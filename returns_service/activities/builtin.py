@@ -53,35 +53,39 @@ class LedgerPayments:
         self.processor = processor
 
     async def refund(self, request: IssueRefund) -> RefundResult:
+        if self.processor is not None:
+            # Earlier parts whose answer was lost first: the guard below must know what they did.
+            await self._settle(request.return_id, self.processor)
         async with self.sessions.begin() as session:
+            refusal = None
             if not await self._rows(session, request.return_id, request.sequence):
-                await self._enter_all(session, request)
+                refusal = await self._enter_all(session, request)
         if self.processor is not None:
             await self._settle(request.return_id, self.processor)
         async with self.sessions.begin() as session:
             rows = await self._rows(session, request.return_id)
+        failures = [
+            f"{row.capture_id or row.method}: {row.failure or 'refused'}"
+            for row in rows
+            if row.sequence == request.sequence and row.status == "failed"
+        ]
         return RefundResult(
             refunds=[_refund(row) for row in rows],
-            failures=[
-                f"{row.capture_id or row.method}: {row.failure or 'refused'}"
-                for row in rows
-                if row.sequence == request.sequence and row.status == "failed"
-            ],
+            failures=[refusal] if refusal else failures,
         )
 
-    async def _enter_all(self, session: AsyncSession, request: IssueRefund) -> None:
+    async def _enter_all(self, session: AsyncSession, request: IssueRefund) -> str | None:
+        """Write the refund's parts; or, when it would take the return beyond what it may refund
+        (the workflow lost count), write nothing and say why."""
         status = "pending" if self.processor is not None else "succeeded"
         for part in request.amounts:
             await get_orders(session, [part.order_id], lock=True)
             if part.maximum is not None:
                 spent = await self._spent(session, request.return_id, part.order_id)
                 if spent + part.amount > part.maximum:
-                    raise ApplicationError(
+                    return (
                         f"a refund of {part.amount} for order {part.order_id} would take this"
-                        f" return's refunds to {spent + part.amount}, above its {part.maximum}",
-                        {"spent": spent, "maximum": part.maximum},
-                        type="RefundTooLarge",
-                        non_retryable=True,
+                        f" return's refunds to {spent + part.amount}, above its {part.maximum}"
                     )
             if request.method is RefundMethod.STORE_CREDIT:
                 await self._enter(session, request, part.order_id, None, part.amount, "succeeded")
@@ -101,6 +105,7 @@ class LedgerPayments:
                 await self._enter(
                     session, request, part.order_id, share.capture_id, share.amount, status
                 )
+        return None
 
     async def _settle(self, return_id: str, processor: RefundProcessor) -> None:
         """Ask the processor about every entry of the return still waiting for an answer."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -17,6 +18,7 @@ from returns_service.activities.builtin import (
     StoreInventory,
 )
 from returns_service.activities.returns import ReturnActivities
+from returns_service.activities.stripe import StripeRefunds
 from returns_service.config import Settings
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.temporal import connect
@@ -29,10 +31,15 @@ def build_activities(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> ReturnActivities:
     """The one place where adapters are chosen from settings."""
+    processor = None
+    if settings.payments == "stripe" and settings.stripe_api_key is not None:
+        processor = StripeRefunds(
+            settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
+        )
     return ReturnActivities(
         sessions=sessions,
         carrier=StoreCarrier(sessions),
-        payments=LedgerPayments(sessions),
+        payments=LedgerPayments(sessions, processor),
         inventory=StoreInventory(sessions),
         email=OutboxEmail(sessions, settings.email_folder()),
         public_url=settings.public_url,
@@ -46,6 +53,9 @@ def build_worker(client: Client, settings: Settings, activities: ReturnActivitie
         workflows=[ReturnWorkflow],
         activities=activities.all(),
         max_concurrent_activities=50,
+        # A worker that died hands its cached returns on to another one after this long (the
+        # SDK's default is 10 s), so a crash delays the returns it held by seconds, not more.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )
 
 

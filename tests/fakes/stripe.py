@@ -1,0 +1,188 @@
+"""A local stand-in for Stripe's refunds API, served over real HTTP, behaving as Stripe documents:
+
+- `POST /v1/refunds`, form-encoded, secret key as HTTP Basic user or Bearer token;
+- `charge` or `payment_intent`, `amount` (default: what the charge still holds), `metadata[...]`;
+- errors as `{"error": {"type", "code", "message"}}`: unknown charge, amount above what is left,
+  a disputed charge;
+- idempotency: the first answer for an `Idempotency-Key` is saved and replayed for the same
+  parameters; other parameters are an `idempotency_error`; the same key while its first request
+  still runs is a 409.
+
+`on_accepted` is called after a refund is recorded and before the answer is sent, so that a test can
+lose the answer (kill the caller) exactly there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+@dataclass
+class Charge:
+    id: str
+    amount: int
+    currency: str = "eur"
+    payment_intent: str | None = None
+    amount_refunded: int = 0
+    disputed: bool = False
+
+
+@dataclass
+class FakeStripe:
+    api_key: str = "sk_test_returns"
+    charges: dict[str, Charge] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    saved: dict[str, tuple[dict[str, str], int, dict[str, Any]]] = field(default_factory=dict)
+    running: set[str] = field(default_factory=set)
+    # Called with the refund and the loop time its request arrived, before the answer is sent.
+    on_accepted: Callable[[dict[str, Any], float], Awaitable[None]] | None = None
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    def add_charge(self, charge_id: str, amount: int, **details: Any) -> Charge:
+        self.charges[charge_id] = Charge(id=charge_id, amount=amount, **details)
+        return self.charges[charge_id]
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v1/refunds")
+        async def create_refund(request: Request) -> JSONResponse:
+            arrived = asyncio.get_running_loop().time()
+            if not self._authorized(request.headers.get("authorization", "")):
+                return _error(401, "invalid_request_error", None, "Invalid API Key provided")
+            params = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+            key = request.headers.get("idempotency-key")
+            if key is not None and key in self.saved:
+                first, status, body = self.saved[key]
+                if first != params:
+                    return _error(
+                        400,
+                        "idempotency_error",
+                        None,
+                        "Keys for idempotent requests can only be used with the same parameters"
+                        " they were first used with.",
+                    )
+                return JSONResponse(
+                    body, status_code=status, headers={"Idempotent-Replayed": "true"}
+                )
+            if key is not None and key in self.running:
+                return _error(
+                    409,
+                    "idempotency_error",
+                    "idempotency_key_in_use",
+                    "There is currently another in-progress request using this Idempotency Key.",
+                )
+            if key is not None:
+                self.running.add(key)
+            try:
+                status, body = self._refund(params)
+                if key is not None:
+                    self.saved[key] = (params, status, body)
+                if status == 200 and self.on_accepted is not None:
+                    await self.on_accepted(body, arrived)
+                return JSONResponse(body, status_code=status)
+            finally:
+                if key is not None:
+                    self.running.discard(key)
+
+        @app.get("/v1/refunds/{refund_id}")
+        async def read_refund(refund_id: str, request: Request) -> JSONResponse:
+            if not self._authorized(request.headers.get("authorization", "")):
+                return _error(401, "invalid_request_error", None, "Invalid API Key provided")
+            if refund_id not in self.refunds:
+                return _error(404, "invalid_request_error", "resource_missing", "No such refund")
+            return JSONResponse(self.refunds[refund_id])
+
+        return app
+
+    def _authorized(self, header: str) -> bool:
+        scheme, _, value = header.partition(" ")
+        if scheme == "Bearer":
+            return value == self.api_key
+        if scheme == "Basic":
+            user = base64.b64decode(value).decode().partition(":")[0]
+            return user == self.api_key
+        return False
+
+    def _refund(self, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        charge = self.charges.get(params.get("charge", "")) or next(
+            (
+                c
+                for c in self.charges.values()
+                if params.get("payment_intent") and c.payment_intent == params["payment_intent"]
+            ),
+            None,
+        )
+        if charge is None:
+            name = params.get("charge") or params.get("payment_intent")
+            return _problem(
+                400, "invalid_request_error", "resource_missing", f"No such charge: {name}"
+            )
+        left = charge.amount - charge.amount_refunded
+        try:
+            amount = int(params.get("amount", left))
+        except ValueError:
+            return _problem(400, "invalid_request_error", "parameter_invalid_integer", "amount")
+        if amount <= 0:
+            return _problem(
+                400, "invalid_request_error", "parameter_invalid_integer", "amount must be positive"
+            )
+        if charge.disputed:
+            return _problem(
+                400,
+                "invalid_request_error",
+                "charge_disputed",
+                f"Charge {charge.id} has been charged back; cannot issue a refund.",
+            )
+        if left == 0:
+            return _problem(
+                400,
+                "invalid_request_error",
+                "charge_already_refunded",
+                f"Charge {charge.id} has already been refunded.",
+            )
+        if amount > left:
+            return _problem(
+                400,
+                "invalid_request_error",
+                "amount_too_large",
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
+            )
+        charge.amount_refunded += amount
+        refund = {
+            "id": f"re_fake{next(self._ids):06d}",
+            "object": "refund",
+            "amount": amount,
+            "charge": charge.id,
+            "payment_intent": charge.payment_intent,
+            "currency": charge.currency,
+            "status": "succeeded",
+            "reason": params.get("reason"),
+            "metadata": {
+                k[len("metadata[") : -1]: v for k, v in params.items() if k.startswith("metadata[")
+            },
+            "failure_reason": None,
+        }
+        self.refunds[refund["id"]] = refund
+        return 200, refund
+
+
+def _problem(status: int, type_: str, code: str | None, message: str) -> tuple[int, dict[str, Any]]:
+    error: dict[str, Any] = {"type": type_, "message": message}
+    if code is not None:
+        error["code"] = code
+    return status, {"error": error}
+
+
+def _error(status: int, type_: str, code: str | None, message: str) -> JSONResponse:
+    status, body = _problem(status, type_, code, message)
+    return JSONResponse(body, status_code=status)
