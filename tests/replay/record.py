@@ -20,10 +20,11 @@ from returns_service.domain.messages import (
     ApproveReturn,
     ReceiveItems,
     RefundReturn,
+    ReportReplacement,
     ReturnUpdate,
     ShipReturn,
 )
-from returns_service.domain.models import Actor, Policy, ReturnState
+from returns_service.domain.models import Actor, Policy, Resolution, ReturnState
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.worker.main import build_activities
 from returns_service.workflows.returns import ReturnWorkflow
@@ -60,10 +61,12 @@ async def main() -> None:
             env.client, task_queue="record", workflows=[ReturnWorkflow], activities=activities.all()
         ):
 
-            async def start(name: str, lines: list[Any] | None, policy: Policy) -> Any:
+            async def start(
+                name: str, lines: list[Any] | None, policy: Policy, **options: Any
+            ) -> Any:
                 payload = order_payload(number=name, now=now, lines=lines)
                 order = await harness.put_order(payload, order_id=f"o_{name}")
-                return await harness.start(order, policy=policy)
+                return await harness.start(order, policy=policy, **options)
 
             async def keep(handle: Any, name: str) -> None:
                 await finished(handle)
@@ -92,6 +95,21 @@ async def main() -> None:
             refund = RefundReturn(actor=Actor(kind="agent"), amount=1000)
             await damaged.execute_update(u.REFUND, refund)
             await keep(damaged, "damaged_agent_refund")
+
+            exchange = await start(
+                "exchange_fulfilled",
+                None,
+                Policy(),
+                resolution=Resolution.EXCHANGE,
+                replacement_items=[{"sku": "SKU-001-L", "quantity": 1}],
+            )
+            await exchange.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            await exchange.execute_update(u.RECEIVE, receive("good"))
+            while (await exchange.query("state", result_type=ReturnState)).replacement is None:
+                await asyncio.sleep(0.05)
+            report = ReportReplacement(actor=Actor(kind="integration"), status="fulfilled")
+            await exchange.execute_update(u.REPLACEMENT, report)
+            await keep(exchange, "exchange_fulfilled")
     await engine.dispose()
 
 
