@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from pypdf import PdfReader
@@ -430,3 +431,59 @@ async def test_an_exchange_through_http_closes_once_the_replacement_is_fulfilled
     assert again.status_code == 200 and again.json()["status"] == "closed"
     other = await api.act(body["id"], "replacement", "integration", {"status": "cancelled"})
     assert other.status_code == 409
+
+
+async def test_a_return_over_two_orders_refunds_each_order_from_its_own_capture(api):
+    email = f"two-{uuid.uuid4().hex[:8]}@example.com"
+    first = await api.put_order(email=email)
+    caps = [
+        {
+            **expensive_line(2),
+            "id": "l2",
+            "sku": "SKU-CAP",
+            "unit_amount": 1000,
+            "tax_amount": 380,
+            "name": "Cap",
+        }
+    ]
+    second = await api.put_order(email=email, lines=caps)
+    items = [
+        {"order_id": first, "line_id": "l1", "quantity": 1, "reason": "wrong_size"},
+        {"order_id": second, "line_id": "l2", "quantity": 1, "reason": "defective"},
+    ]
+    body = (
+        await api.http.post("/v1/returns", json={"items": items}, headers=api.auth("integration"))
+    ).json()
+    # 2725 for the shirt; 1000 + 380/2 for the cap.
+    assert body["order_ids"] == [first, second] and body["estimated_refund_amount"] == 2725 + 1190
+    assert [r["rule"] for r in body["eligibility"]].count("return_window") == 2
+    receipt = {
+        "location": "WH1",
+        "items": [
+            {"item_id": "ri_1", "quantity": 1, "condition": "good"},
+            {"item_id": "ri_2", "quantity": 1, "condition": "new"},
+        ],
+    }
+    await api.act(body["id"], "receive", "warehouse", receipt)
+    closed = await api.wait_for(body["id"], "closed")
+    assert closed["refunded_amount"] == 3915
+    assert sorted(
+        (r["order_id"], r["capture_id"], r["amount"]) for r in closed["refunds"]
+    ) == sorted([(first, f"cap_{first.upper()}", 2725), (second, f"cap_{second.upper()}", 1190)])
+
+
+async def test_a_customer_with_many_recent_returns_goes_to_review(api):
+    await api.http.put(
+        "/v1/policy", json={"review_if_returns_in_90_days_over": 1}, headers=api.auth("admin")
+    )
+    try:
+        email = f"often-{uuid.uuid4().hex[:8]}@example.com"
+        statuses = []
+        for _ in range(3):
+            order_id = await api.put_order(email=email)
+            statuses.append((await api.create(order_id)).json())
+    finally:
+        await api.http.put("/v1/policy", json={}, headers=api.auth("admin"))
+    assert [s["status"] for s in statuses] == ["label_sent", "label_sent", "pending_review"]
+    [rule] = [r for r in statuses[2]["eligibility"] if r["rule"] == "frequent_returner"]
+    assert rule["outcome"] == "review" and "2 returns in 90 days" in rule["detail"]
