@@ -554,6 +554,8 @@ class ReturnWorkflow:
                 item.quantity_received = entry.quantity if entry else 0
                 item.condition = entry.condition if entry else None
             self.state.receiving_location = request.location
+            # What the items that arrived in refundable condition are worth.
+            self.state.estimated_refund_amount = self.amount_for(self.refundable_quantity)
 
         return await self.decide(Action.RECEIVE, request.actor, apply=received)
 

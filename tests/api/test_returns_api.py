@@ -99,6 +99,12 @@ async def test_bad_items_name_the_field_and_start_nothing(api):
         "/v1/returns", json={"items": mixed}, headers=api.auth("integration")
     )
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "items"
+    same_customer = await api.put_order(email=f"{order_id}@example.com", currency="USD")
+    mixed[1]["order_id"] = same_customer
+    answer = await api.http.post(
+        "/v1/returns", json={"items": mixed}, headers=api.auth("integration")
+    )
+    assert answer.status_code == 422 and "currencies" in answer.json()["errors"][0]["message"]
     assert await count_returns(api) == before
 
 

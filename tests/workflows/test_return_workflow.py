@@ -205,8 +205,9 @@ async def test_damaged_item_waits_for_the_agent_who_refunds_part(harness):
     order = await harness.put_order(order_payload(now=await harness.now()))
     handle = await harness.start(order)
     await update(handle, ReturnUpdate.WAIT_DECIDED)
+    assert (await handle.query("state", result_type=ReturnState)).estimated_refund_amount == 2725
     received = await update(handle, ReturnUpdate.RECEIVE, receive("damaged"))
-    assert received.status == "received"
+    assert received.status == "received" and received.estimated_refund_amount == 0
     await asyncio.sleep(0.2)
     state = await handle.query("state", result_type=ReturnState)
     assert state.status == "received" and state.refunded_amount == 0
