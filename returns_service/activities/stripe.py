@@ -69,9 +69,13 @@ class StripeRefunds:
         problem: dict[str, Any] = found if isinstance(found, dict) else {}
         code = problem.get("code") or problem.get("type") or f"http_{answer.status_code}"
         message = problem.get("message") or answer.text[:200]
-        # Throttled, a concurrent request with the same key, or Stripe itself failing: the
-        # outcome is not known yet, so ask again later with the same key.
-        if answer.status_code in (409, 429) or answer.status_code >= 500:
+        # Throttled, the key in use or used otherwise, or Stripe itself failing: the outcome is
+        # not known, so it is never taken as a refusal; ask again later with the same key.
+        if (
+            answer.status_code in (409, 429)
+            or answer.status_code >= 500
+            or problem.get("type") == "idempotency_error"
+        ):
             raise PaymentUnavailable(f"Stripe answered {answer.status_code} {code}: {message}")
         # Any other 4xx is a definite refusal: nothing was refunded.
         return ProcessorOutcome(status="failed", failure=f"{code}: {message}")

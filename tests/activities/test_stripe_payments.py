@@ -45,6 +45,9 @@ async def test_a_refund_asked_twice_with_its_key_is_made_once(stripe):
     first = await client.refund(part("k1"))
     again = await client.refund(part("k1"))
     assert first.status == "succeeded" and first == again
+    # The same key with other parameters: Stripe refuses, but that says nothing about the first.
+    with pytest.raises(PaymentUnavailable):
+        await client.refund(part("k1", amount=999))
     assert len(fake.refunds) == 1 and fake.charges["ch_1"].amount_refunded == 1000
     assert fake.refunds[first.reference]["metadata"] == {"return_id": "r"}
 
