@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -42,6 +44,22 @@ class Settings(BaseSettings):
         default=None, description="Folder for .eml copies of outgoing email; default: data/outbox."
     )
 
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs customer session tokens; default: derived from the API keys.",
+    )
+    customer_session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="How long a customer session token is valid."
+    )
+    customer_returns_per_hour: int = Field(
+        default=10, ge=1, description="Returns one customer may create per hour (labels cost)."
+    )
+    session_failures_per_15_minutes: int = Field(
+        default=10, ge=1, description="Wrong order/email pairs one client may try in 15 minutes."
+    )
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Largest request body the API reads."
+    )
     payments: Literal["builtin", "stripe"] = Field(
         default="builtin",
         description="Where refunds go: the built-in ledger, or Stripe (and the ledger).",
@@ -58,6 +76,14 @@ class Settings(BaseSettings):
         if self.payments == "stripe" and self.stripe_api_key is None:
             raise ValueError("RETURNS_STRIPE_API_KEY is required when RETURNS_PAYMENTS=stripe")
         return self
+
+    def session_key(self) -> bytes:
+        """The key customer tokens are signed with: the configured secret, else one derived from
+        the API keys (the same on every API instance that shares them)."""
+        if self.session_secret is not None:
+            return self.session_secret.get_secret_value().encode()
+        material = json.dumps(sorted(self.api_keys.items())).encode()
+        return hashlib.sha256(b"customer-sessions:" + material).digest()
 
     def store_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'returns.db'}"

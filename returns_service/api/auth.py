@@ -1,4 +1,5 @@
-"""Who is calling: staff and system keys from settings, as a dependency per route."""
+"""Who is calling: staff and system keys from settings, or a customer's session token; checked
+per route by a dependency, before anything else runs."""
 
 from __future__ import annotations
 
@@ -9,29 +10,59 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from returns_service.api.errors import Forbidden, Unauthorized
+from returns_service.api import sessions
+from returns_service.api.errors import Forbidden, NotFound, Unauthorized
 from returns_service.domain.models import Actor
 
 STAFF = ("integration", "agent", "warehouse", "ops", "admin")
+CUSTOMER = "customer"
 
 
 @dataclass(frozen=True)
 class Principal:
     role: str
+    # A customer's email, from their session token.
+    email: str | None = None
 
     @property
     def actor(self) -> Actor:
-        return Actor(kind=self.role)  # type: ignore[arg-type]
+        return Actor(kind=self.role, id=self.email)  # type: ignore[arg-type]
+
+    @property
+    def is_customer(self) -> bool:
+        return self.role == CUSTOMER
+
+    @property
+    def scope(self) -> str:
+        """Whose requests these are, for idempotency keys and limits."""
+        return f"{self.role}:{self.email}" if self.email else self.role
+
+    def may_see(self, customer_email: str) -> bool:
+        """Staff see every customer; a customer sees their own, and nobody else's."""
+        return not self.is_customer or customer_email.lower() == (self.email or "")
+
+    def require_owner(self, customer_email: str, what: str) -> None:
+        """Another customer's object answers like one that does not exist."""
+        if not self.may_see(customer_email):
+            raise NotFound(f"{what} does not exist")
 
 
 def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
-        raise Unauthorized("send Authorization: Bearer <key>")
-    keys: dict[str, str] = request.app.state.settings.api_keys
+        raise Unauthorized("send Authorization: Bearer <key or customer token>")
+    settings = request.app.state.settings
+    if secret.startswith(sessions.PREFIX):
+        try:
+            email = sessions.verify(settings.session_key(), secret)
+        except sessions.InvalidToken as error:
+            raise Unauthorized(f"{error}: start a new customer session") from None
+        return Principal(role=CUSTOMER, email=email.lower())
+    keys: dict[str, str] = settings.api_keys
     for role, key in keys.items():
-        if key and hmac.compare_digest(key.encode(), secret.strip().encode()):
+        if key and hmac.compare_digest(key.encode(), secret.encode()):
             return Principal(role=role)
     raise Unauthorized("unknown or expired credentials")
 
@@ -45,7 +76,3 @@ def allow(*roles: str) -> Callable[[Principal], Principal]:
         return principal
 
     return check
-
-
-Staff = Annotated[Principal, Depends(allow(*STAFF))]
-Agent = Annotated[Principal, Depends(allow("agent"))]

@@ -53,15 +53,34 @@ class InvalidInput(Problem):
         )
 
 
+class TooLarge(Problem):
+    status, title = 413, "Content too large"
+
+
+class TooManyRequests(Problem):
+    status, title = 429, "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class Unavailable(Problem):
     status, title = 503, "Service unavailable"
 
 
 def problem_response(
-    status: int, title: str, detail: str, type_: str, **extra: Any
+    status: int,
+    title: str,
+    detail: str,
+    type_: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -78,7 +97,14 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, error: Problem) -> JSONResponse:
-        return problem_response(error.status, error.title, error.detail, error.type, **error.extra)
+        return problem_response(
+            error.status,
+            error.title,
+            error.detail,
+            error.type,
+            headers=getattr(error, "headers", None),
+            **error.extra,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from returns_service.api.errors import install_error_handlers
-from returns_service.api.routes import orders, policy, returns
+from returns_service.api.limits import SlidingWindow
+from returns_service.api.routes import orders, policy, returns, sessions
 from returns_service.api.schemas import Health
 from returns_service.config import Settings
 from returns_service.store.db import create_engine, read_session_factory, session_factory
@@ -43,10 +44,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.session_failures = SlidingWindow(settings.session_failures_per_15_minutes, 15 * 60)
     install_error_handlers(app)
     app.include_router(orders.router)
     app.include_router(returns.router)
     app.include_router(policy.router)
+    app.include_router(sessions.router)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     async def healthz() -> Health:

@@ -55,6 +55,7 @@ class Api:
     sessions: Any
     temporal: Client
     engine: AsyncEngine
+    app: Any = None
 
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {KEYS[role]}"}
@@ -120,7 +121,8 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
         engine = create_engine(url)
         sessions = session_factory(engine)
         worker: Worker = build_worker(env.client, settings, build_activities(settings, sessions))
-        async with worker, serving(create_app(settings, env.client, engine)) as base_url:
+        app = create_app(settings, env.client, engine)
+        async with worker, serving(app) as base_url:
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-                yield Api(http, settings, sessions, env.client, engine)
+                yield Api(http, settings, sessions, env.client, engine, app)
         await engine.dispose()

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from returns_service.api.auth import STAFF, Principal, allow
+from returns_service.api.auth import CUSTOMER, STAFF, Principal, allow
 from returns_service.api.deps import SessionDep, WriteSessionDep
 from returns_service.api.errors import NotFound
 from returns_service.api.schemas import OrderIn, OrderOut
@@ -19,10 +19,12 @@ router = APIRouter(prefix="/v1/orders", tags=["orders"])
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
-async def _order_out(session: AsyncSession, order_id: str) -> OrderOut:
+async def _order_out(
+    session: AsyncSession, order_id: str, principal: Principal | None = None
+) -> OrderOut:
     async with session.begin():
         order = (await get_orders(session, [order_id])).get(order_id)
-        if order is None:
+        if order is None or (principal is not None and not principal.may_see(order.customer.email)):
             raise NotFound(f"order {order_id} does not exist")
         return OrderOut.build(order, await returnable_quantities(session, order))
 
@@ -41,6 +43,9 @@ async def upsert_order(
 
 @router.get("/{order_id}", response_model=OrderOut)
 async def read_order(
-    order_id: OrderId, session: SessionDep, _: Annotated[Principal, Depends(allow(*STAFF))]
+    order_id: OrderId,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(allow(*STAFF, CUSTOMER))],
 ) -> OrderOut:
-    return await _order_out(session, order_id)
+    """The order and what each line still has to give back; a customer sees their own."""
+    return await _order_out(session, order_id, principal)

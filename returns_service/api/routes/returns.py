@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -22,9 +22,15 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from returns_service.api.auth import STAFF, Principal, allow
+from returns_service.api.auth import CUSTOMER, STAFF, Principal, allow
 from returns_service.api.deps import SessionDep, SettingsDep, TemporalDep
-from returns_service.api.errors import Conflict, InvalidInput, NotFound, Unavailable
+from returns_service.api.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unavailable,
+)
 from returns_service.api.history import read_history
 from returns_service.api.ids import new_id
 from returns_service.api.schemas import (
@@ -73,7 +79,7 @@ from returns_service.store.returns import (
     get_return_document,
     list_returns,
 )
-from returns_service.store.tables import LabelRow
+from returns_service.store.tables import LabelRow, ReturnRow
 
 router = APIRouter(prefix="/v1/returns", tags=["returns"])
 
@@ -91,10 +97,17 @@ def _by(*roles: str) -> Any:
 
 
 async def _resolve_items(
-    session: AsyncSession, body: ReturnCreate
+    session: AsyncSession, body: ReturnCreate, principal: Principal
 ) -> tuple[list[ReturnItem], Customer, str]:
-    """Check the request against the order snapshots; every mistake names its field."""
-    orders = await get_orders(session, [item.order_id for item in body.items])
+    """Check the request against the order snapshots; every mistake names its field. A customer's
+    request sees only their own orders: another's answers like one that does not exist."""
+    orders = {
+        order_id: order
+        for order_id, order in (
+            await get_orders(session, [item.order_id for item in body.items])
+        ).items()
+        if principal.may_see(order.customer.email)
+    }
     held = await held_quantities(session, orders)
     items: list[ReturnItem] = []
     seen: set[tuple[str, str]] = set()
@@ -171,10 +184,12 @@ async def create_return(
     read: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    principal: Annotated[Principal, _by("integration", "agent")],
+    principal: Annotated[Principal, _by("integration", "agent", CUSTOMER)],
 ) -> ReturnOut:
     async with read.begin():
-        items, customer, currency = await _resolve_items(read, body)
+        items, customer, currency = await _resolve_items(read, body, principal)
+        if principal.is_customer:
+            await _within_hourly_limit(read, customer.email, settings.customer_returns_per_hour)
         policy = await current_policy(read)
     return_id = new_id("ret")
     start = StartReturn(
@@ -215,6 +230,23 @@ async def create_return(
     return ReturnOut.build(state)
 
 
+async def _within_hourly_limit(session: AsyncSession, email: str, limit: int) -> None:
+    """Each return may cost a shipping label: a customer creates at most `limit` an hour."""
+    since = datetime.now(UTC) - timedelta(hours=1)
+    recent = (
+        await session.scalars(
+            select(ReturnRow.created_at)
+            .where(ReturnRow.customer_email == email, ReturnRow.created_at >= since)
+            .order_by(ReturnRow.created_at)
+        )
+    ).all()
+    if len(recent) >= limit:
+        wait = recent[-limit] + timedelta(hours=1) - datetime.now(UTC)
+        raise TooManyRequests(
+            f"at most {limit} returns an hour; try again later", max(int(wait.total_seconds()), 1)
+        )
+
+
 async def _started(temporal: TemporalDep, return_id: str) -> StartReturn | None:
     """The input of the return's workflow, if it has been started."""
     handle = temporal.get_workflow_handle(workflow_id(return_id))
@@ -231,23 +263,27 @@ async def _started(temporal: TemporalDep, return_id: str) -> StartReturn | None:
 # --- read -----------------------------------------------------------------------------------------
 
 
-async def _document(session: AsyncSession, temporal: TemporalDep, return_id: str) -> ReturnState:
+async def _document(
+    session: AsyncSession, temporal: TemporalDep, return_id: str, principal: Principal
+) -> ReturnState:
     """The return from the read model; one whose workflow started but has not been picked up by
-    a worker yet is answered from the workflow's input."""
+    a worker yet is answered from the workflow's input. Another customer's return answers like
+    one that does not exist."""
     async with session.begin():
         state = await get_return_document(session, return_id)
-    if state is not None:
-        return state
-    start = await _started(temporal, return_id)
-    if start is None:
-        raise NotFound(f"return {return_id} does not exist")
-    return start.initial_state()
+    if state is None:
+        start = await _started(temporal, return_id)
+        if start is None:
+            raise NotFound(f"return {return_id} does not exist")
+        state = start.initial_state()
+    principal.require_owner(state.customer.email, f"return {return_id}")
+    return state
 
 
 @router.get("", response_model=ReturnPage)
 async def search_returns(
     read: SessionDep,
-    _: Annotated[Principal, _by(*STAFF)],
+    principal: Annotated[Principal, _by(*STAFF, CUSTOMER)],
     status: Annotated[list[Status], Query()] = [],  # noqa: B006
     customer_email: Annotated[str | None, Query(max_length=320)] = None,
     order_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -267,6 +303,11 @@ async def search_returns(
     for name, moment in (("created_after", created_after), ("created_before", created_before)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput(name, "needs a UTC offset (RFC 3339)")
+    if principal.is_customer:
+        # A customer's list is their own, whatever else it asks for.
+        if customer_email is not None and not principal.may_see(customer_email):
+            return ReturnPage(data=[], next_cursor=None)
+        customer_email = principal.email
     filters = ReturnFilter(
         statuses=[s.value for s in status],
         customer_email=customer_email,
@@ -287,11 +328,11 @@ async def read_return(
     return_id: ReturnId,
     read: SessionDep,
     temporal: TemporalDep,
-    _: Annotated[Principal, _by(*STAFF)],
+    principal: Annotated[Principal, _by(*STAFF, CUSTOMER)],
 ) -> ReturnOut:
     """The live state from the workflow; the read model (at most a moment behind) once the
     return is finished, or when no worker answers right now."""
-    state = await _document(read, temporal, return_id)
+    state = await _document(read, temporal, return_id, principal)
     if state.status not in TERMINAL:
         handle = temporal.get_workflow_handle(workflow_id(return_id))
         with contextlib.suppress(RPCError, TimeoutError):
@@ -308,12 +349,19 @@ async def read_return(
 async def read_label(
     return_id: ReturnId,
     read: SessionDep,
-    _: Annotated[Principal, _by(*STAFF)],
+    principal: Annotated[Principal, _by(*STAFF, CUSTOMER)],
 ) -> Response:
     async with read.begin():
-        row = await read.scalar(select(LabelRow).where(LabelRow.return_id == return_id))
-    if row is None:
+        found = (
+            await read.execute(
+                select(LabelRow, ReturnRow.customer_email)
+                .join(ReturnRow, ReturnRow.id == LabelRow.return_id)
+                .where(LabelRow.return_id == return_id)
+            )
+        ).first()
+    if found is None or not principal.may_see(found[1]):
         raise NotFound(f"return {return_id} has no label")
+    row = found[0]
     return Response(
         row.pdf,
         media_type="application/pdf",
@@ -327,9 +375,9 @@ async def read_return_history(
     read: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
-    _: Annotated[Principal, _by("agent", "ops")],
+    principal: Annotated[Principal, _by("agent", "ops")],
 ) -> History:
-    await _document(read, temporal, return_id)
+    await _document(read, temporal, return_id, principal)
     return await read_history(temporal, settings, workflow_id(return_id))
 
 
@@ -355,7 +403,7 @@ class Actions:
         """Deliver a person's decision to the return's workflow as an Update. The request bodies
         carry the same fields as the Update inputs, less the actor, which is the caller."""
         message = message_type.model_validate({"actor": principal.actor, **body.model_dump()})
-        current = await _document(self.read, self.temporal, return_id)
+        current = await _document(self.read, self.temporal, return_id, principal)
         handle = self.temporal.get_workflow_handle(workflow_id(return_id))
         try:
             async with asyncio.timeout(self.settings.workflow_answer_seconds):
@@ -369,7 +417,7 @@ class Actions:
         except WorkflowUpdateFailedError as failure:
             raise _refusal(failure, current) from failure
         except RPCError as error:
-            current = await _document(self.read, self.temporal, return_id)
+            current = await _document(self.read, self.temporal, return_id, principal)
             if current.status in TERMINAL:
                 raise Conflict(
                     f"the return is {current.status.value}",
@@ -429,7 +477,7 @@ async def cancel_return(
     return_id: ReturnId,
     body: CancelIn,
     actions: ActionsDep,
-    principal: Annotated[Principal, _by("agent")],
+    principal: Annotated[Principal, _by("agent", CUSTOMER)],
 ) -> ReturnOut:
     return await actions.act(return_id, ReturnUpdate.CANCEL, CancelReturn, body, principal)
 
@@ -439,7 +487,7 @@ async def ship_return(
     return_id: ReturnId,
     body: ShipIn,
     actions: ActionsDep,
-    principal: Annotated[Principal, _by("integration", "agent")],
+    principal: Annotated[Principal, _by("integration", "agent", CUSTOMER)],
 ) -> ReturnOut:
     return await actions.act(return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
 
@@ -488,7 +536,7 @@ async def report_replacement(
             return_id, ReturnUpdate.REPLACEMENT, ReportReplacement, body, principal
         )
     except Conflict:
-        current = await _document(actions.read, actions.temporal, return_id)
+        current = await _document(actions.read, actions.temporal, return_id, principal)
         if current.replacement is not None and current.replacement.status == body.status:
             return ReturnOut.build(current)
         raise

@@ -1,0 +1,60 @@
+"""Customer sessions: an order number and the email that placed it give a signed, expiring token
+for that email (guests and registered customers alike)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from returns_service.api import sessions
+from returns_service.api.deps import SessionDep, SettingsDep
+from returns_service.api.errors import NotFound, TooManyRequests
+from returns_service.api.schemas import Email
+from returns_service.api.schemas import Request as RequestBody
+from returns_service.store.tables import OrderRow
+
+router = APIRouter(prefix="/v1/customer-sessions", tags=["customers"])
+
+
+class CustomerSessionIn(RequestBody):
+    order_number: Annotated[str, Field(min_length=1, max_length=64)]
+    email: Email
+
+
+class CustomerSessionOut(BaseModel):
+    token: str
+    email: str
+    expires_at: datetime
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CustomerSessionOut,
+    responses={404: {"description": "No order with that number and email"}, 429: {}},
+)
+async def start_customer_session(
+    body: CustomerSessionIn, request: Request, read: SessionDep, settings: SettingsDep
+) -> CustomerSessionOut:
+    """A wrong pair answers exactly like an unknown order; too many from one client: 429."""
+    failures = request.app.state.session_failures
+    client = request.client.host if request.client else "unknown"
+    wait = failures.retry_after(client)
+    if wait is not None:
+        raise TooManyRequests("too many wrong order numbers or emails; try again later", wait)
+    async with read.begin():
+        found = await read.scalar(
+            select(func.count())
+            .select_from(OrderRow)
+            .where(OrderRow.number == body.order_number, OrderRow.customer_email == body.email)
+        )
+    if not found:
+        failures.hit(client)
+        raise NotFound("no order with that number and email")
+    expires_at = datetime.now(UTC) + timedelta(hours=settings.customer_session_hours)
+    token = sessions.issue(settings.session_key(), body.email, expires_at)
+    return CustomerSessionOut(token=token, email=body.email, expires_at=expires_at)
