@@ -49,6 +49,11 @@ async def customer_token(api, order_id: str, email: str) -> str:
     return answer.json()["token"]
 
 
+async def create_as(api, headers: dict[str, str], order_id: str):
+    item = {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "defective"}
+    return await api.http.post("/v1/returns", json={"items": [item]}, headers=headers)
+
+
 def forge(token: str, email: str) -> str:
     """The payload changed to another email, the signature kept."""
     _, payload, signature = token.split(".")
@@ -129,21 +134,7 @@ async def test_every_route_that_takes_an_id_for_every_kind_of_caller(api, world)
 
 async def test_no_customer_reads_or_changes_another_customers_return(api, world):
     headers = world["headers"]
-    created = await api.http.post(
-        "/v1/returns",
-        json={
-            "items": [
-                {
-                    "order_id": world["order_b"],
-                    "line_id": "l1",
-                    "quantity": 1,
-                    "reason": "other",
-                    "comment": "b's",
-                }
-            ]
-        },
-        headers=headers["customer_b"],
-    )
+    created = await create_as(api, headers["customer_b"], world["order_b"])
     return_b = created.json()["id"]
 
     async def version() -> int:
@@ -175,20 +166,7 @@ async def test_no_customer_reads_or_changes_another_customers_return(api, world)
         order = await api.http.get(f"/v1/orders/{world['order_b']}", headers=headers[principal])
         assert order.status_code in {401, 404}
     # A's request naming B's order: like an unknown order, and nothing started.
-    stolen = await api.http.post(
-        "/v1/returns",
-        json={
-            "items": [
-                {
-                    "order_id": world["order_b"],
-                    "line_id": "l1",
-                    "quantity": 1,
-                    "reason": "defective",
-                }
-            ]
-        },
-        headers=headers["customer_a"],
-    )
+    stolen = await create_as(api, headers["customer_a"], world["order_b"])
     assert stolen.status_code == 422 and stolen.json()["errors"][0]["field"] == "items[0].order_id"
     assert await version() == before
     async with api.sessions() as session:
@@ -250,18 +228,7 @@ async def test_a_customer_returns_from_several_orders_and_is_limited_per_hour(ap
     assert both.json()["order_ids"] == orders[:2]
     limit = api.settings.customer_returns_per_hour
     units = [orders[0], orders[1], *(o for o in orders[2:] for _ in range(2))]
-    answers = [
-        await api.http.post(
-            "/v1/returns",
-            json={
-                "items": [
-                    {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "defective"}
-                ]
-            },
-            headers=mine,
-        )
-        for order_id in units[:limit]
-    ]
+    answers = [await create_as(api, mine, order_id) for order_id in units[:limit]]
     # One return already, so the limit-th create of this loop is one too many.
     assert [a.status_code for a in answers[: limit - 1]] == [201] * (limit - 1)
     last = answers[-1]
