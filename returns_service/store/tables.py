@@ -160,6 +160,19 @@ class ReplacementOrderRow(Base):
     updated_at: Mapped[datetime]
 
 
+class IdempotencyKeyRow(Base):
+    """A client's Idempotency-Key and the answer its first request got (none while it runs)."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    response: Mapped[dict | None] = mapped_column(default=None)
+    headers: Mapped[dict | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class LabelRow(Base):
     __tablename__ = "labels"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -18,8 +19,8 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from returns_service.api.auth import CUSTOMER, STAFF, Principal, allow
@@ -32,6 +33,12 @@ from returns_service.api.errors import (
     Unavailable,
 )
 from returns_service.api.history import read_history
+from returns_service.api.idempotency import (
+    Answer,
+    Idempotency,
+    IdempotencyDep,
+    key_seed,
+)
 from returns_service.api.ids import new_id
 from returns_service.api.schemas import (
     ApproveIn,
@@ -180,18 +187,40 @@ async def _resolve_items(
 )
 async def create_return(
     body: ReturnCreate,
-    response: Response,
     read: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    idempotency: IdempotencyDep,
     principal: Annotated[Principal, _by("integration", "agent", CUSTOMER)],
-) -> ReturnOut:
+) -> Response:
+    async def work() -> Answer:
+        state, started = await _create(body, read, temporal, settings, principal, idempotency)
+        return Answer(
+            201 if started else 202,
+            ReturnOut.build(state).model_dump(mode="json"),
+            {"Location": f"/v1/returns/{state.id}"},
+        )
+
+    return await idempotency.run(principal, body, work)
+
+
+async def _create(
+    body: ReturnCreate,
+    read: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    principal: Principal,
+    idempotency: Idempotency,
+) -> tuple[ReturnState, bool]:
+    """Start the return's workflow and wait for its decision; False when no worker decided yet."""
     async with read.begin():
         items, customer, currency = await _resolve_items(read, body, principal)
         if principal.is_customer:
             await _within_hourly_limit(read, customer.email, settings.customer_returns_per_hour)
         policy = await current_policy(read)
-    return_id = new_id("ret")
+    # With an Idempotency-Key the id comes from it: a repeat can only find the same workflow.
+    seed = key_seed(principal, idempotency.key) if idempotency.key else None
+    return_id = new_id("ret", seed)
     start = StartReturn(
         return_id=return_id,
         customer=customer,
@@ -208,6 +237,7 @@ async def create_return(
         start,
         id=workflow_id(return_id),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         task_queue=settings.task_queue,
     )
     try:
@@ -222,12 +252,15 @@ async def create_return(
         # busy): it is safe and will be decided when one is. Say so rather than hang.
         if await _started(temporal, return_id) is None:
             raise Unavailable("the return could not be started; nothing was created") from None
-        response.status_code = 202
-        state = start.initial_state()
+        return start.initial_state(), False
+    except WorkflowAlreadyStartedError as error:
+        raise Conflict(
+            f"this Idempotency-Key made return {return_id}, which has finished; use a new key",
+            code="idempotency_key_expired",
+        ) from error
     except RPCError as error:
         raise Unavailable(f"could not start the return: {error.message}") from error
-    response.headers["Location"] = f"/v1/returns/{return_id}"
-    return ReturnOut.build(state)
+    return state, True
 
 
 async def _within_hourly_limit(session: AsyncSession, email: str, limit: int) -> None:
@@ -386,13 +419,39 @@ async def read_return_history(
 
 @dataclass
 class Actions:
-    """What every action route needs: the store, the Temporal client and the settings."""
+    """What every action route needs: the store, the Temporal client, the settings and the
+    request's Idempotency-Key."""
 
     read: AsyncSession
     temporal: Client
     settings: Settings
+    idempotency: Idempotency
 
     async def act(
+        self,
+        return_id: str,
+        update: str,
+        message_type: type[BaseModel],
+        body: BaseModel,
+        principal: Principal,
+        done_already: Callable[[ReturnState], bool] | None = None,
+    ) -> Response:
+        """Deliver the decision once per Idempotency-Key. `done_already` tells a refusal that
+        only says "this has happened" (answered 200 with the return) from a real one."""
+
+        async def work() -> Answer:
+            try:
+                out = await self.deliver(return_id, update, message_type, body, principal)
+            except Conflict:
+                current = await _document(self.read, self.temporal, return_id, principal)
+                if done_already is None or not done_already(current):
+                    raise
+                out = ReturnOut.build(current)
+            return Answer(200, out.model_dump(mode="json"), {})
+
+        return await self.idempotency.run(principal, body, work)
+
+    async def deliver(
         self,
         return_id: str,
         update: str,
@@ -428,8 +487,10 @@ class Actions:
         return ReturnOut.build(state)
 
 
-def get_actions(read: SessionDep, temporal: TemporalDep, settings: SettingsDep) -> Actions:
-    return Actions(read, temporal, settings)
+def get_actions(
+    read: SessionDep, temporal: TemporalDep, settings: SettingsDep, idempotency: IdempotencyDep
+) -> Actions:
+    return Actions(read, temporal, settings, idempotency)
 
 
 ActionsDep = Annotated[Actions, Depends(get_actions)]
@@ -458,7 +519,7 @@ async def approve_return(
     body: ApproveIn,
     actions: ActionsDep,
     principal: Annotated[Principal, _by("agent")],
-) -> ReturnOut:
+) -> Response:
     return await actions.act(return_id, ReturnUpdate.APPROVE, ApproveReturn, body, principal)
 
 
@@ -468,7 +529,7 @@ async def reject_return(
     body: RejectIn,
     actions: ActionsDep,
     principal: Annotated[Principal, _by("agent")],
-) -> ReturnOut:
+) -> Response:
     return await actions.act(return_id, ReturnUpdate.REJECT, RejectReturn, body, principal)
 
 
@@ -478,7 +539,7 @@ async def cancel_return(
     body: CancelIn,
     actions: ActionsDep,
     principal: Annotated[Principal, _by("agent", CUSTOMER)],
-) -> ReturnOut:
+) -> Response:
     return await actions.act(return_id, ReturnUpdate.CANCEL, CancelReturn, body, principal)
 
 
@@ -488,7 +549,7 @@ async def ship_return(
     body: ShipIn,
     actions: ActionsDep,
     principal: Annotated[Principal, _by("integration", "agent", CUSTOMER)],
-) -> ReturnOut:
+) -> Response:
     return await actions.act(return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
 
 
@@ -498,7 +559,7 @@ async def receive_return(
     body: ReceiveIn,
     actions: ActionsDep,
     principal: Annotated[Principal, _by("warehouse", "agent")],
-) -> ReturnOut:
+) -> Response:
     return await actions.act(return_id, ReturnUpdate.RECEIVE, ReceiveItems, body, principal)
 
 
@@ -508,7 +569,7 @@ async def refund_return(
     body: RefundIn,
     actions: ActionsDep,
     principal: Annotated[Principal, _by("agent")],
-) -> ReturnOut:
+) -> Response:
     return await actions.act(return_id, ReturnUpdate.REFUND, RefundReturn, body, principal)
 
 
@@ -518,7 +579,7 @@ async def close_return(
     body: CloseIn,
     actions: ActionsDep,
     principal: Annotated[Principal, _by("agent")],
-) -> ReturnOut:
+) -> Response:
     return await actions.act(return_id, ReturnUpdate.CLOSE, CloseReturn, body, principal)
 
 
@@ -528,15 +589,18 @@ async def report_replacement(
     body: ReplacementIn,
     actions: ActionsDep,
     principal: Annotated[Principal, _by("integration", "agent")],
-) -> ReturnOut:
+) -> Response:
     """The exchange's replacement order was fulfilled or cancelled (repeating it is harmless,
     even once the return has closed)."""
-    try:
-        return await actions.act(
-            return_id, ReturnUpdate.REPLACEMENT, ReportReplacement, body, principal
-        )
-    except Conflict:
-        current = await _document(actions.read, actions.temporal, return_id, principal)
-        if current.replacement is not None and current.replacement.status == body.status:
-            return ReturnOut.build(current)
-        raise
+
+    def reported(current: ReturnState) -> bool:
+        return current.replacement is not None and current.replacement.status == body.status
+
+    return await actions.act(
+        return_id,
+        ReturnUpdate.REPLACEMENT,
+        ReportReplacement,
+        body,
+        principal,
+        done_already=reported,
+    )
