@@ -86,6 +86,22 @@ class Api:
             "/v1/returns", json={"items": items, **body}, headers=self.auth(role)
         )
 
+    async def received_without_auto_refund(self) -> dict[str, Any]:
+        """A return of one shirt, received in good condition, waiting for an agent's refund."""
+        order_id = await self.put_order()
+        await self.http.put("/v1/policy", json={"auto_refund": False}, headers=self.auth("admin"))
+        try:
+            body: dict[str, Any] = (await self.create(order_id)).json()
+        finally:
+            await self.http.put("/v1/policy", json={}, headers=self.auth("admin"))
+        receipt = {
+            "location": "WH1",
+            "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
+        }
+        answer = await self.act(body["id"], "receive", "warehouse", receipt)
+        assert answer.status_code == 200, answer.text
+        return body
+
     async def act(
         self, return_id: str, action: str, role: str, body: dict[str, Any] | None = None
     ) -> httpx.Response:

@@ -68,17 +68,7 @@ async def test_the_same_key_with_another_body_is_a_409_and_changes_nothing(api):
 
 
 async def test_a_refund_repeated_with_its_key_pays_once_and_answers_the_same(api):
-    order_id = await api.put_order()
-    await api.http.put("/v1/policy", json={"auto_refund": False}, headers=api.auth("admin"))
-    try:
-        body = (await api.create(order_id)).json()
-    finally:
-        await api.http.put("/v1/policy", json={}, headers=api.auth("admin"))
-    receipt = {
-        "location": "WH1",
-        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
-    }
-    await api.act(body["id"], "receive", "warehouse", receipt)
+    body = await api.received_without_auto_refund()
     key = {"Idempotency-Key": f"refund-{uuid.uuid4()}"}
     headers = {**api.auth("agent"), **key}
     path = f"/v1/returns/{body['id']}/refund"

@@ -166,18 +166,7 @@ async def test_an_action_the_state_does_not_allow_is_a_409_with_what_is_allowed(
 
 
 async def test_over_refund_is_a_409_and_moves_no_money(api):
-    order_id = await api.put_order()
-    await api.http.put("/v1/policy", json={"auto_refund": False}, headers=api.auth("admin"))
-    try:
-        body = (await api.create(order_id)).json()
-    finally:
-        await api.http.put("/v1/policy", json={}, headers=api.auth("admin"))
-    await api.act(
-        body["id"],
-        "receive",
-        "warehouse",
-        {"location": "WH1", "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}]},
-    )
+    body = await api.received_without_auto_refund()
     too_much = await api.act(body["id"], "refund", "agent", {"amount": 2726})
     assert too_much.status_code == 409 and too_much.json()["maximum"] == 2725
     async with api.sessions() as session:
