@@ -1,4 +1,5 @@
-"""Rate limits kept in the API process: a sliding window of recent events per key."""
+"""Limits that keep the API up: request body size, and rate limits kept in the API process as a
+sliding window of recent events per key."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
+
+from returns_service.api.errors import TooLarge, problem_response
 
 
 class SlidingWindow:
@@ -37,3 +41,58 @@ class SlidingWindow:
             for stale in [k for k, v in self.events.items() if not v][:50_000]:
                 del self.events[stale]
         self.events.setdefault(key, deque()).append(self.clock())
+
+
+class BodyLimit:
+    """ASGI middleware: a body larger than `max_bytes` is refused with 413 before it is read
+    (by its Content-Length) or as soon as it grows past the limit (when streamed)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            if declared.isdigit() and int(declared) <= self.max_bytes:
+                await self.app(scope, receive, send)
+            else:
+                await self._refuse(scope, receive, send)
+            return
+        # Streamed without a length: read it here, up to the limit, then hand it on.
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Any:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
+        response = problem_response(
+            413,
+            TooLarge.title,
+            f"the request body is larger than {self.max_bytes} bytes",
+            TooLarge("").type,
+        )
+        await response(scope, receive, send)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from returns_service.api.errors import install_error_handlers
-from returns_service.api.limits import SlidingWindow
+from returns_service.api.limits import BodyLimit, SlidingWindow
 from returns_service.api.routes import orders, policy, returns, sessions
 from returns_service.api.schemas import Health
 from returns_service.config import Settings
@@ -46,6 +46,7 @@ def create_app(
     app.state.settings = settings
     app.state.session_failures = SlidingWindow(settings.session_failures_per_15_minutes, 15 * 60)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(orders.router)
     app.include_router(returns.router)
     app.include_router(policy.router)

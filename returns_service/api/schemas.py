@@ -145,6 +145,34 @@ class ReturnCreate(Request):
     replacement_items: Annotated[list[ReplacementItemIn], Field(max_length=50)] = []
 
 
+class BulkActionIn(Request):
+    action: Literal["approve", "reject", "cancel", "close"]
+    return_ids: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]],
+        Field(min_length=1, max_length=100),
+    ]
+    note: Text | None = None
+
+
+class BulkError(BaseModel):
+    status: int
+    title: str
+    detail: str
+    code: str | None = None
+    current_status: str | None = None
+
+
+class BulkResult(BaseModel):
+    id: str
+    ok: bool
+    status: str | None = None
+    error: BulkError | None = None
+
+
+class BulkActionOut(BaseModel):
+    results: list[BulkResult]
+
+
 class ReplacementIn(Request):
     status: Literal["fulfilled", "cancelled"]
     order_reference: Annotated[str, Field(min_length=1, max_length=64)] | None = None

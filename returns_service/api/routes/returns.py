@@ -29,6 +29,7 @@ from returns_service.api.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    Problem,
     TooManyRequests,
     Unavailable,
 )
@@ -42,6 +43,10 @@ from returns_service.api.idempotency import (
 from returns_service.api.ids import new_id
 from returns_service.api.schemas import (
     ApproveIn,
+    BulkActionIn,
+    BulkActionOut,
+    BulkError,
+    BulkResult,
     CancelIn,
     CloseIn,
     History,
@@ -604,3 +609,47 @@ async def report_replacement(
         principal,
         done_already=reported,
     )
+
+
+BULK: dict[str, tuple[str, type[BaseModel], Callable[[str | None], BaseModel]]] = {
+    "approve": (ReturnUpdate.APPROVE, ApproveReturn, lambda note: ApproveIn(note=note)),
+    "reject": (ReturnUpdate.REJECT, RejectReturn, lambda note: RejectIn(reason=note)),
+    "cancel": (ReturnUpdate.CANCEL, CancelReturn, lambda note: CancelIn(reason=note)),
+    "close": (ReturnUpdate.CLOSE, CloseReturn, lambda note: CloseIn(note=note)),
+}
+
+
+@router.post("/actions", response_model=BulkActionOut)
+async def bulk_action(
+    body: BulkActionIn,
+    actions: ActionsDep,
+    principal: Annotated[Principal, _by("agent")],
+) -> Response:
+    """One action on many returns; each gets its own result, and one failure stops nothing."""
+    update, message_type, make = BULK[body.action]
+    request = make(body.note)
+
+    async def one(return_id: str) -> BulkResult:
+        try:
+            out = await actions.deliver(return_id, update, message_type, request, principal)
+        except Problem as problem:
+            return BulkResult(
+                id=return_id,
+                ok=False,
+                error=BulkError(
+                    status=problem.status,
+                    title=problem.title,
+                    detail=problem.detail,
+                    code=problem.extra.get("code"),
+                    current_status=problem.extra.get("current_status"),
+                ),
+            )
+        return BulkResult(id=return_id, ok=True, status=out.status)
+
+    async def work() -> Answer:
+        results = []
+        for return_id in dict.fromkeys(body.return_ids):
+            results.append(await one(return_id))
+        return Answer(200, BulkActionOut(results=results).model_dump(mode="json"), {})
+
+    return await actions.idempotency.run(principal, body, work)
