@@ -8,8 +8,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import String, and_, func, literal_column, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.domain.messages import RegisteredReturn, RegisterReturn
@@ -20,6 +21,7 @@ from returns_service.store.tables import (
     ReplacementOrderRow,
     ReturnEventRow,
     ReturnLineRow,
+    ReturnReasonRow,
     ReturnRow,
 )
 from returns_service.store.upsert import insert_once, upsert
@@ -67,6 +69,12 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
         session.add(row)
         await session.flush()
         row.number = f"R-{row.seq:06d}"
+        for reason in sorted({item.reason.value for item in request.items}):
+            session.add(
+                ReturnReasonRow(
+                    return_id=request.return_id, reason=reason, created_at=request.created_at
+                )
+            )
         for item in request.items:
             session.add(
                 ReturnLineRow(
@@ -201,10 +209,26 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 async def list_returns(
     session: AsyncSession, filters: ReturnFilter, limit: int, cursor: str | None = None
 ) -> tuple[list[ReturnState], str | None]:
-    """Newest first, `limit` at a time; the cursor continues after the last one returned."""
+    """Newest first, `limit` at a time; the cursor continues after the last one returned. Each
+    filter walks an index in that order (see the EXPLAIN test), so a page costs about the same
+    over a thousand returns or a million."""
     query = select(ReturnRow).where(ReturnRow.document.is_not(None))
-    if filters.statuses:
-        query = query.where(ReturnRow.status.in_(filters.statuses))
+    # The order to walk: the reason index when filtering by reason, the returns' own otherwise.
+    created_at: Any = ReturnRow.created_at
+    ident: Any = ReturnRow.id
+    if filters.reason:
+        query = query.join(
+            ReturnReasonRow,
+            and_(
+                ReturnReasonRow.return_id == ReturnRow.id, ReturnReasonRow.reason == filters.reason
+            ),
+        )
+        created_at, ident = ReturnReasonRow.created_at, ReturnReasonRow.return_id
+    status = _status_column(session, filters)
+    if len(filters.statuses) == 1:
+        query = query.where(status == filters.statuses[0])
+    elif filters.statuses:
+        query = query.where(status.in_(filters.statuses))
     if filters.customer_email:
         query = query.where(ReturnRow.customer_email == filters.customer_email.lower())
     if filters.number:
@@ -212,28 +236,31 @@ async def list_returns(
     if filters.tracking_number:
         query = query.where(ReturnRow.tracking_number == filters.tracking_number)
     if filters.created_after:
-        query = query.where(ReturnRow.created_at >= filters.created_after)
+        query = query.where(created_at >= filters.created_after)
     if filters.created_before:
-        query = query.where(ReturnRow.created_at < filters.created_before)
-    if filters.order_id or filters.reason:
-        lines = select(ReturnLineRow.return_id)
-        if filters.order_id:
-            lines = lines.where(ReturnLineRow.order_id == filters.order_id)
-        if filters.reason:
-            lines = lines.where(ReturnLineRow.reason == filters.reason)
+        query = query.where(created_at < filters.created_before)
+    if filters.order_id:
+        lines = select(ReturnLineRow.return_id).where(ReturnLineRow.order_id == filters.order_id)
         query = query.where(ReturnRow.id.in_(lines))
     if cursor:
         at, last_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                ReturnRow.created_at < at,
-                and_(ReturnRow.created_at == at, ReturnRow.id < last_id),
-            )
-        )
-    query = query.order_by(ReturnRow.created_at.desc(), ReturnRow.id.desc()).limit(limit + 1)
+        query = query.where(tuple_(created_at, ident) < tuple_(at, last_id))
+    query = query.order_by(created_at.desc(), ident.desc()).limit(limit + 1)
     rows = (await session.scalars(query)).all()
     page = rows[:limit]
     next_cursor = (
         encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit and page else None
     )
     return [ReturnState.model_validate(row.document) for row in page], next_cursor
+
+
+def _status_column(session: AsyncSession, filters: ReturnFilter) -> Any:
+    """The status column, or for SQLite (which keeps no statistics unless asked) the same column
+    written `+status` where its index would be the wrong walk: with a customer, whose own index
+    finds few rows, and with several statuses, where the creation-time index needs no sort.
+    PostgreSQL's planner has statistics and chooses for itself."""
+    if session.get_bind().dialect.name == "sqlite" and (
+        filters.customer_email or len(filters.statuses) > 1
+    ):
+        return literal_column("+returns.status", String)
+    return ReturnRow.status

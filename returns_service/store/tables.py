@@ -108,6 +108,21 @@ class ReturnLineRow(Base):
     )
 
 
+class ReturnReasonRow(Base):
+    """Each reason a return gives, once, with the return's creation time: lists by reason walk
+    this index newest first instead of sorting every return with that reason."""
+
+    __tablename__ = "return_reasons"
+
+    return_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_return_reasons_reason_created", "reason", "created_at", "return_id"),
+    )
+
+
 class LedgerEntryRow(Base):
     """Money paid back: one row per refund part. The key makes a repeated refund a no-op."""
 
