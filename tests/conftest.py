@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -44,53 +40,13 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
     await engine.dispose()
 
 
-def postgres_binary(name: str) -> str:
-    found = shutil.which(name) or next(
-        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))), None
-    )
-    if not found:
-        raise RuntimeError(f"PostgreSQL's {name} is not installed (Debian package postgresql)")
-    return found
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server of our own on a free loopback port, for this test session."""
-    folder = Path(tempfile.mkdtemp(prefix="returns-pg-"))
-    data = folder / "data"
-    port = free_port()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(folder, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    run = lambda *args: subprocess.run([*as_user, *args], check=True, capture_output=True)  # noqa: E731
-    run(postgres_binary("initdb"), "-D", str(data), "-A", "trust", "-U", "returns", "--no-sync")
-    run(
-        postgres_binary("pg_ctl"),
-        "-D",
-        str(data),
-        "-l",
-        str(folder / "log"),
-        "-w",
-        "start",
-        "-o",
-        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off",
-    )
-    try:
-        run(
-            postgres_binary("createdb"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-U",
-            "returns",
-            "returns",
-        )
-        yield f"postgresql+asyncpg://returns@127.0.0.1:{port}/returns"
-    finally:
-        run(postgres_binary("pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
+    from tests.postgres import local_postgres
+
+    with local_postgres() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

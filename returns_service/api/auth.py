@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from returns_service.api import sessions
 from returns_service.api.errors import Forbidden, NotFound, Unauthorized
@@ -47,11 +48,16 @@ class Principal:
             raise NotFound(f"{what} does not exist")
 
 
-def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    secret = secret.strip()
-    if scheme.lower() != "bearer" or not secret:
+# Declared in the OpenAPI document (a staff key or a customer token); checked below.
+bearer = HTTPBearer(auto_error=False, description="A staff or system key, or a customer token.")
+
+
+def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    secret = credentials.credentials.strip() if credentials else ""
+    if not secret:
         raise Unauthorized("send Authorization: Bearer <key or customer token>")
     settings = request.app.state.settings
     if secret.startswith(sessions.PREFIX):

@@ -5,19 +5,41 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from returns_service.api.errors import install_error_handlers
+from returns_service.api.errors import InvalidInput, install_error_handlers
 from returns_service.api.limits import BodyLimit, SlidingWindow
 from returns_service.api.routes import orders, policy, returns, sessions
-from returns_service.api.schemas import Health
+from returns_service.api.schemas import PROBLEMS, Health
 from returns_service.config import Settings
+from returns_service.runtime import freeze_startup_objects
 from returns_service.store.db import create_engine, read_session_factory, session_factory
 from returns_service.temporal import connect
+
+
+def refuse_unknown_query_parameters(request: Request) -> None:
+    """Unknown fields are refused everywhere, query parameters included: a misspelt filter is
+    an error, not a list of everything."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or not request.query_params:
+        return
+    known = _query_names(route.dependant)
+    for name in request.query_params:
+        if name not in known:
+            raise InvalidInput(f"query.{name}", "is not a parameter of this request")
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 def create_app(
@@ -33,11 +55,13 @@ def create_app(
         app.state.sessions = read_session_factory(app.state.engine)
         app.state.write_sessions = session_factory(app.state.engine)
         app.state.temporal = temporal or await connect(settings)
+        freeze_startup_objects()
         yield
         if own_engine:
             await app.state.engine.dispose()
 
     app = FastAPI(
+        dependencies=[Depends(refuse_unknown_query_parameters)],
         title="Returns service",
         version="1.0.0",
         description="Returns (RMA) as durable Temporal workflows. Money in minor units.",
@@ -47,10 +71,8 @@ def create_app(
     app.state.session_failures = SlidingWindow(settings.session_failures_per_15_minutes, 15 * 60)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(orders.router)
-    app.include_router(returns.router)
-    app.include_router(policy.router)
-    app.include_router(sessions.router)
+    for router in (orders.router, returns.router, policy.router, sessions.router):
+        app.include_router(router, responses=PROBLEMS)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     async def healthz() -> Health:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from returns_service.domain.models import (
     Capture,
     Condition,
     Customer,
     Decision,
+    Moment,
     Order,
     OrderLine,
     Reason,
@@ -56,12 +57,12 @@ class OrderIn(Request):
     number: Annotated[str, Field(min_length=1, max_length=64)]
     customer: CustomerIn
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-    placed_at: datetime
-    fulfilled_at: datetime | None = None
-    delivered_at: datetime | None = None
+    placed_at: Moment
+    fulfilled_at: Moment | None = None
+    delivered_at: Moment | None = None
     lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
-    shipping_amount: int = Field(default=0, ge=0)
-    order_discount_amount: int = Field(default=0, ge=0)
+    shipping_amount: StrictInt = Field(default=0, ge=0)
+    order_discount_amount: StrictInt = Field(default=0, ge=0)
     captures: Annotated[list[Capture], Field(max_length=50)] = []
 
     @model_validator(mode="after")
@@ -121,7 +122,7 @@ class OrderOut(BaseModel):
 class ReturnItemIn(Request):
     order_id: Ident
     line_id: Ident
-    quantity: int = Field(ge=1, le=10000)
+    quantity: StrictInt = Field(ge=1, le=10000)
     reason: Reason
     comment: Text | None = None
 
@@ -135,7 +136,7 @@ class ReturnItemIn(Request):
 class ReplacementItemIn(Request):
     sku: Ident
     name: Text | None = None
-    quantity: int = Field(ge=1, le=10000)
+    quantity: StrictInt = Field(ge=1, le=10000)
 
 
 class ReturnCreate(Request):
@@ -198,7 +199,7 @@ class ShipIn(Request):
 
 class ReceivedItemIn(Request):
     item_id: Ident
-    quantity: int = Field(ge=0, le=10000)
+    quantity: StrictInt = Field(ge=0, le=10000)
     condition: Condition
 
 
@@ -208,7 +209,7 @@ class ReceiveIn(Request):
 
 
 class RefundIn(Request):
-    amount: int | None = Field(default=None, ge=0)
+    amount: StrictInt | None = Field(default=None, ge=0)
     capture_id: Ident | None = None
     method: RefundMethod | None = None
 
@@ -298,6 +299,38 @@ class History(BaseModel):
     run_id: str | None
     temporal_ui_url: str
     events: list[HistoryEvent]
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details; validation problems list each wrong field."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    # Each wrong field: {"field": "items[0].quantity", "message": "..."}.
+    errors: list[dict[str, str]] | None = None
+
+
+def problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": ProblemOut.model_json_schema()}},
+    }
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: problem("No credentials, or unknown, forged or expired ones"),
+    403: problem("The caller's role may not do this"),
+    404: problem("Not found, or not the caller's to see"),
+    409: problem("The return's state does not allow it, or the Idempotency-Key was used otherwise"),
+    413: problem("The request body is too large"),
+    422: problem("A field is wrong; `errors` names it"),
+    429: problem("Too many requests; see Retry-After"),
+    503: problem("Temporal or the store did not answer in time"),
+}
 
 
 class Health(BaseModel):

@@ -6,17 +6,34 @@ default here must be deterministic.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 
 from returns_service.domain.status import Status, available_actions
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    """A moment given as text must be RFC 3339 with its offset (a number is not a time)."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _RFC3339.match(value):
+        return value
+    raise ValueError("must be an RFC 3339 date-time with a UTC offset, e.g. 2026-11-01T10:00:00Z")
+
+
+# A point in time from outside: RFC 3339 text with an offset, or a datetime.
+Moment = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 # --- orders -------------------------------------------------------------------------------------
@@ -26,18 +43,18 @@ class OrderLine(Model):
     id: str
     sku: str
     name: str
-    quantity: int = Field(ge=1)
-    unit_amount: int = Field(ge=0)
-    discount_amount: int = Field(default=0, ge=0)
-    tax_amount: int = Field(default=0, ge=0)
-    final_sale: bool = False
+    quantity: StrictInt = Field(ge=1)
+    unit_amount: StrictInt = Field(ge=0)
+    discount_amount: StrictInt = Field(default=0, ge=0)
+    tax_amount: StrictInt = Field(default=0, ge=0)
+    final_sale: StrictBool = False
     category: str | None = None
 
 
 class Capture(Model):
     id: str
-    amount: int = Field(ge=0)
-    captured_at: datetime
+    amount: StrictInt = Field(ge=0)
+    captured_at: Moment
     method: str = "card"
 
 
@@ -73,17 +90,17 @@ class WindowBasis(StrEnum):
 
 
 class Policy(Model):
-    return_window_days: int = Field(default=30, ge=0, le=3650)
+    return_window_days: StrictInt = Field(default=30, ge=0, le=3650)
     window_basis: WindowBasis = WindowBasis.DELIVERED
     non_returnable_skus: list[str] = Field(default_factory=list)
     non_returnable_categories: list[str] = Field(default_factory=list)
-    review_above_amount: int | None = Field(default=20000, ge=0)
-    review_if_returns_in_90_days_over: int | None = Field(default=5, ge=0)
-    restocking_fee_percent: int = Field(default=0, ge=0, le=100)
-    return_shipping_fee: int = Field(default=0, ge=0)
-    refund_original_shipping: bool = False
-    label_expiry_days: int = Field(default=30, ge=1, le=365)
-    auto_refund: bool = True
+    review_above_amount: StrictInt | None = Field(default=20000, ge=0)
+    review_if_returns_in_90_days_over: StrictInt | None = Field(default=5, ge=0)
+    restocking_fee_percent: StrictInt = Field(default=0, ge=0, le=100)
+    return_shipping_fee: StrictInt = Field(default=0, ge=0)
+    refund_original_shipping: StrictBool = False
+    label_expiry_days: StrictInt = Field(default=30, ge=1, le=365)
+    auto_refund: StrictBool = True
 
 
 # --- returns ------------------------------------------------------------------------------------

@@ -72,7 +72,10 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
         for reason in sorted({item.reason.value for item in request.items}):
             session.add(
                 ReturnReasonRow(
-                    return_id=request.return_id, reason=reason, created_at=request.created_at
+                    return_id=request.return_id,
+                    reason=reason,
+                    status="requested",
+                    created_at=request.created_at,
                 )
             )
         for item in request.items:
@@ -150,6 +153,12 @@ async def project_return(session: AsyncSession, state: ReturnState) -> bool:
         )
     )
     written = bool(getattr(result, "rowcount", 0))
+    if written:
+        await session.execute(
+            update(ReturnReasonRow)
+            .where(ReturnReasonRow.return_id == state.id, ReturnReasonRow.status != state.status)
+            .values(status=state.status.value)
+        )
     if written and state.replacement is not None:
         replacement = state.replacement
         await upsert(
@@ -225,6 +234,12 @@ async def list_returns(
         )
         created_at, ident = ReturnReasonRow.created_at, ReturnReasonRow.return_id
     status = _status_column(session, filters)
+    if filters.reason:  # the reason table has the status too: one index walks both
+        status = (
+            literal_column("+return_reasons.status", String)
+            if session.get_bind().dialect.name == "sqlite" and len(filters.statuses) > 1
+            else ReturnReasonRow.status
+        )
     if len(filters.statuses) == 1:
         query = query.where(status == filters.statuses[0])
     elif filters.statuses:

@@ -109,17 +109,20 @@ class ReturnLineRow(Base):
 
 
 class ReturnReasonRow(Base):
-    """Each reason a return gives, once, with the return's creation time: lists by reason walk
-    this index newest first instead of sorting every return with that reason."""
+    """Each reason a return gives, once, with the return's creation time (and status): lists by
+    reason walk this index newest first instead of sorting every return with that reason."""
 
     __tablename__ = "return_reasons"
 
     return_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # The return's status, kept in step by the projection, for lists by reason and status.
+    status: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
 
     __table_args__ = (
         Index("ix_return_reasons_reason_created", "reason", "created_at", "return_id"),
+        Index("ix_return_reasons_reason_status", "reason", "status", "created_at", "return_id"),
     )
 
 

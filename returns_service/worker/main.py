@@ -20,6 +20,7 @@ from returns_service.activities.builtin import (
 from returns_service.activities.returns import ReturnActivities
 from returns_service.activities.stripe import StripeRefunds
 from returns_service.config import Settings
+from returns_service.runtime import freeze_startup_objects
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.temporal import connect
 from returns_service.workflows.returns import ReturnWorkflow
@@ -68,6 +69,7 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    freeze_startup_objects()
     log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
     async with worker:
         await stop.wait()

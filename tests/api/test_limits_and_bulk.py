@@ -145,3 +145,35 @@ async def test_a_body_too_large_is_a_413_and_starts_nothing(api):
     )
     assert long.status_code == 422 and long.json()["errors"][0]["field"] == "items[0].comment"
     assert await count() == before
+
+
+async def test_what_the_fuzzer_found_stays_fixed(api):
+    """Found by schemathesis: numbers where times belong, and 0/1 or "1" where booleans and
+    integers belong, were accepted by lax parsing. The schema says otherwise; so does the API."""
+    as_number = await api.http.get(
+        "/v1/returns", params={"created_before": "0.5"}, headers=api.auth("agent")
+    )
+    assert as_number.status_code == 422
+    assert as_number.json()["errors"][0]["field"] == "query.created_before"
+    policy = (await api.http.get("/v1/policy", headers=api.auth("admin"))).json()
+    for field, value in (
+        ("auto_refund", 0),
+        ("return_window_days", "30"),
+        ("label_expiry_days", 3.0),
+    ):
+        answer = await api.http.put(
+            "/v1/policy", json={**policy, field: value}, headers=api.auth("admin")
+        )
+        assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == field
+    order_id = await api.put_order()
+    item = {"order_id": order_id, "line_id": "l1", "quantity": "1", "reason": "defective"}
+    answer = await api.http.post("/v1/returns", json={"items": [item]}, headers=api.auth("agent"))
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "items[0].quantity"
+    assert (await api.http.get("/v1/policy", headers=api.auth("admin"))).json() == policy
+    # Unknown query parameters (a misspelt filter) and empty filters are refused, not ignored.
+    for params, field in (
+        ({"statuss": "closed"}, "query.statuss"),
+        ({"order_id": ""}, "query.order_id"),
+    ):
+        answer = await api.http.get("/v1/returns", params=params, headers=api.auth("agent"))
+        assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == field

@@ -309,7 +309,7 @@ async def test_list_by_reason_and_creation_time(api):
     naive = await api.http.get(
         "/v1/returns", params={"created_after": "2026-01-01T00:00:00"}, headers=api.auth("ops")
     )
-    assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "created_after"
+    assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "query.created_after"
 
 
 async def test_two_concurrent_returns_for_the_last_unit_exactly_one_is_accepted(api):

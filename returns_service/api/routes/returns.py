@@ -77,6 +77,7 @@ from returns_service.domain.messages import (
 )
 from returns_service.domain.models import (
     Customer,
+    Moment,
     Reason,
     ReplacementItem,
     Resolution,
@@ -323,24 +324,21 @@ async def search_returns(
     read: SessionDep,
     principal: Annotated[Principal, _by(*STAFF, CUSTOMER)],
     status: Annotated[list[Status], Query()] = [],  # noqa: B006
-    customer_email: Annotated[str | None, Query(max_length=320)] = None,
-    order_id: Annotated[str | None, Query(max_length=64)] = None,
+    customer_email: Annotated[str | None, Query(min_length=1, max_length=320)] = None,
+    order_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     reason: Reason | None = None,
-    number: Annotated[str | None, Query(max_length=32)] = None,
-    tracking_number: Annotated[str | None, Query(max_length=64)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    number: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    tracking_number: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    created_after: Annotated[Moment | None, Query()] = None,
+    created_before: Annotated[Moment | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
 ) -> ReturnPage:
     if cursor is not None:
         try:
             decode_cursor(cursor)
         except ValueError as error:
             raise InvalidInput("cursor", str(error)) from error
-    for name, moment in (("created_after", created_after), ("created_before", created_before)):
-        if moment is not None and moment.tzinfo is None:
-            raise InvalidInput(name, "needs a UTC offset (RFC 3339)")
     if principal.is_customer:
         # A customer's list is their own, whatever else it asks for.
         if customer_email is not None and not principal.may_see(customer_email):

@@ -19,6 +19,7 @@ def upgrade() -> None:
         "return_reasons",
         sa.Column("return_id", sa.String(length=64), nullable=False),
         sa.Column("reason", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("return_id", "reason"),
     )
@@ -26,16 +27,22 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_return_reasons_reason_created", ["reason", "created_at", "return_id"], unique=False
         )
+        batch_op.create_index(
+            "ix_return_reasons_reason_status",
+            ["reason", "status", "created_at", "return_id"],
+            unique=False,
+        )
     # The returns registered before this revision.
     op.execute(
-        "INSERT INTO return_reasons (return_id, reason, created_at)"
-        " SELECT DISTINCT l.return_id, l.reason, r.created_at"
+        "INSERT INTO return_reasons (return_id, reason, status, created_at)"
+        " SELECT DISTINCT l.return_id, l.reason, r.status, r.created_at"
         " FROM return_lines l JOIN returns r ON r.id = l.return_id"
     )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("return_reasons", schema=None) as batch_op:
+        batch_op.drop_index("ix_return_reasons_reason_status")
         batch_op.drop_index("ix_return_reasons_reason_created")
 
     op.drop_table("return_reasons")

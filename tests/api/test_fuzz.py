@@ -1,0 +1,66 @@
+"""Schemathesis against the app's own OpenAPI document, on the whole stack as `returns dev` runs
+it: generated requests (valid and invalid) to every operation, checked for server errors,
+conformance of responses to the schema, rejection of invalid data and ignored authentication.
+
+A longer run: RETURNS_FUZZ_EXAMPLES=1000 pytest tests/api/test_fuzz.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import (
+    ignored_auth,
+    negative_data_rejection,
+    not_a_server_error,
+    response_schema_conformance,
+)
+
+from returns_service.api.main import create_app
+from returns_service.config import Settings
+from tests.stack import dev_ports, start_dev
+
+EXAMPLES = int(os.environ.get("RETURNS_FUZZ_EXAMPLES", "25"))
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    ports = dev_ports()
+    data: Path = tmp_path_factory.mktemp("fuzz")
+    process = start_dev(data, ports)
+    keys = json.loads((data / "api-keys.json").read_text())
+    try:
+        yield f"http://127.0.0.1:{ports['api']}", keys
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+
+
+# The app's own document, the same one it serves at /openapi.json.
+schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_holds_against_generated_requests(
+    case: Any, stack: tuple[str, dict[str, str]]
+) -> None:
+    base_url, keys = stack
+    case.call_and_validate(
+        base_url=base_url,
+        headers={"Authorization": f"Bearer {keys['admin']}"},
+        checks=[
+            not_a_server_error,
+            response_schema_conformance,
+            negative_data_rejection,
+            ignored_auth,
+        ],
+    )
