@@ -95,6 +95,35 @@ async def test_server_owned_fields_are_refused_in_every_write_body_and_change_no
             answer = await api.act(body["id"], action, "admin", {**payload, field: 1})
             assert answer.status_code == 422, (action, field, answer.status_code)
             assert answer.json()["errors"][0]["field"] == field, (action, field)
+    order_id = body["order_ids"][0]
+    item = {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "defective"}
+    async with api.sessions() as session:
+        returns_before = int(await session.scalar(select(func.count()).select_from(ReturnRow)))
+    for field in SERVER_OWNED:
+        created = await api.http.post(
+            "/v1/returns", json={"items": [item], field: 1}, headers=api.auth("admin")
+        )
+        assert created.status_code == 422 and created.json()["errors"][0]["field"] == field
+    async with api.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ReturnRow)) == returns_before
+    order = (await api.http.get(f"/v1/orders/{order_id}", headers=api.auth("admin"))).json()
+    lines = [
+        {k: v for k, v in line.items() if k != "returnable_quantity"} for line in order["lines"]
+    ]
+    clean = {**{k: v for k, v in order.items() if k != "id"}, "lines": lines}
+    same = await api.http.put(f"/v1/orders/{order_id}", json=clean, headers=api.auth("admin"))
+    assert same.status_code == 200
+    for sent, field in (
+        ({**clean, "id": "o_other"}, "id"),
+        (
+            {**clean, "lines": [{**lines[0], "returnable_quantity": 99}]},
+            "lines[0].returnable_quantity",
+        ),
+    ):
+        answer = await api.http.put(f"/v1/orders/{order_id}", json=sent, headers=api.auth("admin"))
+        assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == field
+    after = (await api.http.get(f"/v1/orders/{order_id}", headers=api.auth("admin"))).json()
+    assert after == order
     bulk = await api.http.post(
         "/v1/returns/actions",
         json={"action": "close", "return_ids": [body["id"]], "status": "closed"},
