@@ -130,6 +130,10 @@ async def test_every_route_that_takes_an_id_for_every_kind_of_caller(api, world)
             )
             if answer.status_code >= 400:
                 assert answer.headers["content-type"] == "application/problem+json"
+    # Ops read who did what: the customer by their email, staff by role, the policy, the system.
+    history = await api.http.get(f"/v1/returns/{world['return_a']}/history", headers=headers["ops"])
+    actors = {e["actor"] for e in history.json()["events"] if e["actor"]}
+    assert f"customer:{world['emails'][0]}" in actors and "policy" in actors
 
 
 async def test_no_customer_reads_or_changes_another_customers_return(api, world):
