@@ -60,6 +60,23 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=256 * 1024, ge=1024, description="Largest request body the API reads."
     )
+    smtp_host: str | None = Field(
+        default=None,
+        description="SMTP server for customer email; unset: email stays in the outbox.",
+    )
+    smtp_port: int = Field(default=587, description="SMTP port.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if it needs one.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS."
+    )
+    email_from: str = Field(
+        default="Returns <returns@localhost>", description="From address of customer email."
+    )
+    email_templates: Path | None = Field(
+        default=None,
+        description="Folder with status_email.txt.j2/.html.j2 to override the built-in.",
+    )
     payments: Literal["builtin", "stripe"] = Field(
         default="builtin",
         description="Where refunds go: the built-in ledger, or Stripe (and the ledger).",

@@ -5,7 +5,8 @@
   processor configured, the same key sent to it);
 - carrier: a PDF label with a tracking number, kept in the store and served by the API;
 - inventory: stock levels per SKU and location, each restock keyed `restock:{return_id}:{item}`;
-- email: rendered messages in an outbox table, and as .eml files when a folder is given.
+- email: rendered messages in an outbox table (which the SMTP relay sends from, when there is an
+  SMTP server), and as .eml files when a folder is given.
 """
 
 from __future__ import annotations
@@ -324,7 +325,10 @@ class OutboxEmail:
                     "recipient": message.to,
                     "subject": message.subject,
                     "body": message.body,
+                    "html": message.html,
                     "created_at": datetime.now(UTC),
+                    "status": "pending",
+                    "next_attempt_at": datetime.now(UTC),
                 },
             )
         if self.folder is not None:
@@ -332,5 +336,7 @@ class OutboxEmail:
             mime["To"] = message.to
             mime["Subject"] = message.subject
             mime.set_content(message.body)
+            if message.html:
+                mime.add_alternative(message.html, subtype="html")
             self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / f"{message.key.replace(':', '_')}.eml").write_bytes(bytes(mime))

@@ -1,58 +1,95 @@
-"""What the customer is told at each status change."""
+"""What the customer is told at each status change: Jinja2 templates, in text and HTML.
+
+The templates are `templates/status_email.{txt,html}.j2`; a shop points `RETURNS_EMAIL_TEMPLATES`
+at a folder of its own with the same names to word them its way.
+"""
 
 from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from returns_service.activities.ports import EmailMessage
 from returns_service.domain.models import ReturnState
 from returns_service.domain.status import Status
 
-_MESSAGES: dict[Status, tuple[str, str]] = {
-    Status.APPROVED: ("approved", "Your return has been approved. A shipping label follows."),
-    Status.PENDING_REVIEW: (
-        "is being reviewed",
-        "Our team is reviewing your return and will get back to you shortly.",
-    ),
-    Status.LABEL_SENT: (
-        "label is ready",
-        "Your return label is ready: {label_url}\nPlease ship the items before {expires}.",
-    ),
-    Status.SHIPPED: ("is on its way", "We have noted that your return is on its way to us."),
-    Status.RECEIVED: ("has arrived", "Your return has arrived at our warehouse."),
-    Status.REFUNDED: (
-        "has been refunded",
-        "We have refunded {amount} (minor units, {currency}) for your return.",
-    ),
-    Status.CLOSED: ("is complete", "Your return is complete. Thank you."),
-    Status.REJECTED: ("was not accepted", "We could not accept your return: {reason}"),
-    Status.CANCELLED: ("was cancelled", "Your return has been cancelled."),
-    Status.EXPIRED: (
-        "has expired",
-        "Your return label expired before the parcel was shipped, so the return was closed.",
-    ),
+SUBJECTS: dict[Status, str] = {
+    Status.APPROVED: "has been approved",
+    Status.PENDING_REVIEW: "is being reviewed",
+    Status.LABEL_SENT: "label is ready",
+    Status.SHIPPED: "is on its way",
+    Status.RECEIVED: "has arrived",
+    Status.REFUNDED: "has been refunded",
+    Status.CLOSED: "is complete",
+    Status.REJECTED: "was not accepted",
+    Status.CANCELLED: "was cancelled",
+    Status.EXPIRED: "has expired",
 }
 
+# Minor units per major unit, where it is not 100 (ISO 4217).
+_EXPONENT = {
+    "JPY": 0,
+    "KRW": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "VND": 0,
+    "BHD": 3,
+    "KWD": 3,
+    "OMR": 3,
+    "JOD": 3,
+}
+BUILT_IN = Path(__file__).parent / "templates"
 
-def status_email(state: ReturnState, public_url: str) -> EmailMessage | None:
+
+def money(amount: int, currency: str) -> str:
+    exponent = _EXPONENT.get(currency.upper(), 2)
+    if exponent == 0:
+        return f"{amount} {currency}"
+    major, minor = divmod(abs(amount), 10**exponent)
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{major}.{minor:0{exponent}d} {currency}"
+
+
+@lru_cache(maxsize=4)
+def environment(folder: str | None) -> Environment:
+    loaders = [FileSystemLoader(folder)] if folder else []
+    return Environment(
+        loader=ChoiceLoader([*loaders, FileSystemLoader(str(BUILT_IN))]),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def status_email(
+    state: ReturnState, public_url: str, templates: Path | None = None
+) -> EmailMessage | None:
     """The message for the return's current status, or None when the customer needs none."""
-    template = _MESSAGES.get(state.status)
-    if template is None:
+    subject = SUBJECTS.get(state.status)
+    if subject is None:
         return None
-    subject, body = template
-    label_url = f"{public_url}/v1/returns/{state.id}/label"
-    text = body.format(
-        label_url=label_url,
-        expires=state.label.expires_at.date().isoformat() if state.label else "",
-        amount=state.refunded_amount,
-        currency=state.currency,
-        reason=(state.decision.reason or state.decision.note or "see your return")
+    number = state.number or state.id
+    context = {
+        "status": state.status.value,
+        "number": number,
+        "label_url": f"{public_url.rstrip('/')}/v1/returns/{state.id}/label",
+        "carrier": state.label.carrier if state.label else "",
+        "expires": state.label.expires_at.date().isoformat() if state.label else "",
+        "tracking_number": state.tracking_number or "",
+        "refunded": money(state.refunded_amount, state.currency),
+        "reason": (state.decision.reason or state.decision.note or "see your return")
         if state.decision
         else "see your return",
-    )
-    number = state.number or state.id
+        "items": state.items,
+    }
+    env = environment(str(templates) if templates else None)
     return EmailMessage(
         key=f"email:{state.id}:{state.status.value}",
         return_id=state.id,
         to=state.customer.email,
         subject=f"Return {number} {subject}",
-        body=f"Hello,\n\n{text}\n\nReturn {number}\n",
+        body=env.get_template("status_email.txt.j2").render(context),
+        html=env.get_template("status_email.html.j2").render(context),
     )

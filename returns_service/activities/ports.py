@@ -15,6 +15,7 @@ class EmailMessage(Model):
     to: str
     subject: str
     body: str
+    html: str | None = None
 
 
 class ProcessorRefund(Model):

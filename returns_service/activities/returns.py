@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,6 +52,7 @@ class ReturnActivities:
         inventory: Inventory,
         email: Email,
         public_url: str,
+        email_templates: Path | None = None,
     ) -> None:
         self.sessions = sessions
         self.carrier = carrier
@@ -58,6 +60,7 @@ class ReturnActivities:
         self.inventory = inventory
         self.email = email
         self.public_url = public_url.rstrip("/")
+        self.email_templates = email_templates
 
     @activity.defn(name=ReturnActivity.REGISTER)
     async def register_return(self, request: RegisterReturn) -> RegisteredReturn:
@@ -82,7 +85,7 @@ class ReturnActivities:
             await project_return(session, request.state)
             if request.event is not None:
                 await record_event(session, request.state, request.event)
-        message = status_email(request.state, self.public_url)
+        message = status_email(request.state, self.public_url, self.email_templates)
         if message is not None:
             await self.email.send(message)
 

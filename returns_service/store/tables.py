@@ -231,6 +231,13 @@ class OutboxEmailRow(Base):
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    html: Mapped[str | None] = mapped_column(Text, default=None)
+    # pending (not sent yet), sent, or failed (gave up); the relay's bookkeeping.
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class PolicyRow(Base):

@@ -18,6 +18,7 @@ from returns_service.activities.builtin import (
     StoreInventory,
 )
 from returns_service.activities.returns import ReturnActivities
+from returns_service.activities.smtp import EmailRelay
 from returns_service.activities.stripe import StripeRefunds
 from returns_service.config import Settings
 from returns_service.runtime import freeze_startup_objects
@@ -44,6 +45,7 @@ def build_activities(
         inventory=StoreInventory(sessions),
         email=OutboxEmail(sessions, settings.email_folder()),
         public_url=settings.public_url,
+        email_templates=settings.email_templates,
     )
 
 
@@ -71,6 +73,12 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     freeze_startup_objects()
     log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
+    relay = None
+    if settings.smtp_host:
+        relay = asyncio.create_task(EmailRelay(session_factory(engine), settings).run(stop))
+        log.info("sending email through %s:%d", settings.smtp_host, settings.smtp_port)
     async with worker:
         await stop.wait()
+    if relay is not None:
+        await relay
     await engine.dispose()
