@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime
 from email.message import EmailMessage as MimeMessage
@@ -49,9 +50,17 @@ class LedgerPayments:
     written `pending` before the processor is asked, under the same key the processor gets, so a
     worker that dies in between asks again with that key and never pays twice."""
 
-    def __init__(self, sessions: Sessions, processor: RefundProcessor | None = None) -> None:
+    def __init__(
+        self,
+        sessions: Sessions,
+        processor: RefundProcessor | None = None,
+        pending_wait: float = 20.0,
+    ) -> None:
         self.sessions = sessions
         self.processor = processor
+        # How long a refund call waits for a `pending` refund to settle before it answers with
+        # it pending (the next refund call, or a later look, settles it).
+        self.pending_wait = pending_wait
 
     async def refund(self, request: IssueRefund) -> RefundResult:
         if self.processor is not None:
@@ -63,6 +72,7 @@ class LedgerPayments:
                 refusal = await self._enter_all(session, request)
         if self.processor is not None:
             await self._settle(request.return_id, self.processor)
+            await self._follow_pending(request.return_id, self.processor)
         async with self.sessions.begin() as session:
             rows = await self._rows(session, request.return_id)
         failures = [
@@ -147,6 +157,37 @@ class LedgerPayments:
                         failure=(outcome.failure or "")[:500] or None,
                     )
                 )
+
+    async def _follow_pending(self, return_id: str, processor: RefundProcessor) -> None:
+        """Ask about the return's refunds the processor answered `pending` until they settle or
+        `pending_wait` runs out; a later failure frees the capture's money again."""
+        deadline = asyncio.get_running_loop().time() + self.pending_wait
+        pause = 0.5
+        while True:
+            async with self.sessions.begin() as session:
+                waiting = (
+                    await session.scalars(
+                        select(LedgerEntryRow).where(
+                            LedgerEntryRow.return_id == return_id,
+                            LedgerEntryRow.status == "pending",
+                            LedgerEntryRow.provider_ref.is_not(None),
+                        )
+                    )
+                ).all()
+            for row in waiting:
+                assert row.provider_ref is not None
+                outcome = await processor.status(row.provider_ref)
+                if outcome.status != "pending":
+                    async with self.sessions.begin() as session:
+                        await session.execute(
+                            update(LedgerEntryRow)
+                            .where(LedgerEntryRow.id == row.id)
+                            .values(status=outcome.status, failure=outcome.failure)
+                        )
+            if not waiting or asyncio.get_running_loop().time() + pause > deadline:
+                return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
     async def _spent(self, session: AsyncSession, return_id: str, order_id: str) -> int:
         """What this return's refunds have taken (or may have taken) for one order."""

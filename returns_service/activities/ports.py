@@ -45,6 +45,10 @@ class RefundProcessor(Protocol):
 
     async def refund(self, request: ProcessorRefund) -> ProcessorOutcome: ...
 
+    async def status(self, reference: str) -> ProcessorOutcome:
+        """What became of a refund it answered `pending`."""
+        ...
+
 
 class Carrier(Protocol):
     async def create_label(self, request: CreateLabel) -> Label: ...

@@ -57,31 +57,45 @@ class StripeRefunds:
             )
         except httpx.HTTPError as error:
             raise PaymentUnavailable(f"Stripe could not be reached: {error!r}") from error
-        body = _json(answer)
-        if answer.status_code == 200:
-            status = _STATUS.get(str(body.get("status")), "pending")
-            return ProcessorOutcome(
-                status=status,  # type: ignore[arg-type]
-                reference=str(body["id"]),
-                failure=body.get("failure_reason") if status == "failed" else None,
-            )
-        found = body.get("error")
-        problem: dict[str, Any] = found if isinstance(found, dict) else {}
-        code = problem.get("code") or problem.get("type") or f"http_{answer.status_code}"
-        message = problem.get("message") or answer.text[:200]
-        # Throttled, the key in use or used otherwise, or Stripe itself failing: the outcome is
-        # not known, so it is never taken as a refusal; ask again later with the same key.
-        if (
-            answer.status_code in (409, 429)
-            or answer.status_code >= 500
-            or problem.get("type") == "idempotency_error"
-        ):
-            raise PaymentUnavailable(f"Stripe answered {answer.status_code} {code}: {message}")
-        # Any other 4xx is a definite refusal: nothing was refunded.
-        return ProcessorOutcome(status="failed", failure=f"{code}: {message}")
+        return _outcome(answer)
+
+    async def status(self, reference: str) -> ProcessorOutcome:
+        """What became of a refund Stripe answered `pending` (it settles later)."""
+        try:
+            answer = await self.client.get(f"/v1/refunds/{reference}")
+        except httpx.HTTPError as error:
+            raise PaymentUnavailable(f"Stripe could not be reached: {error!r}") from error
+        if answer.status_code != 200:  # reading it failed; the refund itself is as it was
+            raise PaymentUnavailable(f"Stripe answered {answer.status_code} reading {reference}")
+        return _outcome(answer)
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _outcome(answer: httpx.Response) -> ProcessorOutcome:
+    body = _json(answer)
+    if answer.status_code == 200:
+        status = _STATUS.get(str(body.get("status")), "pending")
+        return ProcessorOutcome(
+            status=status,  # type: ignore[arg-type]
+            reference=str(body["id"]),
+            failure=body.get("failure_reason") if status == "failed" else None,
+        )
+    found = body.get("error")
+    problem: dict[str, Any] = found if isinstance(found, dict) else {}
+    code = problem.get("code") or problem.get("type") or f"http_{answer.status_code}"
+    message = problem.get("message") or answer.text[:200]
+    # Throttled, the key in use or used otherwise, or Stripe itself failing: the outcome is
+    # not known, so it is never taken as a refusal; ask again later with the same key.
+    if (
+        answer.status_code in (409, 429)
+        or answer.status_code >= 500
+        or problem.get("type") == "idempotency_error"
+    ):
+        raise PaymentUnavailable(f"Stripe answered {answer.status_code} {code}: {message}")
+    # Any other 4xx is a definite refusal: nothing was refunded.
+    return ProcessorOutcome(status="failed", failure=f"{code}: {message}")
 
 
 def _json(answer: httpx.Response) -> dict[str, Any]:

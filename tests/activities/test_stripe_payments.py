@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -132,3 +133,70 @@ async def test_the_ledger_asks_again_with_the_same_key_after_a_lost_answer(strip
     assert [r.status for r in declined.refunds] == ["failed"]
     assert "charge_disputed" in declined.failures[0]
     assert len(fake.refunds) == 1
+
+
+async def an_order_paid_by(sessions, stripe: FakeStripe, **charge: Any) -> Order:
+    order = Order.model_validate(
+        {"id": f"o_{uuid.uuid4().hex[:8]}", **order_payload(number="S2", now=NOW)}
+    )
+    capture = order.captures[0].model_copy(update={"id": f"ch_{uuid.uuid4().hex[:10]}"})
+    order = order.model_copy(update={"captures": [capture]})
+    async with sessions.begin() as session:
+        await put_order(session, order, NOW)
+    stripe.add_charge(capture.id, capture.amount, **charge)
+    return order
+
+
+def refund_of(order: Order, amount: int = 2725) -> IssueRefund:
+    return IssueRefund(
+        return_id=f"ret_{uuid.uuid4().hex}",
+        sequence=1,
+        currency="EUR",
+        method="original_payment",
+        amounts=[OrderAmount(order_id=order.id, amount=amount, maximum=amount)],
+        requested_at=NOW,
+    )
+
+
+async def test_refunds_survive_a_processor_failing_30_percent_of_calls(stripe, sessions):
+    fake, url = stripe
+    fake.failure_rate, fake.hang_seconds = 0.3, 0.6
+    payments = LedgerPayments(sessions, StripeRefunds(fake.api_key, url, timeout=0.3))
+    orders = [await an_order_paid_by(sessions, fake) for _ in range(40)]
+    requests = [refund_of(order) for order in orders]
+    for request in requests:
+        for _ in range(40):  # as the activity's retries would
+            try:
+                result = await payments.refund(request)
+                break
+            except PaymentUnavailable:
+                continue
+        else:
+            raise AssertionError("never got through")
+        assert [(r.amount, r.status) for r in result.refunds] == [(2725, "succeeded")]
+    # Every kind of failure happened, and still every refund was made exactly once.
+    assert set(fake.faults) == {"500 before", "500 after", "no answer"}, fake.faults
+    assert len(fake.refunds) == 40
+    assert all(c.amount_refunded == 2725 for c in fake.charges.values())
+    async with sessions() as session:
+        rows = (await session.scalars(select(LedgerEntryRow))).all()
+    assert len(rows) == 40 and {r.status for r in rows} == {"succeeded"}
+    assert {r.provider_ref for r in rows} == set(fake.refunds)
+
+
+async def test_a_pending_refund_is_followed_until_it_succeeds_or_fails(stripe, sessions):
+    fake, url = stripe
+    payments = LedgerPayments(sessions, StripeRefunds(fake.api_key, url), pending_wait=10)
+    slow = await an_order_paid_by(sessions, fake, pending_reads=2)
+    result = await payments.refund(refund_of(slow))
+    assert [r.status for r in result.refunds] == ["succeeded"] and not result.failures
+    closed_card = await an_order_paid_by(sessions, fake, pending_reads=1, fails_later=True)
+    result = await payments.refund(refund_of(closed_card))
+    assert [r.status for r in result.refunds] == ["failed"]
+    assert "expired_or_canceled_card" in result.failures[0]
+    # Not followed long enough: it stays pending (counted as paid) and settles on a later look.
+    patient = LedgerPayments(sessions, StripeRefunds(fake.api_key, url), pending_wait=0)
+    later = await an_order_paid_by(sessions, fake, pending_reads=2)
+    request = refund_of(later)
+    assert [r.status for r in (await patient.refund(request)).refunds] == ["pending"]
+    assert [r.status for r in (await payments.refund(request)).refunds] == ["succeeded"]

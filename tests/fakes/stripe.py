@@ -9,7 +9,9 @@
   still runs is a 409.
 
 `on_accepted` is called after a refund is recorded and before the answer is sent, so that a test can
-lose the answer (kill the caller) exactly there.
+lose the answer (kill the caller) exactly there. `failure_rate` makes that share of refund requests
+fail the way infrastructure does (500 before or after executing, or no answer in time); a charge's
+`pending_reads` makes its refunds `pending` until their status has been read that often.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +37,10 @@ class Charge:
     payment_intent: str | None = None
     amount_refunded: int = 0
     disputed: bool = False
+    # Refunds of this charge answer `pending` and settle after this many reads of their status.
+    pending_reads: int = 0
+    # ... and then fail (the card was closed) instead of succeeding.
+    fails_later: bool = False
 
 
 @dataclass
@@ -45,7 +52,14 @@ class FakeStripe:
     running: set[str] = field(default_factory=set)
     # Called with the refund and the loop time its request arrived, before the answer is sent.
     on_accepted: Callable[[dict[str, Any], float], Awaitable[None]] | None = None
+    # Share of refund requests that fail as infrastructure fails: a 500 before the request is
+    # executed, a 500 after it was (its answer lost), or no answer in time after it was.
+    failure_rate: float = 0.0
+    hang_seconds: float = 2.0
+    rng: random.Random = field(default_factory=lambda: random.Random(5))
+    faults: dict[str, int] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
+    _reads_left: dict[str, int] = field(default_factory=dict)
 
     def add_charge(self, charge_id: str, amount: int, **details: Any) -> Charge:
         self.charges[charge_id] = Charge(id=charge_id, amount=amount, **details)
@@ -61,6 +75,9 @@ class FakeStripe:
                 return _error(401, "invalid_request_error", None, "Invalid API Key provided")
             params = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
             key = request.headers.get("idempotency-key")
+            roll = self.rng.random()
+            if roll < self.failure_rate / 3:
+                return self._fault("500 before", 500)
             if key is not None and key in self.saved:
                 first, status, body = self.saved[key]
                 if first != params:
@@ -89,6 +106,11 @@ class FakeStripe:
                     self.saved[key] = (params, status, body)
                 if status == 200 and self.on_accepted is not None:
                     await self.on_accepted(body, arrived)
+                if roll < 2 * self.failure_rate / 3:
+                    return self._fault("500 after", 500)
+                if roll < self.failure_rate:
+                    self.faults["no answer"] = self.faults.get("no answer", 0) + 1
+                    await asyncio.sleep(self.hang_seconds)
                 return JSONResponse(body, status_code=status)
             finally:
                 if key is not None:
@@ -100,9 +122,24 @@ class FakeStripe:
                 return _error(401, "invalid_request_error", None, "Invalid API Key provided")
             if refund_id not in self.refunds:
                 return _error(404, "invalid_request_error", "resource_missing", "No such refund")
-            return JSONResponse(self.refunds[refund_id])
+            refund = self.refunds[refund_id]
+            if refund["status"] == "pending":
+                self._reads_left[refund_id] -= 1
+                if self._reads_left[refund_id] <= 0:
+                    charge = self.charges[refund["charge"]]
+                    if charge.fails_later:
+                        refund["status"] = "failed"
+                        refund["failure_reason"] = "expired_or_canceled_card"
+                        charge.amount_refunded -= refund["amount"]
+                    else:
+                        refund["status"] = "succeeded"
+            return JSONResponse(refund)
 
         return app
+
+    def _fault(self, kind: str, status: int) -> JSONResponse:
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+        return _error(status, "api_error", None, "An unknown error occurred")
 
     def _authorized(self, header: str) -> bool:
         scheme, _, value = header.partition(" ")
@@ -165,7 +202,7 @@ class FakeStripe:
             "charge": charge.id,
             "payment_intent": charge.payment_intent,
             "currency": charge.currency,
-            "status": "succeeded",
+            "status": "pending" if charge.pending_reads else "succeeded",
             "reason": params.get("reason"),
             "metadata": {
                 k[len("metadata[") : -1]: v for k, v in params.items() if k.startswith("metadata[")
@@ -173,6 +210,7 @@ class FakeStripe:
             "failure_reason": None,
         }
         self.refunds[refund["id"]] = refund
+        self._reads_left[refund["id"]] = charge.pending_reads
         return 200, refund
 
 
