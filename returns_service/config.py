@@ -77,6 +77,11 @@ class Settings(BaseSettings):
         default=None,
         description="Folder with status_email.txt.j2/.html.j2 to override the built-in.",
     )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Let webhook endpoints be on loopback or private addresses (development and"
+        " tests); cloud metadata addresses stay refused.",
+    )
     payments: Literal["builtin", "stripe"] = Field(
         default="builtin",
         description="Where refunds go: the built-in ledger, or Stripe (and the ledger).",

@@ -191,6 +191,21 @@ class IdempotencyKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class WebhookEndpointRow(Base):
+    """Where the shop's other systems want return events, and the secret they are signed with."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list]
+    description: Mapped[str | None] = mapped_column(String(500), default=None)
+    secret: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class LabelRow(Base):
     __tablename__ = "labels"
 

@@ -1,0 +1,121 @@
+"""Webhook endpoints: where the shop's other systems want return events. The signing secret
+(Standard Webhooks: `whsec_` and base64 of 24 random bytes) is shown once, when it is made."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response
+from pydantic import AfterValidator, BaseModel, Field
+from sqlalchemy import delete, select
+
+from returns_service.api.auth import Principal, allow
+from returns_service.api.deps import SessionDep, SettingsDep, WriteSessionDep
+from returns_service.api.errors import InvalidInput, NotFound
+from returns_service.api.ids import new_id
+from returns_service.api.schemas import Request, Text
+from returns_service.domain.status import Status
+from returns_service.net import ForbiddenUrl, check_url
+from returns_service.store.tables import WebhookEndpointRow
+
+router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
+
+EVENT_TYPES = [f"return.{status.value}" for status in Status] + ["return.refund_failed"]
+
+
+def _known_event(value: str) -> str:
+    if value not in EVENT_TYPES:
+        raise ValueError(f"not an event type; one of {', '.join(EVENT_TYPES)}")
+    return value
+
+
+EventType = Annotated[
+    str, Field(json_schema_extra={"enum": EVENT_TYPES}), AfterValidator(_known_event)
+]
+EndpointId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+Ops = Annotated[Principal, Depends(allow("ops"))]
+
+
+class EndpointIn(Request):
+    url: Annotated[str, Field(min_length=8, max_length=2000)]
+    events: Annotated[list[EventType], Field(min_length=1, max_length=len(EVENT_TYPES))]
+    description: Text | None = None
+
+
+class EndpointOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+
+    @classmethod
+    def build(cls, row: WebhookEndpointRow) -> EndpointOut:
+        return cls(
+            id=row.id,
+            url=row.url,
+            events=list(row.events),
+            description=row.description,
+            enabled=row.enabled,
+            disabled_reason=row.disabled_reason,
+            created_at=row.created_at,
+        )
+
+
+class EndpointCreated(EndpointOut):
+    secret: str = Field(description="Shown once: verify each delivery's signature with it.")
+
+
+class EndpointPage(BaseModel):
+    data: list[EndpointOut]
+
+
+@router.post("", status_code=201, response_model=EndpointCreated)
+async def create_endpoint(
+    body: EndpointIn, session: WriteSessionDep, settings: SettingsDep, _: Ops
+) -> EndpointCreated:
+    """Refuses URLs on loopback, private, link-local or cloud metadata addresses, in any form
+    (unless `RETURNS_WEBHOOKS_ALLOW_PRIVATE`, which still refuses metadata addresses)."""
+    try:
+        await check_url(body.url, allow_private=settings.webhooks_allow_private)
+    except ForbiddenUrl as error:
+        raise InvalidInput("url", str(error)) from None
+    row = WebhookEndpointRow(
+        id=new_id("we"),
+        url=body.url,
+        events=sorted(set(body.events)),
+        description=body.description,
+        secret="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+        enabled=True,
+        created_at=datetime.now(UTC),
+    )
+    async with session.begin():
+        session.add(row)
+    return EndpointCreated(**EndpointOut.build(row).model_dump(), secret=row.secret)
+
+
+@router.get("", response_model=EndpointPage)
+async def list_endpoints(session: SessionDep, _: Ops) -> EndpointPage:
+    async with session.begin():
+        rows = (
+            await session.scalars(
+                select(WebhookEndpointRow).order_by(WebhookEndpointRow.created_at.desc())
+            )
+        ).all()
+    return EndpointPage(data=[EndpointOut.build(row) for row in rows])
+
+
+@router.delete("/{endpoint_id}", status_code=204, response_class=Response)
+async def delete_endpoint(endpoint_id: EndpointId, session: WriteSessionDep, _: Ops) -> Response:
+    async with session.begin():
+        gone = await session.execute(
+            delete(WebhookEndpointRow).where(WebhookEndpointRow.id == endpoint_id)
+        )
+    if not getattr(gone, "rowcount", 0):
+        raise NotFound(f"webhook endpoint {endpoint_id} does not exist")
+    return Response(status_code=204)

@@ -1,0 +1,98 @@
+"""Webhook endpoints: made by ops with a secret shown once, and never pointed at the machine
+itself, the private network or a cloud metadata service, whatever form the URL takes."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from sqlalchemy import func, select
+
+from returns_service.net import ForbiddenUrl, check_url
+from returns_service.store.tables import WebhookEndpointRow
+
+FORBIDDEN = [
+    "http://127.0.0.1/hooks",
+    "http://localhost:8080/hooks",
+    "http://LOCALHOST./hooks",
+    "http://[::1]/hooks",
+    "http://[::ffff:127.0.0.1]/hooks",
+    "http://10.20.30.40/hooks",
+    "http://172.16.0.9/hooks",
+    "http://192.168.1.1/hooks",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://0.0.0.0/hooks",
+    "http://2130706433/hooks",
+    "http://0x7f000001/hooks",
+    "http://127.1/hooks",
+    "http://100.64.0.1/hooks",
+    "http://[fe80::1]/hooks",
+    "ftp://example.com/hooks",
+    "http://user:secret@93.184.216.34/hooks",
+]
+
+
+async def count(api) -> int:
+    async with api.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(WebhookEndpointRow)))
+
+
+async def test_forbidden_urls_are_refused_and_nothing_is_kept(api):
+    before = await count(api)
+    for url in FORBIDDEN:
+        answer = await api.http.post(
+            "/v1/webhook-endpoints",
+            json={"url": url, "events": ["return.approved"]},
+            headers=api.auth("ops"),
+        )
+        assert answer.status_code == 422, (url, answer.text)
+        assert answer.json()["errors"][0]["field"] == "url"
+    assert await count(api) == before
+
+
+async def test_a_name_that_resolves_to_loopback_or_metadata_is_refused():
+    async def dns(host: str) -> list[str]:
+        return {
+            "hooks.example": ["93.184.216.34"],
+            "sneaky.example": ["93.184.216.34", "127.0.0.1"],
+        }.get(host, ["169.254.169.254"])
+
+    await check_url("https://hooks.example/in", resolver=dns)
+    for url in ("https://sneaky.example/in", "https://rebinding.example/in"):
+        with pytest.raises(ForbiddenUrl):
+            await check_url(url, resolver=dns)
+    # Private addresses may be allowed for development; metadata addresses never are.
+    await check_url("http://127.0.0.1:9000/in", allow_private=True)
+    with pytest.raises(ForbiddenUrl):
+        await check_url("https://rebinding.example/in", allow_private=True, resolver=dns)
+
+
+async def test_an_endpoint_shows_its_secret_once_and_only_ops_manage_endpoints(api):
+    body = {
+        "url": "https://93.184.216.34/returns",
+        "events": ["return.refunded", "return.refund_failed"],
+    }
+    assert (
+        await api.http.post("/v1/webhook-endpoints", json=body, headers=api.auth("agent"))
+    ).status_code == 403
+    created = await api.http.post("/v1/webhook-endpoints", json=body, headers=api.auth("ops"))
+    assert created.status_code == 201, created.text
+    endpoint = created.json()
+    assert endpoint["secret"].startswith("whsec_")
+    assert len(base64.b64decode(endpoint["secret"].removeprefix("whsec_"))) >= 24
+    listed = (await api.http.get("/v1/webhook-endpoints", headers=api.auth("ops"))).json()["data"]
+    mine = [e for e in listed if e["id"] == endpoint["id"]]
+    assert mine and "secret" not in mine[0] and mine[0]["enabled"] is True
+    unknown = await api.http.post(
+        "/v1/webhook-endpoints",
+        json={**body, "events": ["return.teleported"]},
+        headers=api.auth("ops"),
+    )
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "events[0]"
+    gone = await api.http.delete(f"/v1/webhook-endpoints/{endpoint['id']}", headers=api.auth("ops"))
+    assert gone.status_code == 204
+    again = await api.http.delete(
+        f"/v1/webhook-endpoints/{endpoint['id']}", headers=api.auth("ops")
+    )
+    assert again.status_code == 404
