@@ -12,6 +12,11 @@ from temporalio import activity
 
 from returns_service.activities.emails import status_email
 from returns_service.activities.ports import Carrier, Email, Inventory, Payments
+from returns_service.activities.webhooks import (
+    WebhookActivities,
+    plan_deliveries,
+    start_deliveries,
+)
 from returns_service.domain.messages import (
     CreateLabel,
     IssueRefund,
@@ -53,6 +58,7 @@ class ReturnActivities:
         email: Email,
         public_url: str,
         email_templates: Path | None = None,
+        webhooks: WebhookActivities | None = None,
     ) -> None:
         self.sessions = sessions
         self.carrier = carrier
@@ -61,6 +67,7 @@ class ReturnActivities:
         self.email = email
         self.public_url = public_url.rstrip("/")
         self.email_templates = email_templates
+        self.webhooks = webhooks
 
     @activity.defn(name=ReturnActivity.REGISTER)
     async def register_return(self, request: RegisterReturn) -> RegisteredReturn:
@@ -81,10 +88,14 @@ class ReturnActivities:
 
     @activity.defn(name=ReturnActivity.RECORD_STATUS)
     async def record_status(self, request: RecordStatus) -> None:
+        deliveries: list[str] = []
         async with self.sessions.begin() as session:
             await project_return(session, request.state)
             if request.event is not None:
-                await record_event(session, request.state, request.event)
+                event = await record_event(session, request.state, request.event)
+                deliveries = await plan_deliveries(session, event)
+        if deliveries:  # once the event is committed, so a delivery always finds it
+            await start_deliveries(activity.client(), activity.info().task_queue, deliveries)
         message = status_email(request.state, self.public_url, self.email_templates)
         if message is not None:
             await self.email.send(message)
@@ -96,4 +107,5 @@ class ReturnActivities:
             self.restock_items,
             self.issue_refund,
             self.record_status,
+            *(self.webhooks.all() if self.webhooks else []),
         ]

@@ -223,3 +223,19 @@ class RecordStatus(Model):
     state: ReturnState
     # The event this change emits (`return.<status>`, `return.refund_failed`), if any.
     event: str | None = None
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+WEBHOOK_WORKFLOW = "WebhookDelivery"
+
+
+class WebhookActivity:
+    DELIVER = "deliver_webhook"
+    GIVE_UP = "give_up_webhook"
+
+
+class DeliverWebhook(Model):
+    """One event to one endpoint; the delivery's id is also its workflow's."""
+
+    delivery_id: str

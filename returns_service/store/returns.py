@@ -119,14 +119,17 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
     )
 
 
-async def record_event(session: AsyncSession, state: ReturnState, event_type: str) -> None:
+async def record_event(
+    session: AsyncSession, state: ReturnState, event_type: str
+) -> ReturnEventRow:
     """Keep the event that this version of the return emits, once."""
     key = f"{state.id}:{event_type}:{state.version}"
+    event_id = "evt_" + hashlib.sha256(key.encode()).hexdigest()[:24]
     await insert_once(
         session,
         ReturnEventRow,
         {
-            "id": "evt_" + hashlib.sha256(key.encode()).hexdigest()[:24],
+            "id": event_id,
             "return_id": state.id,
             "type": event_type,
             "version": state.version,
@@ -134,6 +137,9 @@ async def record_event(session: AsyncSession, state: ReturnState, event_type: st
             "data": state.model_dump(mode="json"),
         },
     )
+    event = await session.get(ReturnEventRow, event_id)
+    assert event is not None
+    return event
 
 
 async def project_return(session: AsyncSession, state: ReturnState) -> bool:

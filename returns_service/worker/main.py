@@ -20,11 +20,13 @@ from returns_service.activities.builtin import (
 from returns_service.activities.returns import ReturnActivities
 from returns_service.activities.smtp import EmailRelay
 from returns_service.activities.stripe import StripeRefunds
+from returns_service.activities.webhooks import WebhookActivities
 from returns_service.config import Settings
 from returns_service.runtime import freeze_startup_objects
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.temporal import connect
 from returns_service.workflows.returns import ReturnWorkflow
+from returns_service.workflows.webhooks import WebhookDeliveryWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def build_activities(
         email=OutboxEmail(sessions, settings.email_folder()),
         public_url=settings.public_url,
         email_templates=settings.email_templates,
+        webhooks=WebhookActivities(sessions, settings.webhooks_allow_private),
     )
 
 
@@ -53,7 +56,7 @@ def build_worker(client: Client, settings: Settings, activities: ReturnActivitie
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ReturnWorkflow],
+        workflows=[ReturnWorkflow, WebhookDeliveryWorkflow],
         activities=activities.all(),
         max_concurrent_activities=50,
         # A worker that died hands its cached returns on to another one after this long (the

@@ -90,9 +90,17 @@ async def test_an_endpoint_shows_its_secret_once_and_only_ops_manage_endpoints(a
         headers=api.auth("ops"),
     )
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "events[0]"
+    log = await api.http.get(
+        f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=api.auth("ops")
+    )
+    assert log.status_code == 200 and log.json() == {"data": []}
     gone = await api.http.delete(f"/v1/webhook-endpoints/{endpoint['id']}", headers=api.auth("ops"))
     assert gone.status_code == 204
     again = await api.http.delete(
         f"/v1/webhook-endpoints/{endpoint['id']}", headers=api.auth("ops")
     )
     assert again.status_code == 404
+    missing = await api.http.get(
+        f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=api.auth("ops")
+    )
+    assert missing.status_code == 404

@@ -8,7 +8,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import delete, select
 
@@ -19,7 +19,11 @@ from returns_service.api.ids import new_id
 from returns_service.api.schemas import Request, Text
 from returns_service.domain.status import Status
 from returns_service.net import ForbiddenUrl, check_url
-from returns_service.store.tables import WebhookEndpointRow
+from returns_service.store.tables import (
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+)
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
 
@@ -75,6 +79,28 @@ class EndpointPage(BaseModel):
     data: list[EndpointOut]
 
 
+class AttemptOut(BaseModel):
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    event_id: str
+    event_type: str
+    return_id: str
+    status: str
+    created_at: datetime
+    delivered_at: datetime | None
+    attempts: list[AttemptOut]
+
+
+class DeliveryPage(BaseModel):
+    data: list[DeliveryOut]
+
+
 @router.post("", status_code=201, response_model=EndpointCreated)
 async def create_endpoint(
     body: EndpointIn, session: WriteSessionDep, settings: SettingsDep, _: Ops
@@ -119,3 +145,56 @@ async def delete_endpoint(endpoint_id: EndpointId, session: WriteSessionDep, _: 
     if not getattr(gone, "rowcount", 0):
         raise NotFound(f"webhook endpoint {endpoint_id} does not exist")
     return Response(status_code=204)
+
+
+@router.get("/{endpoint_id}/deliveries", response_model=DeliveryPage)
+async def list_deliveries(
+    endpoint_id: EndpointId,
+    session: SessionDep,
+    _: Ops,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> DeliveryPage:
+    """The newest deliveries to the endpoint, each with every attempt and its answer."""
+    async with session.begin():
+        if await session.get(WebhookEndpointRow, endpoint_id) is None:
+            raise NotFound(f"webhook endpoint {endpoint_id} does not exist")
+        deliveries = (
+            await session.scalars(
+                select(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.endpoint_id == endpoint_id)
+                .order_by(WebhookDeliveryRow.created_at.desc(), WebhookDeliveryRow.id.desc())
+                .limit(limit)
+            )
+        ).all()
+        attempts = (
+            await session.scalars(
+                select(WebhookAttemptRow)
+                .where(WebhookAttemptRow.delivery_id.in_([d.id for d in deliveries]))
+                .order_by(WebhookAttemptRow.id)
+            )
+        ).all()
+    by_delivery: dict[str, list[AttemptOut]] = {}
+    for attempt in attempts:
+        by_delivery.setdefault(attempt.delivery_id, []).append(
+            AttemptOut(
+                at=attempt.at,
+                status_code=attempt.status_code,
+                error=attempt.error,
+                duration_ms=attempt.duration_ms,
+            )
+        )
+    return DeliveryPage(
+        data=[
+            DeliveryOut(
+                id=d.id,
+                event_id=d.event_id,
+                event_type=d.event_type,
+                return_id=d.return_id,
+                status=d.status,
+                created_at=d.created_at,
+                delivered_at=d.delivered_at,
+                attempts=by_delivery.get(d.id, []),
+            )
+            for d in deliveries
+        ]
+    )

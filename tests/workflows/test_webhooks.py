@@ -1,0 +1,182 @@
+"""Webhooks to a receiver that is down for the first 48 (simulated) hours: every event arrives
+afterwards, signed as Standard Webhooks, and a receiver that drops repeats by `webhook-id` processes
+each once; the delivery log shows the failed attempts. On the time-skipping server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import func, select
+from standardwebhooks import Webhook
+from temporalio.worker import Worker
+
+from returns_service.activities.webhooks import plan_deliveries, start_deliveries
+from returns_service.config import Settings
+from returns_service.domain.messages import ReceiveItems, ReturnUpdate
+from returns_service.domain.models import Actor, Customer, ReturnState
+from returns_service.store.tables import (
+    ReturnEventRow,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+)
+from returns_service.worker.main import build_activities
+from returns_service.workflows.returns import ReturnWorkflow
+from returns_service.workflows.webhooks import WebhookDeliveryWorkflow
+from tests.api.conftest import serving
+from tests.factories import order_payload
+from tests.workflows.clock import Clock
+from tests.workflows.conftest import finished
+
+# 500 take about 8 minutes on the time-skipping server (every delivery retries on its own while
+# the receiver is down): RETURNS_WEBHOOK_EVENTS=500 pytest tests/workflows/test_webhooks.py
+EVENTS = int(os.environ.get("RETURNS_WEBHOOK_EVENTS", "20"))
+
+
+@dataclass
+class Receiver:
+    secret: str
+    down: bool = True
+    processed: dict[str, dict] = field(default_factory=dict)
+    repeats: int = 0
+    refused: int = 0
+    bad_signatures: int = 0
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/hooks")
+        async def hooks(request: Request) -> Response:
+            if self.down:
+                self.refused += 1
+                return Response(status_code=503)
+            body = await request.body()
+            try:
+                event = Webhook(self.secret).verify(body, dict(request.headers))
+            except Exception:  # noqa: BLE001 - any verification failure
+                self.bad_signatures += 1
+                return Response(status_code=400)
+            webhook_id = request.headers["webhook-id"]
+            if webhook_id in self.processed:
+                self.repeats += 1
+            else:
+                self.processed[webhook_id] = event
+            return Response(status_code=204)
+
+        return app
+
+
+async def skip(env, task_queue: str, hours: int) -> None:
+    await env.client.execute_workflow(
+        Clock.run, hours, id=f"clock-{uuid.uuid4().hex}", task_queue=task_queue
+    )
+
+
+async def test_a_receiver_down_for_48_hours_gets_every_event_afterwards_once(
+    env, harness, tmp_path
+):
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    receiver = Receiver(secret)
+    settings = Settings(data_dir=tmp_path, webhooks_allow_private=True)
+    activities = build_activities(settings, harness.sessions)
+    harness.task_queue = f"hooks-{uuid.uuid4().hex[:8]}"
+    async with (
+        serving(receiver.app()) as url,
+        Worker(
+            env.client,
+            task_queue=harness.task_queue,
+            workflows=[ReturnWorkflow, WebhookDeliveryWorkflow, Clock],
+            activities=activities.all(),
+            max_concurrent_activities=100,
+        ),
+    ):
+        async with harness.sessions.begin() as session:
+            session.add(
+                WebhookEndpointRow(
+                    id=f"we_{uuid.uuid4().hex[:12]}",
+                    url=f"{url}/hooks",
+                    events=[
+                        "return.approved",
+                        "return.label_sent",
+                        "return.received",
+                        "return.refunded",
+                        "return.closed",
+                        "return.shipped",
+                    ],
+                    secret=secret,
+                    enabled=True,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        # A real return: its status changes emit events as they are recorded.
+        order = await harness.put_order(order_payload(now=await harness.now()), order_id="o_hooks")
+        handle = await harness.start(order)
+        await handle.execute_update(ReturnUpdate.WAIT_DECIDED, result_type=ReturnState)
+        receipt = ReceiveItems(
+            actor=Actor(kind="warehouse"),
+            location="WH1",
+            items=[{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
+        )
+        await handle.execute_update(ReturnUpdate.RECEIVE, receipt, result_type=ReturnState)
+        real = await finished(handle)
+        # And many more events, recorded and dispatched the same way.
+        template = real.model_copy(update={"customer": Customer(email="many@example.com")})
+        async with harness.sessions.begin() as session:
+            planned = []
+            for n in range(EVENTS):
+                event = ReturnEventRow(
+                    id=f"evt_many_{n:05d}",
+                    return_id=f"ret_many_{n:05d}",
+                    type="return.closed",
+                    version=1,
+                    created_at=datetime.now(UTC),
+                    data=template.model_copy(update={"id": f"ret_many_{n:05d}"}).model_dump(
+                        mode="json"
+                    ),
+                )
+                session.add(event)
+                await session.flush()
+                planned += await plan_deliveries(session, event)
+        await start_deliveries(env.client, harness.task_queue, planned)
+
+        await skip(env, harness.task_queue, hours=48)
+        assert receiver.processed == {}
+        receiver.down = False
+        await skip(
+            env, harness.task_queue, hours=13
+        )  # the next attempt of every delivery is due by then
+        async with harness.sessions() as session:
+            expected = int(
+                await session.scalar(select(func.count()).select_from(WebhookDeliveryRow))
+            )
+        for _ in range(600):
+            if len(receiver.processed) >= expected:
+                break
+            await asyncio.sleep(0.1)
+
+    assert expected >= EVENTS + 5
+    assert len(receiver.processed) == expected and receiver.bad_signatures == 0
+    kinds = {e["type"] for e in receiver.processed.values()}
+    assert {"return.approved", "return.label_sent", "return.received", "return.closed"} <= kinds
+    assert (
+        receiver.processed[f"evt_many_{EVENTS - 1:05d}"]["data"]["id"]
+        == f"ret_many_{EVENTS - 1:05d}"
+    )
+    async with harness.sessions() as session:
+        statuses = (await session.scalars(select(WebhookDeliveryRow.status))).all()
+        failed_attempts = await session.scalar(
+            select(func.count())
+            .select_from(WebhookAttemptRow)
+            .where(WebhookAttemptRow.status_code == 503)
+        )
+        attempts = (await session.scalars(select(WebhookDeliveryRow.attempts))).all()
+    assert set(statuses) == {"delivered"}
+    assert failed_attempts == receiver.refused and failed_attempts >= 5 * expected
+    assert min(attempts) >= 6  # each delivery was tried again and again while the receiver was down
