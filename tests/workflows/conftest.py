@@ -22,9 +22,17 @@ from temporalio.worker import Worker
 
 from returns_service.activities.returns import ReturnActivities
 from returns_service.config import Settings
-from returns_service.domain.messages import STATE_QUERY, WORKFLOW_NAME, StartReturn
+from returns_service.domain.messages import (
+    STATE_QUERY,
+    WORKFLOW_NAME,
+    ReceivedItem,
+    ReceiveItems,
+    ReturnUpdate,
+    StartReturn,
+)
 from returns_service.domain.models import (
     Actor,
+    Condition,
     Customer,
     Order,
     Policy,
@@ -130,6 +138,16 @@ async def harness(
         harness = Harness(env, env.client, sessions, activities, task_queue)
         yield harness
         await harness.terminate_unfinished()
+
+
+async def received_in_good_condition(handle: WorkflowHandle[Any, Any]) -> ReturnState:
+    """The warehouse receives the return's one item, in good condition."""
+    receipt = ReceiveItems(
+        actor=Actor(kind="warehouse"),
+        location="WH1",
+        items=[ReceivedItem(item_id="ri_1", quantity=1, condition=Condition.GOOD)],
+    )
+    return await handle.execute_update(ReturnUpdate.RECEIVE, receipt, result_type=ReturnState)
 
 
 async def finished(handle: WorkflowHandle[Any, Any]) -> ReturnState:

@@ -16,12 +16,12 @@ from sqlalchemy import select
 
 from returns_service.activities.smtp import EmailRelay
 from returns_service.config import Settings
-from returns_service.domain.messages import ReceiveItems, ReturnUpdate, ShipReturn
+from returns_service.domain.messages import ReturnUpdate, ShipReturn
 from returns_service.domain.models import Actor, ReturnState
 from returns_service.store.tables import OutboxEmailRow
 from tests.conftest import free_port
 from tests.factories import order_payload
-from tests.workflows.conftest import finished
+from tests.workflows.conftest import finished, received_in_good_condition
 
 
 @dataclass
@@ -56,12 +56,7 @@ async def a_finished_return(harness) -> ReturnState:
     await handle.execute_update(
         ReturnUpdate.SHIP, ShipReturn(actor=Actor(kind="customer")), result_type=ReturnState
     )
-    receipt = ReceiveItems(
-        actor=Actor(kind="warehouse"),
-        location="WH1",
-        items=[{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
-    )
-    await handle.execute_update(ReturnUpdate.RECEIVE, receipt, result_type=ReturnState)
+    await received_in_good_condition(handle)
     return await finished(handle)
 
 

@@ -11,13 +11,13 @@ from temporalio.worker import Worker
 from returns_service.activities.builtin import LedgerPayments
 from returns_service.activities.returns import ReturnActivities
 from returns_service.activities.stripe import StripeRefunds
-from returns_service.domain.messages import ReceiveItems, RefundReturn, ReturnUpdate
+from returns_service.domain.messages import RefundReturn, ReturnUpdate
 from returns_service.domain.models import Actor, ReturnState
 from returns_service.workflows.returns import ReturnWorkflow
 from tests.api.conftest import serving
 from tests.factories import order_payload
 from tests.fakes.stripe import FakeStripe
-from tests.workflows.conftest import finished
+from tests.workflows.conftest import finished, received_in_good_condition
 
 
 async def test_a_refund_stripe_refuses_waits_for_an_agent_whose_retry_pays_once(env, harness):
@@ -42,12 +42,7 @@ async def test_a_refund_stripe_refuses_waits_for_an_agent_whose_retry_pays_once(
             order = await harness.put_order(payload, order_id=f"o_{uuid.uuid4().hex[:8]}")
             handle = await harness.start(order)
             await handle.execute_update(ReturnUpdate.WAIT_DECIDED, result_type=ReturnState)
-            receipt = ReceiveItems(
-                actor=Actor(kind="warehouse"),
-                location="WH1",
-                items=[{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
-            )
-            await handle.execute_update(ReturnUpdate.RECEIVE, receipt, result_type=ReturnState)
+            await received_in_good_condition(handle)
             for _ in range(200):
                 state = await handle.query("state", result_type=ReturnState)
                 if state.errors:

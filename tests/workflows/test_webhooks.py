@@ -19,8 +19,8 @@ from temporalio.worker import Worker
 
 from returns_service.activities.webhooks import plan_deliveries, start_deliveries
 from returns_service.config import Settings
-from returns_service.domain.messages import ReceiveItems, ReturnUpdate
-from returns_service.domain.models import Actor, Customer, ReturnState
+from returns_service.domain.messages import ReturnUpdate
+from returns_service.domain.models import Customer, ReturnState
 from returns_service.store.tables import (
     ReturnEventRow,
     WebhookAttemptRow,
@@ -33,7 +33,7 @@ from returns_service.workflows.webhooks import WebhookDeliveryWorkflow
 from tests.api.conftest import serving
 from tests.factories import order_payload
 from tests.workflows.clock import Clock
-from tests.workflows.conftest import finished
+from tests.workflows.conftest import finished, received_in_good_condition
 
 # 500 take about 8 minutes on the time-skipping server (every delivery retries on its own while
 # the receiver is down): RETURNS_WEBHOOK_EVENTS=500 pytest tests/workflows/test_webhooks.py
@@ -119,12 +119,7 @@ async def test_a_receiver_down_for_48_hours_gets_every_event_afterwards_once(
         order = await harness.put_order(order_payload(now=await harness.now()), order_id="o_hooks")
         handle = await harness.start(order)
         await handle.execute_update(ReturnUpdate.WAIT_DECIDED, result_type=ReturnState)
-        receipt = ReceiveItems(
-            actor=Actor(kind="warehouse"),
-            location="WH1",
-            items=[{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
-        )
-        await handle.execute_update(ReturnUpdate.RECEIVE, receipt, result_type=ReturnState)
+        await received_in_good_condition(handle)
         real = await finished(handle)
         # And many more events, recorded and dispatched the same way.
         template = real.model_copy(update={"customer": Customer(email="many@example.com")})
