@@ -240,12 +240,6 @@ async def list_returns(
         )
         created_at, ident = ReturnReasonRow.created_at, ReturnReasonRow.return_id
     status = _status_column(session, filters)
-    if filters.reason:  # the reason table has the status too: one index walks both
-        status = (
-            literal_column("+return_reasons.status", String)
-            if session.get_bind().dialect.name == "sqlite" and len(filters.statuses) > 1
-            else ReturnReasonRow.status
-        )
     if len(filters.statuses) == 1:
         query = query.where(status == filters.statuses[0])
     elif filters.statuses:
@@ -276,12 +270,13 @@ async def list_returns(
 
 
 def _status_column(session: AsyncSession, filters: ReturnFilter) -> Any:
-    """The status column, or for SQLite (which keeps no statistics unless asked) the same column
-    written `+status` where its index would be the wrong walk: with a customer, whose own index
-    finds few rows, and with several statuses, where the creation-time index needs no sort.
+    """The status column to filter on: the reason table's when filtering by reason (one index
+    walks both). For SQLite (which keeps no statistics unless asked) the same column is written
+    `+status` where its index would be the wrong walk: with several statuses, where the
+    creation-time index needs no sort, and with a customer, whose own index finds few rows.
     PostgreSQL's planner has statistics and chooses for itself."""
-    if session.get_bind().dialect.name == "sqlite" and (
-        filters.customer_email or len(filters.statuses) > 1
-    ):
-        return literal_column("+returns.status", String)
-    return ReturnRow.status
+    column = ReturnReasonRow.status if filters.reason else ReturnRow.status
+    steer = len(filters.statuses) > 1 or (filters.customer_email and not filters.reason)
+    if session.get_bind().dialect.name == "sqlite" and steer:
+        return literal_column(f"+{column.table.name}.status", String)
+    return column

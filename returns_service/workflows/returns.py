@@ -334,18 +334,20 @@ class ReturnWorkflow:
             *(r for r in self.state.refunds if r.id.startswith("rf_failed_")),
             *result.refunds,
         ]
+        self.count_refunded()
+        if result.failures:
+            raise await self.refund_failed("PaymentFailed", "; ".join(result.failures))
+
+    def count_refunded(self) -> None:
+        """What the return has paid back: every refund not known to have failed."""
         self.state.refunded_amount = sum(
             r.amount for r in self.state.refunds if r.status != "failed"
         )
-        if result.failures:
-            raise await self.refund_failed("PaymentFailed", "; ".join(result.failures))
 
     async def refund_failed(self, code: str | None, detail: str) -> ApplicationError:
         """Record the failure on the return, tell the world, and say why to the caller."""
         code = code or "PaymentFailed"
-        self.state.refunded_amount = sum(
-            r.amount for r in self.state.refunds if r.status != "failed"
-        )
+        self.count_refunded()
         self.state.errors.append(ReturnError(code=code, detail=detail, at=workflow.now()))
         await self.record(f"refund failed: {detail}", event="return.refund_failed")
         return ApplicationError(
