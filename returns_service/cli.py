@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import ctypes
 import json
 import logging
@@ -64,6 +65,18 @@ def _api_keys(data_dir: Path) -> dict[str, str]:
     return keys
 
 
+def _carrier_secret(data_dir: Path) -> str:
+    """RETURNS_CARRIER_WEBHOOK_SECRET, else the one generated on the first start in this data
+    dir: carrier tracking events are signed with it."""
+    if os.environ.get("RETURNS_CARRIER_WEBHOOK_SECRET"):
+        return os.environ["RETURNS_CARRIER_WEBHOOK_SECRET"]
+    path = data_dir / "carrier-webhook-secret"
+    if not path.exists():
+        path.write_text("whsec_" + base64.b64encode(secrets.token_bytes(24)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 class Child:
     """One supervised process: restarted with backoff when it dies on its own."""
 
@@ -120,6 +133,7 @@ def dev(args: argparse.Namespace) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
     keys = _api_keys(data_dir)
+    carrier_secret = _carrier_secret(data_dir)
     api_url = f"http://127.0.0.1:{args.api_port}"
     ui_url = f"http://127.0.0.1:{args.ui_port}"
     settings = Settings(data_dir=data_dir)
@@ -129,6 +143,7 @@ def dev(args: argparse.Namespace) -> None:
         "RETURNS_DATABASE_URL": settings.store_url(),
         "RETURNS_TEMPORAL_ADDRESS": f"127.0.0.1:{args.temporal_port}",
         "RETURNS_API_KEYS": json.dumps(keys),
+        "RETURNS_CARRIER_WEBHOOK_SECRET": carrier_secret,
         "RETURNS_PUBLIC_URL": api_url,
         "RETURNS_TEMPORAL_UI_URL": ui_url,
     }
@@ -196,6 +211,7 @@ def dev(args: argparse.Namespace) -> None:
         f"  Temporal     127.0.0.1:{args.temporal_port}\n"
         f"  Data         {data_dir}\n"
         f"  Keys         " + "\n               ".join(f"{r}: {k}" for r, k in keys.items()) + "\n"
+        f"  Carrier events are signed with {carrier_secret}\n"
         "Ctrl-C stops everything; starting again on this data directory continues every return.",
         flush=True,
     )

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from returns_service.domain.models import Address
+
 ROLES = ("agent", "warehouse", "ops", "admin", "integration")
 
 
@@ -93,10 +95,53 @@ class Settings(BaseSettings):
         default="https://api.stripe.com", description="Stripe's API base URL."
     )
 
+    return_address: Address | None = Field(
+        default=None,
+        description='Where returns go, as JSON ({"name", "line1", "postal_code", "city",'
+        ' "country", ...}); printed on labels and given to the carrier.',
+    )
+    carrier: Literal["builtin", "http"] = Field(
+        default="builtin",
+        description="Who makes labels: the built-in carrier, or a carrier's HTTP API.",
+    )
+    carrier_api_base: str = Field(default="", description="The carrier API's base URL.")
+    carrier_api_key: SecretStr | None = Field(
+        default=None, description="The carrier API's key, when carrier is http."
+    )
+    carrier_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Standard Webhooks secret (whsec_...) carrier tracking events are signed"
+        " with; unset: POST /v1/carrier-events is refused.",
+    )
+    inventory: Literal["builtin", "http"] = Field(
+        default="builtin",
+        description="Where restocks are told: the built-in stock levels, or a warehouse system"
+        " (and the built-in levels).",
+    )
+    wms_api_base: str = Field(default="", description="The warehouse system's API base URL.")
+    wms_api_key: SecretStr | None = Field(
+        default=None, description="The warehouse system's API key, when inventory is http."
+    )
+
     @model_validator(mode="after")
-    def _payments_configured(self) -> Settings:
-        if self.payments == "stripe" and self.stripe_api_key is None:
-            raise ValueError("RETURNS_STRIPE_API_KEY is required when RETURNS_PAYMENTS=stripe")
+    def _adapters_configured(self) -> Settings:
+        for chosen, needs in (
+            (self.payments == "stripe", {"stripe_api_key": self.stripe_api_key}),
+            (
+                self.carrier == "http",
+                {
+                    "carrier_api_base": self.carrier_api_base,
+                    "carrier_api_key": self.carrier_api_key,
+                },
+            ),
+            (
+                self.inventory == "http",
+                {"wms_api_base": self.wms_api_base, "wms_api_key": self.wms_api_key},
+            ),
+        ):
+            missing = [f"RETURNS_{name.upper()}" for name, value in needs.items() if not value]
+            if chosen and missing:
+                raise ValueError(f"{', '.join(missing)} required by the adapter chosen")
         return self
 
     def session_key(self) -> bytes:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from returns_service.store.tables import WebhookEndpointRow
 
 
 def order_payload(
@@ -70,3 +74,20 @@ def expensive_line(quantity: int = 1) -> dict[str, Any]:
         "final_sale": False,
         "category": "electronics",
     }
+
+
+def webhook_secret() -> str:
+    """A Standard Webhooks secret as the API makes them."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def endpoint_row(endpoint_id: str, url: str, events: list[str], secret: str) -> WebhookEndpointRow:
+    """A webhook endpoint put in the store directly (the API refuses loopback receivers)."""
+    return WebhookEndpointRow(
+        id=endpoint_id,
+        url=url,
+        events=events,
+        secret=secret,
+        enabled=True,
+        created_at=datetime.now(UTC),
+    )

@@ -54,6 +54,28 @@ class Carrier(Protocol):
     async def create_label(self, request: CreateLabel) -> Label: ...
 
 
+class BoughtLabel(Model):
+    carrier: str
+    tracking_number: str
+    pdf: bytes
+    # The carrier's own id of the shipment, when it has one.
+    reference: str | None = None
+
+
+class LabelSource(Protocol):
+    """Who makes the label: the built-in renderer or a carrier's API. Buying the label for the
+    same return again must answer the same label (a carrier API is asked with the return's key).
+    Raises CarrierUnavailable when the outcome is unknown, LabelRefused when the carrier said no."""
+
+    name: str
+
+    async def buy(self, request: CreateLabel) -> BoughtLabel: ...
+
+
+class CarrierUnavailable(Exception):
+    """The carrier could not be asked or gave no definite answer: ask again with the same key."""
+
+
 class Payments(Protocol):
     async def refund(self, request: IssueRefund) -> RefundResult: ...
 

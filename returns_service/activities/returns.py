@@ -15,7 +15,7 @@ from returns_service.activities.ports import Carrier, Email, Inventory, Payments
 from returns_service.activities.webhooks import (
     WebhookActivities,
     plan_deliveries,
-    start_deliveries,
+    wake_endpoints,
 )
 from returns_service.domain.messages import (
     CreateLabel,
@@ -71,8 +71,15 @@ class ReturnActivities:
 
     @activity.defn(name=ReturnActivity.REGISTER)
     async def register_return(self, request: RegisterReturn) -> RegisteredReturn:
+        endpoints: list[str] = []
         async with self.sessions.begin() as session:
-            return await register_return(session, request)
+            registered = await register_return(session, request)
+            if request.state is not None:
+                requested = request.state.model_copy(update={"number": registered.number})
+                event = await record_event(session, requested, "return.requested")
+                endpoints = await plan_deliveries(session, event)
+        await self._wake(endpoints)
+        return registered
 
     @activity.defn(name=ReturnActivity.CREATE_LABEL)
     async def create_label(self, request: CreateLabel) -> Label:
@@ -88,17 +95,22 @@ class ReturnActivities:
 
     @activity.defn(name=ReturnActivity.RECORD_STATUS)
     async def record_status(self, request: RecordStatus) -> None:
-        deliveries: list[str] = []
+        endpoints: list[str] = []
         async with self.sessions.begin() as session:
             await project_return(session, request.state)
             if request.event is not None:
                 event = await record_event(session, request.state, request.event)
-                deliveries = await plan_deliveries(session, event)
-        if deliveries:  # once the event is committed, so a delivery always finds it
-            await start_deliveries(activity.client(), activity.info().task_queue, deliveries)
+                endpoints = await plan_deliveries(session, event)
+        await self._wake(endpoints)
         message = status_email(request.state, self.public_url, self.email_templates)
         if message is not None:
             await self.email.send(message)
+
+    @staticmethod
+    async def _wake(endpoints: list[str]) -> None:
+        """Once the deliveries are committed, so that the endpoint's queue finds them."""
+        if endpoints:
+            await wake_endpoints(activity.client(), activity.info().task_queue, endpoints)
 
     def all(self) -> list[Callable[..., Any]]:
         return [

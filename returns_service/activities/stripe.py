@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from returns_service.activities.http import json_object
 from returns_service.activities.ports import (
     PaymentUnavailable,
     ProcessorOutcome,
@@ -74,7 +75,7 @@ class StripeRefunds:
 
 
 def _outcome(answer: httpx.Response) -> ProcessorOutcome:
-    body = _json(answer)
+    body = json_object(answer)
     if answer.status_code == 200:
         status = _STATUS.get(str(body.get("status")), "pending")
         return ProcessorOutcome(
@@ -96,11 +97,3 @@ def _outcome(answer: httpx.Response) -> ProcessorOutcome:
         raise PaymentUnavailable(f"Stripe answered {answer.status_code} {code}: {message}")
     # Any other 4xx is a definite refusal: nothing was refunded.
     return ProcessorOutcome(status="failed", failure=f"{code}: {message}")
-
-
-def _json(answer: httpx.Response) -> dict[str, Any]:
-    try:
-        body = answer.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

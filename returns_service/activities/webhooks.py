@@ -1,26 +1,35 @@
 """Webhook delivery: the events a return emits, to every endpoint that wants them, signed as
-Standard Webhooks. A delivery keeps its `webhook-id` (the event's id) across attempts, so receivers
-can drop repeats; every attempt is logged; a 410 disables the endpoint; redirects are never
-followed, and the URL is checked again before each attempt."""
+Standard Webhooks. Each endpoint has a queue (its deliveries) and one workflow draining it, so a
+receiver that is down costs one failing attempt now and then, not one per event. A delivery keeps
+its `webhook-id` (the event's id) across attempts, so receivers can drop repeats; every attempt is
+logged; a 410 disables the endpoint; redirects are never followed, and the URL is checked again
+before each attempt."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks import Webhook
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.common import WorkflowIDReusePolicy
 
-from returns_service.domain.messages import WEBHOOK_WORKFLOW, DeliverWebhook, WebhookActivity
+from returns_service.domain.messages import (
+    WEBHOOK_WAKE,
+    WEBHOOK_WORKFLOW,
+    Drained,
+    DrainWebhooks,
+    EndpointQueue,
+    WebhookActivity,
+    webhook_workflow_id,
+)
 from returns_service.domain.models import ReturnState
 from returns_service.net import ForbiddenUrl, check_url
 from returns_service.store.tables import (
@@ -33,13 +42,27 @@ from returns_service.store.upsert import insert_once
 
 Sessions = async_sessionmaker[AsyncSession]
 
+# A delivery is tried for at least this long before it is given up (and can be redelivered).
+KEEP_TRYING = timedelta(hours=72)
+# After this many failed attempts in a row, a drain takes the endpoint for down and stops.
+DOWN_AFTER = 3
+# A drain ends after this long so that its progress is in the history, and starts again.
+DRAIN_BUDGET = 120.0
+BATCH = 100
+
 
 def delivery_id(event_id: str, endpoint_id: str) -> str:
     return "whd_" + hashlib.sha256(f"{event_id}:{endpoint_id}".encode()).hexdigest()[:24]
 
 
+def retry_after(attempts: int) -> timedelta:
+    """30 s, 1.5 min, 4.5 min, ... then every 6 hours: at least a dozen attempts in 72 hours."""
+    return min(timedelta(seconds=30) * 3 ** max(attempts - 1, 0), timedelta(hours=6))
+
+
 async def plan_deliveries(session: AsyncSession, event: ReturnEventRow) -> list[str]:
-    """A delivery for each enabled endpoint that wants this event (once, however often asked)."""
+    """A delivery for each enabled endpoint that wants this event (once, however often asked);
+    answers the endpoints that have a delivery to make."""
     endpoints = (
         await session.scalars(select(WebhookEndpointRow).where(WebhookEndpointRow.enabled))
     ).all()
@@ -47,12 +70,12 @@ async def plan_deliveries(session: AsyncSession, event: ReturnEventRow) -> list[
     for endpoint in endpoints:
         if event.type not in endpoint.events:
             continue
-        planned.append(delivery_id(event.id, endpoint.id))
+        planned.append(endpoint.id)
         await insert_once(
             session,
             WebhookDeliveryRow,
             {
-                "id": planned[-1],
+                "id": delivery_id(event.id, endpoint.id),
                 "endpoint_id": endpoint.id,
                 "event_id": event.id,
                 "event_type": event.type,
@@ -60,24 +83,24 @@ async def plan_deliveries(session: AsyncSession, event: ReturnEventRow) -> list[
                 "status": "pending",
                 "attempts": 0,
                 "created_at": event.created_at,
+                "next_attempt_at": event.created_at,
+                "give_up_at": event.created_at + KEEP_TRYING,
             },
         )
     return planned
 
 
-async def start_deliveries(client: Client, task_queue: str, delivery_ids: list[str]) -> None:
-    for delivery in delivery_ids:
-        try:
-            await client.start_workflow(
-                WEBHOOK_WORKFLOW,
-                DeliverWebhook(delivery_id=delivery),
-                id=delivery,
-                task_queue=task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-        except WorkflowAlreadyStartedError:
-            pass  # delivered (or given up) already: a repeat of the same step
+async def wake_endpoints(client: Client, task_queue: str, endpoint_ids: list[str]) -> None:
+    """Wake each endpoint's queue, starting its workflow when none is running."""
+    for endpoint in endpoint_ids:
+        await client.start_workflow(
+            WEBHOOK_WORKFLOW,
+            EndpointQueue(endpoint_id=endpoint),
+            id=webhook_workflow_id(endpoint),
+            task_queue=task_queue,
+            start_signal=WEBHOOK_WAKE,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
 
 
 def payload(event: ReturnEventRow) -> str:
@@ -101,91 +124,155 @@ class WebhookActivities:
         self.allow_private = allow_private
         self.timeout = timeout
 
-    @activity.defn(name=WebhookActivity.DELIVER)
-    async def deliver(self, request: DeliverWebhook) -> str:
-        async with self.sessions() as session:
-            delivery = await session.get(WebhookDeliveryRow, request.delivery_id)
-            if delivery is None:
-                return "unknown"
-            endpoint = await session.get(WebhookEndpointRow, delivery.endpoint_id)
-            event = await session.scalar(
-                select(ReturnEventRow).where(ReturnEventRow.id == delivery.event_id)
-            )
-        if endpoint is None or not endpoint.enabled or event is None:
-            await self._settle(request.delivery_id, "endpoint_removed")
-            return "endpoint_removed"
+    @activity.defn(name=WebhookActivity.DRAIN)
+    async def drain(self, request: DrainWebhooks) -> Drained:
+        """Deliver what is due to one endpoint, oldest first, until nothing is due, the endpoint
+        looks down (several failures in a row) or the time budget is spent."""
         started = time.monotonic()
-        status_code: int | None = None
-        error: str | None = None
+        now = request.now
+
+        def clock() -> datetime:  # the workflow's time, moved on by what this drain took
+            return now + timedelta(seconds=time.monotonic() - started)
+
+        async with self.sessions.begin() as session:
+            endpoint = await session.get(WebhookEndpointRow, request.endpoint_id)
+            if endpoint is None or not endpoint.enabled:
+                await self._settle_pending(session, request.endpoint_id, "endpoint_removed")
+                return Drained(closed=True)
+            await session.execute(
+                update(WebhookDeliveryRow)
+                .where(
+                    WebhookDeliveryRow.endpoint_id == endpoint.id,
+                    WebhookDeliveryRow.status == "pending",
+                    WebhookDeliveryRow.give_up_at <= now,
+                )
+                .values(status="failed")
+            )
+            url, secret = endpoint.url, endpoint.secret
+        drained = Drained()
+        failures = 0
+        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as http:
+            while True:
+                async with self.sessions() as session:
+                    due = (
+                        await session.execute(
+                            select(WebhookDeliveryRow.id, ReturnEventRow)
+                            .join(ReturnEventRow, ReturnEventRow.id == WebhookDeliveryRow.event_id)
+                            .where(
+                                WebhookDeliveryRow.endpoint_id == request.endpoint_id,
+                                WebhookDeliveryRow.status == "pending",
+                                WebhookDeliveryRow.next_attempt_at <= clock(),
+                            )
+                            .order_by(WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
+                            .limit(BATCH)
+                        )
+                    ).all()
+                if not due:
+                    break
+                for delivery, event in due:
+                    activity.heartbeat(delivery)
+                    answer = await self._attempt(http, url, secret, event)
+                    await self._log(delivery, answer, clock())
+                    if answer.status_code == 410:
+                        await self._gone(request.endpoint_id)
+                        return Drained(delivered=drained.delivered, closed=True)
+                    if answer.ok:
+                        drained.delivered += 1
+                        failures = 0
+                    else:
+                        failures += 1
+                    if failures >= DOWN_AFTER:
+                        drained.down = True
+                        break
+                    if time.monotonic() - started > DRAIN_BUDGET:
+                        drained.more = True
+                        break
+                if drained.down or drained.more:
+                    break
+        async with self.sessions() as session:
+            drained.next_due = await session.scalar(
+                select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
+                    WebhookDeliveryRow.endpoint_id == request.endpoint_id,
+                    WebhookDeliveryRow.status == "pending",
+                )
+            )
+        return drained
+
+    async def _attempt(
+        self, http: httpx.AsyncClient, url: str, secret: str, event: ReturnEventRow
+    ) -> Attempt:
+        started = time.monotonic()
         try:
-            await check_url(endpoint.url, allow_private=self.allow_private)
+            await check_url(url, allow_private=self.allow_private)
             body = payload(event)
-            now = datetime.now(UTC)
-            signature = Webhook(endpoint.secret).sign(event.id, now, body)
-            async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as http:
-                answer = await http.post(
-                    endpoint.url,
-                    content=body,
-                    headers={
-                        "content-type": "application/json",
-                        "webhook-id": event.id,
-                        "webhook-timestamp": str(int(now.timestamp())),
-                        "webhook-signature": signature,
-                        "user-agent": "returns-service-webhooks/1",
-                    },
-                )
-            status_code = answer.status_code
+            now = datetime.now(UTC)  # the receiver checks it against its own clock
+            answer = await http.post(
+                url,
+                content=body,
+                headers={
+                    "content-type": "application/json",
+                    "webhook-id": event.id,
+                    "webhook-timestamp": str(int(now.timestamp())),
+                    "webhook-signature": Webhook(secret).sign(event.id, now, body),
+                    "user-agent": "returns-service-webhooks/1",
+                },
+            )
+            return Attempt(answer.status_code, None, started)
         except (ForbiddenUrl, httpx.HTTPError) as failure:
-            error = repr(failure)[:500]
-        await self._log(request.delivery_id, status_code, error, started)
-        if status_code is not None and 200 <= status_code < 300:
-            await self._settle(request.delivery_id, "delivered")
-            return "delivered"
-        if status_code == 410:
-            async with self.sessions.begin() as session:
-                await session.execute(
-                    update(WebhookEndpointRow)
-                    .where(WebhookEndpointRow.id == endpoint.id)
-                    .values(enabled=False, disabled_reason="the endpoint answered 410 Gone")
-                )
-            await self._settle(request.delivery_id, "endpoint_gone")
-            return "endpoint_gone"
-        raise ApplicationError(
-            f"{endpoint.url} answered {status_code}" if status_code else f"not delivered: {error}"
-        )
+            return Attempt(None, repr(failure)[:500], started)
 
-    @activity.defn(name=WebhookActivity.GIVE_UP)
-    async def give_up(self, request: DeliverWebhook) -> str:
-        await self._settle(request.delivery_id, "failed")
-        return "failed"
-
-    async def _log(
-        self, delivery: str, status_code: int | None, error: str | None, started: float
-    ) -> None:
+    async def _log(self, delivery: str, attempt: Attempt, at: datetime) -> None:
+        """The attempt and what it means for the delivery, in one transaction."""
         async with self.sessions.begin() as session:
             session.add(
                 WebhookAttemptRow(
                     delivery_id=delivery,
-                    at=datetime.now(UTC),
-                    status_code=status_code,
-                    error=error,
-                    duration_ms=int((time.monotonic() - started) * 1000),
+                    at=at,
+                    status_code=attempt.status_code,
+                    error=attempt.error,
+                    duration_ms=attempt.duration_ms,
                 )
             )
-            await session.execute(
-                update(WebhookDeliveryRow)
-                .where(WebhookDeliveryRow.id == delivery)
-                .values(attempts=WebhookDeliveryRow.attempts + 1)
-            )
+            row = await session.get(WebhookDeliveryRow, delivery)
+            assert row is not None
+            row.attempts += 1
+            if attempt.ok:
+                row.status, row.delivered_at = "delivered", at
+            elif attempt.status_code == 410:
+                row.status = "endpoint_gone"
+            else:
+                row.next_attempt_at = at + retry_after(row.attempts)
 
-    async def _settle(self, delivery: str, status: str) -> None:
-        values: dict[str, Any] = {"status": status}
-        if status == "delivered":
-            values["delivered_at"] = datetime.now(UTC)
+    async def _gone(self, endpoint_id: str) -> None:
         async with self.sessions.begin() as session:
             await session.execute(
-                update(WebhookDeliveryRow).where(WebhookDeliveryRow.id == delivery).values(**values)
+                update(WebhookEndpointRow)
+                .where(WebhookEndpointRow.id == endpoint_id)
+                .values(enabled=False, disabled_reason="the endpoint answered 410 Gone")
             )
+            await self._settle_pending(session, endpoint_id, "endpoint_gone")
+
+    @staticmethod
+    async def _settle_pending(session: AsyncSession, endpoint_id: str, status: str) -> None:
+        await session.execute(
+            update(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.endpoint_id == endpoint_id,
+                WebhookDeliveryRow.status == "pending",
+            )
+            .values(status=status)
+        )
 
     def all(self) -> list[Any]:
-        return [self.deliver, self.give_up]
+        return [self.drain]
+
+
+class Attempt:
+    def __init__(self, status_code: int | None, error: str | None, started: float) -> None:
+        self.status_code = status_code
+        self.error = error
+        self.duration_ms = int((time.monotonic() - started) * 1000)
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from returns_service.api.errors import InvalidInput, install_error_handlers
 from returns_service.api.limits import BodyLimit, SlidingWindow
-from returns_service.api.routes import orders, policy, returns, sessions, webhooks
+from returns_service.api.routes import carrier, orders, policy, returns, sessions, webhooks
 from returns_service.api.schemas import PROBLEMS, Health
 from returns_service.config import Settings
 from returns_service.runtime import freeze_startup_objects
@@ -71,7 +71,14 @@ def create_app(
     app.state.session_failures = SlidingWindow(settings.session_failures_per_15_minutes, 15 * 60)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    routers = (orders.router, returns.router, policy.router, sessions.router, webhooks.router)
+    routers = (
+        orders.router,
+        returns.router,
+        policy.router,
+        sessions.router,
+        webhooks.router,
+        carrier.router,
+    )
     for router in routers:
         app.include_router(router, responses=PROBLEMS)
 

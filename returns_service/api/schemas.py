@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from returns_service.domain.models import (
+    Address,
     Capture,
     Condition,
     Customer,
@@ -56,6 +57,7 @@ class CustomerIn(Request):
 class OrderIn(Request):
     number: Annotated[str, Field(min_length=1, max_length=64)]
     customer: CustomerIn
+    shipping_address: Address | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     placed_at: Moment
     fulfilled_at: Moment | None = None
@@ -97,6 +99,7 @@ class OrderOut(BaseModel):
     id: str
     number: str
     customer: Customer
+    shipping_address: Address | None = None
     currency: str
     placed_at: datetime
     fulfilled_at: datetime | None

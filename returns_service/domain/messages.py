@@ -10,6 +10,7 @@ from pydantic import Field
 
 from returns_service.domain.models import (
     Actor,
+    Address,
     Condition,
     Customer,
     Model,
@@ -116,6 +117,37 @@ class CloseReturn(Model):
     note: str | None = None
 
 
+# Tracking statuses (EasyPost's vocabulary) that mean the parcel is in the carrier's hands.
+IN_CARRIERS_HANDS = (
+    "accepted",
+    "in_transit",
+    "out_for_delivery",
+    "available_for_pickup",
+    "delivered",
+)
+TRACKING_STATUSES = (
+    "pre_transit",
+    *IN_CARRIERS_HANDS,
+    "return_to_sender",
+    "failure",
+    "cancelled",
+    "unknown",
+)
+
+
+class CarrierEvent(Model):
+    """What a carrier reported about a return's parcel (a Signal: the carrier expects no answer
+    from the workflow)."""
+
+    id: str
+    tracking_number: str
+    status: str
+    occurred_at: datetime
+
+
+CARRIER_EVENT_SIGNAL = "carrier_event"
+
+
 class ReturnUpdate:
     """Update names, shared by the workflow's handlers and the API."""
 
@@ -152,6 +184,8 @@ class RegisterReturn(Model):
     customer_email: str
     items: list[ReturnItem]
     created_at: datetime
+    # The return as requested: registering it emits `return.requested` (absent in old histories).
+    state: ReturnState | None = None
 
 
 class RegisteredReturn(Model):
@@ -174,6 +208,9 @@ class CreateLabel(Model):
     items: list[ReturnItem]
     created_at: datetime
     expires_at: datetime
+    # Filled in by the label activity (from the order and the settings), not by the workflow.
+    from_address: Address | None = None
+    to_address: Address | None = None
 
 
 class RestockItem(Model):
@@ -227,15 +264,39 @@ class RecordStatus(Model):
 
 # --- webhooks ------------------------------------------------------------------------------------
 
-WEBHOOK_WORKFLOW = "WebhookDelivery"
+WEBHOOK_WORKFLOW = "WebhookEndpoint"
+WEBHOOK_WAKE = "wake"
+
+
+def webhook_workflow_id(endpoint_id: str) -> str:
+    return f"webhooks-{endpoint_id}"
 
 
 class WebhookActivity:
-    DELIVER = "deliver_webhook"
-    GIVE_UP = "give_up_webhook"
+    DRAIN = "drain_webhooks"
 
 
-class DeliverWebhook(Model):
-    """One event to one endpoint; the delivery's id is also its workflow's."""
+class EndpointQueue(Model):
+    """The queue of one endpoint; its workflow drains it. `down` counts the drains in a row that
+    found the endpoint failing (a continued run goes on backing off where the last one was)."""
 
-    delivery_id: str
+    endpoint_id: str
+    down: int = 0
+
+
+class DrainWebhooks(Model):
+    endpoint_id: str
+    # The workflow's clock: when deliveries are due and given up is reckoned on it.
+    now: datetime
+
+
+class Drained(Model):
+    delivered: int = 0
+    # The endpoint failed several attempts in a row: wait before trying it again.
+    down: bool = False
+    # The endpoint was removed or disabled (410): nothing more to do.
+    closed: bool = False
+    # Stopped to let the history record progress; due deliveries remain.
+    more: bool = False
+    # When the earliest delivery still pending is due; None when none is pending.
+    next_due: datetime | None = None

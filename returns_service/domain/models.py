@@ -63,10 +63,41 @@ class Customer(Model):
     email: str
 
 
+class Address(Model):
+    """A postal address, as a label prints it."""
+
+    name: str = Field(min_length=1, max_length=100)
+    company: str | None = Field(default=None, max_length=100)
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    postal_code: str = Field(min_length=1, max_length=20)
+    city: str = Field(min_length=1, max_length=100)
+    region: str | None = Field(default=None, max_length=100)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    phone: str | None = Field(default=None, max_length=40)
+
+    def lines(self) -> list[str]:
+        city = " ".join(part for part in (self.postal_code, self.city) if part)
+        return [
+            line
+            for line in (
+                self.name,
+                self.company,
+                self.line1,
+                self.line2,
+                f"{city}, {self.region}" if self.region else city,
+                self.country,
+            )
+            if line
+        ]
+
+
 class Order(Model):
     id: str
     number: str
     customer: Customer
+    # Where the order went: the return label's sender.
+    shipping_address: Address | None = None
     currency: str
     placed_at: datetime
     fulfilled_at: datetime | None = None

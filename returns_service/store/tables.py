@@ -221,8 +221,14 @@ class WebhookDeliveryRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Not tried again before this; given up when still pending at `give_up_at` (72 hours on).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    give_up_at: Mapped[datetime | None] = mapped_column(default=None)
 
-    __table_args__ = (Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at"),
+        Index("ix_webhook_deliveries_queue", "endpoint_id", "status", "created_at"),
+    )
 
 
 class WebhookAttemptRow(Base):
@@ -267,22 +273,27 @@ class StockMovementRow(Base):
     created_at: Mapped[datetime]
 
 
-class OutboxEmailRow(Base):
-    __tablename__ = "outbox_emails"
+class Relayed:
+    """An outbox row's bookkeeping, for its relay (`activities/relay.py`): pending (not sent
+    yet), sent, or failed (gave up or refused)."""
 
     idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     return_id: Mapped[str] = mapped_column(String(64), index=True)
-    recipient: Mapped[str] = mapped_column(String(320))
-    subject: Mapped[str] = mapped_column(String(300))
-    body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
-    html: Mapped[str | None] = mapped_column(Text, default=None)
-    # pending (not sent yet), sent, or failed (gave up); the relay's bookkeeping.
     status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+
+
+class OutboxEmailRow(Relayed, Base):
+    __tablename__ = "outbox_emails"
+
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class PolicyRow(Base):
@@ -291,3 +302,27 @@ class PolicyRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     document: Mapped[dict]
     created_at: Mapped[datetime]
+
+
+class CarrierEventRow(Base):
+    """Each tracking event a carrier reported, once (its id is the carrier's)."""
+
+    __tablename__ = "carrier_events"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tracking_number: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime]
+    return_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    received_at: Mapped[datetime]
+
+
+class WmsOutboxRow(Relayed, Base):
+    """A restock the warehouse system is to be told of (when one is configured), under the stock
+    movement's key."""
+
+    __tablename__ = "wms_outbox"
+
+    sku: Mapped[str] = mapped_column(String(64))
+    location: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)

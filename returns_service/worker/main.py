@@ -7,7 +7,7 @@ import logging
 import signal
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -17,16 +17,19 @@ from returns_service.activities.builtin import (
     StoreCarrier,
     StoreInventory,
 )
+from returns_service.activities.carrier import HttpCarrier
+from returns_service.activities.relay import Relay
 from returns_service.activities.returns import ReturnActivities
 from returns_service.activities.smtp import EmailRelay
 from returns_service.activities.stripe import StripeRefunds
 from returns_service.activities.webhooks import WebhookActivities
+from returns_service.activities.wms import WmsRelay
 from returns_service.config import Settings
 from returns_service.runtime import freeze_startup_objects
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.temporal import connect
 from returns_service.workflows.returns import ReturnWorkflow
-from returns_service.workflows.webhooks import WebhookDeliveryWorkflow
+from returns_service.workflows.webhooks import WebhookEndpointWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +43,14 @@ def build_activities(
         processor = StripeRefunds(
             settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
         )
+    labels = None
+    if settings.carrier == "http" and settings.carrier_api_key is not None:
+        labels = HttpCarrier(settings.carrier_api_base, settings.carrier_api_key.get_secret_value())
     return ReturnActivities(
         sessions=sessions,
-        carrier=StoreCarrier(sessions),
+        carrier=StoreCarrier(sessions, labels, settings.return_address),
         payments=LedgerPayments(sessions, processor),
-        inventory=StoreInventory(sessions),
+        inventory=StoreInventory(sessions, tell_wms=settings.inventory == "http"),
         email=OutboxEmail(sessions, settings.email_folder()),
         public_url=settings.public_url,
         email_templates=settings.email_templates,
@@ -56,7 +62,7 @@ def build_worker(client: Client, settings: Settings, activities: ReturnActivitie
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ReturnWorkflow, WebhookDeliveryWorkflow],
+        workflows=[ReturnWorkflow, WebhookEndpointWorkflow],
         activities=activities.all(),
         max_concurrent_activities=50,
         # A worker that died hands its cached returns on to another one after this long (the
@@ -76,12 +82,23 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     freeze_startup_objects()
     log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
-    relay = None
-    if settings.smtp_host:
-        relay = asyncio.create_task(EmailRelay(session_factory(engine), settings).run(stop))
-        log.info("sending email through %s:%d", settings.smtp_host, settings.smtp_port)
+    relays = [asyncio.create_task(relay.run(stop)) for relay in build_relays(settings, engine)]
     async with worker:
         await stop.wait()
-    if relay is not None:
-        await relay
+    await asyncio.gather(*relays)
     await engine.dispose()
+
+
+def build_relays(settings: Settings, engine: AsyncEngine) -> list[Relay]:
+    """The outbox relays the settings ask for: email over SMTP, restocks to a WMS."""
+    sessions = session_factory(engine)
+    relays: list[Relay] = []
+    if settings.smtp_host:
+        relays.append(EmailRelay(sessions, settings))
+        log.info("sending email through %s:%d", settings.smtp_host, settings.smtp_port)
+    if settings.inventory == "http" and settings.wms_api_key is not None:
+        relays.append(
+            WmsRelay(sessions, settings.wms_api_base, settings.wms_api_key.get_secret_value())
+        )
+        log.info("telling the warehouse system at %s of restocks", settings.wms_api_base)
+    return relays

@@ -19,10 +19,13 @@ with workflow.unsafe.imports_passed_through():
     from returns_service.domain import refunds
     from returns_service.domain.eligibility import EligibilityFacts, evaluate
     from returns_service.domain.messages import (
+        CARRIER_EVENT_SIGNAL,
+        IN_CARRIERS_HANDS,
         STATE_QUERY,
         WORKFLOW_NAME,
         ApproveReturn,
         CancelReturn,
+        CarrierEvent,
         CloseReturn,
         CreateLabel,
         IssueRefund,
@@ -79,6 +82,14 @@ EXTERNAL_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=10,
     non_retryable_error_types=["InsufficientCaptures", "RefundTooLarge"],
+)
+CARRIER = Actor(kind="integration", id="carrier")
+# A carrier that is down is asked again until it answers (the label waits, the return does not
+# fail); one that says no is not asked again.
+LABEL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["LabelRefused"],
 )
 # A worker that dies while the payment processor answers is noticed this soon.
 PAYMENT_HEARTBEAT = timedelta(seconds=5)
@@ -138,6 +149,7 @@ class ReturnWorkflow:
                 customer_email=self.state.customer.email,
                 items=self.state.items,
                 created_at=self.state.created_at,
+                state=self.state.model_copy(deep=True),
             ),
             result_type=RegisteredReturn,
             start_to_close_timeout=STORE_TIMEOUT,
@@ -175,20 +187,30 @@ class ReturnWorkflow:
 
     async def send_label(self) -> None:
         expires_at = workflow.now() + timedelta(days=self.policy.label_expiry_days)
-        label: Label = await workflow.execute_activity(
-            ReturnActivity.CREATE_LABEL,
-            CreateLabel(
-                return_id=self.state.id,
-                number=self.state.number or self.state.id,
-                customer=self.state.customer,
-                items=self.state.items,
-                created_at=workflow.now(),
-                expires_at=expires_at,
-            ),
-            result_type=Label,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=EXTERNAL_RETRY,
-        )
+        try:
+            label: Label = await workflow.execute_activity(
+                ReturnActivity.CREATE_LABEL,
+                CreateLabel(
+                    return_id=self.state.id,
+                    number=self.state.number or self.state.id,
+                    customer=self.state.customer,
+                    items=self.state.items,
+                    created_at=workflow.now(),
+                    expires_at=expires_at,
+                ),
+                result_type=Label,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=LABEL_RETRY,
+            )
+        except ActivityError as error:
+            # The carrier will not ship it (an address it cannot read): the return stays
+            # approved, shows why, and can still be received when it arrives anyway.
+            detail = str(error.cause) if error.cause else str(error)
+            self.state.errors.append(
+                ReturnError(code="LabelRefused", detail=detail, at=workflow.now())
+            )
+            await self.record(f"label refused: {detail}")
+            return
         self.state.label = label
         self.state.tracking_number = label.tracking_number
         self.label_settled = True
@@ -546,6 +568,17 @@ class ReturnWorkflow:
     @ship.validator
     def validate_ship(self, request: ShipReturn) -> None:
         self.require(Action.SHIP)
+
+    @workflow.signal(name=CARRIER_EVENT_SIGNAL)
+    async def carrier_event(self, event: CarrierEvent) -> None:
+        """The carrier has the parcel: the return is shipped, whoever said so first."""
+        if event.status not in IN_CARRIERS_HANDS:
+            return
+        async with self.lock:
+            if allows(self.status, Action.SHIP) and Action.SHIP.value in self.actions():
+                await self.change(
+                    Action.SHIP, CARRIER, note=f"carrier reports {event.status} ({event.id})"
+                )
 
     @workflow.update(name=ReturnUpdate.RECEIVE)
     async def receive(self, request: ReceiveItems) -> ReturnState:

@@ -1,5 +1,8 @@
-"""One webhook delivery: one activity that Temporal retries with growing pauses for three days
-(the attempts do not enter the history, which stays a handful of events), then gives up."""
+"""One endpoint's webhook queue: a workflow that drains the endpoint's due deliveries (an
+activity), then sleeps until the next one is due or a new event wakes it. While the endpoint is
+down it backs off as a whole, so a receiver that is away for two days costs a few dozen attempts
+rather than a dozen per event, and the history holds one activity and one timer per round (a
+fresh run continues after a few hundred rounds)."""
 
 from __future__ import annotations
 
@@ -7,38 +10,67 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from returns_service.domain.messages import WEBHOOK_WORKFLOW, DeliverWebhook, WebhookActivity
+    from returns_service.domain.messages import (
+        WEBHOOK_WAKE,
+        WEBHOOK_WORKFLOW,
+        Drained,
+        DrainWebhooks,
+        EndpointQueue,
+        WebhookActivity,
+    )
 
-# 30 s, 1.5 min, 4.5 min, ... then every 12 hours: about 13 attempts over 73 hours.
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=30),
-    backoff_coefficient=3.0,
-    maximum_interval=timedelta(hours=12),
-    non_retryable_error_types=["EndpointGone"],
+ROUNDS = 200  # then continue as new, so the history stays small
+DRAIN_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)
 )
-KEEP_TRYING = timedelta(hours=73)
+
+
+def endpoint_backoff(down: int) -> timedelta:
+    """30 s, 1.5 min, 4.5 min, ... at most 6 hours between rounds while the endpoint is down."""
+    return min(timedelta(seconds=30) * 3 ** max(down - 1, 0), timedelta(hours=6))
 
 
 @workflow.defn(name=WEBHOOK_WORKFLOW)
-class WebhookDeliveryWorkflow:
+class WebhookEndpointWorkflow:
+    def __init__(self) -> None:
+        self.woken = False
+
+    @workflow.signal(name=WEBHOOK_WAKE)
+    def wake(self) -> None:
+        """A new delivery (or a redelivery) is queued."""
+        self.woken = True
+
     @workflow.run
-    async def run(self, request: DeliverWebhook) -> str:
-        try:
-            return await workflow.execute_activity(
-                WebhookActivity.DELIVER,
-                request,
-                result_type=str,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=KEEP_TRYING,
-                retry_policy=RETRY,
+    async def run(self, queue: EndpointQueue) -> str:
+        down = queue.down
+        for _ in range(ROUNDS):
+            self.woken = False
+            drained: Drained = await workflow.execute_activity(
+                WebhookActivity.DRAIN,
+                DrainWebhooks(endpoint_id=queue.endpoint_id, now=workflow.now()),
+                result_type=Drained,
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(minutes=1),
+                retry_policy=DRAIN_RETRY,
             )
-        except ActivityError:
-            return await workflow.execute_activity(
-                WebhookActivity.GIVE_UP,
-                request,
-                result_type=str,
-                start_to_close_timeout=timedelta(seconds=30),
-            )
+            if drained.closed:
+                return "closed"
+            if drained.down:
+                down += 1  # new events do not hurry the next try of a failing endpoint
+                await workflow.sleep(endpoint_backoff(down))
+                continue
+            down = 0
+            if drained.more:
+                continue
+            if drained.next_due is None:
+                if self.woken:
+                    continue
+                return "idle"  # a new delivery starts the workflow again
+            wait = max(drained.next_due - workflow.now(), timedelta(seconds=1))
+            try:
+                await workflow.wait_condition(lambda: self.woken, timeout=wait)
+            except TimeoutError:
+                pass
+        workflow.continue_as_new(EndpointQueue(endpoint_id=queue.endpoint_id, down=down))

@@ -4,6 +4,7 @@ worker running the real workflow and activities over one SQLite store."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from returns_service.worker.main import build_activities, build_worker
 from tests.conftest import binary, free_port
 from tests.factories import order_payload
 
+CARRIER_SECRET = "whsec_" + base64.b64encode(b"carrier events are signed with it").decode()
 KEYS = {
     role: f"{role}-key-{uuid.uuid4().hex}"
     for role in ("agent", "warehouse", "ops", "admin", "integration")
@@ -133,10 +135,14 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
             database_url=url,
             api_keys=KEYS,
             task_queue=f"api-{uuid.uuid4().hex[:8]}",
+            carrier_webhook_secret=CARRIER_SECRET,
         )
         engine = create_engine(url)
         sessions = session_factory(engine)
-        worker: Worker = build_worker(env.client, settings, build_activities(settings, sessions))
+        # The worker may deliver webhooks to receivers on loopback (tests put such endpoints in
+        # the store directly); the API still refuses to register them.
+        delivering = settings.model_copy(update={"webhooks_allow_private": True})
+        worker: Worker = build_worker(env.client, settings, build_activities(delivering, sessions))
         app = create_app(settings, env.client, engine)
         async with worker, serving(app) as base_url:
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:

@@ -3,13 +3,18 @@ itself, the private network or a cloud metadata service, whatever form the URL t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import pytest
+from fastapi import FastAPI, Request, Response
 from sqlalchemy import func, select
+from standardwebhooks import Webhook
 
 from returns_service.net import ForbiddenUrl, check_url
 from returns_service.store.tables import WebhookEndpointRow
+from tests.api.conftest import serving
+from tests.factories import endpoint_row, webhook_secret
 
 FORBIDDEN = [
     "http://127.0.0.1/hooks",
@@ -104,3 +109,65 @@ async def test_an_endpoint_shows_its_secret_once_and_only_ops_manage_endpoints(a
         f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=api.auth("ops")
     )
     assert missing.status_code == 404
+
+
+async def test_ops_redeliver_an_event_with_the_same_webhook_id(api):
+    secret = webhook_secret()
+    received: list[tuple[str, dict]] = []
+    receiver = FastAPI()
+
+    @receiver.post("/in")
+    async def take(request: Request) -> Response:
+        event = Webhook(secret).verify(await request.body(), dict(request.headers))
+        received.append((request.headers["webhook-id"], event))
+        return Response(status_code=204)
+
+    async with serving(receiver) as url:
+        async with api.sessions.begin() as session:  # the API refuses loopback URLs
+            session.add(endpoint_row("we_redeliver", f"{url}/in", ["return.approved"], secret))
+        try:
+            created = (await api.create(await api.put_order())).json()
+            mine = await eventually(
+                lambda: [r for r in received if r[1]["data"]["id"] == created["id"]]
+            )
+            [delivery] = await delivered(api, lambda d: d["return_id"] == created["id"], 1)
+
+            path = f"/v1/webhook-endpoints/we_redeliver/deliveries/{delivery['id']}/redeliver"
+            assert (await api.http.post(path, headers=api.auth("agent"))).status_code == 403
+            missing = await api.http.post(path + "x", headers=api.auth("ops"))
+            assert missing.status_code == 404
+            answer = await api.http.post(path, headers=api.auth("ops"))
+            assert answer.status_code == 202, answer.text
+            assert answer.json()["status"] == "pending"
+
+            again = await eventually(
+                lambda: [r for r in received if r[1]["data"]["id"] == created["id"]][1:]
+            )
+            assert again[0][0] == mine[0][0] == delivery["event_id"]  # the same webhook-id
+            await delivered(api, lambda d: d["id"] == delivery["id"], 2)
+        finally:
+            await api.http.delete("/v1/webhook-endpoints/we_redeliver", headers=api.auth("ops"))
+
+
+async def delivered(api, which, attempts: int) -> list[dict]:
+    """The deliveries `which` picks from the log, once delivered after `attempts` attempts."""
+    for _ in range(100):
+        answer = await api.http.get(
+            "/v1/webhook-endpoints/we_redeliver/deliveries", headers=api.auth("ops")
+        )
+        assert answer.status_code == 200, answer.text
+        found = [d for d in answer.json()["data"] if which(d)]
+        if found and all(
+            d["status"] == "delivered" and len(d["attempts"]) == attempts for d in found
+        ):
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not delivered after {attempts} attempts: {found}")
+
+
+async def eventually(probe, timeout: float = 20.0):
+    for _ in range(int(timeout * 10)):
+        if found := probe():
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError("not within the time")

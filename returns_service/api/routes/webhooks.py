@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -12,9 +13,10 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import delete, select
 
+from returns_service.activities.webhooks import KEEP_TRYING, wake_endpoints
 from returns_service.api.auth import Principal, allow
-from returns_service.api.deps import SessionDep, SettingsDep, WriteSessionDep
-from returns_service.api.errors import InvalidInput, NotFound
+from returns_service.api.deps import SessionDep, SettingsDep, TemporalDep, WriteSessionDep
+from returns_service.api.errors import Conflict, InvalidInput, NotFound
 from returns_service.api.ids import new_id
 from returns_service.api.schemas import Request, Text
 from returns_service.domain.status import Status
@@ -40,6 +42,7 @@ EventType = Annotated[
     str, Field(json_schema_extra={"enum": EVENT_TYPES}), AfterValidator(_known_event)
 ]
 EndpointId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+DeliveryId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 Ops = Annotated[Principal, Depends(allow("ops"))]
 
 
@@ -94,6 +97,8 @@ class DeliveryOut(BaseModel):
     status: str
     created_at: datetime
     delivered_at: datetime | None
+    # When a pending delivery is tried next.
+    next_attempt_at: datetime | None = None
     attempts: list[AttemptOut]
 
 
@@ -173,6 +178,12 @@ async def list_deliveries(
                 .order_by(WebhookAttemptRow.id)
             )
         ).all()
+    return DeliveryPage(data=deliveries_out(deliveries, attempts))
+
+
+def deliveries_out(
+    deliveries: Sequence[WebhookDeliveryRow], attempts: Sequence[WebhookAttemptRow]
+) -> list[DeliveryOut]:
     by_delivery: dict[str, list[AttemptOut]] = {}
     for attempt in attempts:
         by_delivery.setdefault(attempt.delivery_id, []).append(
@@ -183,18 +194,57 @@ async def list_deliveries(
                 duration_ms=attempt.duration_ms,
             )
         )
-    return DeliveryPage(
-        data=[
-            DeliveryOut(
-                id=d.id,
-                event_id=d.event_id,
-                event_type=d.event_type,
-                return_id=d.return_id,
-                status=d.status,
-                created_at=d.created_at,
-                delivered_at=d.delivered_at,
-                attempts=by_delivery.get(d.id, []),
+    return [
+        DeliveryOut(
+            id=d.id,
+            event_id=d.event_id,
+            event_type=d.event_type,
+            return_id=d.return_id,
+            status=d.status,
+            created_at=d.created_at,
+            delivered_at=d.delivered_at,
+            next_attempt_at=d.next_attempt_at if d.status == "pending" else None,
+            attempts=by_delivery.get(d.id, []),
+        )
+        for d in deliveries
+    ]
+
+
+@router.post(
+    "/{endpoint_id}/deliveries/{delivery_id}/redeliver", status_code=202, response_model=DeliveryOut
+)
+async def redeliver(
+    endpoint_id: EndpointId,
+    delivery_id: DeliveryId,
+    session: WriteSessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    _: Ops,
+) -> DeliveryOut:
+    """Send an event to the endpoint again (with the same `webhook-id`), whether it was
+    delivered, given up or is still pending: it goes to the front of the endpoint's queue and is
+    tried for another 72 hours."""
+    now = datetime.now(UTC)
+    async with session.begin():
+        endpoint = await session.get(WebhookEndpointRow, endpoint_id)
+        delivery = await session.get(WebhookDeliveryRow, delivery_id)
+        if endpoint is None or delivery is None or delivery.endpoint_id != endpoint_id:
+            raise NotFound(
+                f"delivery {delivery_id} of webhook endpoint {endpoint_id} does not exist"
             )
-            for d in deliveries
-        ]
-    )
+        if not endpoint.enabled:
+            raise Conflict(f"the endpoint is disabled: {endpoint.disabled_reason}")
+        delivery.status = "pending"
+        delivery.delivered_at = None
+        delivery.next_attempt_at = now
+        delivery.give_up_at = now + KEEP_TRYING
+        attempts = (
+            await session.scalars(
+                select(WebhookAttemptRow)
+                .where(WebhookAttemptRow.delivery_id == delivery_id)
+                .order_by(WebhookAttemptRow.id)
+            )
+        ).all()
+        answer = deliveries_out([delivery], attempts)[0]
+    await wake_endpoints(temporal, settings.task_queue, [endpoint_id])
+    return answer

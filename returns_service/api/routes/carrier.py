@@ -1,0 +1,130 @@
+"""Tracking events from the carrier: signed (Standard Webhooks, with the carrier's secret from
+`RETURNS_CARRIER_WEBHOOK_SECRET`), posted with an integration key, each kept once by its id. An
+event that says the parcel is in the carrier's hands signals the return's workflow, which moves
+a return waiting with its label to `shipped`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import AfterValidator, BaseModel, Field
+from sqlalchemy import select
+from standardwebhooks import Webhook, WebhookVerificationError
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from returns_service.api.auth import Principal, allow
+from returns_service.api.deps import SettingsDep, TemporalDep, WriteSessionDep
+from returns_service.api.errors import Unauthorized, Unavailable
+from returns_service.api.schemas import Request as Body
+from returns_service.domain.messages import (
+    CARRIER_EVENT_SIGNAL,
+    IN_CARRIERS_HANDS,
+    TRACKING_STATUSES,
+    CarrierEvent,
+    workflow_id,
+)
+from returns_service.domain.models import Moment
+from returns_service.store.tables import CarrierEventRow, ReturnRow
+from returns_service.store.upsert import insert_once
+
+router = APIRouter(prefix="/v1/carrier-events", tags=["carrier"])
+
+Token = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+def _known_status(value: str) -> str:
+    if value not in TRACKING_STATUSES:
+        raise ValueError(f"not a tracking status; one of {', '.join(TRACKING_STATUSES)}")
+    return value
+
+
+TrackingStatus = Annotated[
+    str, Field(json_schema_extra={"enum": list(TRACKING_STATUSES)}), AfterValidator(_known_status)
+]
+# A return waiting for its parcel to be handed to the carrier.
+AWAITING_PARCEL = ("label_sent",)
+
+
+class CarrierEventIn(Body):
+    id: Token = Field(description="The carrier's id of the event; a repeat is ignored.")
+    tracking_number: Annotated[str, Field(min_length=1, max_length=64)]
+    status: TrackingStatus
+    occurred_at: Moment
+
+
+class CarrierEventOut(BaseModel):
+    id: str
+    return_id: str | None = Field(description="The return the tracking number belongs to.")
+    duplicate: bool = Field(description="The event was received before; nothing was done.")
+    forwarded: bool = Field(
+        description="The event was passed to the return, which it moves to `shipped`."
+    )
+
+
+@router.post("", status_code=202, response_model=CarrierEventOut)
+async def receive_event(
+    body: CarrierEventIn,
+    request: Request,
+    session: WriteSessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    _: Annotated[Principal, Depends(allow("integration"))],
+) -> CarrierEventOut:
+    """Headers `webhook-id`, `webhook-timestamp` and `webhook-signature` must verify against the
+    raw body with the carrier's secret (a timestamp more than 5 minutes off fails too)."""
+    if settings.carrier_webhook_secret is None:
+        raise Unavailable("carrier events are not configured: set RETURNS_CARRIER_WEBHOOK_SECRET")
+    try:
+        Webhook(settings.carrier_webhook_secret.get_secret_value()).verify(
+            await request.body(), dict(request.headers)
+        )
+    except WebhookVerificationError as error:
+        raise Unauthorized(f"the event's signature does not verify: {error}") from None
+    async with session.begin():
+        found = (
+            await session.execute(
+                select(ReturnRow.id, ReturnRow.status).where(
+                    ReturnRow.tracking_number == body.tracking_number
+                )
+            )
+        ).first()
+        return_id = found.id if found else None
+        fresh = await insert_once(
+            session,
+            CarrierEventRow,
+            {
+                "id": body.id,
+                "tracking_number": body.tracking_number,
+                "status": body.status,
+                "occurred_at": body.occurred_at,
+                "return_id": return_id,
+                "received_at": datetime.now(UTC),
+            },
+        )
+        forward = (
+            fresh
+            and found is not None
+            and found.status in AWAITING_PARCEL
+            and body.status in IN_CARRIERS_HANDS
+        )
+        if forward:
+            assert return_id is not None
+            forward = await _signal(temporal, return_id, CarrierEvent(**body.model_dump()))
+    return CarrierEventOut(id=body.id, return_id=return_id, duplicate=not fresh, forwarded=forward)
+
+
+async def _signal(temporal: Client, return_id: str, event: CarrierEvent) -> bool:
+    """Before the event is committed: if the signal does not get through, the carrier is
+    answered an error, sends the event again, and it is not taken for a repeat."""
+    try:
+        await temporal.get_workflow_handle(workflow_id(return_id)).signal(
+            CARRIER_EVENT_SIGNAL, event
+        )
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False  # the return finished meanwhile: nothing left to move
+        raise Unavailable(f"the return's workflow could not be told: {error}") from None
+    return True
