@@ -209,6 +209,7 @@ class ReturnWorkflow:
             self.state.errors.append(
                 ReturnError(code="LabelRefused", detail=detail, at=workflow.now())
             )
+            self.label_settled = True  # those waiting for the label hear it will not come
             await self.record(f"label refused: {detail}")
             return
         self.state.label = label

@@ -171,3 +171,42 @@ async def eventually(probe, timeout: float = 20.0):
             return found
         await asyncio.sleep(0.1)
     raise AssertionError("not within the time")
+
+
+async def test_a_receiver_that_redirects_to_loopback_is_not_followed(api):
+    secret = webhook_secret()
+    stolen: list[bytes] = []
+    inside = FastAPI()  # what an attacker would reach: something only loopback can see
+
+    @inside.post("/admin")
+    async def admin(request: Request) -> Response:
+        stolen.append(await request.body())
+        return Response(status_code=204)
+
+    async with serving(inside) as inside_url:
+        outside = FastAPI()
+
+        @outside.post("/in")
+        async def bounce() -> Response:
+            return Response(status_code=307, headers={"location": f"{inside_url}/admin"})
+
+        async with serving(outside) as url:
+            async with api.sessions.begin() as session:
+                session.add(endpoint_row("we_bounce", f"{url}/in", ["return.approved"], secret))
+            try:
+                created = (await api.create(await api.put_order())).json()
+                for _ in range(100):
+                    page = await api.http.get(
+                        "/v1/webhook-endpoints/we_bounce/deliveries", headers=api.auth("ops")
+                    )
+                    mine = [d for d in page.json()["data"] if d["return_id"] == created["id"]]
+                    if mine and mine[0]["attempts"]:
+                        break
+                    await asyncio.sleep(0.1)
+                [delivery] = mine
+                assert delivery["status"] == "pending"  # a redirect is a failed attempt
+                assert delivery["attempts"][0]["status_code"] == 307
+                assert delivery["next_attempt_at"] is not None
+            finally:
+                await api.http.delete("/v1/webhook-endpoints/we_bounce", headers=api.auth("ops"))
+    assert stolen == []

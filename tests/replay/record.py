@@ -17,7 +17,9 @@ from temporalio.worker import Worker
 
 from returns_service.config import Settings
 from returns_service.domain.messages import (
+    CARRIER_EVENT_SIGNAL,
     ApproveReturn,
+    CarrierEvent,
     ReceiveItems,
     RefundReturn,
     ReportReplacement,
@@ -110,6 +112,20 @@ async def main() -> None:
             report = ReportReplacement(actor=Actor(kind="integration"), status="fulfilled")
             await exchange.execute_update(u.REPLACEMENT, report)
             await keep(exchange, "exchange_fulfilled")
+
+            tracked = await start("carrier_shipped", None, Policy())
+            sent = await tracked.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            event = CarrierEvent(
+                id="evt_record_1",
+                tracking_number=sent.tracking_number or "",
+                status="in_transit",
+                occurred_at=now,
+            )
+            await tracked.signal(CARRIER_EVENT_SIGNAL, event)
+            while (await tracked.query("state", result_type=ReturnState)).status != "shipped":
+                await asyncio.sleep(0.05)
+            await tracked.execute_update(u.RECEIVE, receive("good"))
+            await keep(tracked, "carrier_shipped")
     await engine.dispose()
 
 
