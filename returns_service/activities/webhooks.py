@@ -22,6 +22,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
 from returns_service.domain.messages import (
+    WEBHOOK_HURRY,
     WEBHOOK_WAKE,
     WEBHOOK_WORKFLOW,
     Drained,
@@ -90,15 +91,18 @@ async def plan_deliveries(session: AsyncSession, event: ReturnEventRow) -> list[
     return planned
 
 
-async def wake_endpoints(client: Client, task_queue: str, endpoint_ids: list[str]) -> None:
-    """Wake each endpoint's queue, starting its workflow when none is running."""
+async def wake_endpoints(
+    client: Client, task_queue: str, endpoint_ids: list[str], hurry: bool = False
+) -> None:
+    """Wake each endpoint's queue, starting its workflow when none is running; `hurry` (a
+    person asked) tries even an endpoint that is down at once."""
     for endpoint in endpoint_ids:
         await client.start_workflow(
             WEBHOOK_WORKFLOW,
             EndpointQueue(endpoint_id=endpoint),
             id=webhook_workflow_id(endpoint),
             task_queue=task_queue,
-            start_signal=WEBHOOK_WAKE,
+            start_signal=WEBHOOK_HURRY if hurry else WEBHOOK_WAKE,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
 

@@ -266,6 +266,7 @@ class RecordStatus(Model):
 
 WEBHOOK_WORKFLOW = "WebhookEndpoint"
 WEBHOOK_WAKE = "wake"
+WEBHOOK_HURRY = "hurry"
 
 
 def webhook_workflow_id(endpoint_id: str) -> str:

@@ -13,6 +13,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from returns_service.domain.messages import (
+        WEBHOOK_HURRY,
         WEBHOOK_WAKE,
         WEBHOOK_WORKFLOW,
         Drained,
@@ -36,11 +37,17 @@ def endpoint_backoff(down: int) -> timedelta:
 class WebhookEndpointWorkflow:
     def __init__(self) -> None:
         self.woken = False
+        self.hurried = False
 
     @workflow.signal(name=WEBHOOK_WAKE)
     def wake(self) -> None:
-        """A new delivery (or a redelivery) is queued."""
+        """A new delivery is queued."""
         self.woken = True
+
+    @workflow.signal(name=WEBHOOK_HURRY)
+    def hurry(self) -> None:
+        """Someone asked for a delivery again: try now, even an endpoint that looks down."""
+        self.woken = self.hurried = True
 
     @workflow.run
     async def run(self, queue: EndpointQueue) -> str:
@@ -59,7 +66,13 @@ class WebhookEndpointWorkflow:
                 return "closed"
             if drained.down:
                 down += 1  # new events do not hurry the next try of a failing endpoint
-                await workflow.sleep(endpoint_backoff(down))
+                self.hurried = False
+                try:
+                    await workflow.wait_condition(
+                        lambda: self.hurried, timeout=endpoint_backoff(down)
+                    )
+                except TimeoutError:
+                    pass
                 continue
             down = 0
             if drained.more:

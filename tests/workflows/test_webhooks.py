@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from standardwebhooks import Webhook
 from temporalio.worker import Worker
 
-from returns_service.activities.webhooks import plan_deliveries, wake_endpoints
+from returns_service.activities.webhooks import delivery_id, plan_deliveries, wake_endpoints
 from returns_service.config import Settings
 from returns_service.domain.messages import ReturnUpdate
 from returns_service.domain.models import Customer, ReturnState
@@ -191,3 +191,70 @@ async def test_a_receiver_down_for_48_hours_gets_every_event_afterwards_once(
     # The endpoint that never answered well: tried a dozen times over 72 hours, then given up.
     [dead] = [r for r in rows if r.endpoint_id == "we_dead"]
     assert dead.status == "failed" and dead.attempts == receiver.dead_calls >= 10
+
+
+async def test_a_redelivery_is_tried_at_once_though_the_endpoint_looks_down(env, harness, tmp_path):
+    secret = webhook_secret()
+    receiver = Receiver(secret)
+    activities = build_activities(
+        Settings(data_dir=tmp_path, webhooks_allow_private=True), harness.sessions
+    )
+    task_queue = f"hurry-{uuid.uuid4().hex[:8]}"
+    template = ReturnState.model_validate(
+        {
+            "id": "ret_x", "status": "closed", "customer": {"email": "x@example.com"},
+            "currency": "EUR", "resolution": "refund", "items": [], "order_ids": ["o_x"],
+            "created_at": await harness.now(), "updated_at": await harness.now(),
+        }
+    )  # fmt: skip
+    async with (
+        serving(receiver.app()) as url,
+        Worker(
+            env.client,
+            task_queue=task_queue,
+            workflows=[WebhookEndpointWorkflow],
+            activities=activities.all(),
+        ),
+    ):
+        now = await harness.now()
+        async with harness.sessions.begin() as session:
+            session.add(endpoint_row("we_hurry", f"{url}/hooks", ["return.closed"], secret))
+            for n in range(3):  # three failures in a row: the endpoint looks down
+                event = ReturnEventRow(
+                    id=f"evt_hurry_{n}", return_id=f"ret_hurry_{n}", type="return.closed",
+                    version=1, created_at=now,
+                    data=template.model_copy(update={"id": f"ret_hurry_{n}"}).model_dump(
+                        mode="json"
+                    ),
+                )  # fmt: skip
+                session.add(event)
+                await session.flush()
+                await plan_deliveries(session, event)
+        await wake_endpoints(env.client, task_queue, ["we_hurry"])
+        for _ in range(100):
+            if receiver.refused >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert receiver.refused == 3
+        receiver.down = False
+
+        async def ask_again() -> None:  # what POST .../redeliver does
+            async with harness.sessions.begin() as session:
+                delivery = await session.get(
+                    WebhookDeliveryRow, delivery_id("evt_hurry_0", "we_hurry")
+                )
+                delivery.next_attempt_at = await harness.now()
+
+        # A new event's wake does not hurry an endpoint that is down (it waits 30 s first) ...
+        await ask_again()
+        await wake_endpoints(env.client, task_queue, ["we_hurry"])
+        await asyncio.sleep(1.5)
+        assert receiver.processed == {}
+        # ... a person asking again does.
+        await wake_endpoints(env.client, task_queue, ["we_hurry"], hurry=True)
+        for _ in range(100):
+            if receiver.processed:
+                break
+            await asyncio.sleep(0.05)
+        assert list(receiver.processed) == ["evt_hurry_0"]
+        await env.client.get_workflow_handle("webhooks-we_hurry").terminate("test over")

@@ -12,11 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import delete, select
+from temporalio.service import RPCError
 
 from returns_service.activities.webhooks import KEEP_TRYING, wake_endpoints
 from returns_service.api.auth import Principal, allow
 from returns_service.api.deps import SessionDep, SettingsDep, TemporalDep, WriteSessionDep
-from returns_service.api.errors import Conflict, InvalidInput, NotFound
+from returns_service.api.errors import Conflict, InvalidInput, NotFound, Unavailable
 from returns_service.api.ids import new_id
 from returns_service.api.schemas import Request, Text
 from returns_service.domain.status import Status
@@ -246,5 +247,8 @@ async def redeliver(
             )
         ).all()
         answer = deliveries_out([delivery], attempts)[0]
-    await wake_endpoints(temporal, settings.task_queue, [endpoint_id])
+    try:
+        await wake_endpoints(temporal, settings.task_queue, [endpoint_id], hurry=True)
+    except RPCError as error:  # queued, but its queue may sleep: asking again wakes it
+        raise Unavailable(f"the delivery is queued; its queue did not wake: {error}") from None
     return answer
