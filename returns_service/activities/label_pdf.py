@@ -34,7 +34,7 @@ def render_label(request: CreateLabel, carrier: str, tracking_number: str) -> by
     sender = _block(request.from_address, [request.customer.email])
     y = _address(pdf, "FROM", sender, left, height - 19 * mm, size=7)
     recipient = _block(request.to_address, ["Returns department"])
-    y = _address(pdf, "TO", recipient, left, y - 3 * mm, size=10)
+    y = _address(pdf, "TO", recipient, left, y - 7 * mm, size=10)
     barcode = code128.Code128(tracking_number, barHeight=16 * mm, barWidth=0.28 * mm)
     barcode.drawOn(pdf, left - 2 * mm, y - 20 * mm)
     pdf.setFont("Helvetica-Bold", 10)
