@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from returns_service.domain.models import Address
@@ -122,6 +123,19 @@ class Settings(BaseSettings):
     wms_api_key: SecretStr | None = Field(
         default=None, description="The warehouse system's API key, when inventory is http."
     )
+
+    @field_validator("carrier_webhook_secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            key = base64.b64decode(value.get_secret_value().removeprefix("whsec_"), validate=True)
+        except ValueError:
+            key = b""
+        if len(key) < 16:
+            raise ValueError("not a Standard Webhooks secret: whsec_ and base64 of 16+ bytes")
+        return value
 
     @model_validator(mode="after")
     def _adapters_configured(self) -> Settings:
