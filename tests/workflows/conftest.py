@@ -114,6 +114,29 @@ class Harness:
         self.started.append(handle)
         return handle
 
+    @contextlib.asynccontextmanager
+    async def with_adapters(self, **adapters: Any) -> AsyncIterator[None]:
+        """A worker on a task queue of its own whose activities use `adapters` (carrier,
+        payments, inventory, email) in place of the harness's; returns started meanwhile run
+        there."""
+        a = self.activities
+        parts = {
+            "carrier": a.carrier,
+            "payments": a.payments,
+            "inventory": a.inventory,
+            "email": a.email,
+            **adapters,
+        }
+        activities = ReturnActivities(a.sessions, public_url=a.public_url, **parts)
+        self.task_queue = f"adapters-{uuid.uuid4().hex[:8]}"
+        async with Worker(
+            self.client,
+            task_queue=self.task_queue,
+            workflows=[ReturnWorkflow],
+            activities=activities.all(),
+        ):
+            yield
+
     async def terminate_unfinished(self) -> None:
         """A workflow left waiting after its test would keep the shared test server from
         skipping time in later tests."""

@@ -7,14 +7,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from temporalio.worker import Worker
-
 from returns_service.activities.builtin import StoreCarrier
 from returns_service.activities.carrier import HttpCarrier
-from returns_service.activities.returns import ReturnActivities
 from returns_service.domain.messages import ReturnUpdate
 from returns_service.domain.models import Address, ReturnState
-from returns_service.workflows.returns import ReturnWorkflow
 from tests.api.conftest import serving
 from tests.factories import order_payload
 from tests.fakes.carrier import FakeCarrier
@@ -27,18 +23,8 @@ WAREHOUSE = Address(name="Returns Centre", line1="Lagerstrasse 5", postal_code="
 async def test_a_carrier_label_and_a_refused_one(env, harness):
     carrier = FakeCarrier(failure_rate=0.3)
     async with serving(carrier.app()) as url:
-        a = harness.activities
         labels = StoreCarrier(harness.sessions, HttpCarrier(url, carrier.api_key), WAREHOUSE)
-        activities = ReturnActivities(
-            a.sessions, labels, a.payments, a.inventory, a.email, a.public_url
-        )
-        harness.task_queue = f"carrier-{uuid.uuid4().hex[:8]}"
-        async with Worker(
-            env.client,
-            task_queue=harness.task_queue,
-            workflows=[ReturnWorkflow],
-            activities=activities.all(),
-        ):
+        async with harness.with_adapters(carrier=labels):
             ann = {"name": "Ann Lee", "line1": "1 Main St", "postal_code": "75002",
                    "city": "Paris", "country": "FR"}  # fmt: skip
             payload = order_payload(now=await harness.now())

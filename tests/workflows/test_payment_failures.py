@@ -6,14 +6,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from temporalio.worker import Worker
-
 from returns_service.activities.builtin import LedgerPayments
-from returns_service.activities.returns import ReturnActivities
 from returns_service.activities.stripe import StripeRefunds
 from returns_service.domain.messages import RefundReturn, ReturnUpdate
 from returns_service.domain.models import Actor, ReturnState
-from returns_service.workflows.returns import ReturnWorkflow
 from tests.api.conftest import serving
 from tests.factories import order_payload
 from tests.fakes.stripe import FakeStripe
@@ -23,22 +19,12 @@ from tests.workflows.conftest import finished, received_in_good_condition
 async def test_a_refund_stripe_refuses_waits_for_an_agent_whose_retry_pays_once(env, harness):
     stripe = FakeStripe()
     async with serving(stripe.app()) as url:
-        a = harness.activities
         payments = LedgerPayments(harness.sessions, StripeRefunds(stripe.api_key, url))
-        activities = ReturnActivities(
-            a.sessions, a.carrier, payments, a.inventory, a.email, a.public_url
-        )
-        harness.task_queue = f"stripe-{uuid.uuid4().hex[:8]}"
         charge = f"ch_{uuid.uuid4().hex[:10]}"
         payload = order_payload(now=await harness.now())
         payload["captures"][0]["id"] = charge
         stripe.add_charge(charge, payload["captures"][0]["amount"], disputed=True)
-        async with Worker(
-            env.client,
-            task_queue=harness.task_queue,
-            workflows=[ReturnWorkflow],
-            activities=activities.all(),
-        ):
+        async with harness.with_adapters(payments=payments):
             order = await harness.put_order(payload, order_id=f"o_{uuid.uuid4().hex[:8]}")
             handle = await harness.start(order)
             await handle.execute_update(ReturnUpdate.WAIT_DECIDED, result_type=ReturnState)

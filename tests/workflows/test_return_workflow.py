@@ -4,17 +4,14 @@ over a real SQLite store."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.worker import Worker
 
 from returns_service.activities.builtin import LedgerPayments
-from returns_service.activities.returns import ReturnActivities
 from returns_service.domain.messages import (
     ApproveReturn,
     CancelReturn,
@@ -34,7 +31,6 @@ from returns_service.store.tables import (
     ReturnRow,
     StockLevelRow,
 )
-from returns_service.workflows.returns import ReturnWorkflow
 from tests.factories import expensive_line, order_payload
 from tests.workflows.conftest import finished
 
@@ -301,13 +297,7 @@ class LostAcknowledgement:
 
 async def test_refund_retried_after_a_lost_answer_pays_once(env, harness):
     flaky = LostAcknowledgement(LedgerPayments(harness.sessions))
-    a = harness.activities
-    activities = ReturnActivities(a.sessions, a.carrier, flaky, a.inventory, a.email, a.public_url)
-    task_queue = f"flaky-{uuid.uuid4().hex[:8]}"
-    harness.task_queue = task_queue
-    async with Worker(
-        env.client, task_queue=task_queue, workflows=[ReturnWorkflow], activities=activities.all()
-    ):
+    async with harness.with_adapters(payments=flaky):
         order = await harness.put_order(order_payload(now=await harness.now()))
         handle = await harness.start(order)
         await update(handle, ReturnUpdate.WAIT_DECIDED)
@@ -335,15 +325,7 @@ class HeldPayments:
 
 async def test_a_close_that_arrives_while_a_refund_is_in_flight_waits_for_it(env, harness):
     held = HeldPayments(LedgerPayments(harness.sessions))
-    a = harness.activities
-    activities = ReturnActivities(a.sessions, a.carrier, held, a.inventory, a.email, a.public_url)
-    harness.task_queue = f"held-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        env.client,
-        task_queue=harness.task_queue,
-        workflows=[ReturnWorkflow],
-        activities=activities.all(),
-    ):
+    async with harness.with_adapters(payments=held):
         order = await harness.put_order(order_payload(now=await harness.now()))
         handle = await harness.start(order, policy=Policy(auto_refund=False))
         await update(handle, ReturnUpdate.WAIT_DECIDED)
