@@ -35,6 +35,18 @@ async def resolve(host: str) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+# IPv6 prefixes that carry or translate to IPv4 (NAT64, 6to4, Teredo, IPv4-compatible and
+# -translated): an address in them may reach any IPv4 host, a private one included.
+TRANSITION = (
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("2002::/16"),
+    ipaddress.ip_network("2001::/32"),
+    ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),
+)
+
+
 def _plain(address: Address) -> Address:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
@@ -68,6 +80,12 @@ async def check_url(url: str, allow_private: bool = False, resolver: Resolver = 
         address = _plain(ipaddress.ip_address(text.split("%")[0]))
         if address in METADATA_ADDRESSES:
             raise ForbiddenUrl("cloud metadata services never receive webhooks")
+        if address.is_multicast:
+            raise ForbiddenUrl(f"{host} is {address}, a multicast address")
+        if isinstance(address, ipaddress.IPv6Address) and any(
+            address in network for network in TRANSITION
+        ):
+            raise ForbiddenUrl(f"{host} is {address}, an IPv6 address that leads to IPv4")
         if not allow_private and not address.is_global:
             raise ForbiddenUrl(
                 f"{host} is {address}, a loopback, private, link-local or reserved address"

@@ -18,6 +18,7 @@ import hashlib
 from datetime import UTC, datetime
 from email.message import EmailMessage as MimeMessage
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,7 +35,8 @@ from returns_service.activities.ports import (
 from returns_service.domain.messages import CreateLabel, IssueRefund, RefundResult, RestockItems
 from returns_service.domain.models import Address, Capture, Label, Refund, RefundMethod
 from returns_service.domain.refunds import CaptureBalance, InsufficientCaptures, allocate
-from returns_service.store.orders import get_orders
+from returns_service.store.entitlements import entitlements
+from returns_service.store.orders import claim_tracking_number, get_orders
 from returns_service.store.tables import (
     CaptureRow,
     LabelRow,
@@ -44,7 +46,7 @@ from returns_service.store.tables import (
     StockMovementRow,
     WmsOutboxRow,
 )
-from returns_service.store.upsert import insert_once
+from returns_service.store.upsert import add_to, insert_once
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -79,6 +81,8 @@ class LedgerPayments:
             refusal = None
             if not await self._rows(session, request.return_id, request.sequence):
                 refusal = await self._enter_all(session, request)
+                if refusal is None:
+                    await self._check_total(session, request)
         if self.processor is not None:
             await self._settle(request.return_id, self.processor)
             await self._follow_pending(request.return_id, self.processor)
@@ -100,12 +104,17 @@ class LedgerPayments:
         status = "pending" if self.processor is not None else "succeeded"
         for part in request.amounts:
             await get_orders(session, [part.order_id], lock=True)
-            if part.maximum is not None:
+            # What the return may pay back for the order in all: its entitlement, reckoned under
+            # this lock from every return of the order (the workflow's figure for returns
+            # entitled before there were entitlements).
+            entitled = (await entitlements(session, request.return_id)).get(part.order_id)
+            maximum = entitled.amount if entitled is not None else part.maximum
+            if maximum is not None:
                 spent = await self._spent(session, request.return_id, part.order_id)
-                if spent + part.amount > part.maximum:
+                if spent + part.amount > maximum:
                     return (
                         f"a refund of {part.amount} for order {part.order_id} would take this"
-                        f" return's refunds to {spent + part.amount}, above its {part.maximum}"
+                        f" return's refunds to {spent + part.amount}, above its {maximum}"
                     )
             if request.method is RefundMethod.STORE_CREDIT:
                 await self._enter(session, request, part.order_id, None, part.amount, "succeeded")
@@ -126,6 +135,21 @@ class LedgerPayments:
                     session, request, part.order_id, share.capture_id, share.amount, status
                 )
         return None
+
+    async def _check_total(self, session: AsyncSession, request: IssueRefund) -> None:
+        """The parts written must add up to what was asked, or nothing is written: a part lost
+        to a key that collided would otherwise go unpaid without a word."""
+        asked = sum(part.amount for part in request.amounts)
+        written = sum(
+            row.amount for row in await self._rows(session, request.return_id, request.sequence)
+        )
+        if written != asked:
+            raise ApplicationError(
+                f"the ledger holds {written} for refund {request.sequence} of"
+                f" {request.return_id}, which asked for {asked}; nothing was paid",
+                type="LedgerMismatch",
+                non_retryable=True,
+            )
 
     async def _settle(self, return_id: str, processor: RefundProcessor) -> None:
         """Ask the processor about every entry of the return still waiting for an answer."""
@@ -247,8 +271,7 @@ class LedgerPayments:
         amount: int,
         status: str,
     ) -> None:
-        target = capture_id or "store_credit"
-        key = f"refund:{request.return_id}:{request.sequence}:{order_id}:{target}"
+        key = refund_key(request.return_id, request.sequence, order_id, capture_id)
         await insert_once(
             session,
             LedgerEntryRow,
@@ -275,6 +298,13 @@ class LedgerPayments:
             query = query.where(LedgerEntryRow.sequence == sequence)
         query = query.order_by(LedgerEntryRow.sequence, LedgerEntryRow.idempotency_key)
         return list((await session.scalars(query)).all())
+
+
+def refund_key(return_id: str, sequence: int, order_id: str, capture_id: str | None) -> str:
+    """`refund:{return}:{n}:{order}:{capture or store_credit}`, each part escaped, so that ids
+    holding `:` can never make two parts one key (ids without `:` or `%` read as they are)."""
+    parts = (return_id, str(sequence), order_id, capture_id or "store_credit")
+    return "refund:" + ":".join(quote(part, safe="") for part in parts)
 
 
 def _refund(row: LedgerEntryRow) -> Refund:
@@ -336,6 +366,9 @@ class StoreCarrier:
                         "expires_at": request.expires_at,
                     },
                 )
+                await claim_tracking_number(
+                    session, bought.tracking_number, request.return_id, request.created_at
+                )
             row = await self._saved(request.return_id)
             assert row is not None
         return Label(
@@ -394,15 +427,13 @@ class StoreInventory:
                     continue
                 if self.tell_wms:
                     await insert_once(session, WmsOutboxRow, {**movement, "next_attempt_at": now})
-                level = await session.get(StockLevelRow, (item.sku, request.location))
-                if level is None:
-                    session.add(
-                        StockLevelRow(
-                            sku=item.sku, location=request.location, quantity=item.quantity
-                        )
-                    )
-                else:
-                    level.quantity += item.quantity
+                await add_to(
+                    session,
+                    StockLevelRow,
+                    {"sku": item.sku, "location": request.location, "quantity": item.quantity},
+                    keys=["sku", "location"],
+                    column="quantity",
+                )
             rows = (
                 await session.scalars(
                     select(StockMovementRow).where(StockMovementRow.return_id == request.return_id)

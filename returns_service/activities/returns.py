@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from returns_service.activities.emails import status_email
 from returns_service.activities.ports import Carrier, Email, Inventory, Payments
@@ -19,6 +22,8 @@ from returns_service.activities.webhooks import (
 )
 from returns_service.domain.messages import (
     CreateLabel,
+    Entitled,
+    EntitleRefund,
     IssueRefund,
     RecordStatus,
     RefundResult,
@@ -29,9 +34,31 @@ from returns_service.domain.messages import (
     ReturnActivity,
 )
 from returns_service.domain.models import Label
+from returns_service.store.entitlements import entitle_return
 from returns_service.store.returns import project_return, record_event, register_return
 
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def bad_data_is_final() -> Iterator[None]:
+    """Data the store can never take (too long, a NUL, out of range) fails the step for good:
+    asking again would fail the same way forever while the return waits. The workflow records
+    the failure on the return, where an agent sees it, and goes on."""
+    try:
+        yield
+    except (DataError, ValueError, OverflowError, UnicodeError, TypeError) as error:
+        raise ApplicationError(
+            f"the store cannot keep this data: {error}"[:500], type="BadData", non_retryable=True
+        ) from error
+    except StatementError as error:
+        if isinstance(error.orig, ValueError | OverflowError | UnicodeError | TypeError):
+            raise ApplicationError(
+                f"the store cannot keep this data: {error.orig}"[:500],
+                type="BadData",
+                non_retryable=True,
+            ) from error
+        raise
 
 
 async def heartbeating(work: Awaitable[T], every: float = 1.0) -> T:
@@ -72,14 +99,22 @@ class ReturnActivities:
     @activity.defn(name=ReturnActivity.REGISTER)
     async def register_return(self, request: RegisterReturn) -> RegisteredReturn:
         endpoints: list[str] = []
-        async with self.sessions.begin() as session:
-            registered = await register_return(session, request)
-            if request.state is not None:
-                requested = request.state.model_copy(update={"number": registered.number})
-                event = await record_event(session, requested, "return.requested")
-                endpoints = await plan_deliveries(session, event)
+        with bad_data_is_final():
+            async with self.sessions.begin() as session:
+                registered = await register_return(session, request)
+                if request.state is not None:
+                    requested = request.state.model_copy(update={"number": registered.number})
+                    event, fresh = await record_event(session, requested, "return.requested")
+                    if fresh:
+                        endpoints = await plan_deliveries(session, event)
         await self._wake(endpoints)
         return registered
+
+    @activity.defn(name=ReturnActivity.ENTITLE)
+    async def entitle_refund(self, request: EntitleRefund) -> Entitled:
+        with bad_data_is_final():
+            async with self.sessions.begin() as session:
+                return await entitle_return(session, request)
 
     @activity.defn(name=ReturnActivity.CREATE_LABEL)
     async def create_label(self, request: CreateLabel) -> Label:
@@ -87,7 +122,8 @@ class ReturnActivities:
 
     @activity.defn(name=ReturnActivity.RESTOCK)
     async def restock_items(self, request: RestockItems) -> RestockResult:
-        return RestockResult(restocked=await self.inventory.restock(request))
+        with bad_data_is_final():
+            return RestockResult(restocked=await self.inventory.restock(request))
 
     @activity.defn(name=ReturnActivity.REFUND)
     async def issue_refund(self, request: IssueRefund) -> RefundResult:
@@ -96,13 +132,19 @@ class ReturnActivities:
     @activity.defn(name=ReturnActivity.RECORD_STATUS)
     async def record_status(self, request: RecordStatus) -> None:
         endpoints: list[str] = []
-        async with self.sessions.begin() as session:
-            await project_return(session, request.state)
-            if request.event is not None:
-                event = await record_event(session, request.state, request.event)
-                endpoints = await plan_deliveries(session, event)
+        with bad_data_is_final():
+            async with self.sessions.begin() as session:
+                await project_return(session, request.state)
+                if request.event is not None:
+                    event, fresh = await record_event(session, request.state, request.event)
+                    if fresh:
+                        endpoints = await plan_deliveries(session, event)
         await self._wake(endpoints)
-        message = status_email(request.state, self.public_url, self.email_templates)
+        try:
+            message = status_email(request.state, self.public_url, self.email_templates)
+        except Exception:  # a template that cannot render must not hold the return up
+            activity.logger.exception("the status email of %s could not be made", request.state.id)
+            message = None
         if message is not None:
             await self.email.send(message)
 
@@ -115,6 +157,7 @@ class ReturnActivities:
     def all(self) -> list[Callable[..., Any]]:
         return [
             self.register_return,
+            self.entitle_refund,
             self.create_label,
             self.restock_items,
             self.issue_refund,

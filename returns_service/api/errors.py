@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +11,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
+
+
+logger = logging.getLogger(__name__)
 
 
 class Problem(Exception):
@@ -119,6 +123,17 @@ def install_error_handlers(app: FastAPI) -> None:
             detail,
             "https://returns.dev/problems/unprocessable-content",
             errors=errors,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        # Whatever slipped past validation still answers as a problem, never as plain text.
+        logger.exception("unexpected error", exc_info=error)
+        return problem_response(
+            500,
+            "Internal server error",
+            "the request could not be completed; nothing is known to have changed",
+            "https://returns.dev/problems/internal-server-error",
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -122,7 +122,8 @@ class Idempotency:
             await asyncio.sleep(POLL_SECONDS)
 
     async def _keep(self, row_id: str, answer: Answer) -> None:
-        if answer.status_code >= 500:
+        # Only a final answer is kept: "not now" (429, 5xx) lets the same key try again.
+        if answer.status_code >= 500 or answer.status_code == 429:
             await self._release(row_id)
             return
         async with self.sessions.begin() as session:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from returns_service.domain.models import (
     Address,
@@ -28,18 +28,20 @@ from returns_service.domain.models import (
     RuleResult,
     Timestamps,
 )
+from returns_service.domain.types import (
+    ID_LENGTH,
+    Email,
+    Ident,
+    Location,
+    MinorUnits,
+    Reference,
+    Text,
+    TrackingNumber,
+)
+from returns_service.domain.types import Name as LineText
 
-
-def _email(value: str) -> str:
-    local, at, domain = value.partition("@")
-    if not at or not local or "." not in domain or " " in value:
-        raise ValueError("not an email address")
-    return value.lower()
-
-
-Email = Annotated[str, Field(max_length=320), AfterValidator(_email)]
-Text = Annotated[str, Field(max_length=1000)]
-Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+# A return spans at most this many orders (each order's snapshot travels in its history).
+MAX_ORDERS_PER_RETURN = 10
 
 
 class Request(BaseModel):
@@ -50,21 +52,21 @@ class Request(BaseModel):
 
 
 class CustomerIn(Request):
-    id: Annotated[str, Field(max_length=64)] | None = None
+    id: Reference | None = None
     email: Email
 
 
 class OrderIn(Request):
-    number: Annotated[str, Field(min_length=1, max_length=64)]
+    number: LineText = Field(max_length=ID_LENGTH)
     customer: CustomerIn
     shipping_address: Address | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     placed_at: Moment
     fulfilled_at: Moment | None = None
     delivered_at: Moment | None = None
-    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
-    shipping_amount: StrictInt = Field(default=0, ge=0)
-    order_discount_amount: StrictInt = Field(default=0, ge=0)
+    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=200)]
+    shipping_amount: MinorUnits = 0
+    order_discount_amount: MinorUnits = 0
     captures: Annotated[list[Capture], Field(max_length=50)] = []
 
     @model_validator(mode="after")
@@ -148,6 +150,12 @@ class ReturnCreate(Request):
     customer_email: Email | None = None
     replacement_items: Annotated[list[ReplacementItemIn], Field(max_length=50)] = []
 
+    @model_validator(mode="after")
+    def _few_orders(self) -> ReturnCreate:
+        if len({item.order_id for item in self.items}) > MAX_ORDERS_PER_RETURN:
+            raise ValueError(f"a return spans at most {MAX_ORDERS_PER_RETURN} orders")
+        return self
+
 
 class BulkActionIn(Request):
     action: Literal["approve", "reject", "cancel", "close"]
@@ -179,7 +187,7 @@ class BulkActionOut(BaseModel):
 
 class ReplacementIn(Request):
     status: Literal["fulfilled", "cancelled"]
-    order_reference: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    order_reference: Annotated[LineText, Field(max_length=ID_LENGTH)] | None = None
     note: Text | None = None
 
 
@@ -197,7 +205,7 @@ class CancelIn(Request):
 
 
 class ShipIn(Request):
-    tracking_number: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    tracking_number: TrackingNumber | None = None
 
 
 class ReceivedItemIn(Request):
@@ -207,12 +215,12 @@ class ReceivedItemIn(Request):
 
 
 class ReceiveIn(Request):
-    location: Annotated[str, Field(min_length=1, max_length=64)]
+    location: Location
     items: Annotated[list[ReceivedItemIn], Field(min_length=1, max_length=50)]
 
 
 class RefundIn(Request):
-    amount: StrictInt | None = Field(default=None, ge=0)
+    amount: MinorUnits | None = None
     capture_id: Ident | None = None
     method: RefundMethod | None = None
 
@@ -253,6 +261,10 @@ class ReturnOut(BaseModel):
     items: list[ReturnItemOut]
     estimated_refund_amount: int
     refunded_amount: int
+    refundable_amount: int | None = Field(
+        default=None,
+        description="What may still be paid back, once the goods are back; null before.",
+    )
     refunds: list[Refund]
     label: LabelOut | None
     tracking_number: str | None

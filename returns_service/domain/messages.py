@@ -24,6 +24,7 @@ from returns_service.domain.models import (
     ReturnState,
     TimelineEntry,
 )
+from returns_service.domain.refunds import OrderRefund
 from returns_service.domain.status import Status
 
 TASK_QUEUE = "returns"
@@ -174,6 +175,7 @@ class ReturnActivity:
     RESTOCK = "restock_items"
     REFUND = "issue_refund"
     RECORD_STATUS = "record_status"
+    ENTITLE = "entitle_refund"
 
 
 # --- activities ----------------------------------------------------------------------------------
@@ -242,6 +244,24 @@ class IssueRefund(Model):
     amounts: list[OrderAmount]
     capture_id: str | None = None
     requested_at: datetime
+
+
+class EntitleRefund(Model):
+    """Reckon what the return may pay back, once its goods are back (repeating it answers the
+    same)."""
+
+    return_id: str
+    policy: Policy
+    # The return's items, with what arrived and in what condition.
+    items: list[ReturnItem]
+    at: datetime
+
+
+class Entitled(Model):
+    # Per order of the return, in the return's order: the most it may pay back in all.
+    orders: list[OrderRefund]
+    # Per order: what the policy pays back by itself (goods in a condition it restocks).
+    due: dict[str, int] = Field(default_factory=dict)
 
 
 class RestockResult(Model):

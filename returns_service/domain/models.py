@@ -6,61 +6,65 @@ default here must be deterministic.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
 from returns_service.domain.status import Status, available_actions
+from returns_service.domain.types import (
+    EMAIL_LENGTH,
+    Category,
+    Ident,
+    Method,
+    MinorUnits,
+    Moment,
+    Name,
+    Reference,
+    Sku,
+)
+from returns_service.domain.types import _single_line as single_line
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-
-
-def _rfc3339(value: object) -> object:
-    """A moment given as text must be RFC 3339 with its offset (a number is not a time)."""
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and _RFC3339.match(value):
-        return value
-    raise ValueError("must be an RFC 3339 date-time with a UTC offset, e.g. 2026-11-01T10:00:00Z")
-
-
-# A point in time from outside: RFC 3339 text with an offset, or a datetime.
-Moment = Annotated[datetime, BeforeValidator(_rfc3339)]
-
-
 # --- orders -------------------------------------------------------------------------------------
 
 
 class OrderLine(Model):
-    id: str
-    sku: str
-    name: str
-    quantity: StrictInt = Field(ge=1)
-    unit_amount: StrictInt = Field(ge=0)
-    discount_amount: StrictInt = Field(default=0, ge=0)
-    tax_amount: StrictInt = Field(default=0, ge=0)
+    id: Ident
+    sku: Sku
+    name: Name
+    quantity: StrictInt = Field(ge=1, le=100_000)
+    unit_amount: MinorUnits
+    discount_amount: MinorUnits = 0
+    tax_amount: MinorUnits = 0
     final_sale: StrictBool = False
-    category: str | None = None
+    category: Category | None = None
 
 
 class Capture(Model):
-    id: str
-    amount: StrictInt = Field(ge=0)
+    id: Ident
+    amount: MinorUnits
     captured_at: Moment
-    method: str = "card"
+    method: Method = "card"
 
 
 class Customer(Model):
-    id: str | None = None
-    email: str
+    id: Reference | None = None
+    # Validated as an address where it comes in (the API); here only kept to one line.
+    email: Annotated[str, Field(max_length=EMAIL_LENGTH), AfterValidator(single_line)]
 
 
 class Address(Model):
@@ -75,6 +79,11 @@ class Address(Model):
     region: str | None = Field(default=None, max_length=100)
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
     phone: str | None = Field(default=None, max_length=40)
+
+    @field_validator("*")
+    @classmethod
+    def _one_line(cls, value: object) -> object:
+        return single_line(value) if isinstance(value, str) else value
 
     def lines(self) -> list[str]:
         city = " ".join(part for part in (self.postal_code, self.city) if part)
@@ -103,8 +112,8 @@ class Order(Model):
     fulfilled_at: datetime | None = None
     delivered_at: datetime | None = None
     lines: list[OrderLine]
-    shipping_amount: int = Field(default=0, ge=0)
-    order_discount_amount: int = Field(default=0, ge=0)
+    shipping_amount: MinorUnits = 0
+    order_discount_amount: MinorUnits = 0
     captures: list[Capture] = Field(default_factory=list)
 
     def line(self, line_id: str) -> OrderLine | None:
@@ -300,6 +309,8 @@ class ReturnState(Model):
     items: list[ReturnItem]
     estimated_refund_amount: int = 0
     refunded_amount: int = 0
+    # What may still be paid back, once the goods are back (None before).
+    refundable_amount: int | None = None
     refunds: list[Refund] = Field(default_factory=list)
     label: Label | None = None
     tracking_number: str | None = None
@@ -316,10 +327,15 @@ class ReturnState(Model):
 
     def actions(self) -> list[str]:
         """What may be done now: the status machine's actions, except that an exchange whose
-        replacement order is still open cannot be closed or rejected, only told about it."""
+        replacement order is still open cannot be closed, rejected or paid back, only told about
+        it, and a refunded return is paid back again only while something is left."""
         actions = available_actions(self.status)
         if self.replacement is not None and not self.replacement.settled:
-            actions = [a for a in actions if a not in ("close", "reject")] + ["replacement"]
+            # The replacement and the money exclude each other: it is sent or paid back.
+            refused = ("close", "reject", "refund")
+            actions = [a for a in actions if a not in refused] + ["replacement"]
+        if self.status is Status.REFUNDED and not self.refundable_amount:
+            actions = [a for a in actions if a != "refund"]
         return actions
 
     @property

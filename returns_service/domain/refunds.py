@@ -120,24 +120,100 @@ def refund_by_order(
         shipping = (
             order.shipping_amount if policy.refund_original_shipping and whole_order_back else 0
         )
-        # Cumulative rounding down: the fee is what is left after rounding the refund down.
-        restocking_fee = items_amount - (
-            items_amount * (100 - policy.restocking_fee_percent) // 100
-        )
-        gross = items_amount + shipping - restocking_fee
-        return_fee = min(shipping_fee_left, gross)
-        shipping_fee_left -= return_fee
-        result.append(
-            OrderRefund(
-                order_id=order_id,
-                items_amount=items_amount,
-                shipping_amount=shipping,
-                restocking_fee=restocking_fee,
-                return_shipping_fee=return_fee,
-                amount=gross - return_fee,
-            )
-        )
+        refund = priced(order_id, items_amount, shipping, policy, shipping_fee_left)
+        shipping_fee_left -= refund.return_shipping_fee
+        result.append(refund)
     return result
+
+
+def priced(
+    order_id: str, items_amount: int, shipping: int, policy: Policy, return_fee_left: int
+) -> OrderRefund:
+    """An order's refund from the value of its items and its original shipping: less the
+    restocking fee, and less what is left of the return shipping fee."""
+    # Cumulative rounding down: the fee is what is left after rounding the refund down.
+    restocking_fee = items_amount - (items_amount * (100 - policy.restocking_fee_percent) // 100)
+    gross = items_amount + shipping - restocking_fee
+    return_fee = min(return_fee_left, gross)
+    return OrderRefund(
+        order_id=order_id,
+        items_amount=items_amount,
+        shipping_amount=shipping,
+        restocking_fee=restocking_fee,
+        return_shipping_fee=return_fee,
+        amount=gross - return_fee,
+    )
+
+
+class ClaimedUnits(Model):
+    """Units of one order line a return brought back, as reckoned when its money was."""
+
+    line_id: str
+    # Units received, in any condition, and what they are worth.
+    back: int = Field(default=0, ge=0)
+    amount: int = Field(default=0, ge=0)
+    # Of those, units received in a condition the policy pays back by itself.
+    units: int = Field(default=0, ge=0)
+
+
+class Entitlement(Model):
+    """What one return may pay back for one order, reckoned once, from the live state of every
+    return of the order, when the return's goods are back: `refund` is the most (an agent may
+    pay back damaged goods too), `due` what the policy pays back by itself (goods in a
+    condition it restocks)."""
+
+    refund: OrderRefund
+    due: OrderRefund
+    lines: list[ClaimedUnits]
+
+
+def entitle(
+    order: Order,
+    back: Mapping[str, int],
+    refundable: Mapping[str, int],
+    others: Mapping[str, ClaimedUnits],
+    shipping_taken: bool,
+    policy: Policy,
+    return_fee_left: int,
+) -> Entitlement:
+    """The entitlement of a return that brought back `back` units per line of `order`, of which
+    `refundable` are in a condition the policy pays back, when other returns have claimed
+    `others` (summed per line) and, if `shipping_taken`, the order's original shipping.
+
+    A line's claims add up cumulatively: with C units claimed before for A, k more are worth
+    floor((C + k) * paid / quantity) - A, and never more than k units' share rounded up. However
+    returns are cancelled, rejected or received in between, a line never pays back more than was
+    paid for it, and the original shipping is paid once, when every unit is back."""
+    lines = []
+    items_amount = 0
+    items_due = 0
+    for line in order.lines:
+        came = min(back.get(line.id, 0), line.quantity)
+        if came == 0:
+            continue
+        good = min(refundable.get(line.id, 0), came)
+        other = others.get(line.id) or ClaimedUnits(line_id=line.id)
+        paid = line_paid(order, line)
+        claimed = min(other.back + came, line.quantity)
+        fair = -(-paid * came // line.quantity)
+        amount = min(max(paid * claimed // line.quantity - other.amount, 0), fair)
+        items_amount += amount
+        items_due += amount * good // came
+        lines.append(ClaimedUnits(line_id=line.id, back=came, amount=amount, units=good))
+    whole_order_back = all(
+        (others[ln.id].back if ln.id in others else 0) + back.get(ln.id, 0) >= ln.quantity
+        for ln in order.lines
+    )
+    shipping = (
+        order.shipping_amount
+        if policy.refund_original_shipping and whole_order_back and not shipping_taken
+        else 0
+    )
+    return Entitlement(
+        refund=priced(order.id, items_amount, shipping, policy, return_fee_left),
+        due=priced(order.id, items_due, shipping, policy, return_fee_left),
+        lines=lines,
+    )
 
 
 def allocate(

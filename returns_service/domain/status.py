@@ -53,7 +53,8 @@ TRANSITIONS: dict[Action | Event, dict[Status, Status]] = {
     Action.SHIP: {S.LABEL_SENT: S.SHIPPED},
     Event.LABEL_EXPIRED: {S.LABEL_SENT: S.EXPIRED},
     Action.RECEIVE: {S.APPROVED: S.RECEIVED, S.LABEL_SENT: S.RECEIVED, S.SHIPPED: S.RECEIVED},
-    Action.REFUND: {S.RECEIVED: S.REFUNDED},
+    # Again from refunded while an agent's partial refund left something to pay back.
+    Action.REFUND: {S.RECEIVED: S.REFUNDED, S.REFUNDED: S.REFUNDED},
     Action.CLOSE: {S.RECEIVED: S.CLOSED, S.REFUNDED: S.CLOSED},
     Action.CANCEL: {
         S.REQUESTED: S.CANCELLED,

@@ -5,20 +5,40 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.domain.models import Order, Policy
+from returns_service.domain.status import TERMINAL
 from returns_service.store.tables import (
     CaptureRow,
+    LedgerEntryRow,
     OrderRow,
     PolicyRow,
     ReturnLineRow,
+    ReturnRow,
+    TrackingNumberRow,
 )
-from returns_service.store.upsert import upsert
+from returns_service.store.upsert import insert_once, upsert
+
+
+class OrderChangeRefused(Exception):
+    """An order update that would take away what returns of the order depend on."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
+        self.detail = detail
 
 
 async def put_order(session: AsyncSession, order: Order, now: datetime) -> None:
+    """Keep the order's snapshot. An update may correct it, but not under its returns: the
+    customer's email stays while a return is open (the return belongs to the customer who asked
+    for it), a line keeps the units returns hold, and a capture keeps what was refunded from it.
+    A capture no refund used is removed when the update leaves it out."""
+    previous = await session.get(OrderRow, order.id, with_for_update=True)
+    if previous is not None:
+        await _check_change(session, Order.model_validate(previous.snapshot), order)
     await upsert(
         session,
         OrderRow,
@@ -33,6 +53,12 @@ async def put_order(session: AsyncSession, order: Order, now: datetime) -> None:
         },
         keys=["id"],
     )
+    await session.execute(
+        delete(CaptureRow).where(
+            CaptureRow.order_id == order.id,
+            CaptureRow.id.not_in([capture.id for capture in order.captures]),
+        )
+    )
     for capture in order.captures:
         await upsert(
             session,
@@ -46,6 +72,57 @@ async def put_order(session: AsyncSession, order: Order, now: datetime) -> None:
             },
             keys=["order_id", "id"],
         )
+
+
+async def _check_change(session: AsyncSession, before: Order, after: Order) -> None:
+    if before.customer.email.lower() != after.customer.email.lower():
+        open_returns = await session.scalar(
+            select(func.count())
+            .select_from(ReturnLineRow)
+            .join(ReturnRow, ReturnRow.id == ReturnLineRow.return_id)
+            .where(
+                ReturnLineRow.order_id == before.id,
+                ReturnRow.status.not_in([status.value for status in TERMINAL]),
+            )
+        )
+        if open_returns:
+            raise OrderChangeRefused(
+                "customer.email",
+                "the order has open returns, which belong to its customer's email; change it"
+                " once they are finished",
+            )
+    held = await held_quantities(session, [before.id])
+    lines = {line.id: line for line in after.lines}
+    for (_, line_id), units in held.items():
+        line = lines.get(line_id)
+        if units and (line is None or line.quantity < units):
+            raise OrderChangeRefused(
+                "lines",
+                f"returns hold {units} of line {line_id}: it cannot be removed or lowered"
+                " below that",
+            )
+    refunded = dict(
+        (
+            await session.execute(
+                select(LedgerEntryRow.capture_id, func.sum(LedgerEntryRow.amount))
+                .where(
+                    LedgerEntryRow.order_id == before.id,
+                    LedgerEntryRow.capture_id.is_not(None),
+                    LedgerEntryRow.status != "failed",
+                )
+                .group_by(LedgerEntryRow.capture_id)
+            )
+        ).all()
+    )
+    captures = {capture.id: capture for capture in after.captures}
+    for capture_id, amount in refunded.items():
+        kept = captures.get(capture_id or "")
+        if amount and (kept is None or kept.amount < amount):
+            raise OrderChangeRefused(
+                "captures",
+                f"{amount} was refunded from capture {capture_id}: it cannot be removed or"
+                " lowered below that",
+            )
 
 
 async def get_orders(
@@ -87,3 +164,20 @@ async def current_policy(session: AsyncSession) -> Policy:
 
 async def put_policy(session: AsyncSession, policy: Policy, now: datetime) -> None:
     session.add(PolicyRow(document=policy.model_dump(mode="json"), created_at=now))
+
+
+async def claim_tracking_number(
+    session: AsyncSession, tracking_number: str, return_id: str, now: datetime
+) -> str:
+    """Give the tracking number to the return unless another has it; answers its owner."""
+    await insert_once(
+        session,
+        TrackingNumberRow,
+        {"tracking_number": tracking_number, "return_id": return_id, "created_at": now},
+    )
+    owner = await session.scalar(
+        select(TrackingNumberRow.return_id).where(
+            TrackingNumberRow.tracking_number == tracking_number
+        )
+    )
+    return str(owner)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from returns_service.domain.messages import RegisteredReturn, RegisterReturn
 from returns_service.domain.models import ReturnState
 from returns_service.domain.status import RELEASED
+from returns_service.store.entitlements import release_entitlement
 from returns_service.store.orders import get_orders, held_quantities
 from returns_service.store.tables import (
     ReplacementOrderRow,
@@ -121,11 +122,12 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
 
 async def record_event(
     session: AsyncSession, state: ReturnState, event_type: str
-) -> ReturnEventRow:
-    """Keep the event that this version of the return emits, once."""
+) -> tuple[ReturnEventRow, bool]:
+    """Keep the event that this version of the return emits, once; True when kept now (a step
+    repeated after it committed finds it kept and plans nothing again)."""
     key = f"{state.id}:{event_type}:{state.version}"
     event_id = "evt_" + hashlib.sha256(key.encode()).hexdigest()[:24]
-    await insert_once(
+    fresh = await insert_once(
         session,
         ReturnEventRow,
         {
@@ -139,7 +141,7 @@ async def record_event(
     )
     event = await session.get(ReturnEventRow, event_id)
     assert event is not None
-    return event
+    return event, fresh
 
 
 async def project_return(session: AsyncSession, state: ReturnState) -> bool:
@@ -184,6 +186,7 @@ async def project_return(session: AsyncSession, state: ReturnState) -> bool:
         await session.execute(
             update(ReturnLineRow).where(ReturnLineRow.return_id == state.id).values(holds=False)
         )
+        await release_entitlement(session, state.id)
     return written
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -326,3 +327,68 @@ class WmsOutboxRow(Relayed, Base):
     sku: Mapped[str] = mapped_column(String(64))
     location: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
+
+
+class RefundEntitlementRow(Base):
+    """What one return may pay back for one order in all, reckoned once when its goods are back
+    (`domain.refunds.entitle`). The original shipping of an order is in at most one of them."""
+
+    __tablename__ = "refund_entitlements"
+
+    return_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    items_amount: Mapped[int] = mapped_column(BigInteger)
+    shipping_amount: Mapped[int] = mapped_column(BigInteger)
+    restocking_fee: Mapped[int] = mapped_column(BigInteger)
+    return_shipping_fee: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    # What the policy pays back by itself (goods in a condition it restocks).
+    due_amount: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index(
+            "ux_refund_entitlements_shipping_once",
+            "order_id",
+            unique=True,
+            sqlite_where=text("shipping_amount > 0"),
+            postgresql_where=text("shipping_amount > 0"),
+        ),
+    )
+
+
+class RefundClaimRow(Base):
+    """The units of one order line an entitlement counts, and what they were valued at."""
+
+    __tablename__ = "refund_claims"
+
+    return_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    back: Mapped[int] = mapped_column(Integer)
+    units: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_refund_claims_order_line", "order_id", "line_id"),)
+
+
+class TrackingNumberRow(Base):
+    """A parcel's tracking number belongs to one return: the label's, or the one its shipper
+    reported."""
+
+    __tablename__ = "tracking_numbers"
+
+    tracking_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    return_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime]
+
+
+class RateSlotRow(Base):
+    """One of the `limit` slots a key (a customer creating returns) has in a window: taken by an
+    atomic conditional update, so concurrent requests can never take more than there are."""
+
+    __tablename__ = "rate_slots"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    used_at: Mapped[datetime]

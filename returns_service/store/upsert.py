@@ -22,6 +22,20 @@ async def upsert(
     await session.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
 
 
+async def add_to(
+    session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str], column: str
+) -> None:
+    """Insert `values`, or add `values[column]` to the row with the same `keys` in one atomic
+    statement (never read, add and write back: two at once would lose one)."""
+    statement = _insert(session, table).values(**values)
+    current = getattr(table, column)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=keys, set_={column: current + statement.excluded[column]}
+        )
+    )
+
+
 async def insert_once(session: AsyncSession, table: Any, values: dict[str, Any]) -> bool:
     """Insert `values` unless a row with the same unique key exists; True when inserted."""
     statement = _insert(session, table).values(**values).on_conflict_do_nothing()

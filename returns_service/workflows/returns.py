@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -28,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
         CarrierEvent,
         CloseReturn,
         CreateLabel,
+        Entitled,
+        EntitleRefund,
         IssueRefund,
         OrderAmount,
         ReceiveItems,
@@ -93,6 +96,19 @@ LABEL_RETRY = RetryPolicy(
 )
 # A worker that dies while the payment processor answers is noticed this soon.
 PAYMENT_HEARTBEAT = timedelta(seconds=5)
+# Patches (workflow.patched) that keep returns started under earlier code on their path.
+ENTITLEMENTS = "refund-entitlements"
+PARTIAL_REFUNDS_STAY_OPEN = "partial-refunds-stay-open"
+BAD_DATA = "BadData"
+T = TypeVar("T")
+
+
+def bad_data(error: ActivityError) -> str | None:
+    """Why a store step failed for good (data the store can never keep), or None."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == BAD_DATA:
+        return cause.message
+    return None
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -105,6 +121,10 @@ class ReturnWorkflow:
         self.prior_quantity: dict[str, int] = {}
         self.held: dict[str, dict[str, int]] = {}
         self.label_settled = False
+        # Per order, what the return may pay back in all (None until its goods are back).
+        self.entitled: dict[str, int] | None = None
+        # Per order, what the policy pays back by itself (of the above).
+        self.due: dict[str, int] = {}
         self.refund_sequence = 0
         self.lock = asyncio.Lock()
 
@@ -127,11 +147,18 @@ class ReturnWorkflow:
         await workflow.wait_condition(lambda: self.status is Status.RECEIVED or self.finished)
         if self.status is Status.RECEIVED:
             await self.restock()
+            async with self.lock:
+                await self.entitle()
             if self.exchanges_by_itself():
                 await self.exchange()
             elif self.refunds_by_itself():
                 await self.refund_by_policy()
             await workflow.wait_condition(lambda: self.status is Status.REFUNDED or self.finished)
+            if workflow.patched(PARTIAL_REFUNDS_STAY_OPEN):
+                # A partial refund leaves the rest refundable until an agent closes the return.
+                await workflow.wait_condition(
+                    lambda: self.finished or self.refundable_amount() == 0
+                )
             await self.happen(Action.CLOSE)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
@@ -142,7 +169,7 @@ class ReturnWorkflow:
             await self._check_eligibility()
 
     async def _check_eligibility(self) -> None:
-        registered: RegisteredReturn = await workflow.execute_local_activity(
+        registered = await self.in_store(
             ReturnActivity.REGISTER,
             RegisterReturn(
                 return_id=self.state.id,
@@ -151,10 +178,21 @@ class ReturnWorkflow:
                 created_at=self.state.created_at,
                 state=self.state.model_copy(deep=True),
             ),
-            result_type=RegisteredReturn,
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
+            RegisteredReturn,
+            failure=BAD_DATA,
         )
+        if registered is None:
+            # It can never be registered: refuse it, saying why, rather than wait for ever.
+            why = self.state.errors[-1].detail
+            self.state.decision = Decision(
+                outcome="rejected",
+                automatic=True,
+                by="policy",
+                reason="the return could not be registered",
+                at=workflow.now(),
+            )
+            await self.change(Event.INELIGIBLE, POLICY, note=why)
+            return
         self.state.number = registered.number
         self.orders = registered.orders
         self.prior_quantity = registered.prior_quantity
@@ -226,16 +264,45 @@ class ReturnWorkflow:
         ]
         if not items:
             return
-        result: RestockResult = await workflow.execute_local_activity(
+        result = await self.in_store(
             ReturnActivity.RESTOCK,
             RestockItems(return_id=self.state.id, location=location, items=items),
-            result_type=RestockResult,
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
+            RestockResult,
+            failure="RestockFailed",
         )
+        if result is None:
+            await self.record(f"restock failed: {self.state.errors[-1].detail}")
+            return
         for item in self.state.items:
             item.quantity_restocked = result.restocked.get(item.id, 0)
         await self.record()
+
+    async def entitle(self) -> None:
+        """Once the goods are back: what the return may pay back per order, reckoned by the store
+        under the orders' lock from every return of those orders as they are now (not as they
+        were when this one was requested). Returns started before entitlements keep reckoning
+        from their own figures."""
+        if self.entitled is not None or not workflow.patched(ENTITLEMENTS):
+            return
+        entitled = await self.in_store(
+            ReturnActivity.ENTITLE,
+            EntitleRefund(
+                return_id=self.state.id,
+                policy=self.policy,
+                items=self.state.items,
+                at=workflow.now(),
+            ),
+            Entitled,
+            failure="EntitlementFailed",
+        )
+        if entitled is None:
+            # Nothing can be paid back by itself; an agent sees why and decides.
+            self.entitled = {}
+            await self.record(f"refund could not be reckoned: {self.state.errors[-1].detail}")
+            return
+        self.entitled = {refund.order_id: refund.amount for refund in entitled.orders}
+        self.due = entitled.due
+        self.state.estimated_refund_amount = sum(self.due.values())
 
     def exchanges_by_itself(self) -> bool:
         received = [item for item in self.state.items if item.quantity_received > 0]
@@ -278,6 +345,7 @@ class ReturnWorkflow:
         received = [item for item in self.state.items if item.quantity_received > 0]
         return (
             self.policy.auto_refund
+            and not any(error.code == "EntitlementFailed" for error in self.state.errors)
             and self.state.resolution is not Resolution.EXCHANGE
             and bool(received)
             and all(item.condition in RESTOCKABLE for item in received)
@@ -290,10 +358,17 @@ class ReturnWorkflow:
         async with self.lock:
             if not allows(self.status, Action.REFUND):
                 raise self.refused(Action.REFUND)
+            await self.entitle()
             maxima = self.refundable_by_order()
+            if self.status is Status.REFUNDED and not sum(maxima.values()):
+                raise self.refused(Action.REFUND)
             amount = request.amount
             if amount is None:
-                amount = self.amount_for(self.refundable_quantity)
+                amount = (
+                    self.still_due(maxima)
+                    if self.entitled is not None
+                    else self.amount_for(self.refundable_quantity)
+                )
             try:
                 split = refunds.split_over_orders(amount, maxima)
             except refunds.AboveMaximum as error:
@@ -312,7 +387,7 @@ class ReturnWorkflow:
 
     async def pay(self, request: RefundReturn, split: dict[str, int], method: RefundMethod) -> None:
         self.refund_sequence += 1
-        worth = self.received_value_by_order()
+        worth = self.entitled if self.entitled is not None else self.received_value_by_order()
         try:
             result: RefundResult = await workflow.execute_activity(
                 ReturnActivity.REFUND,
@@ -402,13 +477,34 @@ class ReturnWorkflow:
         return {r.order_id: r.amount for r in self.refund_by_order(units)}
 
     def refundable_by_order(self) -> dict[str, int]:
-        """Per order, the most still refundable: what the received units are worth, less what
-        this return already paid back (or may have: a refund still pending counts)."""
-        maxima = self.received_value_by_order()
+        """Per order, the most still refundable: the return's entitlement (before it, what the
+        received units are worth), less what this return already paid back (or may have: a
+        refund still pending counts)."""
+        maxima = (
+            dict(self.entitled) if self.entitled is not None else self.received_value_by_order()
+        )
         for refund in self.state.refunds:
             if refund.status != "failed" and refund.order_id in maxima:
                 maxima[refund.order_id] = max(maxima[refund.order_id] - refund.amount, 0)
         return maxima
+
+    def still_due(self, maxima: dict[str, int]) -> int:
+        """What the policy pays back by itself, less what was paid back already."""
+        paid = self.paid_by_order()
+        return sum(
+            min(max(self.due.get(order_id, 0) - paid.get(order_id, 0), 0), maximum)
+            for order_id, maximum in maxima.items()
+        )
+
+    def paid_by_order(self) -> dict[str, int]:
+        paid: dict[str, int] = {}
+        for refund in self.state.refunds:
+            if refund.status != "failed" and refund.order_id is not None:
+                paid[refund.order_id] = paid.get(refund.order_id, 0) + refund.amount
+        return paid
+
+    def refundable_amount(self) -> int:
+        return sum(self.refundable_by_order().values())
 
     # --- state changes --------------------------------------------------------------------------
 
@@ -441,13 +537,44 @@ class ReturnWorkflow:
         customer's email."""
         self.state.version += 1
         self.state.updated_at = workflow.now()
-        await workflow.execute_local_activity(
+        self.state.refundable_amount = (
+            self.refundable_amount() if self.status in (Status.RECEIVED, Status.REFUNDED) else None
+        )
+        # If the read model cannot take this version, the return goes on, showing why.
+        await self.in_store(
             ReturnActivity.RECORD_STATUS,
             RecordStatus(state=self.state.model_copy(deep=True), event=event),
+            None,
+            failure="RecordFailed",
             summary=summary or f"{self.status.value}, details updated",
-            start_to_close_timeout=STORE_TIMEOUT,
-            retry_policy=STORE_RETRY,
         )
+
+    async def in_store(
+        self,
+        activity: str,
+        request: Any,
+        result_type: type[T] | None,
+        failure: str,
+        summary: str | None = None,
+    ) -> T | None:
+        """A quick store write, as a local activity. One the store can never take (data it
+        cannot keep) fails for good: recorded on the return as `failure`, answered None."""
+        try:
+            result: T = await workflow.execute_local_activity(
+                activity,
+                request,
+                result_type=result_type,
+                summary=summary,
+                start_to_close_timeout=STORE_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+        except ActivityError as error:
+            why = bad_data(error)
+            if why is None:
+                raise
+            self.state.errors.append(ReturnError(code=failure, detail=why, at=workflow.now()))
+            return None
+        return result
 
     async def decide(
         self,

@@ -411,9 +411,12 @@ async def test_an_exchange_through_http_closes_once_the_replacement_is_fulfilled
         await asyncio.sleep(0.1)
         current = await api.wait_for(body["id"], "received")
     assert current["replacement"]["status"] == "created"
-    assert current["available_actions"] == ["refund", "replacement"]
+    # The replacement and the money exclude each other (issue 10, item 2).
+    assert current["available_actions"] == ["replacement"]
     refused = await api.act(body["id"], "close", "agent")
     assert refused.status_code == 409 and "replacement order" in refused.json()["detail"]
+    paid = await api.act(body["id"], "refund", "agent")
+    assert paid.status_code == 409 and "replacement order" in paid.json()["detail"]
     forbidden = await api.act(body["id"], "replacement", "warehouse", {"status": "fulfilled"})
     assert forbidden.status_code == 403
     report = {"status": "fulfilled", "order_reference": "1001-X"}

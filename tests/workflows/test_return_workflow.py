@@ -214,9 +214,19 @@ async def test_damaged_item_waits_for_the_agent_who_refunds_part(harness):
     assert await ledger(harness.sessions, state.id) == []
     refunded = await update(handle, ReturnUpdate.REFUND, RefundReturn(actor=AGENT, amount=1000))
     assert refunded.status == "refunded" and refunded.refunded_amount == 1000
+    # A part paid back leaves the rest refundable until the agent closes the return.
+    await asyncio.sleep(0.2)
+    state = await handle.query("state", result_type=ReturnState)
+    assert state.status == "refunded" and state.refundable_amount == 1725
+    assert "refund" in state.actions() and "close" in state.actions()
+    more = await update(handle, ReturnUpdate.REFUND, RefundReturn(actor=AGENT, amount=500))
+    assert more.refunded_amount == 1500
+    with pytest.raises(WorkflowUpdateFailedError):
+        await update(handle, ReturnUpdate.REFUND, RefundReturn(actor=AGENT, amount=1226))
+    await update(handle, ReturnUpdate.CLOSE, CloseReturn(actor=AGENT))
     final = await finished(handle)
-    assert final.status == "closed"
-    assert [r.amount for r in await ledger(harness.sessions, state.id)] == [1000]
+    assert final.status == "closed" and final.refunded_amount == 1500
+    assert [r.amount for r in await ledger(harness.sessions, state.id)] == [1000, 500]
 
 
 async def test_wrong_items_are_rejected_after_receipt(harness):

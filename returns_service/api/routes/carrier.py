@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import AfterValidator, BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from sqlalchemy import select
 from standardwebhooks import Webhook, WebhookVerificationError
 from temporalio.client import Client
@@ -26,8 +27,8 @@ from returns_service.domain.messages import (
     CarrierEvent,
     workflow_id,
 )
-from returns_service.domain.models import Moment
-from returns_service.store.tables import CarrierEventRow, ReturnRow
+from returns_service.domain.types import Moment, TrackingNumber
+from returns_service.store.tables import CarrierEventRow, ReturnRow, TrackingNumberRow
 from returns_service.store.upsert import insert_once
 
 router = APIRouter(prefix="/v1/carrier-events", tags=["carrier"])
@@ -50,7 +51,7 @@ AWAITING_PARCEL = ("label_sent",)
 
 class CarrierEventIn(Body):
     id: Token = Field(description="The carrier's id of the event; a repeat is ignored.")
-    tracking_number: Annotated[str, Field(min_length=1, max_length=64)]
+    tracking_number: TrackingNumber
     status: TrackingStatus
     occurred_at: Moment
 
@@ -64,9 +65,18 @@ class CarrierEventOut(BaseModel):
     )
 
 
-@router.post("", status_code=202, response_model=CarrierEventOut)
+@router.post(
+    "",
+    status_code=202,
+    response_model=CarrierEventOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": CarrierEventIn.model_json_schema()}},
+        }
+    },
+)
 async def receive_event(
-    body: CarrierEventIn,
     request: Request,
     session: WriteSessionDep,
     temporal: TemporalDep,
@@ -77,18 +87,26 @@ async def receive_event(
     raw body with the carrier's secret (a timestamp more than 5 minutes off fails too)."""
     if settings.carrier_webhook_secret is None:
         raise Unavailable("carrier events are not configured: set RETURNS_CARRIER_WEBHOOK_SECRET")
+    raw = await request.body()
+    # The signature first: a tampered event is refused as such, whatever its body says.
     try:
         Webhook(settings.carrier_webhook_secret.get_secret_value()).verify(
-            await request.body(), dict(request.headers)
+            raw, dict(request.headers)
         )
     except WebhookVerificationError as error:
         raise Unauthorized(f"the event's signature does not verify: {error}") from None
+    try:
+        body = CarrierEventIn.model_validate_json(raw)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+        ) from None
     async with session.begin():
         found = (
             await session.execute(
-                select(ReturnRow.id, ReturnRow.status).where(
-                    ReturnRow.tracking_number == body.tracking_number
-                )
+                select(ReturnRow.id, ReturnRow.status)
+                .join(TrackingNumberRow, TrackingNumberRow.return_id == ReturnRow.id)
+                .where(TrackingNumberRow.tracking_number == body.tracking_number)
             )
         ).first()
         return_id = found.id if found else None

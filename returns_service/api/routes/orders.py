@@ -10,9 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.api.auth import CUSTOMER, STAFF, Principal, allow
 from returns_service.api.deps import SessionDep, WriteSessionDep
-from returns_service.api.errors import NotFound
+from returns_service.api.errors import Conflict, NotFound
 from returns_service.api.schemas import OrderIn, OrderOut
-from returns_service.store.orders import get_orders, put_order, returnable_quantities
+from returns_service.store.orders import (
+    OrderChangeRefused,
+    get_orders,
+    put_order,
+    returnable_quantities,
+)
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -36,8 +41,11 @@ async def upsert_order(
     session: WriteSessionDep,
     _: Annotated[Principal, Depends(allow("integration"))],
 ) -> OrderOut:
-    async with session.begin():
-        await put_order(session, body.to_order(order_id), datetime.now(UTC))
+    try:
+        async with session.begin():
+            await put_order(session, body.to_order(order_id), datetime.now(UTC))
+    except OrderChangeRefused as refused:
+        raise Conflict(refused.detail, code="order_change_refused", field=refused.field) from None
     return await _order_out(session, order_id)
 
 

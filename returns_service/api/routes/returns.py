@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from returns_service.api.auth import CUSTOMER, STAFF, Principal, allow
-from returns_service.api.deps import SessionDep, SettingsDep, TemporalDep
+from returns_service.api.deps import SessionDep, SettingsDep, TemporalDep, WriteSessionDep
 from returns_service.api.errors import (
     Conflict,
     InvalidInput,
@@ -77,7 +77,6 @@ from returns_service.domain.messages import (
 )
 from returns_service.domain.models import (
     Customer,
-    Moment,
     Reason,
     ReplacementItem,
     Resolution,
@@ -85,7 +84,20 @@ from returns_service.domain.models import (
     ReturnState,
 )
 from returns_service.domain.status import TERMINAL, Status
-from returns_service.store.orders import current_policy, get_orders, held_quantities
+from returns_service.domain.types import (
+    EMAIL_LENGTH,
+    ID_LENGTH,
+    TRACKING_LENGTH,
+    Moment,
+    OneLine,
+)
+from returns_service.store.limits import take_slot
+from returns_service.store.orders import (
+    claim_tracking_number,
+    current_policy,
+    get_orders,
+    held_quantities,
+)
 from returns_service.store.returns import (
     ReturnFilter,
     decode_cursor,
@@ -194,13 +206,16 @@ async def _resolve_items(
 async def create_return(
     body: ReturnCreate,
     read: SessionDep,
+    write: WriteSessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,
     principal: Annotated[Principal, _by("integration", "agent", CUSTOMER)],
 ) -> Response:
     async def work() -> Answer:
-        state, started = await _create(body, read, temporal, settings, principal, idempotency)
+        state, started = await _create(
+            body, read, write, temporal, settings, principal, idempotency
+        )
         return Answer(
             201 if started else 202,
             ReturnOut.build(state).model_dump(mode="json"),
@@ -213,20 +228,25 @@ async def create_return(
 async def _create(
     body: ReturnCreate,
     read: AsyncSession,
+    write: AsyncSession,
     temporal: Client,
     settings: Settings,
     principal: Principal,
     idempotency: Idempotency,
 ) -> tuple[ReturnState, bool]:
     """Start the return's workflow and wait for its decision; False when no worker decided yet."""
-    async with read.begin():
-        items, customer, currency = await _resolve_items(read, body, principal)
-        if principal.is_customer:
-            await _within_hourly_limit(read, customer.email, settings.customer_returns_per_hour)
-        policy = await current_policy(read)
-    # With an Idempotency-Key the id comes from it: a repeat can only find the same workflow.
+    # With an Idempotency-Key the id comes from it: a repeat can only find the same workflow,
+    # and a repeat whose first attempt started it (its answer lost with the API that gave it)
+    # answers that return, not a check against the units it now holds itself.
     seed = key_seed(principal, idempotency.key) if idempotency.key else None
     return_id = new_id("ret", seed)
+    if seed is not None and await _started(temporal, return_id) is not None:
+        return await _decided(read, temporal, settings, return_id, principal)
+    async with read.begin():
+        items, customer, currency = await _resolve_items(read, body, principal)
+        policy = await current_policy(read)
+    if principal.is_customer:
+        await _within_hourly_limit(write, customer.email, settings.customer_returns_per_hour)
     start = StartReturn(
         return_id=return_id,
         customer=customer,
@@ -269,18 +289,34 @@ async def _create(
     return state, True
 
 
+async def _decided(
+    read: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    return_id: str,
+    principal: Principal,
+) -> tuple[ReturnState, bool]:
+    """The return an earlier attempt with the same key started, once decided (False: not yet)."""
+    current = await _document(read, temporal, return_id, principal)
+    handle = temporal.get_workflow_handle(workflow_id(return_id))
+    try:
+        async with asyncio.timeout(settings.workflow_answer_seconds):
+            state = await handle.execute_update(ReturnUpdate.WAIT_DECIDED, result_type=ReturnState)
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return current, False
+    except (RPCError, WorkflowUpdateFailedError):
+        return current, current.status is not Status.REQUESTED  # it has finished meanwhile
+    return state, True
+
+
 async def _within_hourly_limit(session: AsyncSession, email: str, limit: int) -> None:
-    """Each return may cost a shipping label: a customer creates at most `limit` an hour."""
-    since = datetime.now(UTC) - timedelta(hours=1)
-    recent = (
-        await session.scalars(
-            select(ReturnRow.created_at)
-            .where(ReturnRow.customer_email == email, ReturnRow.created_at >= since)
-            .order_by(ReturnRow.created_at)
+    """Each return may cost a shipping label: a customer creates at most `limit` an hour,
+    counted atomically in the store however many requests arrive at once."""
+    async with session.begin():
+        wait = await take_slot(
+            session, f"returns-per-hour:{email}", limit, timedelta(hours=1), datetime.now(UTC)
         )
-    ).all()
-    if len(recent) >= limit:
-        wait = recent[-limit] + timedelta(hours=1) - datetime.now(UTC)
+    if wait is not None:
         raise TooManyRequests(
             f"at most {limit} returns an hour; try again later", max(int(wait.total_seconds()), 1)
         )
@@ -324,15 +360,17 @@ async def search_returns(
     read: SessionDep,
     principal: Annotated[Principal, _by(*STAFF, CUSTOMER)],
     status: Annotated[list[Status], Query()] = [],  # noqa: B006
-    customer_email: Annotated[str | None, Query(min_length=1, max_length=320)] = None,
-    order_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    customer_email: Annotated[OneLine | None, Query(min_length=1, max_length=EMAIL_LENGTH)] = None,
+    order_id: Annotated[OneLine | None, Query(min_length=1, max_length=ID_LENGTH)] = None,
     reason: Reason | None = None,
-    number: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
-    tracking_number: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    number: Annotated[OneLine | None, Query(min_length=1, max_length=32)] = None,
+    tracking_number: Annotated[
+        OneLine | None, Query(min_length=1, max_length=TRACKING_LENGTH)
+    ] = None,
     created_after: Annotated[Moment | None, Query()] = None,
     created_before: Annotated[Moment | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
+    cursor: Annotated[OneLine | None, Query(min_length=1, max_length=500)] = None,
 ) -> ReturnPage:
     if cursor is not None:
         try:
@@ -551,8 +589,18 @@ async def ship_return(
     return_id: ReturnId,
     body: ShipIn,
     actions: ActionsDep,
+    write: WriteSessionDep,
     principal: Annotated[Principal, _by("integration", "agent", CUSTOMER)],
 ) -> Response:
+    """A tracking number belongs to one return: another return's parcel is refused."""
+    if body.tracking_number is not None:
+        await _document(actions.read, actions.temporal, return_id, principal)
+        async with write.begin():
+            owner = await claim_tracking_number(
+                write, body.tracking_number, return_id, datetime.now(UTC)
+            )
+        if owner != return_id:
+            raise InvalidInput("tracking_number", "is the tracking number of another return")
     return await actions.act(return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
 
 

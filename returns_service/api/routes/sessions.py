@@ -13,15 +13,15 @@ from sqlalchemy import func, select
 from returns_service.api import sessions
 from returns_service.api.deps import SessionDep, SettingsDep
 from returns_service.api.errors import NotFound, TooManyRequests
-from returns_service.api.schemas import Email
 from returns_service.api.schemas import Request as RequestBody
+from returns_service.domain.types import ID_LENGTH, Email, Name
 from returns_service.store.tables import OrderRow
 
 router = APIRouter(prefix="/v1/customer-sessions", tags=["customers"])
 
 
 class CustomerSessionIn(RequestBody):
-    order_number: Annotated[str, Field(min_length=1, max_length=64)]
+    order_number: Annotated[Name, Field(max_length=ID_LENGTH)]
     email: Email
 
 

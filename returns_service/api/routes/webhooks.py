@@ -19,8 +19,9 @@ from returns_service.api.auth import Principal, allow
 from returns_service.api.deps import SessionDep, SettingsDep, TemporalDep, WriteSessionDep
 from returns_service.api.errors import Conflict, InvalidInput, NotFound, Unavailable
 from returns_service.api.ids import new_id
-from returns_service.api.schemas import Request, Text
+from returns_service.api.schemas import Request
 from returns_service.domain.status import Status
+from returns_service.domain.types import ShortText
 from returns_service.net import ForbiddenUrl, check_url
 from returns_service.store.tables import (
     WebhookAttemptRow,
@@ -50,7 +51,7 @@ Ops = Annotated[Principal, Depends(allow("ops"))]
 class EndpointIn(Request):
     url: Annotated[str, Field(min_length=8, max_length=2000)]
     events: Annotated[list[EventType], Field(min_length=1, max_length=len(EVENT_TYPES))]
-    description: Text | None = None
+    description: ShortText | None = None
 
 
 class EndpointOut(BaseModel):

@@ -1,0 +1,121 @@
+"""Constrained types shared by the API's schemas, the domain models and the store's columns.
+
+Every string that comes from outside is bounded by the column that keeps it (the lengths below
+are the tables' lengths too) and free of NUL and lone surrogates, which no database stores and no
+encoder writes; single-line texts (names, numbers, locations) hold no control characters, so none
+reaches a mail header, a file name or a label. Amounts and moments fit what the store, JSON and
+Python's dates can hold, with room for the date arithmetic the policy does.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt
+
+ID_LENGTH = 64
+SKU_LENGTH = 64
+NAME_LENGTH = 200
+TEXT_LENGTH = 1000
+EMAIL_LENGTH = 320
+METHOD_LENGTH = 32
+LOCATION_LENGTH = 64
+TRACKING_LENGTH = 64
+CATEGORY_LENGTH = 64
+# Ten billion in a currency with two decimals: far above any order, far below 2**53.
+MAX_AMOUNT = 10**12
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    if _SURROGATE.search(value):
+        raise ValueError("must be valid Unicode (it holds a lone surrogate)")
+    return value
+
+
+def _single_line(value: str) -> str:
+    _storable(value)
+    if _CONTROL.search(value):
+        raise ValueError("must be one line without control characters")
+    return value
+
+
+def _text(value: str) -> str:
+    _storable(value)
+    if _CONTROL_BUT_NEWLINES.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Ident = Annotated[
+    str, Field(min_length=1, max_length=ID_LENGTH, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+# Any single line (a search term); its length is bounded where it is used.
+OneLine = Annotated[str, AfterValidator(_single_line)]
+# Another system's id of something (a customer id): one line, any characters.
+Reference = Annotated[
+    str, Field(min_length=1, max_length=ID_LENGTH), AfterValidator(_single_line)
+]
+Sku = Annotated[str, Field(min_length=1, max_length=SKU_LENGTH), AfterValidator(_single_line)]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH), AfterValidator(_single_line)]
+Category = Annotated[
+    str, Field(min_length=1, max_length=CATEGORY_LENGTH), AfterValidator(_single_line)
+]
+Method = Annotated[
+    str, Field(min_length=1, max_length=METHOD_LENGTH), AfterValidator(_single_line)
+]
+Location = Annotated[
+    str, Field(min_length=1, max_length=LOCATION_LENGTH), AfterValidator(_single_line)
+]
+TrackingNumber = Annotated[
+    str, Field(min_length=1, max_length=TRACKING_LENGTH), AfterValidator(_single_line)
+]
+Text = Annotated[str, Field(max_length=TEXT_LENGTH), AfterValidator(_text)]
+ShortText = Annotated[str, Field(max_length=500), AfterValidator(_text)]
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _email(value: str) -> str:
+    _single_line(value)
+    if not _EMAIL.match(value):
+        raise ValueError("not an email address")
+    return value.lower()
+
+
+Email = Annotated[str, Field(max_length=EMAIL_LENGTH), AfterValidator(_email)]
+
+MinorUnits = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> object:
+    """A moment given as text must be RFC 3339 with its offset (a number is not a time)."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _RFC3339.match(value):
+        return value
+    raise ValueError("must be an RFC 3339 date-time with a UTC offset, e.g. 2026-11-01T10:00:00Z")
+
+
+def _within_range(value: datetime) -> datetime:
+    # The local year first: converting 9999-12-31T23:00-05:00 to UTC would overflow.
+    if value.tzinfo is None:
+        raise ValueError("needs a UTC offset (RFC 3339)")
+    if not EARLIEST.year <= value.year < LATEST.year or not EARLIEST <= value < LATEST:
+        raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year}")
+    return value
+
+
+# A point in time from outside: RFC 3339 text with an offset (or a datetime), 1970 to 2200.
+Moment = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_within_range)]

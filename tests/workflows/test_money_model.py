@@ -1,0 +1,723 @@
+"""Model-based test of the core promise: money is paid back as the policy says and never twice,
+whatever people and systems do in whatever order.
+
+A hypothesis state machine drives the real workflow (time-skipping server, real activities over
+SQLite) through random sequences over several orders and two customers: orders pushed and pushed
+again (captures removed, lowered, added; emails changed), policies changed, returns created (over
+one or two orders, refund, store credit or exchange, keyed and repeated), approved, rejected,
+cancelled, shipped, reported by the carrier, received in any condition, refunded by policy or by
+an agent (in full, in part, beyond what is left), exchanges fulfilled or cancelled, closed, days
+passing, and the worker restarted. After every step it checks the invariants in the store:
+
+- per capture, refunded <= captured; per order, everything paid back (store credit too) <= what
+  was paid for it;
+- per order line, the units claimed by returns <= the units bought, their value <= what the line
+  cost, each return's share <= its units' share rounded up;
+- the original shipping in at most one entitlement per order, and only once every unit is back;
+- per return and order, paid back <= its entitlement; restocked <= received, and stock levels add
+  up to their movements;
+- for the return the step touched, once it settles: the workflow's refunded amount is the
+  ledger's, the read model agrees with the workflow, and a return not finished has an action
+  that can move it; no return records a store failure.
+
+`RETURNS_MODEL_EXAMPLES` sets the number of sequences (the suite runs a few dozen; `bench/
+money_model.py` runs thousands). Failing examples are kept in `tests/workflows/model-examples/`
+and replayed first on the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from returns_service.activities.returns import ReturnActivities
+from returns_service.domain.messages import (
+    CARRIER_EVENT_SIGNAL,
+    STATE_QUERY,
+    WORKFLOW_NAME,
+    ApproveReturn,
+    CancelReturn,
+    CarrierEvent,
+    CloseReturn,
+    ReceivedItem,
+    ReceiveItems,
+    RefundReturn,
+    RejectReturn,
+    ReportReplacement,
+    ReturnUpdate,
+    ShipReturn,
+    StartReturn,
+)
+from returns_service.domain.models import (
+    Actor,
+    Capture,
+    Condition,
+    Customer,
+    Order,
+    OrderLine,
+    Policy,
+    ReplacementItem,
+    Resolution,
+    ReturnItem,
+    ReturnState,
+)
+from returns_service.domain.refunds import line_paid
+from returns_service.domain.status import TERMINAL
+from returns_service.store.orders import OrderChangeRefused, put_order
+from returns_service.store.tables import (
+    CaptureRow,
+    LedgerEntryRow,
+    RefundClaimRow,
+    RefundEntitlementRow,
+    ReturnLineRow,
+    ReturnRow,
+    StockLevelRow,
+    StockMovementRow,
+)
+from returns_service.workflows.returns import ReturnWorkflow
+
+EXAMPLES = int(os.environ.get("RETURNS_MODEL_EXAMPLES", "40"))
+STEPS = int(os.environ.get("RETURNS_MODEL_STEPS", "25"))
+EXAMPLES_DB = Path(__file__).parent / "model-examples"
+
+AGENT = Actor(kind="agent")
+WAREHOUSE = Actor(kind="warehouse")
+CUSTOMERS = ("ann@example.com", "bob@example.com")
+# Refusals a person can meet; anything else failing an Update is a defect.
+REFUSALS = {"InvalidTransition", "RefundTooLarge", "InvalidInput", "InsufficientCaptures"}
+# Errors a return may show (a processor that refused); a store failure never.
+RETURN_ERRORS = {"InsufficientCaptures", "PaymentFailed", "LabelRefused"}
+
+policies = st.builds(
+    Policy,
+    return_window_days=st.sampled_from([3, 30, 30]),
+    review_above_amount=st.sampled_from([None, 4000]),
+    review_if_returns_in_90_days_over=st.none(),
+    restocking_fee_percent=st.sampled_from([0, 10, 33]),
+    return_shipping_fee=st.sampled_from([0, 300]),
+    refund_original_shipping=st.booleans(),
+    label_expiry_days=st.sampled_from([2, 30]),
+    auto_refund=st.booleans(),
+)
+
+
+@st.composite
+def order_lines(draw: st.DrawFn) -> list[OrderLine]:
+    lines = []
+    for n in range(draw(st.integers(1, 3))):
+        quantity = draw(st.integers(1, 3))
+        unit = draw(st.integers(1, 3000))
+        lines.append(
+            OrderLine(
+                id=f"l{n}" if n else "l:0",
+                sku=f"SKU-{n}",
+                name=f"Item {n}",
+                quantity=quantity,
+                unit_amount=unit,
+                discount_amount=draw(st.integers(0, unit * quantity // 3)),
+                tax_amount=draw(st.integers(0, 500)),
+            )
+        )
+    return lines
+
+
+class Model:
+    """What the machine knows between steps, and the bridge to the event loop the worker runs
+    on (the machine runs in a thread of its own)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        env: WorkflowEnvironment,
+        sessions: async_sessionmaker[AsyncSession],
+        activities: ReturnActivities,
+    ) -> None:
+        self.loop = loop
+        self.env = env
+        self.sessions = sessions
+        self.activities = activities
+        self.task_queue = f"model-{uuid.uuid4().hex[:8]}"
+        self.worker: Worker | None = None
+        self.worker_run: asyncio.Future[None] | None = None
+
+    def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=120)
+
+    async def start_worker(self) -> None:
+        self.worker = Worker(
+            self.env.client,
+            task_queue=self.task_queue,
+            workflows=[ReturnWorkflow],
+            activities=self.activities.all(),
+            # No cache: every workflow task replays the return's history, so each step also
+            # proves the workflow deterministic, and a restart leaves no sticky queue behind
+            # (which the test server would never time out).
+            max_cached_workflows=0,
+        )
+        self.worker_run = asyncio.ensure_future(self.worker.run())
+
+    async def stop_worker(self) -> None:
+        if self.worker is not None:
+            await self.worker.shutdown()
+            assert self.worker_run is not None
+            with contextlib.suppress(Exception):
+                await self.worker_run
+            self.worker = None
+
+
+MODEL: Model | None = None
+
+
+class ReturnsMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        assert MODEL is not None
+        self.m = MODEL
+        self.prefix = uuid.uuid4().hex[:6]
+        self.orders: dict[str, Order] = {}
+        self.returns: dict[str, WorkflowHandle[Any, Any]] = {}
+        self.starts: dict[str, StartReturn] = {}
+        # Each return as it was when it last settled.
+        self.seen: dict[str, ReturnState] = {}
+        self.policy = Policy(review_if_returns_in_90_days_over=None)
+
+    # --- orders and policy --------------------------------------------------------------------
+
+    @initialize(
+        lines=st.lists(order_lines(), min_size=2, max_size=3),
+        policy=policies,
+        one_customer=st.booleans(),
+    )
+    def shop(self, lines: list[list[OrderLine]], policy: Policy, one_customer: bool) -> None:
+        """Every sequence starts with a few orders (of one customer or two) and a policy."""
+        self.policy = policy
+        for n, order_lines_ in enumerate(lines):
+            customer = CUSTOMERS[0 if one_customer else n % 2]
+            self.push_order(customer, order_lines_, 490, 0, "one", n % 2 == 1)
+
+    @rule(
+        customer=st.sampled_from(CUSTOMERS),
+        lines=order_lines(),
+        shipping=st.sampled_from([0, 490, 990]),
+        order_discount=st.sampled_from([0, 0, 150]),
+        split=st.sampled_from(["one", "two", "short"]),
+        colon=st.booleans(),
+    )
+    def push_order(
+        self,
+        customer: str,
+        lines: list[OrderLine],
+        shipping: int,
+        order_discount: int,
+        split: str,
+        colon: bool,
+    ) -> None:
+        n = len(self.orders)
+        # Ids with `:` in them, as in the ledger-key defect: order `P` with capture `s:c`, order
+        # `P:s` with capture `c`.
+        order_id = f"{self.prefix}P" + (":s" if colon else "") + str(n)
+        now = self.m.run(self.now())
+        draft = Order(
+            id=order_id,
+            number=f"{self.prefix}-{n}",
+            customer=Customer(email=customer),
+            currency="EUR",
+            placed_at=now - timedelta(days=2),
+            delivered_at=now - timedelta(days=1),
+            lines=lines,
+            shipping_amount=shipping,
+            order_discount_amount=min(
+                order_discount,
+                sum(ln.unit_amount * ln.quantity - ln.discount_amount for ln in lines),
+            ),
+        )
+        paid = self.paid(draft)
+        at = now - timedelta(days=2)
+        if split == "two" and paid > 1:
+            captures = [
+                Capture(id="c" if colon else "s:c", amount=paid // 2, captured_at=at),
+                Capture(id="c2", amount=paid - paid // 2, captured_at=at + timedelta(minutes=1)),
+            ]
+        else:
+            short = paid // 3 if split == "short" else 0
+            captures = [Capture(id="c" if colon else "s:c", amount=paid - short, captured_at=at)]
+        order = draft.model_copy(update={"captures": captures})
+        self.m.run(self.put(order))
+        self.orders[order_id] = order
+
+    @rule(data=st.data(), change=st.sampled_from(["drop_capture", "lower", "add", "email"]))
+    def push_order_again(self, data: st.DataObject, change: str) -> None:
+        if not self.orders:
+            return
+        order = self.orders[data.draw(st.sampled_from(sorted(self.orders)))]
+        captures = list(order.captures)
+        customer = order.customer
+        if change == "drop_capture":
+            captures = captures[1:]
+        elif change == "lower" and captures:
+            captures[0] = captures[0].model_copy(update={"amount": captures[0].amount // 2})
+        elif change == "add":
+            captures.append(
+                Capture(id=f"x{len(captures)}", amount=500, captured_at=captures[0].captured_at)
+                if captures
+                else Capture(id="x0", amount=500, captured_at=order.placed_at)
+            )
+        else:
+            other = [c for c in CUSTOMERS if c != customer.email][0]
+            customer = Customer(email=other)
+        changed = order.model_copy(update={"captures": captures, "customer": customer})
+        try:
+            self.m.run(self.put(changed))
+        except OrderChangeRefused:
+            return
+        self.orders[order.id] = changed
+
+    @rule(policy=policies)
+    def change_policy(self, policy: Policy) -> None:
+        self.policy = policy
+
+    # --- returns ------------------------------------------------------------------------------
+
+    @rule(
+        data=st.data(),
+        resolution=st.sampled_from(list(Resolution)),
+        keyed_repeat=st.booleans(),
+    )
+    def create_return(
+        self, data: st.DataObject, resolution: Resolution, keyed_repeat: bool
+    ) -> None:
+        if not self.orders:
+            return
+        first = self.orders[data.draw(st.sampled_from(sorted(self.orders)))]
+        same_customer = sorted(
+            o
+            for o, order in self.orders.items()
+            if order.customer.email == first.customer.email and o != first.id
+        )
+        chosen = [first]
+        if same_customer and data.draw(st.booleans()):
+            chosen.append(self.orders[data.draw(st.sampled_from(same_customer))])
+        items = []
+        for order in chosen:
+            for line in order.lines:
+                if data.draw(st.booleans()) or not items:
+                    items.append(
+                        ReturnItem(
+                            id=f"ri_{len(items) + 1}",
+                            order_id=order.id,
+                            line_id=line.id,
+                            sku=line.sku,
+                            name=line.name,
+                            quantity=data.draw(st.integers(1, line.quantity)),
+                            reason="wrong_size",
+                        )
+                    )
+        return_id = f"ret_{uuid.uuid4().hex}"
+        start = StartReturn(
+            return_id=return_id,
+            customer=Customer(email=first.customer.email),
+            currency="EUR",
+            resolution=resolution,
+            items=items,
+            policy=self.policy,
+            created_at=self.m.run(self.now()),
+            actor=Actor(kind="customer", id=first.customer.email),
+            replacement_items=(
+                [ReplacementItem(sku="SKU-X", quantity=1)]
+                if resolution is Resolution.EXCHANGE
+                else []
+            ),
+        )
+        handle = self.m.run(self.start(start))
+        if keyed_repeat:
+            # The same create again (a keyed repeat): it finds the same workflow.
+            again = self.m.run(self.start(start))
+            assert again.result_run_id == handle.result_run_id
+        self.returns[return_id] = handle
+        self.starts[return_id] = start
+        self.m.run(self.act(handle, ReturnUpdate.WAIT_DECIDED, None))
+        self.settle(return_id)
+
+    @rule(
+        data=st.data(),
+        resolution=st.sampled_from(list(Resolution)),
+        keyed_repeat=st.booleans(),
+    )
+    def create_another_return(
+        self, data: st.DataObject, resolution: Resolution, keyed_repeat: bool
+    ) -> None:
+        self.create_return(data, resolution, keyed_repeat)
+
+    def pick(self, data: st.DataObject, action: str) -> str | None:
+        """A return, mostly one whose state allows `action` (else any: a refusal is tried)."""
+        able = sorted(r for r, state in self.seen.items() if action in state.actions())
+        if able and data.draw(st.integers(0, 5)):
+            return data.draw(st.sampled_from(able))
+        if not self.returns:
+            return None
+        return data.draw(st.sampled_from(sorted(self.returns)))
+
+    def decide(self, data: st.DataObject, action: str, message: Any) -> None:
+        return_id = self.pick(data, action)
+        if return_id is None:
+            return
+        self.m.run(self.act(self.returns[return_id], action, message))
+        self.settle(return_id)
+
+    @rule(data=st.data())
+    def approve(self, data: st.DataObject) -> None:
+        self.decide(data, ReturnUpdate.APPROVE, ApproveReturn(actor=AGENT))
+
+    @rule(data=st.data())
+    def reject(self, data: st.DataObject) -> None:
+        self.decide(data, ReturnUpdate.REJECT, RejectReturn(actor=AGENT, reason="no"))
+
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        self.decide(data, ReturnUpdate.CANCEL, CancelReturn(actor=Actor(kind="customer")))
+
+    @rule(data=st.data())
+    def close(self, data: st.DataObject) -> None:
+        self.decide(data, ReturnUpdate.CLOSE, CloseReturn(actor=AGENT))
+
+    @rule(data=st.data())
+    def ship(self, data: st.DataObject) -> None:
+        self.decide(data, ReturnUpdate.SHIP, ShipReturn(actor=Actor(kind="customer")))
+
+    @rule(data=st.data(), status=st.sampled_from(["in_transit", "delivered", "failure"]))
+    def carrier_reports(self, data: st.DataObject, status: str) -> None:
+        return_id = self.pick(data, "ship")
+        if return_id is None:
+            return
+        event = CarrierEvent(
+            id=uuid.uuid4().hex, tracking_number="T", status=status, occurred_at=datetime.now(UTC)
+        )
+        with contextlib.suppress(RPCError):
+            self.m.run(self.returns[return_id].signal(CARRIER_EVENT_SIGNAL, event))
+        self.settle(return_id)
+
+    @rule(data=st.data())
+    def receive(self, data: st.DataObject) -> None:
+        return_id = self.pick(data, "receive")
+        if return_id is None:
+            return
+        items = [
+            ReceivedItem(
+                item_id=item.id,
+                quantity=data.draw(st.integers(0, item.quantity)),
+                condition=data.draw(st.sampled_from(list(Condition))),
+            )
+            for item in self.starts[return_id].items
+        ]
+        receipt = ReceiveItems(actor=WAREHOUSE, location="WH1", items=items)
+        self.m.run(self.act(self.returns[return_id], ReturnUpdate.RECEIVE, receipt))
+        self.settle(return_id)
+
+    @rule(data=st.data(), how=st.sampled_from(["default", "part", "beyond", "store_credit"]))
+    def refund(self, data: st.DataObject, how: str) -> None:
+        return_id = self.pick(data, "refund")
+        if return_id is None:
+            return
+        state = self.m.run(self.state(return_id))
+        left = state.refundable_amount or 0
+        amount = {
+            "default": None,
+            "part": left // 2,
+            "beyond": left + data.draw(st.integers(1, 1000)),
+            "store_credit": None,
+        }[how]
+        request = RefundReturn(
+            actor=AGENT,
+            amount=amount,
+            method="store_credit" if how == "store_credit" else None,
+        )
+        self.m.run(self.act(self.returns[return_id], ReturnUpdate.REFUND, request))
+        self.settle(return_id)
+
+    @rule(data=st.data(), status=st.sampled_from(["fulfilled", "cancelled"]))
+    def report_replacement(self, data: st.DataObject, status: str) -> None:
+        return_id = self.pick(data, "replacement")
+        if return_id is None:
+            return
+        report = ReportReplacement(actor=Actor(kind="integration"), status=status)
+        self.m.run(self.act(self.returns[return_id], ReturnUpdate.REPLACEMENT, report))
+        self.settle(return_id)
+
+    @rule(days=st.sampled_from([0, 0, 1, 3, 40]))
+    def days_pass(self, days: int) -> None:
+        if not days:
+            return
+        self.m.run(self.m.env.sleep(timedelta(days=days)))
+        for return_id in self.returns:
+            self.settle(return_id)
+
+    @precondition(lambda self: len(self.returns) > 0)
+    @rule(now=st.integers(0, 3))
+    def restart_worker(self, now: int) -> None:
+        """A new worker takes over every return (replaying each from its history)."""
+        if now:
+            return
+        self.m.run(self.m.stop_worker())
+        self.m.run(self.m.start_worker())
+
+    # --- invariants -----------------------------------------------------------------------------
+
+    @invariant()
+    def money_and_stock_add_up(self) -> None:
+        if self.orders:
+            self.m.run(self.check_store())
+
+    def teardown(self) -> None:
+        for return_id in self.returns:
+            with contextlib.suppress(RPCError):
+                self.m.run(self.returns[return_id].terminate("sequence finished"))
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def paid(order: Order) -> int:
+        return sum(line_paid(order, line) for line in order.lines) + order.shipping_amount
+
+    async def now(self) -> datetime:
+        return (await self.m.env.get_current_time()).astimezone(UTC)
+
+    async def put(self, order: Order) -> None:
+        async with self.m.sessions.begin() as session:
+            await put_order(session, order, datetime.now(UTC))
+
+    async def start(self, start: StartReturn) -> WorkflowHandle[Any, Any]:
+        return await self.m.env.client.start_workflow(
+            WORKFLOW_NAME,
+            start,
+            id=start.return_id,
+            task_queue=self.m.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            result_type=ReturnState,
+        )
+
+    async def act(self, handle: WorkflowHandle[Any, Any], update: str, message: Any) -> None:
+        try:
+            if message is None:
+                await handle.execute_update(update, result_type=ReturnState)
+            else:
+                await handle.execute_update(update, message, result_type=ReturnState)
+        except WorkflowUpdateFailedError as failure:
+            cause = failure.cause
+            assert isinstance(cause, ApplicationError), repr(cause)
+            assert cause.type in REFUSALS | RETURN_ERRORS, (cause.type, cause.message)
+        except RPCError:
+            # The workflow has finished: nothing can be asked of it any more.
+            state = await handle.query(STATE_QUERY, result_type=ReturnState)
+            assert state.status in TERMINAL
+
+    async def state(self, return_id: str) -> ReturnState:
+        return await self.returns[return_id].query(STATE_QUERY, result_type=ReturnState)  # type: ignore[no-any-return]
+
+    def settle(self, return_id: str) -> None:
+        self.m.run(self.settled(return_id))
+
+    async def settled(self, return_id: str) -> None:
+        """Wait until the return stops moving by itself, then check it against the store."""
+        previous = None
+        for _ in range(200):
+            state = await self.state(return_id)
+            async with self.m.sessions() as session:
+                row = await session.scalar(select(ReturnRow).where(ReturnRow.id == return_id))
+            key = (state.version, state.status, row.version if row else None)
+            if key == previous and row is not None and row.version == state.version:
+                break
+            previous = key
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError(f"{return_id} never settled: {previous}")
+        assert row.status == state.status.value, (row.status, state.status)
+        self.seen[return_id] = state
+        if state.status not in TERMINAL:
+            assert state.actions(), f"{return_id} is {state.status} with nothing to move it"
+        codes = {error.code for error in state.errors}
+        assert codes <= RETURN_ERRORS, state.errors
+        async with self.m.sessions() as session:
+            paid = await session.scalar(
+                select(func.coalesce(func.sum(LedgerEntryRow.amount), 0)).where(
+                    LedgerEntryRow.return_id == return_id, LedgerEntryRow.status != "failed"
+                )
+            )
+            moved = dict(
+                (
+                    await session.execute(
+                        select(StockMovementRow.idempotency_key, StockMovementRow.quantity).where(
+                            StockMovementRow.return_id == return_id
+                        )
+                    )
+                ).all()
+            )
+        assert state.refunded_amount == paid, (state.refunded_amount, paid)
+        for item in state.items:
+            restocked = moved.get(f"restock:{return_id}:{item.id}", 0)
+            assert restocked <= item.quantity_received
+            if restocked:
+                assert item.condition in (Condition.NEW, Condition.GOOD)
+
+    async def check_store(self) -> None:
+        ids = sorted(self.orders)
+        async with self.m.sessions() as session:
+            mine = (
+                await session.scalars(
+                    select(LedgerEntryRow).where(
+                        LedgerEntryRow.status != "failed", LedgerEntryRow.order_id.in_(ids)
+                    )
+                )
+            ).all()
+            captures = (
+                await session.scalars(select(CaptureRow).where(CaptureRow.order_id.in_(ids)))
+            ).all()
+            claims = (
+                await session.scalars(
+                    select(RefundClaimRow).where(RefundClaimRow.order_id.in_(ids))
+                )
+            ).all()
+            entitlements = (
+                await session.scalars(
+                    select(RefundEntitlementRow).where(RefundEntitlementRow.order_id.in_(ids))
+                )
+            ).all()
+            moved = {
+                (sku, location): int(quantity)
+                for sku, location, quantity in (
+                    await session.execute(
+                        select(
+                            StockMovementRow.sku,
+                            StockMovementRow.location,
+                            func.sum(StockMovementRow.quantity),
+                        ).group_by(StockMovementRow.sku, StockMovementRow.location)
+                    )
+                ).all()
+            }
+            levels = (await session.scalars(select(StockLevelRow))).all()
+            documents = (
+                await session.scalars(
+                    select(ReturnRow.document).where(
+                        ReturnRow.id.in_(
+                            select(ReturnLineRow.return_id).where(ReturnLineRow.order_id.in_(ids))
+                        )
+                    )
+                )
+            ).all()
+        # Units each line got back, by every return, whatever became of it.
+        received: dict[tuple[str, str], int] = {}
+        for document in documents:
+            if document is None:
+                continue
+            for item in ReturnState.model_validate(document).items:
+                key = (item.order_id, item.line_id)
+                received[key] = received.get(key, 0) + item.quantity_received
+        for capture in captures:
+            if capture.order_id not in self.orders:
+                continue
+            taken = sum(
+                e.amount
+                for e in mine
+                if e.order_id == capture.order_id and e.capture_id == capture.id
+            )
+            assert taken <= capture.amount, f"capture {capture.id}: {taken} > {capture.amount}"
+        for order_id, order in self.orders.items():
+            # A capture without refunds may have been removed; the ones with refunds are kept.
+            kept = {c.id for c in captures if c.order_id == order_id}
+            assert all(
+                e.capture_id in kept for e in mine if e.order_id == order_id and e.capture_id
+            )
+            total = sum(e.amount for e in mine if e.order_id == order_id)
+            assert total <= self.paid(order), f"order {order_id}: {total} > {self.paid(order)}"
+            # However it was reckoned: no more than the units that came back are worth, and the
+            # original shipping only once every unit is back.
+            back = {
+                ln.id: min(received.get((order_id, ln.id), 0), ln.quantity) for ln in order.lines
+            }
+            worth = sum(line_paid(order, ln) * back[ln.id] // ln.quantity for ln in order.lines)
+            if all(back[ln.id] == ln.quantity for ln in order.lines):
+                worth += order.shipping_amount
+            assert total <= worth, f"order {order_id}: {total} paid back for goods worth {worth}"
+            for line in order.lines:
+                of_line = [c for c in claims if c.order_id == order_id and c.line_id == line.id]
+                paid = line_paid(order, line)
+                assert sum(c.back for c in of_line) <= line.quantity
+                assert sum(c.amount for c in of_line) <= paid
+                for claim in of_line:
+                    assert claim.amount <= -(-paid * claim.back // line.quantity)
+            shipped_back = [
+                e for e in entitlements if e.order_id == order_id and e.shipping_amount > 0
+            ]
+            assert len(shipped_back) <= 1
+            if shipped_back:
+                assert all(
+                    sum(c.back for c in claims if c.order_id == order_id and c.line_id == ln.id)
+                    == ln.quantity
+                    for ln in order.lines
+                ), f"order {order_id}: shipping paid back before every unit came back"
+            for entitlement in (e for e in entitlements if e.order_id == order_id):
+                spent = sum(
+                    e.amount
+                    for e in mine
+                    if e.order_id == order_id and e.return_id == entitlement.return_id
+                )
+                assert spent <= entitlement.amount
+            assert not [
+                e
+                for e in mine
+                if e.order_id == order_id
+                and not any(
+                    x.return_id == e.return_id and x.order_id == order_id for x in entitlements
+                )
+            ], "money moved without an entitlement"
+        assert {(lv.sku, lv.location): lv.quantity for lv in levels} == moved
+
+
+ReturnsMachine.TestCase.settings = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    deadline=None,
+    database=DirectoryBasedExampleDatabase(str(EXAMPLES_DB)),
+    suppress_health_check=list(HealthCheck),
+)
+
+
+async def test_money_stays_right_whatever_the_sequence(
+    env: WorkflowEnvironment, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    global MODEL
+    from returns_service.config import Settings
+    from returns_service.worker.main import build_activities
+
+    activities = build_activities(Settings(data_dir=tmp_path), sessions)
+    MODEL = Model(asyncio.get_running_loop(), env, sessions, activities)
+    await MODEL.start_worker()
+    try:
+        await asyncio.to_thread(ReturnsMachine.TestCase("runTest").runTest)
+    finally:
+        await MODEL.stop_worker()
+        MODEL = None
