@@ -52,7 +52,12 @@ def bad_data_is_final() -> Iterator[None]:
             f"the store cannot keep this data: {error}"[:500], type="BadData", non_retryable=True
         ) from error
     except StatementError as error:
-        if isinstance(error.orig, ValueError | OverflowError | UnicodeError | TypeError):
+        # PostgreSQL's class 22 (data exception): a NUL, a string too long, out of range.
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        data_exception = isinstance(sqlstate, str) and sqlstate.startswith("22")
+        if data_exception or isinstance(
+            error.orig, ValueError | OverflowError | UnicodeError | TypeError
+        ):
             raise ApplicationError(
                 f"the store cannot keep this data: {error.orig}"[:500],
                 type="BadData",

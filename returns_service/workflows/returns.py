@@ -103,9 +103,10 @@ BAD_DATA = "BadData"
 T = TypeVar("T")
 
 
-def bad_data(error: ActivityError) -> str | None:
-    """Why a store step failed for good (data the store can never keep), or None."""
-    cause = error.cause
+def bad_data(error: ActivityError | ApplicationError) -> str | None:
+    """Why a store step failed for good (data the store can never keep), or None. (A local
+    activity's failure may reach the workflow as the activity's own error, not wrapped.)"""
+    cause = error.cause if isinstance(error, ActivityError) else error
     if isinstance(cause, ApplicationError) and cause.type == BAD_DATA:
         return cause.message
     return None
@@ -568,7 +569,7 @@ class ReturnWorkflow:
                 start_to_close_timeout=STORE_TIMEOUT,
                 retry_policy=STORE_RETRY,
             )
-        except ActivityError as error:
+        except (ActivityError, ApplicationError) as error:
             why = bad_data(error)
             if why is None:
                 raise

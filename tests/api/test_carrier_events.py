@@ -67,6 +67,11 @@ async def test_unsigned_forged_or_malformed_events_are_refused_and_change_nothin
     assert (
         await api.http.post(PATH, content=tampered, headers={**signed, **integration})
     ).status_code == 401
+    # Tampered into something invalid: still refused as tampered, before its body is read.
+    invalid = body.replace(b"in_transit", b"teleported")
+    assert (
+        await api.http.post(PATH, content=invalid, headers={**signed, **integration})
+    ).status_code == 401
     # A signed event, but from a caller without the integration role.
     for role in ("customer", "warehouse"):
         headers = {**signed, **api.auth(role)} if role != "customer" else signed

@@ -33,6 +33,14 @@ FORBIDDEN = [
     "http://127.1/hooks",
     "http://100.64.0.1/hooks",
     "http://[fe80::1]/hooks",
+    # IPv6 forms that lead to IPv4 (NAT64, 6to4, IPv4-compatible, SIIT, Teredo) and multicast.
+    "http://[64:ff9b::7f00:1]/hooks",
+    "http://[2002:7f00:1::]/hooks",
+    "http://[::127.0.0.1]/hooks",
+    "http://[::ffff:0:a00:1]/hooks",
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hooks",
+    "http://224.0.0.1/hooks",
+    "http://[ff02::1]/hooks",
     "ftp://example.com/hooks",
     "http://user:secret@93.184.216.34/hooks",
 ]
