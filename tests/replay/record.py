@@ -20,6 +20,7 @@ from returns_service.domain.messages import (
     CARRIER_EVENT_SIGNAL,
     ApproveReturn,
     CarrierEvent,
+    CloseReturn,
     ReceiveItems,
     RefundReturn,
     ReportReplacement,
@@ -96,6 +97,11 @@ async def main() -> None:
             await damaged.execute_update(u.RECEIVE, receive("damaged"))
             refund = RefundReturn(actor=Actor(kind="agent"), amount=1000)
             await damaged.execute_update(u.REFUND, refund)
+            # A part paid back leaves the rest refundable until the agent closes the return.
+            await damaged.execute_update(
+                u.REFUND, RefundReturn(actor=Actor(kind="agent"), amount=500)
+            )
+            await damaged.execute_update(u.CLOSE, CloseReturn(actor=Actor(kind="agent")))
             await keep(damaged, "damaged_agent_refund")
 
             exchange = await start(

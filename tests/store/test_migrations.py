@@ -34,3 +34,36 @@ def test_every_migration_goes_down_and_up_again(tmp_path: Path) -> None:
     command.downgrade(alembic_config(url), "base")
     migrate(url)
     assert differences(tmp_path / "store.db") == []
+
+
+def test_the_upgrade_to_entitlements_carries_the_tracking_numbers_of_returns_in_flight(tmp_path):
+    """A store of the previous release (revision 0010) with a labelled return and one whose
+    shipper reported their own parcel: after the upgrade each tracking number belongs to its
+    return, so carrier events still find them and no other return can take them."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    command.upgrade(alembic_config(url), "0010")
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    at = "2026-11-20 10:00:00+00:00"
+    with engine.begin() as connection:
+        for n, tracking in ((1, "RT1"), (2, "OWN2"), (3, None)):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO returns (id, number, status, customer_email, currency,"
+                    " resolution, tracking_number, version, created_at, updated_at)"
+                    " VALUES (:id, :number, 'shipped', 'a@b.c', 'EUR', 'refund', :t, 1, :at, :at)"
+                ),
+                {"id": f"ret_{n}", "number": f"R-{n}", "t": tracking, "at": at},
+            )
+        connection.execute(
+            sa.text(
+                "INSERT INTO labels (id, return_id, carrier, tracking_number, pdf, created_at,"
+                " expires_at) VALUES ('lbl_1', 'ret_1', 'builtin', 'RT1', x'00', :at, :at)"
+            ),
+            {"at": at},
+        )
+    migrate(url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT tracking_number, return_id FROM tracking_numbers"))
+        owners = {tracking: owner for tracking, owner in rows}
+    engine.dispose()
+    assert owners == {"RT1": "ret_1", "OWN2": "ret_2"}
