@@ -63,7 +63,9 @@ def test_the_upgrade_to_entitlements_carries_the_tracking_numbers_of_returns_in_
         )
     migrate(url)
     with engine.connect() as connection:
-        rows = connection.execute(sa.text("SELECT tracking_number, return_id FROM tracking_numbers"))
+        rows = connection.execute(
+            sa.text("SELECT tracking_number, return_id FROM tracking_numbers")
+        )
         owners = {tracking: owner for tracking, owner in rows}
     engine.dispose()
     assert owners == {"RT1": "ret_1", "OWN2": "ret_2"}
