@@ -4,9 +4,10 @@ time-skipping server, with the money and stock invariants checked after every st
 
     python bench/money_model.py --sequences 10000 --processes 2
 
-Each process runs its share with a seed of its own; failing examples are kept in
-tests/workflows/model-examples/ and replayed first by the suite's short run. Prints the
-sequences run, the time, sequences per second, and each process's verdict.
+Each process runs batches of `--batch` sequences, each batch with a seed of its own, and prints a
+line per batch, so a run cut short still says how far it got. Failing examples are kept in
+tests/workflows/model-examples/ and replayed first by the suite's short run. Ends with the
+sequences run, the time, sequences per second and the failed batches.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,35 +27,57 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sequences", type=int, default=10_000)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--steps", type=int, default=25, help="most steps per sequence")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     args = parser.parse_args()
-    share = -(-args.sequences // args.processes)
+    batches = list(range(-(-args.sequences // args.batch)))
     started = time.monotonic()
-    runs = []
-    for n in range(args.processes):
-        env = {
-            **os.environ,
-            "RETURNS_MODEL_EXAMPLES": str(share),
-            "RETURNS_MODEL_STEPS": str(args.steps),
-        }
-        command = [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            "tests/workflows/test_money_model.py", f"--hypothesis-seed={args.seed + n}",
-        ]  # fmt: skip
-        runs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True))
-    failed = 0
-    for n, run in enumerate(runs):
-        out, _ = run.communicate()
-        verdict = out.strip().splitlines()[-1] if out.strip() else "no output"
-        print(f"process {n} (seed {args.seed + n}, {share} sequences): {verdict}")
-        if run.returncode:
-            failed += 1
-            print(out[-5000:])
+    done: list[int] = []
+    failed: list[int] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not batches:
+                    return
+                batch = batches.pop(0)
+            seed = args.seed + batch
+            env = {
+                **os.environ,
+                "RETURNS_MODEL_EXAMPLES": str(args.batch),
+                "RETURNS_MODEL_STEPS": str(args.steps),
+            }
+            command = [
+                sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                "tests/workflows/test_money_model.py", f"--hypothesis-seed={seed}",
+            ]  # fmt: skip
+            run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+            with lock:
+                (failed if run.returncode else done).append(batch)
+                count = args.batch * (len(done) + len(failed))
+                last = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else "no output"
+                print(
+                    f"batch {batch} (seed {seed}): {last} | {count} sequences in"
+                    f" {time.monotonic() - started:.0f} s",
+                    flush=True,
+                )
+                if run.returncode:
+                    print(run.stdout[-6000:], flush=True)
+
+    threads = [threading.Thread(target=work) for _ in range(args.processes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     seconds = time.monotonic() - started
-    total = share * args.processes
+    total = args.batch * (len(done) + len(failed))
     print(f"sequences: {total}  processes: {args.processes}  steps each: up to {args.steps}")
-    print(f"time: {seconds:.0f} s  sequences/s: {total / seconds:.2f}  failed processes: {failed}")
+    print(
+        f"time: {seconds:.0f} s  sequences/s: {total / seconds:.2f}"
+        f"  failed batches: {len(failed)} {sorted(failed)}"
+    )
     return 1 if failed else 0
 
 

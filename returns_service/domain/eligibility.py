@@ -58,8 +58,14 @@ def return_window(facts: EligibilityFacts, policy: Policy) -> list[RuleResult]:
     for order_id in sorted({item.order_id for item in facts.items}):
         order = facts.orders[order_id]
         basis, start = window_start(order, policy.window_basis)
-        deadline = start + timedelta(days=policy.return_window_days)
-        if facts.now <= deadline:
+        try:
+            deadline = start + timedelta(days=policy.return_window_days)
+            within = facts.now <= deadline
+        except OverflowError:
+            # A date at the end of the calendar (kept before dates were bounded at the edge):
+            # the window cannot have closed.
+            deadline, within = datetime.max.replace(tzinfo=facts.now.tzinfo), True
+        if within:
             detail = (
                 f"order {order.number}: within {policy.return_window_days} days of being"
                 f" {basis.value} (until {deadline.date().isoformat()})"
