@@ -274,7 +274,7 @@ class ReturnsMachine(RuleBasedStateMachine):
     def push_order_again(self, data: st.DataObject, change: str) -> None:
         if not self.orders:
             return
-        order = self.orders[data.draw(st.sampled_from(sorted(self.orders)))]
+        order = self.orders[data.draw(st.sampled_from(list(self.orders)))]
         captures = list(order.captures)
         customer = order.customer
         if change == "drop_capture":
@@ -313,8 +313,8 @@ class ReturnsMachine(RuleBasedStateMachine):
     ) -> None:
         if not self.orders:
             return
-        first = self.orders[data.draw(st.sampled_from(sorted(self.orders)))]
-        same_customer = sorted(
+        first = self.orders[data.draw(st.sampled_from(list(self.orders)))]
+        same_customer = list(
             o
             for o, order in self.orders.items()
             if order.customer.email == first.customer.email and o != first.id
@@ -375,12 +375,13 @@ class ReturnsMachine(RuleBasedStateMachine):
 
     def pick(self, data: st.DataObject, action: str) -> str | None:
         """A return, mostly one whose state allows `action` (else any: a refusal is tried)."""
-        able = sorted(r for r, state in self.seen.items() if action in state.actions())
+        # In the order they were created (their ids are random): a replayed sequence picks the same.
+        able = [r for r in self.returns if r in self.seen and action in self.seen[r].actions()]
         if able and data.draw(st.integers(0, 5)):
             return data.draw(st.sampled_from(able))
         if not self.returns:
             return None
-        return data.draw(st.sampled_from(sorted(self.returns)))
+        return data.draw(st.sampled_from(list(self.returns)))
 
     def decide(self, data: st.DataObject, action: str, message: Any) -> None:
         return_id = self.pick(data, action)
@@ -542,14 +543,18 @@ class ReturnsMachine(RuleBasedStateMachine):
         self.m.run(self.settled(return_id))
 
     async def settled(self, return_id: str) -> None:
-        """Wait until the return stops moving by itself, then check it against the store."""
+        """Wait until the return stops moving by itself (no workflow task, no activity pending,
+        and the read model at the workflow's version), then check it against the store."""
         previous = None
-        for _ in range(200):
+        handle = self.returns[return_id]
+        for _ in range(500):
+            raw = (await handle.describe()).raw_description
+            idle = not raw.pending_activities and not raw.HasField("pending_workflow_task")
             state = await self.state(return_id)
             async with self.m.sessions() as session:
                 row = await session.scalar(select(ReturnRow).where(ReturnRow.id == return_id))
             key = (state.version, state.status, row.version if row else None)
-            if key == previous and row is not None and row.version == state.version:
+            if idle and key == previous and row is not None and row.version == state.version:
                 break
             previous = key
             await asyncio.sleep(0.01)
