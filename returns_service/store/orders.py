@@ -38,7 +38,8 @@ async def put_order(session: AsyncSession, order: Order, now: datetime) -> None:
     A capture no refund used is removed when the update leaves it out."""
     previous = await session.get(OrderRow, order.id, with_for_update=True)
     if previous is not None:
-        await _check_change(session, Order.model_validate(previous.snapshot), order)
+        # The stored snapshot as it is (one kept before today's bounds may not validate).
+        await _check_change(session, previous.customer_email, order)
     await upsert(
         session,
         OrderRow,
@@ -74,14 +75,14 @@ async def put_order(session: AsyncSession, order: Order, now: datetime) -> None:
         )
 
 
-async def _check_change(session: AsyncSession, before: Order, after: Order) -> None:
-    if before.customer.email.lower() != after.customer.email.lower():
+async def _check_change(session: AsyncSession, email: str, after: Order) -> None:
+    if email.lower() != after.customer.email.lower():
         open_returns = await session.scalar(
             select(func.count())
             .select_from(ReturnLineRow)
             .join(ReturnRow, ReturnRow.id == ReturnLineRow.return_id)
             .where(
-                ReturnLineRow.order_id == before.id,
+                ReturnLineRow.order_id == after.id,
                 ReturnRow.status.not_in([status.value for status in TERMINAL]),
             )
         )
@@ -91,7 +92,7 @@ async def _check_change(session: AsyncSession, before: Order, after: Order) -> N
                 "the order has open returns, which belong to its customer's email; change it"
                 " once they are finished",
             )
-    held = await held_quantities(session, [before.id])
+    held = await held_quantities(session, [after.id])
     lines = {line.id: line for line in after.lines}
     for (_, line_id), units in held.items():
         line = lines.get(line_id)
@@ -106,7 +107,7 @@ async def _check_change(session: AsyncSession, before: Order, after: Order) -> N
             await session.execute(
                 select(LedgerEntryRow.capture_id, func.sum(LedgerEntryRow.amount))
                 .where(
-                    LedgerEntryRow.order_id == before.id,
+                    LedgerEntryRow.order_id == after.id,
                     LedgerEntryRow.capture_id.is_not(None),
                     LedgerEntryRow.status != "failed",
                 )
