@@ -22,6 +22,7 @@ METADATA_ADDRESSES = {
     ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
     ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
     ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+    ipaddress.ip_address("192.0.0.192"),  # Oracle Cloud
 }
 METADATA_NAMES = {"metadata.google.internal", "metadata", "instance-data"}
 
@@ -82,6 +83,8 @@ async def check_url(url: str, allow_private: bool = False, resolver: Resolver = 
             raise ForbiddenUrl("cloud metadata services never receive webhooks")
         if address.is_multicast:
             raise ForbiddenUrl(f"{host} is {address}, a multicast address")
+        if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+            raise ForbiddenUrl(f"{host} is {address}, a site-local address")
         if isinstance(address, ipaddress.IPv6Address) and any(
             address in network for network in TRANSITION
         ):

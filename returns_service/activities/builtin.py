@@ -116,6 +116,16 @@ class LedgerPayments:
                         f"a refund of {part.amount} for order {part.order_id} would take this"
                         f" return's refunds to {spent + part.amount}, above its {maximum}"
                     )
+            # Store credit is money too: everything paid back for an order, in any form, stays
+            # within what its captures hold.
+            headroom = await self._headroom(session, part.order_id)
+            if part.amount > headroom:
+                raise ApplicationError(
+                    f"refund of {part.amount} exceeds the {headroom} the captures still hold",
+                    {"requested": part.amount, "available": headroom},
+                    type="InsufficientCaptures",
+                    non_retryable=True,
+                )
             if request.method is RefundMethod.STORE_CREDIT:
                 await self._enter(session, request, part.order_id, None, part.amount, "succeeded")
                 continue
@@ -232,6 +242,21 @@ class LedgerPayments:
             )
         )
         return int(total or 0)
+
+    async def _headroom(self, session: AsyncSession, order_id: str) -> int:
+        """What the order's captures hold less everything paid back for it (store credit
+        included, and what may have been paid: pending counts)."""
+        captured = await session.scalar(
+            select(func.coalesce(func.sum(CaptureRow.amount), 0)).where(
+                CaptureRow.order_id == order_id
+            )
+        )
+        paid = await session.scalar(
+            select(func.coalesce(func.sum(LedgerEntryRow.amount), 0)).where(
+                LedgerEntryRow.order_id == order_id, LedgerEntryRow.status != "failed"
+            )
+        )
+        return int(captured or 0) - int(paid or 0)
 
     async def balances(self, session: AsyncSession, order_id: str) -> list[CaptureBalance]:
         """Each capture of the order, with what refunds of any return have left in it (a refund

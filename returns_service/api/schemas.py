@@ -29,11 +29,11 @@ from returns_service.domain.models import (
     Timestamps,
 )
 from returns_service.domain.types import (
-    ID_LENGTH,
     Email,
     Ident,
     Location,
     MinorUnits,
+    OrderNumber,
     Reference,
     Text,
     TrackingNumber,
@@ -57,7 +57,7 @@ class CustomerIn(Request):
 
 
 class OrderIn(Request):
-    number: LineText = Field(max_length=ID_LENGTH)
+    number: OrderNumber
     customer: CustomerIn
     shipping_address: Address | None = None
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
@@ -140,7 +140,7 @@ class ReturnItemIn(Request):
 
 class ReplacementItemIn(Request):
     sku: Ident
-    name: Text | None = None
+    name: LineText | None = None
     quantity: StrictInt = Field(ge=1, le=10000)
 
 
@@ -187,7 +187,7 @@ class BulkActionOut(BaseModel):
 
 class ReplacementIn(Request):
     status: Literal["fulfilled", "cancelled"]
-    order_reference: Annotated[LineText, Field(max_length=ID_LENGTH)] | None = None
+    order_reference: OrderNumber | None = None
     note: Text | None = None
 
 

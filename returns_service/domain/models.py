@@ -132,12 +132,12 @@ class WindowBasis(StrEnum):
 class Policy(Model):
     return_window_days: StrictInt = Field(default=30, ge=0, le=3650)
     window_basis: WindowBasis = WindowBasis.DELIVERED
-    non_returnable_skus: list[str] = Field(default_factory=list)
-    non_returnable_categories: list[str] = Field(default_factory=list)
-    review_above_amount: StrictInt | None = Field(default=20000, ge=0)
-    review_if_returns_in_90_days_over: StrictInt | None = Field(default=5, ge=0)
+    non_returnable_skus: list[Sku] = Field(default_factory=list, max_length=10_000)
+    non_returnable_categories: list[Category] = Field(default_factory=list, max_length=1000)
+    review_above_amount: MinorUnits | None = 20000
+    review_if_returns_in_90_days_over: StrictInt | None = Field(default=5, ge=0, le=100_000)
     restocking_fee_percent: StrictInt = Field(default=0, ge=0, le=100)
-    return_shipping_fee: StrictInt = Field(default=0, ge=0)
+    return_shipping_fee: MinorUnits = 0
     refund_original_shipping: StrictBool = False
     label_expiry_days: StrictInt = Field(default=30, ge=1, le=365)
     auto_refund: StrictBool = True

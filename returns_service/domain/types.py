@@ -29,7 +29,7 @@ MAX_AMOUNT = 10**12
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_BUT_NEWLINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -46,7 +46,25 @@ def _single_line(value: str) -> str:
     _storable(value)
     if _CONTROL.search(value):
         raise ValueError("must be one line without control characters")
+    if value and not value.strip():
+        raise ValueError("must not be only spaces")
     return value
+
+
+def _search_term(value: str) -> str:
+    # Bytes that were not UTF-8 reach us as U+FFFD: the term was not what the caller meant.
+    if "\ufffd" in value:
+        raise ValueError("must be valid UTF-8")
+    return _single_line(value)
+
+
+def plain_tracking_number(value: str) -> str:
+    """Carriers' numbers are letters and digits: spaces and case make no other number."""
+    return "".join(value.split()).upper()
+
+
+def _tracking_number(value: object) -> object:
+    return plain_tracking_number(value) if isinstance(value, str) else value
 
 
 def _text(value: str) -> str:
@@ -60,7 +78,7 @@ Ident = Annotated[
     str, Field(min_length=1, max_length=ID_LENGTH, pattern=r"^[A-Za-z0-9_.:-]+$")
 ]
 # Any single line (a search term); its length is bounded where it is used.
-OneLine = Annotated[str, AfterValidator(_single_line)]
+OneLine = Annotated[str, AfterValidator(_search_term)]
 # Another system's id of something (a customer id): one line, any characters.
 Reference = Annotated[
     str, Field(min_length=1, max_length=ID_LENGTH), AfterValidator(_single_line)
@@ -77,7 +95,13 @@ Location = Annotated[
     str, Field(min_length=1, max_length=LOCATION_LENGTH), AfterValidator(_single_line)
 ]
 TrackingNumber = Annotated[
-    str, Field(min_length=1, max_length=TRACKING_LENGTH), AfterValidator(_single_line)
+    str,
+    BeforeValidator(_tracking_number),
+    Field(min_length=1, max_length=TRACKING_LENGTH, pattern=r"^[A-Z0-9-]+$"),
+]
+# An order's number, as customers type it to sign in.
+OrderNumber = Annotated[
+    str, Field(min_length=1, max_length=ID_LENGTH), AfterValidator(_single_line)
 ]
 Text = Annotated[str, Field(max_length=TEXT_LENGTH), AfterValidator(_text)]
 ShortText = Annotated[str, Field(max_length=500), AfterValidator(_text)]

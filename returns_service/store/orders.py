@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.domain.models import Order, Policy
 from returns_service.domain.status import TERMINAL
+from returns_service.domain.types import plain_tracking_number
 from returns_service.store.tables import (
     CaptureRow,
     LedgerEntryRow,
@@ -38,8 +39,8 @@ async def put_order(session: AsyncSession, order: Order, now: datetime) -> None:
     A capture no refund used is removed when the update leaves it out."""
     previous = await session.get(OrderRow, order.id, with_for_update=True)
     if previous is not None:
-        # The stored snapshot as it is (one kept before today's bounds may not validate).
-        await _check_change(session, previous.customer_email, order)
+        # The stored row as it is (a snapshot kept before today's bounds may not validate).
+        await _check_change(session, previous, order)
     await upsert(
         session,
         OrderRow,
@@ -75,8 +76,16 @@ async def put_order(session: AsyncSession, order: Order, now: datetime) -> None:
         )
 
 
-async def _check_change(session: AsyncSession, email: str, after: Order) -> None:
-    if email.lower() != after.customer.email.lower():
+async def _check_change(session: AsyncSession, before: OrderRow, after: Order) -> None:
+    changed = [
+        field
+        for field, was, now in (
+            ("customer.email", before.customer_email.lower(), after.customer.email.lower()),
+            ("currency", before.currency, after.currency),
+        )
+        if was != now
+    ]
+    if changed:
         open_returns = await session.scalar(
             select(func.count())
             .select_from(ReturnLineRow)
@@ -88,9 +97,9 @@ async def _check_change(session: AsyncSession, email: str, after: Order) -> None
         )
         if open_returns:
             raise OrderChangeRefused(
-                "customer.email",
-                "the order has open returns, which belong to its customer's email; change it"
-                " once they are finished",
+                changed[0],
+                "the order has open returns, which belong to its customer and are paid back in"
+                " its currency; change it once they are finished",
             )
     held = await held_quantities(session, [after.id])
     lines = {line.id: line for line in after.lines}
@@ -116,6 +125,17 @@ async def _check_change(session: AsyncSession, email: str, after: Order) -> None
         ).all()
     )
     captures = {capture.id: capture for capture in after.captures}
+    paid_back = await session.scalar(
+        select(func.coalesce(func.sum(LedgerEntryRow.amount), 0)).where(
+            LedgerEntryRow.order_id == after.id, LedgerEntryRow.status != "failed"
+        )
+    )
+    if sum(capture.amount for capture in after.captures) < int(paid_back or 0):
+        raise OrderChangeRefused(
+            "captures",
+            f"{paid_back} was paid back for this order (store credit included): its captures"
+            " cannot hold less",
+        )
     for capture_id, amount in refunded.items():
         kept = captures.get(capture_id or "")
         if amount and (kept is None or kept.amount < amount):
@@ -169,9 +189,11 @@ async def put_policy(session: AsyncSession, policy: Policy, now: datetime) -> No
 
 async def claim_tracking_number(
     session: AsyncSession, tracking_number: str, return_id: str, now: datetime
-) -> str:
-    """Give the tracking number to the return unless another has it; answers its owner."""
-    await insert_once(
+) -> tuple[str, bool]:
+    """Give the tracking number to the return unless another has it; answers its owner, and
+    whether it was given just now."""
+    tracking_number = plain_tracking_number(tracking_number)
+    fresh = await insert_once(
         session,
         TrackingNumberRow,
         {"tracking_number": tracking_number, "return_id": return_id, "created_at": now},
@@ -181,4 +203,15 @@ async def claim_tracking_number(
             TrackingNumberRow.tracking_number == tracking_number
         )
     )
-    return str(owner)
+    return str(owner), fresh
+
+
+async def release_tracking_number(
+    session: AsyncSession, tracking_number: str, return_id: str
+) -> None:
+    await session.execute(
+        delete(TrackingNumberRow).where(
+            TrackingNumberRow.tracking_number == plain_tracking_number(tracking_number),
+            TrackingNumberRow.return_id == return_id,
+        )
+    )

@@ -370,6 +370,13 @@ class ReturnWorkflow:
                     if self.entitled is not None
                     else self.amount_for(self.refundable_quantity)
                 )
+                if amount == 0 and self.status is Status.REFUNDED:
+                    raise ApplicationError(
+                        "amount: nothing more is paid back by the policy; name the amount",
+                        {"field": "amount"},
+                        type="InvalidInput",
+                        non_retryable=True,
+                    )
             try:
                 split = refunds.split_over_orders(amount, maxima)
             except refunds.AboveMaximum as error:
@@ -507,6 +514,12 @@ class ReturnWorkflow:
     def refundable_amount(self) -> int:
         return sum(self.refundable_by_order().values())
 
+    def note_refundable(self) -> None:
+        """What may still be paid back, on the return for everyone to see."""
+        self.state.refundable_amount = (
+            self.refundable_amount() if self.status in (Status.RECEIVED, Status.REFUNDED) else None
+        )
+
     # --- state changes --------------------------------------------------------------------------
 
     @property
@@ -529,6 +542,7 @@ class ReturnWorkflow:
             setattr(self.state.timestamps, STATUS_TIMESTAMP[target], now)
         self.state.timeline.append(TimelineEntry(at=now, status=target, actor=actor, note=note))
         summary = f"{target.value} by {actor.label()}" + (f": {note}" if note else "")
+        self.note_refundable()
         changed = self.snapshot()
         await self.record(summary, event=f"return.{target.value}")
         return changed
@@ -538,9 +552,7 @@ class ReturnWorkflow:
         customer's email."""
         self.state.version += 1
         self.state.updated_at = workflow.now()
-        self.state.refundable_amount = (
-            self.refundable_amount() if self.status in (Status.RECEIVED, Status.REFUNDED) else None
-        )
+        self.note_refundable()
         # If the read model cannot take this version, the return goes on, showing why.
         await self.in_store(
             ReturnActivity.RECORD_STATUS,

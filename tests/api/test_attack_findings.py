@@ -5,6 +5,9 @@ limit, another's parcel, returns stuck for good by bad input, plain-text 500s.""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -446,3 +449,157 @@ async def test_a_partial_refund_leaves_the_rest_refundable(api):
     assert rest.status_code == 200 and rest.json()["refunded_amount"] == 2725
     closed = await api.wait_for(body["id"], "closed")
     assert closed["refunded_amount"] == 2725
+
+
+# --- found by a second attack, after the fixes above ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"non_returnable_categories": ["\ud800"]},
+        {"non_returnable_skus": ["\x00"]},
+        {"non_returnable_skus": ["\u2028\x01"]},
+        {"non_returnable_skus": ["S" * 5000]},
+        {"return_shipping_fee": 2**63},
+        {"review_above_amount": 2**64},
+        {"review_if_returns_in_90_days_over": 2**70},
+    ],
+    ids=["surrogate", "nul", "controls", "long sku", "fee", "threshold", "count"],
+)
+async def test_a_bad_policy_is_refused_and_the_policy_kept(api, change):
+    before = (await api.http.get("/v1/policy", headers=api.auth("admin"))).json()
+    answer = await api.http.put(
+        "/v1/policy",
+        content=__import__("json").dumps({**before, **change}).encode(),
+        headers={**api.auth("admin"), "content-type": "application/json"},
+    )
+    assert answer.status_code == 422, answer.text[:300]
+    after = await api.http.get("/v1/policy", headers=api.auth("admin"))
+    assert after.status_code == 200 and after.json() == before
+
+
+async def test_store_credit_stays_within_what_the_captures_hold(api):
+    order_id = await api.put_order()
+    payload = order_payload(number=order_id.upper(), email=f"{order_id}@example.com")
+    assert (await put(api, order_id, {**payload, "captures": []})).status_code == 200
+    body = await create(api, order_id, "l1", resolution="store_credit")
+    receipt = {
+        "location": "WH1",
+        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
+    }
+    await api.act(body["id"], "receive", "warehouse", receipt)
+    current = await api.wait_for(body["id"], "received")
+    for _ in range(100):
+        if current["errors"]:
+            break
+        await asyncio.sleep(0.1)
+        current = await api.wait_for(body["id"], "received")
+    assert current["refunded_amount"] == 0
+    assert current["errors"][0]["code"] == "InsufficientCaptures"
+    credit = await api.act(body["id"], "refund", "agent", {"amount": 100, "method": "store_credit"})
+    assert credit.status_code == 409 and credit.json()["code"] == "InsufficientCaptures"
+
+
+async def test_captures_cannot_be_lowered_under_the_store_credit_given(api):
+    order_id = await api.put_order()
+    payload = order_payload(number=order_id.upper(), email=f"{order_id}@example.com")
+    body = await create(api, order_id, "l1", resolution="store_credit")
+    closed = await receive_all(api, body)
+    assert closed["refunded_amount"] == 2725
+    lowered = [{**payload["captures"][0], "amount": 1}]
+    for captures in ([], lowered):
+        refused = await put(api, order_id, {**payload, "captures": captures})
+        assert refused.status_code == 409 and refused.json()["field"] == "captures"
+
+
+async def test_a_refused_ship_keeps_no_tracking_number(api):
+    email, orders, headers = await customer(api, 2)
+    mine = (await api.http.post("/v1/returns", json=one_unit(orders[0]), headers=headers)).json()
+    assert (await api.act(mine["id"], "cancel", "agent")).status_code == 200
+    number = f"1Z{uuid.uuid4().hex[:10].upper()}"
+    refused = await api.http.post(
+        f"/v1/returns/{mine['id']}/ship", json={"tracking_number": number}, headers=headers
+    )
+    assert refused.status_code == 409
+    other = await create(api, await api.put_order(), "l1")
+    shipped = await api.act(other["id"], "ship", "integration", {"tracking_number": number})
+    assert shipped.status_code == 200, shipped.text
+    # Spaces and case make no other number.
+    spaced = " ".join(number.lower())
+    again = await api.http.post(
+        f"/v1/returns/{mine['id']}/ship", json={"tracking_number": spaced}, headers=headers
+    )
+    assert again.status_code in (409, 422)
+
+
+async def test_the_currency_stays_while_returns_are_open(api):
+    order_id = await api.put_order()
+    payload = order_payload(number=order_id.upper(), email=f"{order_id}@example.com")
+    await create(api, order_id, "l1")
+    refused = await put(api, order_id, {**payload, "currency": "JPY"})
+    assert refused.status_code == 409 and refused.json()["field"] == "currency"
+
+
+async def test_signed_carrier_events_that_are_not_json_events_are_4xx(api):
+    from tests.api.conftest import CARRIER_SECRET
+
+    def signed(body: bytes) -> tuple[bytes, dict[str, str]]:
+        """Signed over the raw bytes, as Standard Webhooks signs (HMAC-SHA256 of id.ts.body)."""
+        now = str(int(datetime.now(UTC).timestamp()))
+        key = base64.b64decode(CARRIER_SECRET.removeprefix("whsec_"))
+        mac = hmac.new(key, b"evt_odd." + now.encode() + b"." + body, hashlib.sha256).digest()
+        return body, {
+            "content-type": "application/json",
+            "webhook-id": "evt_odd",
+            "webhook-timestamp": now,
+            "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+        }
+
+    bodies = [
+        signed(b'{"id": "evt_odd", "tracking_number": "T1", "extra": ' + b"9" * 5000 + b"}"),
+        signed(b"[" * 10_000 + b"]" * 10_000),
+        signed(b"\xff\xfe{}"),
+    ]
+    for body, headers in bodies:
+        answer = await api.http.post(
+            "/v1/carrier-events", content=body, headers={**headers, **api.auth("integration")}
+        )
+        assert 400 <= answer.status_code < 500, answer.text[:200]
+        assert answer.headers["content-type"] == "application/problem+json"
+
+
+async def test_long_order_numbers_and_multi_line_names_are_refused(api):
+    order_id = f"o_{uuid.uuid4().hex[:10]}"
+    payload = order_payload(number="N" * 65, email=f"{order_id}@example.com")
+    answer = await put(api, order_id, payload)
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "number"
+    order_id = await api.put_order()
+    exchange = await api.create(
+        order_id,
+        resolution="exchange",
+        replacement_items=[{"sku": "SKU-L", "name": "Shirt\n(L)", "quantity": 1}],
+    )
+    assert exchange.status_code == 422
+    assert exchange.json()["errors"][0]["field"] == "replacement_items[0].name"
+    garbled = await api.http.get("/v1/returns?order_id=%FF", headers=api.auth("ops"))
+    assert garbled.status_code == 422
+
+
+async def test_a_default_refund_with_nothing_due_is_refused(api):
+    await policy(api, auto_refund=False)
+    try:
+        order_id = await api.put_order()
+        body = await create(api, order_id, "l1")
+    finally:
+        await policy(api)
+    receipt = {
+        "location": "WH1",
+        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "damaged"}],
+    }
+    assert (await api.act(body["id"], "receive", "warehouse", receipt)).status_code == 200
+    part = await api.act(body["id"], "refund", "agent", {"amount": 1000})
+    assert part.status_code == 200
+    assert part.json()["refundable_amount"] == 1725  # the answer counts the part just paid
+    nothing = await api.act(body["id"], "refund", "agent")
+    assert nothing.status_code == 422 and nothing.json()["errors"][0]["field"] == "amount"

@@ -41,6 +41,9 @@ FORBIDDEN = [
     "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hooks",
     "http://224.0.0.1/hooks",
     "http://[ff02::1]/hooks",
+    "http://192.0.0.192/hooks",  # Oracle Cloud's metadata
+    "http://3221225664/hooks",
+    "http://[fec0::1]/hooks",  # site-local
     "ftp://example.com/hooks",
     "http://user:secret@93.184.216.34/hooks",
 ]

@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from returns_service.api.auth import Principal, allow
 from returns_service.api.deps import SettingsDep, TemporalDep, WriteSessionDep
-from returns_service.api.errors import Unauthorized, Unavailable
+from returns_service.api.errors import InvalidInput, Unauthorized, Unavailable
 from returns_service.api.schemas import Request as Body
 from returns_service.domain.messages import (
     CARRIER_EVENT_SIGNAL,
@@ -95,12 +95,16 @@ async def receive_event(
         )
     except WebhookVerificationError as error:
         raise Unauthorized(f"the event's signature does not verify: {error}") from None
+    except (ValueError, RecursionError) as error:  # not UTF-8, or JSON no parser should take
+        raise InvalidInput("body", f"not a JSON event: {error}"[:200]) from None
     try:
         body = CarrierEventIn.model_validate_json(raw)
     except ValidationError as error:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
         ) from None
+    except (ValueError, RecursionError) as error:  # not UTF-8, or JSON no parser should take
+        raise InvalidInput("body", f"not a JSON event: {error}"[:200]) from None
     async with session.begin():
         found = (
             await session.execute(

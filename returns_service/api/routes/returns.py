@@ -97,6 +97,7 @@ from returns_service.store.orders import (
     current_policy,
     get_orders,
     held_quantities,
+    release_tracking_number,
 )
 from returns_service.store.returns import (
     ReturnFilter,
@@ -592,16 +593,27 @@ async def ship_return(
     write: WriteSessionDep,
     principal: Annotated[Principal, _by("integration", "agent", CUSTOMER)],
 ) -> Response:
-    """A tracking number belongs to one return: another return's parcel is refused."""
-    if body.tracking_number is not None:
-        await _document(actions.read, actions.temporal, return_id, principal)
-        async with write.begin():
-            owner = await claim_tracking_number(
-                write, body.tracking_number, return_id, datetime.now(UTC)
-            )
-        if owner != return_id:
-            raise InvalidInput("tracking_number", "is the tracking number of another return")
-    return await actions.act(return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
+    """A tracking number belongs to one return: another return's parcel is refused, and a ship
+    that is refused keeps no number."""
+    if body.tracking_number is None:
+        return await actions.act(return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
+    current = await _document(actions.read, actions.temporal, return_id, principal)
+    if "ship" not in current.actions():
+        return await actions.act(return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
+    async with write.begin():
+        owner, fresh = await claim_tracking_number(
+            write, body.tracking_number, return_id, datetime.now(UTC)
+        )
+    if owner != return_id:
+        raise InvalidInput("tracking_number", "is the tracking number of another return")
+    try:
+        answer = await actions.act(return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
+    except (Conflict, InvalidInput):  # refused for good (a 503 may still take effect)
+        if fresh:
+            async with write.begin():
+                await release_tracking_number(write, body.tracking_number, return_id)
+        raise
+    return answer
 
 
 @router.post("/{return_id}/receive", response_model=ReturnOut)

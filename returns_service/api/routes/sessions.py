@@ -4,24 +4,23 @@ for that email (guests and registered customers alike)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from returns_service.api import sessions
 from returns_service.api.deps import SessionDep, SettingsDep
 from returns_service.api.errors import NotFound, TooManyRequests
 from returns_service.api.schemas import Request as RequestBody
-from returns_service.domain.types import ID_LENGTH, Email, Name
+from returns_service.domain.types import Email, OrderNumber
 from returns_service.store.tables import OrderRow
 
 router = APIRouter(prefix="/v1/customer-sessions", tags=["customers"])
 
 
 class CustomerSessionIn(RequestBody):
-    order_number: Annotated[Name, Field(max_length=ID_LENGTH)]
+    order_number: OrderNumber
     email: Email
 
 
