@@ -337,16 +337,54 @@ class ReturnsMachine(RuleBasedStateMachine):
                             reason="wrong_size",
                         )
                     )
+        self.begin(items, first.customer.email, resolution, keyed_repeat)
+
+    @rule(data=st.data(), whole=st.sampled_from(["rest", "one line"]))
+    def return_the_rest(self, data: st.DataObject, whole: str) -> None:
+        """A return of every unit of an order that no open return holds (or of one whole line):
+        the sequences where "the whole order is back" and unit values depend on what other
+        returns did meanwhile."""
+        order = self.orders[data.draw(st.sampled_from(list(self.orders)))]
+        held: dict[str, int] = {}
+        for return_id, start in self.starts.items():
+            seen = self.seen.get(return_id)
+            if seen is not None and seen.status.value in ("rejected", "cancelled", "expired"):
+                continue
+            for item in start.items:
+                if item.order_id == order.id:
+                    held[item.line_id] = held.get(item.line_id, 0) + item.quantity
+        lines = [ln for ln in order.lines if ln.quantity > held.get(ln.id, 0)]
+        if not lines:
+            return
+        if whole == "one line":
+            lines = [data.draw(st.sampled_from(lines))]
+        items = [
+            ReturnItem(
+                id=f"ri_{n + 1}",
+                order_id=order.id,
+                line_id=line.id,
+                sku=line.sku,
+                name=line.name,
+                quantity=line.quantity - held.get(line.id, 0),
+                reason="wrong_size",
+            )
+            for n, line in enumerate(lines)
+        ]
+        self.begin(items, order.customer.email, Resolution.REFUND, False)
+
+    def begin(
+        self, items: list[ReturnItem], email: str, resolution: Resolution, keyed_repeat: bool
+    ) -> None:
         return_id = f"ret_{uuid.uuid4().hex}"
         start = StartReturn(
             return_id=return_id,
-            customer=Customer(email=first.customer.email),
+            customer=Customer(email=email),
             currency="EUR",
             resolution=resolution,
             items=items,
             policy=self.policy,
             created_at=self.m.run(self.now()),
-            actor=Actor(kind="customer", id=first.customer.email),
+            actor=Actor(kind="customer", id=email),
             replacement_items=(
                 [ReplacementItem(sku="SKU-X", quantity=1)]
                 if resolution is Resolution.EXCHANGE
