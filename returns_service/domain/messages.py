@@ -255,6 +255,9 @@ class EntitleRefund(Model):
     # The return's items, with what arrived and in what condition.
     items: list[ReturnItem]
     at: datetime
+    # The return is about to pay: from now on its units count as back for good (other returns
+    # may rely on them for the original shipping), and it takes the shipping if it now may.
+    settle: bool = False
 
 
 class Entitled(Model):

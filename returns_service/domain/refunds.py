@@ -172,21 +172,21 @@ def entitle(
     back: Mapping[str, int],
     refundable: Mapping[str, int],
     others: Mapping[str, ClaimedUnits],
+    kept: Mapping[str, int],
     shipping_taken: bool,
     policy: Policy,
     return_fee_left: int,
 ) -> Entitlement:
     """The entitlement of a return that brought back `back` units per line of `order`, of which
     `refundable` are in a condition the policy pays back, when other returns have claimed
-    `others` (summed per line) and, if `shipping_taken`, the order's original shipping.
+    `others` (summed per line; `kept` of those units per line on returns that can no longer be
+    rejected) and, if `shipping_taken`, the order's original shipping.
 
     A line's claims add up cumulatively: with C units claimed before for A, k more are worth
     floor((C + k) * paid / quantity) - A, and never more than k units' share rounded up. However
     returns are cancelled, rejected or received in between, a line never pays back more than was
-    paid for it, and the original shipping is paid once, when every unit is back."""
+    paid for it, and the original shipping is paid once, when every unit is back for good."""
     lines = []
-    items_amount = 0
-    items_due = 0
     for line in order.lines:
         came = min(back.get(line.id, 0), line.quantity)
         if came == 0:
@@ -197,18 +197,40 @@ def entitle(
         claimed = min(other.back + came, line.quantity)
         fair = -(-paid * came // line.quantity)
         amount = min(max(paid * claimed // line.quantity - other.amount, 0), fair)
-        items_amount += amount
-        items_due += amount * good // came
         lines.append(ClaimedUnits(line_id=line.id, back=came, amount=amount, units=good))
-    whole_order_back = all(
-        (others[ln.id].back if ln.id in others else 0) + back.get(ln.id, 0) >= ln.quantity
-        for ln in order.lines
-    )
-    shipping = (
-        order.shipping_amount
-        if policy.refund_original_shipping and whole_order_back and not shipping_taken
-        else 0
-    )
+    shipping = original_shipping(order, lines, kept, shipping_taken, policy)
+    return priced_claims(order, lines, shipping, policy, return_fee_left)
+
+
+def original_shipping(
+    order: Order,
+    lines: Iterable[ClaimedUnits],
+    kept: Mapping[str, int],
+    shipping_taken: bool,
+    policy: Policy,
+) -> int:
+    """The order's original shipping, when the policy pays it back, nobody has it yet, and every
+    unit is back: the return's own `lines` and the `kept` units of returns that can no longer be
+    rejected (one still open for a decision might give its units back, and the order would not
+    be whole)."""
+    if not policy.refund_original_shipping or shipping_taken:
+        return 0
+    own = {claim.line_id: claim.back for claim in lines}
+    whole = all(own.get(ln.id, 0) + kept.get(ln.id, 0) >= ln.quantity for ln in order.lines)
+    return order.shipping_amount if whole else 0
+
+
+def priced_claims(
+    order: Order,
+    lines: list[ClaimedUnits],
+    shipping: int,
+    policy: Policy,
+    return_fee_left: int,
+) -> Entitlement:
+    """An entitlement from the value of its claimed units and the original shipping: `due` counts
+    the units the policy pays back by itself, each line's share of its value."""
+    items_amount = sum(claim.amount for claim in lines)
+    items_due = sum(claim.amount * claim.units // claim.back for claim in lines if claim.back)
     return Entitlement(
         refund=priced(order.id, items_amount, shipping, policy, return_fee_left),
         due=priced(order.id, items_due, shipping, policy, return_fee_left),

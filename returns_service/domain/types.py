@@ -74,23 +74,17 @@ def _text(value: str) -> str:
     return value
 
 
-Ident = Annotated[
-    str, Field(min_length=1, max_length=ID_LENGTH, pattern=r"^[A-Za-z0-9_.:-]+$")
-]
+Ident = Annotated[str, Field(min_length=1, max_length=ID_LENGTH, pattern=r"^[A-Za-z0-9_.:-]+$")]
 # Any single line (a search term); its length is bounded where it is used.
 OneLine = Annotated[str, AfterValidator(_search_term)]
 # Another system's id of something (a customer id): one line, any characters.
-Reference = Annotated[
-    str, Field(min_length=1, max_length=ID_LENGTH), AfterValidator(_single_line)
-]
+Reference = Annotated[str, Field(min_length=1, max_length=ID_LENGTH), AfterValidator(_single_line)]
 Sku = Annotated[str, Field(min_length=1, max_length=SKU_LENGTH), AfterValidator(_single_line)]
 Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH), AfterValidator(_single_line)]
 Category = Annotated[
     str, Field(min_length=1, max_length=CATEGORY_LENGTH), AfterValidator(_single_line)
 ]
-Method = Annotated[
-    str, Field(min_length=1, max_length=METHOD_LENGTH), AfterValidator(_single_line)
-]
+Method = Annotated[str, Field(min_length=1, max_length=METHOD_LENGTH), AfterValidator(_single_line)]
 Location = Annotated[
     str, Field(min_length=1, max_length=LOCATION_LENGTH), AfterValidator(_single_line)
 ]

@@ -3,37 +3,57 @@ the live state of every return of those orders, under the orders' lock."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.domain.messages import Entitled, EntitleRefund
-from returns_service.domain.models import RESTOCKABLE
-from returns_service.domain.refunds import ClaimedUnits, OrderRefund, entitle
+from returns_service.domain.models import RESTOCKABLE, Order
+from returns_service.domain.refunds import (
+    ClaimedUnits,
+    OrderRefund,
+    entitle,
+    original_shipping,
+    priced_claims,
+)
+from returns_service.domain.status import Status
 from returns_service.store.orders import get_orders
-from returns_service.store.tables import LedgerEntryRow, RefundClaimRow, RefundEntitlementRow
+from returns_service.store.tables import (
+    LedgerEntryRow,
+    RefundClaimRow,
+    RefundEntitlementRow,
+    ReturnRow,
+)
+
+# Returns in these statuses can no longer be rejected (nor give their units back).
+SETTLED = (Status.REFUNDED.value, Status.CLOSED.value)
 
 
 async def entitle_return(session: AsyncSession, request: EntitleRefund) -> Entitled:
-    """The return's entitlement per order, made the first time and read back after that. Each
-    order's row lock is held while its other returns' claims are read and this one's written, so
-    two returns of one order are reckoned one after the other, never from the same picture."""
+    """The return's entitlement per order, made the first time and read back after that; when
+    the return sets out to pay (`request.settle`), settled, and given the original shipping if
+    every unit is now back for good. Each order's row lock is held while its other returns'
+    claims are read and this one's written, so two returns of one order are reckoned one after
+    the other, never from the same picture."""
     order_ids = list(dict.fromkeys(item.order_id for item in request.items))
     orders = await get_orders(session, order_ids, lock=True)
-    made = await entitlements(session, request.return_id)
-    if made:
-        due = dict(
-            (
-                await session.execute(
-                    select(RefundEntitlementRow.order_id, RefundEntitlementRow.due_amount).where(
-                        RefundEntitlementRow.return_id == request.return_id
-                    )
-                )
-            ).all()
-        )
-        return Entitled(orders=[made[o] for o in order_ids if o in made], due=due)
+    rows = {row.order_id: row for row in await entitlement_rows(session, request.return_id)}
+    if not rows:
+        rows = await make(session, request, order_ids, orders)
+    if request.settle:
+        await settle(session, request, orders, rows)
+    await session.flush()
+    made = [rows[o] for o in order_ids if o in rows]
+    return Entitled(
+        orders=[order_refund(row) for row in made],
+        due={row.order_id: row.due_amount for row in made},
+    )
+
+
+async def make(
+    session: AsyncSession, request: EntitleRefund, order_ids: list[str], orders: dict[str, Order]
+) -> dict[str, RefundEntitlementRow]:
     fee_left = request.policy.return_shipping_fee
-    result = []
-    due_by_order = {}
+    rows = {}
     for order_id in order_ids:
         order = orders.get(order_id)
         if order is None:
@@ -45,51 +65,28 @@ async def entitle_return(session: AsyncSession, request: EntitleRefund) -> Entit
                 continue
             back[item.line_id] = back.get(item.line_id, 0) + item.quantity_received
             if item.condition in RESTOCKABLE:
-                refundable[item.line_id] = (
-                    refundable.get(item.line_id, 0) + item.quantity_received
-                )
-        others = {
-            line_id: ClaimedUnits(line_id=line_id, back=b, units=u, amount=a)
-            for line_id, b, u, a in (
-                await session.execute(
-                    select(
-                        RefundClaimRow.line_id,
-                        func.sum(RefundClaimRow.back),
-                        func.sum(RefundClaimRow.units),
-                        func.sum(RefundClaimRow.amount),
-                    )
-                    .where(
-                        RefundClaimRow.order_id == order_id,
-                        RefundClaimRow.return_id != request.return_id,
-                    )
-                    .group_by(RefundClaimRow.line_id)
-                )
-            ).all()
-        }
-        shipping_taken = bool(
-            await session.scalar(
-                select(func.count())
-                .select_from(RefundEntitlementRow)
-                .where(
-                    RefundEntitlementRow.order_id == order_id,
-                    RefundEntitlementRow.shipping_amount > 0,
-                )
-            )
-        )
+                refundable[item.line_id] = refundable.get(item.line_id, 0) + item.quantity_received
+        others, kept = await other_claims(session, order_id, request.return_id)
         entitlement = entitle(
-            order, back, refundable, others, shipping_taken, request.policy, fee_left
+            order,
+            back,
+            refundable,
+            others,
+            kept,
+            await shipping_taken(session, order_id, request.return_id),
+            request.policy,
+            fee_left,
         )
         fee_left -= entitlement.refund.return_shipping_fee
-        refund = entitlement.refund
-        session.add(
-            RefundEntitlementRow(
-                return_id=request.return_id,
-                created_at=request.at,
-                due_amount=entitlement.due.amount,
-                **refund.model_dump(),
-            )
+        row = RefundEntitlementRow(
+            return_id=request.return_id,
+            created_at=request.at,
+            due_amount=entitlement.due.amount,
+            settled_at=None,
+            **entitlement.refund.model_dump(),
         )
-        due_by_order[order_id] = entitlement.due.amount
+        session.add(row)
+        rows[order_id] = row
         for claim in entitlement.lines:
             session.add(
                 RefundClaimRow(
@@ -101,34 +98,125 @@ async def entitle_return(session: AsyncSession, request: EntitleRefund) -> Entit
                     amount=claim.amount,
                 )
             )
-        result.append(refund)
-    await session.flush()
-    return Entitled(orders=result, due=due_by_order)
+    return rows
+
+
+async def settle(
+    session: AsyncSession,
+    request: EntitleRefund,
+    orders: dict[str, Order],
+    rows: dict[str, RefundEntitlementRow],
+) -> None:
+    """The return's units are back for good from now on. An order whose every unit is now back
+    on returns that can no longer be rejected gives its original shipping to this one, if no
+    other has it: the return that completes an order while another of its parcels still waits
+    for an agent's decision gets it when it pays, or that other one does."""
+    for row in rows.values():
+        if row.settled_at is None:
+            row.settled_at = request.at
+    for order_id, row in rows.items():
+        order = orders.get(order_id)
+        if order is None or row.shipping_amount:
+            continue
+        own = [
+            ClaimedUnits(line_id=c.line_id, back=c.back, units=c.units, amount=c.amount)
+            for c in await session.scalars(
+                select(RefundClaimRow).where(
+                    RefundClaimRow.return_id == request.return_id,
+                    RefundClaimRow.order_id == order_id,
+                )
+            )
+        ]
+        _, kept = await other_claims(session, order_id, request.return_id)
+        taken = await shipping_taken(session, order_id, request.return_id)
+        shipping = original_shipping(order, own, kept, taken, request.policy)
+        if not shipping:
+            continue
+        fees_elsewhere = sum(r.return_shipping_fee for o, r in rows.items() if o != order_id)
+        entitlement = priced_claims(
+            order,
+            own,
+            shipping,
+            request.policy,
+            request.policy.return_shipping_fee - fees_elsewhere,
+        )
+        for field, value in entitlement.refund.model_dump(exclude={"order_id"}).items():
+            setattr(row, field, value)
+        row.due_amount = entitlement.due.amount
+
+
+async def other_claims(
+    session: AsyncSession, order_id: str, return_id: str
+) -> tuple[dict[str, ClaimedUnits], dict[str, int]]:
+    """What other returns claimed of each line of the order, and how many of those units are on
+    returns that can no longer be rejected (settled, refunded or closed)."""
+    settled = or_(RefundEntitlementRow.settled_at.is_not(None), ReturnRow.status.in_(SETTLED))
+    rows = (
+        await session.execute(
+            select(
+                RefundClaimRow.line_id,
+                func.sum(RefundClaimRow.back),
+                func.sum(RefundClaimRow.units),
+                func.sum(RefundClaimRow.amount),
+                func.sum(case((settled, RefundClaimRow.back), else_=0)),
+            )
+            .join(
+                RefundEntitlementRow,
+                and_(
+                    RefundEntitlementRow.return_id == RefundClaimRow.return_id,
+                    RefundEntitlementRow.order_id == RefundClaimRow.order_id,
+                ),
+            )
+            .outerjoin(ReturnRow, ReturnRow.id == RefundClaimRow.return_id)
+            .where(RefundClaimRow.order_id == order_id, RefundClaimRow.return_id != return_id)
+            .group_by(RefundClaimRow.line_id)
+        )
+    ).all()
+    others = {
+        line_id: ClaimedUnits(line_id=line_id, back=b, units=u, amount=a)
+        for line_id, b, u, a, _ in rows
+    }
+    return others, {line_id: int(k) for line_id, *_, k in rows}
+
+
+async def shipping_taken(session: AsyncSession, order_id: str, return_id: str) -> bool:
+    return bool(
+        await session.scalar(
+            select(func.count())
+            .select_from(RefundEntitlementRow)
+            .where(
+                RefundEntitlementRow.order_id == order_id,
+                RefundEntitlementRow.return_id != return_id,
+                RefundEntitlementRow.shipping_amount > 0,
+            )
+        )
+    )
+
+
+async def entitlement_rows(session: AsyncSession, return_id: str) -> list[RefundEntitlementRow]:
+    return list(
+        (
+            await session.scalars(
+                select(RefundEntitlementRow).where(RefundEntitlementRow.return_id == return_id)
+            )
+        ).all()
+    )
+
+
+def order_refund(row: RefundEntitlementRow) -> OrderRefund:
+    return OrderRefund.model_validate(row, from_attributes=True)
 
 
 async def entitlements(session: AsyncSession, return_id: str) -> dict[str, OrderRefund]:
-    rows = (
-        await session.scalars(
-            select(RefundEntitlementRow).where(RefundEntitlementRow.return_id == return_id)
-        )
-    ).all()
-    return {
-        row.order_id: OrderRefund(
-            order_id=row.order_id,
-            items_amount=row.items_amount,
-            shipping_amount=row.shipping_amount,
-            restocking_fee=row.restocking_fee,
-            return_shipping_fee=row.return_shipping_fee,
-            amount=row.amount,
-        )
-        for row in rows
-    }
+    return {row.order_id: order_refund(row) for row in await entitlement_rows(session, return_id)}
 
 
 async def release_entitlement(session: AsyncSession, return_id: str) -> None:
     """A return that ends without paying anything back (rejected once its parcel was opened)
     gives its claims back, so that the units' value and the order's shipping stay for the
-    return that really brings them back. One that paid something keeps them."""
+    return that really brings them back. One that paid something keeps them, and so does one
+    that had set out to pay (its refund failed) for an order whose shipping another return took
+    counting its units as back for good."""
     paid = await session.scalar(
         select(func.count())
         .select_from(LedgerEntryRow)
@@ -136,7 +224,14 @@ async def release_entitlement(session: AsyncSession, return_id: str) -> None:
     )
     if paid:
         return
-    await session.execute(delete(RefundClaimRow).where(RefundClaimRow.return_id == return_id))
-    await session.execute(
-        delete(RefundEntitlementRow).where(RefundEntitlementRow.return_id == return_id)
-    )
+    rows = await entitlement_rows(session, return_id)
+    await get_orders(session, [row.order_id for row in rows], lock=True)
+    for row in rows:
+        if row.settled_at is not None and await shipping_taken(session, row.order_id, return_id):
+            continue
+        await session.execute(
+            delete(RefundClaimRow).where(
+                RefundClaimRow.return_id == return_id, RefundClaimRow.order_id == row.order_id
+            )
+        )
+        await session.delete(row)

@@ -345,6 +345,8 @@ class RefundEntitlementRow(Base):
     # What the policy pays back by itself (goods in a condition it restocks).
     due_amount: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
+    # When the return set out to pay: its units are back for good from then on.
+    settled_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index(

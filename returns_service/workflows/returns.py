@@ -99,6 +99,7 @@ PAYMENT_HEARTBEAT = timedelta(seconds=5)
 # Patches (workflow.patched) that keep returns started under earlier code on their path.
 ENTITLEMENTS = "refund-entitlements"
 PARTIAL_REFUNDS_STAY_OPEN = "partial-refunds-stay-open"
+SHIPPING_WHEN_SETTLED = "shipping-when-settled"
 BAD_DATA = "BadData"
 T = TypeVar("T")
 
@@ -285,22 +286,38 @@ class ReturnWorkflow:
         from their own figures."""
         if self.entitled is not None or not workflow.patched(ENTITLEMENTS):
             return
-        entitled = await self.in_store(
-            ReturnActivity.ENTITLE,
-            EntitleRefund(
-                return_id=self.state.id,
-                policy=self.policy,
-                items=self.state.items,
-                at=workflow.now(),
-            ),
-            Entitled,
-            failure="EntitlementFailed",
-        )
+        entitled = await self.reckon(settle=False)
         if entitled is None:
             # Nothing can be paid back by itself; an agent sees why and decides.
             self.entitled = {}
             await self.record(f"refund could not be reckoned: {self.state.errors[-1].detail}")
             return
+        self.take(entitled)
+
+    async def settle(self) -> None:
+        """Setting out to pay: from now on the store counts the return's units as back for good
+        (another return may rely on them for the original shipping), and gives this one the
+        shipping if every unit of an order is now back for good. Until then, an order completed
+        while one of its returns still waited for a decision had not paid its shipping."""
+        if not self.entitled or not workflow.patched(SHIPPING_WHEN_SETTLED):
+            return
+        entitled = await self.reckon(settle=True)
+        if entitled is not None:
+            self.take(entitled)
+
+    async def reckon(self, settle: bool) -> Entitled | None:
+        request = EntitleRefund(
+            return_id=self.state.id,
+            policy=self.policy,
+            items=self.state.items,
+            at=workflow.now(),
+            settle=settle,
+        )
+        return await self.in_store(
+            ReturnActivity.ENTITLE, request, Entitled, failure="EntitlementFailed"
+        )
+
+    def take(self, entitled: Entitled) -> None:
         self.entitled = {refund.order_id: refund.amount for refund in entitled.orders}
         self.due = entitled.due
         self.state.estimated_refund_amount = sum(self.due.values())
@@ -360,6 +377,7 @@ class ReturnWorkflow:
             if not allows(self.status, Action.REFUND):
                 raise self.refused(Action.REFUND)
             await self.entitle()
+            await self.settle()
             maxima = self.refundable_by_order()
             if self.status is Status.REFUNDED and not sum(maxima.values()):
                 raise self.refused(Action.REFUND)

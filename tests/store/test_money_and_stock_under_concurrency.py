@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -24,7 +25,7 @@ from returns_service.domain.messages import (
 from returns_service.domain.models import Order, Policy, ReturnItem
 from returns_service.domain.refunds import line_paid
 from returns_service.store.db import create_engine, migrate_async, session_factory
-from returns_service.store.entitlements import entitle_return
+from returns_service.store.entitlements import entitle_return, release_entitlement
 from returns_service.store.limits import take_slot
 from returns_service.store.orders import put_order
 from returns_service.store.tables import (
@@ -100,37 +101,104 @@ def a_return(order: Order, quantity: int, condition: str = "good") -> EntitleRef
     )
 
 
-async def test_entitlements_reckoned_at_once_pay_a_line_and_its_shipping_once(any_sessions):
+async def three_unit_order(sessions: Any) -> Order:
     payload = order_payload(number=uuid.uuid4().hex[:8], now=NOW)
     payload["lines"][0].update(quantity=3, unit_amount=1001, discount_amount=0, tax_amount=0)
     order = Order.model_validate({"id": f"o_{uuid.uuid4().hex[:8]}", **payload})
-    async with any_sessions.begin() as session:
+    async with sessions.begin() as session:
         await put_order(session, order, NOW)
-    requests = [a_return(order, 1) for _ in range(3)]
+    return order
 
-    async def entitle(request: EntitleRefund) -> int:
-        async with any_sessions.begin() as session:
-            entitled = await entitle_return(session, request)
-        return sum(r.amount for r in entitled.orders)
 
-    amounts = await asyncio.gather(*(entitle(r) for r in requests))
-    # Repeating one answers the same.
-    assert await entitle(requests[0]) == amounts[0]
-    paid = line_paid(order, order.lines[0])
-    assert sum(amounts) == paid + order.shipping_amount
-    assert sorted(amounts)[:2] == [1001, 1001] and max(amounts) == 1001 + order.shipping_amount
-    async with any_sessions() as session:
-        shipping = await session.scalar(
-            select(func.count())
-            .select_from(RefundEntitlementRow)
-            .where(
-                RefundEntitlementRow.order_id == order.id, RefundEntitlementRow.shipping_amount > 0
-            )
+async def reckon(sessions: Any, request: EntitleRefund, settle: bool = False) -> int:
+    async with sessions.begin() as session:
+        entitled = await entitle_return(session, request.model_copy(update={"settle": settle}))
+    return sum(r.amount for r in entitled.orders)
+
+
+async def shipping_given(sessions: Any, order: Order) -> list[str]:
+    async with sessions() as session:
+        return list(
+            (
+                await session.scalars(
+                    select(RefundEntitlementRow.return_id).where(
+                        RefundEntitlementRow.order_id == order.id,
+                        RefundEntitlementRow.shipping_amount > 0,
+                    )
+                )
+            ).all()
         )
+
+
+async def test_entitlements_reckoned_at_once_pay_a_line_and_its_shipping_once(any_sessions):
+    """Three returns of one unit each, received and then paid at the same moment: the line is
+    paid once (1001 each), the shipping once, to the one that pays last."""
+    order = await three_unit_order(any_sessions)
+    requests = [a_return(order, 1) for _ in range(3)]
+    amounts = await asyncio.gather(*(reckon(any_sessions, r) for r in requests))
+    assert amounts == [1001, 1001, 1001]
+    # None of them has the shipping yet: each of the others could still be rejected.
+    assert await shipping_given(any_sessions, order) == []
+    settled = await asyncio.gather(*(reckon(any_sessions, r, settle=True) for r in requests))
+    # Repeating one answers the same.
+    assert [await reckon(any_sessions, r, settle=True) for r in requests] == settled
+    assert sum(settled) == line_paid(order, order.lines[0]) + order.shipping_amount
+    assert sorted(settled) == [1001, 1001, 1001 + order.shipping_amount]
+    assert len(await shipping_given(any_sessions, order)) == 1
+    async with any_sessions() as session:
         claimed = await session.scalar(
             select(func.sum(RefundClaimRow.back)).where(RefundClaimRow.order_id == order.id)
         )
-    assert shipping == 1 and claimed == 3
+    assert claimed == 3
+
+
+@pytest.mark.parametrize("then", ["rejected", "paid"])
+async def test_the_shipping_waits_for_units_a_decision_could_still_give_back(any_sessions, then):
+    """Found by the long run of the model test: return D holds one unit, received and waiting
+    for an agent; C brings the other two. C must not take the shipping counting D's unit: if D
+    is rejected, the order is not whole. It goes to whichever pays last once every unit is back
+    for good."""
+    order = await three_unit_order(any_sessions)
+    d, c = a_return(order, 1), a_return(order, 2)
+    assert await reckon(any_sessions, d) == 1001
+    assert await reckon(any_sessions, c) == 2002
+    assert await reckon(any_sessions, c, settle=True) == 2002
+    assert await shipping_given(any_sessions, order) == []
+    if then == "rejected":
+        async with any_sessions.begin() as session:
+            await release_entitlement(session, d.return_id)
+        # C keeps its claims; D's unit is free, and the return that brings it back completes
+        # the order with C's units, which are back for good.
+        e = a_return(order, 1)
+        assert await reckon(any_sessions, e) == 1001 + order.shipping_amount
+        assert await shipping_given(any_sessions, order) == [e.return_id]
+    else:
+        assert await reckon(any_sessions, d, settle=True) == 1001 + order.shipping_amount
+        assert await shipping_given(any_sessions, order) == [d.return_id]
+        # Should D's refund fail and an agent reject it, D gives everything back, shipping too.
+        async with any_sessions.begin() as session:
+            await release_entitlement(session, d.return_id)
+        assert await shipping_given(any_sessions, order) == []
+
+
+async def test_a_return_that_set_out_to_pay_keeps_its_units_once_another_took_the_shipping(
+    any_sessions,
+):
+    """C paid, D set out to pay and took nothing (its refund failed) but made the order whole
+    for E: rejecting D afterwards must not leave E with the shipping of an order not whole."""
+    order = await three_unit_order(any_sessions)
+    c, d, e = a_return(order, 1), a_return(order, 1), a_return(order, 1)
+    for request in (c, d):
+        await reckon(any_sessions, request)
+        await reckon(any_sessions, request, settle=True)
+    assert await reckon(any_sessions, e) == 1001 + order.shipping_amount
+    async with any_sessions.begin() as session:
+        await release_entitlement(session, d.return_id)
+    async with any_sessions() as session:
+        claimed = await session.scalar(
+            select(func.sum(RefundClaimRow.back)).where(RefundClaimRow.order_id == order.id)
+        )
+    assert claimed == 3 and await shipping_given(any_sessions, order) == [e.return_id]
 
 
 async def test_the_ledger_pays_no_more_than_the_entitlement(any_sessions):

@@ -13,7 +13,8 @@ passing, and the worker restarted. After every step it checks the invariants in 
   was paid for it;
 - per order line, the units claimed by returns <= the units bought, their value <= what the line
   cost, each return's share <= its units' share rounded up;
-- the original shipping in at most one entitlement per order, and only once every unit is back;
+- the original shipping in at most one entitlement per order, and only once every unit is back
+  (and there once every unit is back on returns refunded under policies that pay it);
 - per return and order, paid back <= its entitlement; restocked <= received, and stock levels add
   up to their movements;
 - for the return the step touched, once it settles: the workflow's refunded amount is the
@@ -731,6 +732,25 @@ class ReturnsMachine(RuleBasedStateMachine):
                     == ln.quantity
                     for ln in order.lines
                 ), f"order {order_id}: shipping paid back before every unit came back"
+            # And paid back once every unit is back on returns refunded under policies that pay
+            # it (the last of them to pay finds the others settled).
+            holders = {c.return_id for c in claims if c.order_id == order_id}
+            if (
+                order.shipping_amount
+                and holders
+                and all(
+                    sum(c.back for c in claims if c.order_id == order_id and c.line_id == ln.id)
+                    == ln.quantity
+                    for ln in order.lines
+                )
+                and all(
+                    r in self.seen
+                    and self.seen[r].status.value == "refunded"
+                    and self.starts[r].policy.refund_original_shipping
+                    for r in holders
+                )
+            ):
+                assert shipped_back, f"order {order_id}: all back and refunded, shipping not"
             for entitlement in (e for e in entitlements if e.order_id == order_id):
                 spent = sum(
                     e.amount
@@ -801,17 +821,22 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
     MODEL = Model(asyncio.get_running_loop(), env, sessions, activities)
     await MODEL.start_worker()
 
-    def sequence() -> None:
+    def two_lines(auto_refund: bool) -> tuple[ReturnsMachine, str, OrderLine]:
+        """Lines X and Y at 5000 each, 990 shipping, paid back when the whole order is back."""
         machine = ReturnsMachine()
         machine.policy = Policy(
             refund_original_shipping=True,
+            auto_refund=auto_refund,
             review_above_amount=None,
             review_if_returns_in_90_days_over=None,
         )
         x = OrderLine(id="x", sku="SX", name="X", quantity=1, unit_amount=5000)
         y = OrderLine(id="y", sku="SY", name="Y", quantity=1, unit_amount=5000)
         machine.push_order(CUSTOMERS[0], [x, y], 990, 0, "one", False)
-        order_id = next(iter(machine.orders))
+        return machine, next(iter(machine.orders)), y
+
+    def sequence() -> None:
+        machine, order_id, y = two_lines(auto_refund=True)
         machine.return_the_rest(Drawn(order_id, y), "one line")
         machine.money_and_stock_add_up()
         machine.return_the_rest(Drawn(order_id), "rest")
@@ -828,8 +853,43 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         assert machine.seen[c].refunded_amount == 5990
         machine.teardown()
 
+    def waiting_for_a_decision(then: str) -> None:
+        """Found by the long run (`--hypothesis-seed=20261238`): D holds Y, received and waiting
+        for an agent; C brings X and is refunded. C must not take the shipping counting D's Y,
+        which the agent then rejects; the shipping goes to the return that completes the order
+        for good."""
+        machine, order_id, y = two_lines(auto_refund=False)
+        machine.return_the_rest(Drawn(order_id, y), "one line")
+        d = list(machine.returns)[-1]
+        machine.receive(Drawn(1, d, True))
+        machine.return_the_rest(Drawn(order_id), "rest")
+        c = list(machine.returns)[-1]
+        machine.receive(Drawn(1, c, True))
+        machine.refund(Drawn(1, c, 1), "default")
+        machine.money_and_stock_add_up()
+        assert machine.seen[c].refunded_amount == 5000
+        if then == "reject":
+            machine.reject(Drawn(1, d))
+            machine.money_and_stock_add_up()
+            machine.return_the_rest(Drawn(order_id), "rest")
+            e = list(machine.returns)[-1]
+            machine.receive(Drawn(1, e, True))
+            machine.refund(Drawn(1, e, 1), "default")
+            machine.money_and_stock_add_up()
+            assert machine.seen[e].refunded_amount == 5990
+        else:
+            machine.refund(Drawn(1, d, 1), "default")
+            machine.money_and_stock_add_up()
+            assert machine.seen[d].refunded_amount == 5990
+        machine.teardown()
+
+    def sequences() -> None:
+        sequence()
+        waiting_for_a_decision("reject")
+        waiting_for_a_decision("refund")
+
     try:
-        await asyncio.to_thread(sequence)
+        await asyncio.to_thread(sequences)
     finally:
         await MODEL.stop_worker()
         MODEL = None
