@@ -4,7 +4,6 @@ acceptance and the mark) carries the same Message-ID both times, so mail clients
 
 from __future__ import annotations
 
-import hashlib
 from email.message import EmailMessage as MimeMessage
 
 import aiosmtplib
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from returns_service.activities.relay import Relay
 from returns_service.config import Settings
+from returns_service.domain.ids import derived
 from returns_service.store.tables import OutboxEmailRow
 
 
@@ -31,9 +31,7 @@ class EmailRelay(Relay):
         message["From"] = settings.email_from
         message["To"] = row.recipient
         message["Subject"] = row.subject
-        message["Message-ID"] = (
-            f"<{hashlib.sha256(row.idempotency_key.encode()).hexdigest()[:32]}@returns>"
-        )
+        message["Message-ID"] = f"<{derived(row.idempotency_key, 32)}@returns>"
         message.set_content(row.body)
         if row.html:
             message.add_alternative(row.html, subtype="html")

@@ -7,7 +7,6 @@ before each attempt."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,12 +14,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
+from returns_service.domain.ids import derived
 from returns_service.domain.messages import (
     WEBHOOK_HURRY,
     WEBHOOK_WAKE,
@@ -33,6 +33,7 @@ from returns_service.domain.messages import (
 )
 from returns_service.domain.models import ReturnState
 from returns_service.net import ForbiddenUrl, check_url
+from returns_service.store.db import Sessions
 from returns_service.store.tables import (
     ReturnEventRow,
     WebhookAttemptRow,
@@ -40,8 +41,6 @@ from returns_service.store.tables import (
     WebhookEndpointRow,
 )
 from returns_service.store.upsert import insert_once
-
-Sessions = async_sessionmaker[AsyncSession]
 
 # A delivery is tried for at least this long before it is given up (and can be redelivered).
 KEEP_TRYING = timedelta(hours=72)
@@ -53,7 +52,7 @@ BATCH = 100
 
 
 def delivery_id(event_id: str, endpoint_id: str) -> str:
-    return "whd_" + hashlib.sha256(f"{event_id}:{endpoint_id}".encode()).hexdigest()[:24]
+    return "whd_" + derived(f"{event_id}:{endpoint_id}", 24)
 
 
 def retry_after(attempts: int) -> timedelta:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+Sessions = async_sessionmaker[AsyncSession]
 
 
 def is_sqlite(url: str) -> bool:
@@ -50,12 +51,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def session_factory(engine: AsyncEngine) -> Sessions:
     """Sessions that may write: on SQLite their transactions take the write lock at BEGIN."""
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def read_session_factory(engine: AsyncEngine) -> Sessions:
     """Sessions that only read: on SQLite (WAL) they never wait for, nor block, a writer."""
     return async_sessionmaker(engine.execution_options(read_only=True), expire_on_commit=False)
 

@@ -11,16 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from returns_service.activities.builtin import (
-    LedgerPayments,
-    OutboxEmail,
-    StoreCarrier,
-    StoreInventory,
-)
 from returns_service.activities.carrier import HttpCarrier
+from returns_service.activities.labels import StoreCarrier
+from returns_service.activities.ledger import LedgerPayments
+from returns_service.activities.outbox import OutboxEmail
 from returns_service.activities.relay import Relay
 from returns_service.activities.returns import ReturnActivities
 from returns_service.activities.smtp import EmailRelay
+from returns_service.activities.stock import StoreInventory
 from returns_service.activities.stripe import StripeRefunds
 from returns_service.activities.webhooks import WebhookActivities
 from returns_service.activities.wms import WmsRelay

@@ -15,8 +15,8 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 from temporalio.exceptions import ApplicationError
 
-from returns_service.activities.builtin import StoreCarrier
 from returns_service.activities.carrier import HttpCarrier
+from returns_service.activities.labels import StoreCarrier
 from returns_service.activities.ports import CarrierUnavailable
 from returns_service.domain.messages import CreateLabel
 from returns_service.domain.models import Address, Customer, Order, ReturnItem

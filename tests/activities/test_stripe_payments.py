@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from returns_service.activities.builtin import LedgerPayments
+from returns_service.activities.ledger import LedgerPayments
 from returns_service.activities.ports import PaymentUnavailable, ProcessorRefund
 from returns_service.activities.stripe import StripeRefunds
 from returns_service.domain.messages import IssueRefund, OrderAmount

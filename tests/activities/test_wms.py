@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
-from returns_service.activities.builtin import StoreInventory
+from returns_service.activities.stock import StoreInventory
 from returns_service.activities.wms import WmsRelay
 from returns_service.domain.messages import RestockItem, RestockItems
 from returns_service.store.tables import StockLevelRow, WmsOutboxRow

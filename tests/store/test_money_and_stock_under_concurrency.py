@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.exceptions import ApplicationError
 
-from returns_service.activities.builtin import LedgerPayments, StoreInventory, refund_key
+from returns_service.activities.ledger import LedgerPayments, refund_key
 from returns_service.activities.returns import bad_data_is_final
+from returns_service.activities.stock import StoreInventory
 from returns_service.domain.messages import (
     EntitleRefund,
     IssueRefund,

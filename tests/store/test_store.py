@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 
-from returns_service.activities.builtin import LedgerPayments, StoreInventory
+from returns_service.activities.ledger import LedgerPayments
+from returns_service.activities.stock import StoreInventory
 from returns_service.domain.messages import (
     IssueRefund,
     OrderAmount,

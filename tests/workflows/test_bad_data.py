@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from returns_service.activities.builtin import StoreInventory
+from returns_service.activities.stock import StoreInventory
 from returns_service.domain.messages import WORKFLOW_NAME, ReturnUpdate, StartReturn
 from returns_service.domain.models import Actor, Customer, Policy, ReturnItem, ReturnState
 from returns_service.store.db import create_engine, migrate_async, session_factory

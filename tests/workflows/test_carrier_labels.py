@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from returns_service.activities.builtin import StoreCarrier
 from returns_service.activities.carrier import HttpCarrier
+from returns_service.activities.labels import StoreCarrier
 from returns_service.domain.messages import ReturnUpdate
 from returns_service.domain.models import Address, ReturnState
 from tests.api.conftest import serving

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from returns_service.activities.builtin import LedgerPayments
+from returns_service.activities.ledger import LedgerPayments
 from returns_service.activities.stripe import StripeRefunds
 from returns_service.domain.messages import RefundReturn, ReturnUpdate
 from returns_service.domain.models import Actor, ReturnState

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 
-from returns_service.activities.builtin import LedgerPayments
+from returns_service.activities.ledger import LedgerPayments
 from returns_service.domain.messages import (
     ApproveReturn,
     CancelReturn,

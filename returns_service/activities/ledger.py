@@ -1,58 +1,32 @@
-"""The built-in adapters of the embedded default: everything lives in the store.
-
-- payments: a ledger of refunds against the order's captures, one row per refund part, keyed by
-  `refund:{return_id}:{n}:{order_id}:{capture}` under a unique constraint (and, with a payment
-  processor configured, the same key sent to it);
-- carrier: a PDF label (addresses, return number, tracking number as barcode and QR), kept in
-  the store and served by the API; a carrier's API can make it instead (`carrier.py`);
-- inventory: stock levels per SKU and location, each restock keyed `restock:{return_id}:{item}`
-  (and, with a warehouse system configured, told to it under that key by the WMS relay);
-- email: rendered messages in an outbox table (which the SMTP relay sends from, when there is an
-  SMTP server), and as .eml files when a folder is given.
-"""
+"""The built-in payments adapter: a ledger of refunds against the orders' captures, one row per
+refund part, keyed `refund:{return_id}:{n}:{order_id}:{capture}` (each part escaped) under a unique
+constraint; with a payment processor configured (Stripe), the same key is sent to it."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from datetime import UTC, datetime
-from email.message import EmailMessage as MimeMessage
-from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.exceptions import ApplicationError
 
-from returns_service.activities.label_pdf import render_label
 from returns_service.activities.ports import (
-    BoughtLabel,
-    EmailMessage,
-    LabelSource,
     ProcessorRefund,
     RefundProcessor,
 )
-from returns_service.domain.messages import CreateLabel, IssueRefund, RefundResult, RestockItems
-from returns_service.domain.models import Address, Capture, Label, Refund, RefundMethod
+from returns_service.domain.ids import derived
+from returns_service.domain.messages import IssueRefund, RefundResult
+from returns_service.domain.models import Capture, Refund, RefundMethod
 from returns_service.domain.refunds import CaptureBalance, InsufficientCaptures, allocate
+from returns_service.store.db import Sessions
 from returns_service.store.entitlements import entitlements
-from returns_service.store.orders import claim_tracking_number, get_orders
+from returns_service.store.orders import get_orders
 from returns_service.store.tables import (
     CaptureRow,
-    LabelRow,
     LedgerEntryRow,
-    OutboxEmailRow,
-    StockLevelRow,
-    StockMovementRow,
-    WmsOutboxRow,
 )
-from returns_service.store.upsert import add_to, insert_once
-
-Sessions = async_sessionmaker[AsyncSession]
-
-
-def _digest(text: str, length: int = 16) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
+from returns_service.store.upsert import insert_once
 
 
 class LedgerPayments:
@@ -301,7 +275,7 @@ class LedgerPayments:
             session,
             LedgerEntryRow,
             {
-                "id": f"rf_{_digest(key, 20)}",
+                "id": f"rf_{derived(key, 20)}",
                 "idempotency_key": key,
                 "return_id": request.return_id,
                 "sequence": request.sequence,
@@ -343,158 +317,3 @@ def _refund(row: LedgerEntryRow) -> Refund:
         created_at=row.created_at,
         failure_reason=row.failure,
     )
-
-
-class RenderedLabels:
-    """The built-in carrier: a label rendered here, with a tracking number from the return."""
-
-    name = "builtin"
-
-    async def buy(self, request: CreateLabel) -> BoughtLabel:
-        tracking_number = "RT" + _digest(request.return_id, 14).upper()
-        return BoughtLabel(
-            carrier=self.name,
-            tracking_number=tracking_number,
-            pdf=render_label(request, self.name, tracking_number),
-        )
-
-
-class StoreCarrier:
-    """Labels kept in the store (one per return, served by the API), made by a label source:
-    the built-in renderer unless a carrier API is configured."""
-
-    def __init__(
-        self,
-        sessions: Sessions,
-        source: LabelSource | None = None,
-        return_address: Address | None = None,
-    ) -> None:
-        self.sessions = sessions
-        self.source: LabelSource = source or RenderedLabels()
-        self.return_address = return_address
-
-    async def create_label(self, request: CreateLabel) -> Label:
-        row = await self._saved(request.return_id)
-        if row is None:
-            bought = await self.source.buy(await self._addressed(request))
-            async with self.sessions.begin() as session:
-                await insert_once(
-                    session,
-                    LabelRow,
-                    {
-                        "id": f"lbl_{_digest(request.return_id, 20)}",
-                        "return_id": request.return_id,
-                        "carrier": bought.carrier,
-                        "tracking_number": bought.tracking_number,
-                        "pdf": bought.pdf,
-                        "created_at": request.created_at,
-                        "expires_at": request.expires_at,
-                    },
-                )
-                await claim_tracking_number(
-                    session, bought.tracking_number, request.return_id, request.created_at
-                )
-            row = await self._saved(request.return_id)
-            assert row is not None
-        return Label(
-            id=row.id,
-            carrier=row.carrier,
-            tracking_number=row.tracking_number,
-            expires_at=row.expires_at,
-        )
-
-    async def _addressed(self, request: CreateLabel) -> CreateLabel:
-        """From where the (first) order went, to the shop's return address."""
-        async with self.sessions() as session:
-            orders = await get_orders(session, [item.order_id for item in request.items])
-        sender = next(
-            (
-                orders[item.order_id].shipping_address
-                for item in request.items
-                if item.order_id in orders and orders[item.order_id].shipping_address
-            ),
-            None,
-        )
-        return request.model_copy(
-            update={
-                "from_address": request.from_address or sender,
-                "to_address": request.to_address or self.return_address,
-            }
-        )
-
-    async def _saved(self, return_id: str) -> LabelRow | None:
-        async with self.sessions() as session:
-            return await session.scalar(select(LabelRow).where(LabelRow.return_id == return_id))
-
-
-class StoreInventory:
-    """Stock levels in the store. With a warehouse system to tell (`tell_wms`), each restock
-    also goes to the WMS outbox in the same transaction, for the WMS relay to send."""
-
-    def __init__(self, sessions: Sessions, tell_wms: bool = False) -> None:
-        self.sessions = sessions
-        self.tell_wms = tell_wms
-
-    async def restock(self, request: RestockItems) -> dict[str, int]:
-        async with self.sessions.begin() as session:
-            for item in request.items:
-                now = datetime.now(UTC)
-                movement = {
-                    "idempotency_key": f"restock:{request.return_id}:{item.item_id}",
-                    "return_id": request.return_id,
-                    "sku": item.sku,
-                    "location": request.location,
-                    "quantity": item.quantity,
-                    "created_at": now,
-                }
-                moved = await insert_once(session, StockMovementRow, movement)
-                if not moved:
-                    continue
-                if self.tell_wms:
-                    await insert_once(session, WmsOutboxRow, {**movement, "next_attempt_at": now})
-                await add_to(
-                    session,
-                    StockLevelRow,
-                    {"sku": item.sku, "location": request.location, "quantity": item.quantity},
-                    keys=["sku", "location"],
-                    column="quantity",
-                )
-            rows = (
-                await session.scalars(
-                    select(StockMovementRow).where(StockMovementRow.return_id == request.return_id)
-                )
-            ).all()
-            return {row.idempotency_key.rsplit(":", 1)[1]: row.quantity for row in rows}
-
-
-class OutboxEmail:
-    def __init__(self, sessions: Sessions, folder: Path | None = None) -> None:
-        self.sessions = sessions
-        self.folder = folder
-
-    async def send(self, message: EmailMessage) -> None:
-        async with self.sessions.begin() as session:
-            await insert_once(
-                session,
-                OutboxEmailRow,
-                {
-                    "idempotency_key": message.key,
-                    "return_id": message.return_id,
-                    "recipient": message.to,
-                    "subject": message.subject,
-                    "body": message.body,
-                    "html": message.html,
-                    "created_at": datetime.now(UTC),
-                    "status": "pending",
-                    "next_attempt_at": datetime.now(UTC),
-                },
-            )
-        if self.folder is not None:
-            mime = MimeMessage()
-            mime["To"] = message.to
-            mime["Subject"] = message.subject
-            mime.set_content(message.body)
-            if message.html:
-                mime.add_alternative(message.html, subtype="html")
-            self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / f"{message.key.replace(':', '_')}.eml").write_bytes(bytes(mime))

@@ -1,0 +1,104 @@
+"""The built-in carrier adapter: labels kept in the store (one per return, served by the API), a
+PDF rendered here (addresses, return number, tracking number as barcode and QR) unless a carrier's
+API makes it (`carrier.py`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from returns_service.activities.label_pdf import render_label
+from returns_service.activities.ports import (
+    BoughtLabel,
+    LabelSource,
+)
+from returns_service.domain.ids import derived
+from returns_service.domain.messages import CreateLabel
+from returns_service.domain.models import Address, Label
+from returns_service.store.db import Sessions
+from returns_service.store.orders import claim_tracking_number, get_orders
+from returns_service.store.tables import (
+    LabelRow,
+)
+from returns_service.store.upsert import insert_once
+
+
+class RenderedLabels:
+    """The built-in carrier: a label rendered here, with a tracking number from the return."""
+
+    name = "builtin"
+
+    async def buy(self, request: CreateLabel) -> BoughtLabel:
+        tracking_number = "RT" + derived(request.return_id, 14).upper()
+        return BoughtLabel(
+            carrier=self.name,
+            tracking_number=tracking_number,
+            pdf=render_label(request, self.name, tracking_number),
+        )
+
+
+class StoreCarrier:
+    """Labels kept in the store (one per return, served by the API), made by a label source:
+    the built-in renderer unless a carrier API is configured."""
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        source: LabelSource | None = None,
+        return_address: Address | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.source: LabelSource = source or RenderedLabels()
+        self.return_address = return_address
+
+    async def create_label(self, request: CreateLabel) -> Label:
+        row = await self._saved(request.return_id)
+        if row is None:
+            bought = await self.source.buy(await self._addressed(request))
+            async with self.sessions.begin() as session:
+                await insert_once(
+                    session,
+                    LabelRow,
+                    {
+                        "id": f"lbl_{derived(request.return_id, 20)}",
+                        "return_id": request.return_id,
+                        "carrier": bought.carrier,
+                        "tracking_number": bought.tracking_number,
+                        "pdf": bought.pdf,
+                        "created_at": request.created_at,
+                        "expires_at": request.expires_at,
+                    },
+                )
+                await claim_tracking_number(
+                    session, bought.tracking_number, request.return_id, request.created_at
+                )
+            row = await self._saved(request.return_id)
+            assert row is not None
+        return Label(
+            id=row.id,
+            carrier=row.carrier,
+            tracking_number=row.tracking_number,
+            expires_at=row.expires_at,
+        )
+
+    async def _addressed(self, request: CreateLabel) -> CreateLabel:
+        """From where the (first) order went, to the shop's return address."""
+        async with self.sessions() as session:
+            orders = await get_orders(session, [item.order_id for item in request.items])
+        sender = next(
+            (
+                orders[item.order_id].shipping_address
+                for item in request.items
+                if item.order_id in orders and orders[item.order_id].shipping_address
+            ),
+            None,
+        )
+        return request.model_copy(
+            update={
+                "from_address": request.from_address or sender,
+                "to_address": request.to_address or self.return_address,
+            }
+        )
+
+    async def _saved(self, return_id: str) -> LabelRow | None:
+        async with self.sessions() as session:
+            return await session.scalar(select(LabelRow).where(LabelRow.return_id == return_id))
