@@ -15,11 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from returns_service.activities.emails import status_email
 from returns_service.activities.ports import Carrier, Email, Inventory, Payments
-from returns_service.activities.webhooks import (
-    WebhookActivities,
-    plan_deliveries,
-    wake_endpoints,
-)
+from returns_service.activities.webhooks import WebhookActivities, plan_deliveries
 from returns_service.domain.messages import (
     CreateLabel,
     Entitled,
@@ -34,6 +30,7 @@ from returns_service.domain.messages import (
     ReturnActivity,
 )
 from returns_service.domain.models import Label
+from returns_service.gateway import wake_endpoints
 from returns_service.store.entitlements import entitle_return
 from returns_service.store.returns import project_return, record_event, register_return
 

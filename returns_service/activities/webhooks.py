@@ -17,21 +17,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 from temporalio import activity
-from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
 
 from returns_service.domain.ids import derived
 from returns_service.domain.messages import (
-    WEBHOOK_HURRY,
-    WEBHOOK_WAKE,
-    WEBHOOK_WORKFLOW,
+    KEEP_TRYING,
     Drained,
     DrainWebhooks,
-    EndpointQueue,
     WebhookActivity,
-    webhook_workflow_id,
 )
 from returns_service.domain.models import ReturnState
+from returns_service.domain.views import ReturnOut
 from returns_service.net import ForbiddenUrl, check_url
 from returns_service.store.db import Sessions
 from returns_service.store.tables import (
@@ -42,8 +37,6 @@ from returns_service.store.tables import (
 )
 from returns_service.store.upsert import insert_once
 
-# A delivery is tried for at least this long before it is given up (and can be redelivered).
-KEEP_TRYING = timedelta(hours=72)
 # After this many failed attempts in a row, a drain takes the endpoint for down and stops.
 DOWN_AFTER = 3
 # A drain ends after this long so that its progress is in the history, and starts again.
@@ -90,25 +83,7 @@ async def plan_deliveries(session: AsyncSession, event: ReturnEventRow) -> list[
     return planned
 
 
-async def wake_endpoints(
-    client: Client, task_queue: str, endpoint_ids: list[str], hurry: bool = False
-) -> None:
-    """Wake each endpoint's queue, starting its workflow when none is running; `hurry` (a
-    person asked) tries even an endpoint that is down at once."""
-    for endpoint in endpoint_ids:
-        await client.start_workflow(
-            WEBHOOK_WORKFLOW,
-            EndpointQueue(endpoint_id=endpoint),
-            id=webhook_workflow_id(endpoint),
-            task_queue=task_queue,
-            start_signal=WEBHOOK_HURRY if hurry else WEBHOOK_WAKE,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        )
-
-
 def payload(event: ReturnEventRow) -> str:
-    from returns_service.api.schemas import ReturnOut  # the API's shape of a return
-
     data = ReturnOut.build(ReturnState.model_validate(event.data)).model_dump(mode="json")
     return json.dumps(
         {

@@ -1,4 +1,5 @@
-"""Dependencies every route declares in its signature: the store session and the Temporal client."""
+"""Dependencies every route declares in its signature: the store session and the gateway to
+Temporal."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
 
 from returns_service.config import Settings
+from returns_service.gateway import Gateway
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -17,8 +18,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_temporal(request: Request) -> Client:
-    return request.app.state.temporal  # type: ignore[no-any-return]
+def get_gateway(request: Request) -> Gateway:
+    return request.app.state.gateway  # type: ignore[no-any-return]
 
 
 def get_settings(request: Request) -> Settings:
@@ -26,7 +27,7 @@ def get_settings(request: Request) -> Settings:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-TemporalDep = Annotated[Client, Depends(get_temporal)]
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

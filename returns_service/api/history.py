@@ -11,11 +11,11 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent as TemporalEvent
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from returns_service.api.errors import NotFound
 from returns_service.api.schemas import History, HistoryEvent
 from returns_service.config import Settings
+from returns_service.gateway import Gateway
 
 E = EventType
 
@@ -128,14 +128,12 @@ class _Reader:
         return f"activity.{name}", note or f"{name} completed", "system"
 
 
-async def read_history(client: Client, settings: Settings, workflow_id: str) -> History:
-    handle = client.get_workflow_handle(workflow_id)
-    try:
-        history = await handle.fetch_history()
-        description = await handle.describe()
-    except RPCError as error:
-        raise NotFound(f"no workflow history for {workflow_id}") from error
-    reader = _Reader(client)
+async def read_history(gateway: Gateway, settings: Settings, workflow_id: str) -> History:
+    found = await gateway.history(workflow_id)
+    if found is None:
+        raise NotFound(f"no workflow history for {workflow_id}")
+    history, description = found
+    reader = _Reader(gateway.client)
     events = []
     for event in history.events:
         described = reader.describe(event)

@@ -18,6 +18,7 @@ from returns_service.api.limits import BodyLimit, SlidingWindow
 from returns_service.api.routes import carrier, orders, policy, returns, sessions, webhooks
 from returns_service.api.schemas import PROBLEMS, Health
 from returns_service.config import Settings
+from returns_service.gateway import Gateway
 from returns_service.runtime import freeze_startup_objects
 from returns_service.store.db import create_engine, read_session_factory, session_factory
 from returns_service.temporal import connect
@@ -54,7 +55,11 @@ def create_app(
         app.state.engine = engine or create_engine(settings.store_url())
         app.state.sessions = read_session_factory(app.state.engine)
         app.state.write_sessions = session_factory(app.state.engine)
-        app.state.temporal = temporal or await connect(settings)
+        app.state.gateway = Gateway(
+            temporal or await connect(settings),
+            settings.task_queue,
+            answer_seconds=settings.workflow_answer_seconds,
+        )
         freeze_startup_objects()
         yield
         if own_engine:
@@ -96,7 +101,7 @@ def create_app(
         except Exception as error:  # noqa: BLE001 - any failure means not ready
             checks["store"] = f"unavailable: {type(error).__name__}"
         try:
-            await request.app.state.temporal.service_client.check_health()
+            await request.app.state.gateway.healthy()
             checks["temporal"] = "ok"
         except Exception as error:  # noqa: BLE001
             checks["temporal"] = f"unavailable: {type(error).__name__}"

@@ -13,20 +13,12 @@ from returns_service.domain.models import (
     Capture,
     Condition,
     Customer,
-    Decision,
     Moment,
     Order,
     OrderLine,
     Reason,
-    Refund,
     RefundMethod,
-    Replacement,
-    ReplacementItem,
     Resolution,
-    ReturnError,
-    ReturnState,
-    RuleResult,
-    Timestamps,
 )
 from returns_service.domain.types import (
     Email,
@@ -39,6 +31,7 @@ from returns_service.domain.types import (
     TrackingNumber,
 )
 from returns_service.domain.types import Name as LineText
+from returns_service.domain.views import ReturnOut
 
 # A return spans at most this many orders (each order's snapshot travels in its history).
 MAX_ORDERS_PER_RETURN = 10
@@ -227,74 +220,6 @@ class RefundIn(Request):
 
 class CloseIn(Request):
     note: Text | None = None
-
-
-class LabelOut(BaseModel):
-    carrier: str
-    tracking_number: str
-    url: str
-    expires_at: datetime
-
-
-class ReturnItemOut(BaseModel):
-    id: str
-    order_id: str
-    line_id: str
-    sku: str
-    name: str
-    quantity: int
-    reason: Reason
-    comment: str | None
-    quantity_received: int
-    condition: Condition | None
-    quantity_restocked: int
-
-
-class ReturnOut(BaseModel):
-    id: str
-    number: str | None
-    status: str
-    customer: Customer
-    currency: str
-    order_ids: list[str]
-    resolution: Resolution
-    items: list[ReturnItemOut]
-    estimated_refund_amount: int
-    refunded_amount: int
-    refundable_amount: int | None = Field(
-        default=None,
-        description="What may still be paid back, once the goods are back; null before.",
-    )
-    refunds: list[Refund]
-    label: LabelOut | None
-    tracking_number: str | None
-    decision: Decision | None
-    eligibility: list[RuleResult]
-    errors: list[ReturnError]
-    replacement_items: list[ReplacementItem]
-    replacement: Replacement | None
-    available_actions: list[str]
-    created_at: datetime
-    updated_at: datetime
-    timestamps: Timestamps
-
-    @classmethod
-    def build(cls, state: ReturnState) -> ReturnOut:
-        data: dict[str, Any] = state.model_dump(
-            exclude={"version", "timeline", "receiving_location", "label"}
-        )
-        data["label"] = (
-            LabelOut(
-                carrier=state.label.carrier,
-                tracking_number=state.label.tracking_number,
-                url=f"/v1/returns/{state.id}/label",
-                expires_at=state.label.expires_at,
-            )
-            if state.label
-            else None
-        )
-        data["available_actions"] = state.actions()
-        return cls(**data)
 
 
 class ReturnPage(BaseModel):

@@ -3,7 +3,7 @@ results. One serializable type per message so that fields can be added later."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import Field
@@ -288,6 +288,8 @@ class RecordStatus(Model):
 # --- webhooks ------------------------------------------------------------------------------------
 
 WEBHOOK_WORKFLOW = "WebhookEndpoint"
+# A webhook delivery is tried for at least this long before it is given up (and can be redelivered).
+KEEP_TRYING = timedelta(hours=72)
 WEBHOOK_WAKE = "wake"
 WEBHOOK_HURRY = "hurry"
 

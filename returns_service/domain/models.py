@@ -6,6 +6,7 @@ default here must be deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -118,6 +119,13 @@ class Order(Model):
 
     def line(self, line_id: str) -> OrderLine | None:
         return next((line for line in self.lines if line.id == line_id), None)
+
+
+def still_returnable(order: Order, held: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    """Per line of the order, the units no return holds (`held` per order and line)."""
+    return {
+        line.id: max(line.quantity - held.get((order.id, line.id), 0), 0) for line in order.lines
+    }
 
 
 # --- policy -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from returns_service.domain.models import Order, Policy
+from returns_service.domain.models import Order, Policy, still_returnable
 from returns_service.domain.status import TERMINAL
 from returns_service.domain.types import plain_tracking_number
 from returns_service.store.tables import (
@@ -172,10 +172,7 @@ async def held_quantities(
 
 
 async def returnable_quantities(session: AsyncSession, order: Order) -> dict[str, int]:
-    held = await held_quantities(session, [order.id])
-    return {
-        line.id: max(line.quantity - held.get((order.id, line.id), 0), 0) for line in order.lines
-    }
+    return still_returnable(order, await held_quantities(session, [order.id]))
 
 
 async def current_policy(session: AsyncSession) -> Policy:

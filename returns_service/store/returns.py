@@ -14,11 +14,12 @@ from sqlalchemy import String, and_, func, literal_column, select, tuple_, updat
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.domain.messages import RegisteredReturn, RegisterReturn
-from returns_service.domain.models import ReturnState
+from returns_service.domain.models import ReturnState, still_returnable
 from returns_service.domain.status import RELEASED
 from returns_service.store.entitlements import release_entitlement
 from returns_service.store.orders import get_orders, held_quantities
 from returns_service.store.tables import (
+    LabelRow,
     ReplacementOrderRow,
     ReturnEventRow,
     ReturnLineRow,
@@ -35,13 +36,12 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
     order_ids = sorted({item.order_id for item in request.items})
     orders = await get_orders(session, order_ids, lock=True)
     held = await held_quantities(session, order_ids, excluding_return=request.return_id)
+    returnable = {order_id: still_returnable(order, held) for order_id, order in orders.items()}
     available = {}
     prior = {}
     for item in request.items:
-        order = orders.get(item.order_id)
-        line = order.line(item.line_id) if order else None
         prior[item.id] = held.get((item.order_id, item.line_id), 0)
-        available[item.id] = (line.quantity if line else 0) - prior[item.id]
+        available[item.id] = returnable.get(item.order_id, {}).get(item.line_id, 0)
     by_order: dict[str, dict[str, int]] = {}
     for (order_id, line_id), units in held.items():
         by_order.setdefault(order_id, {})[line_id] = units
@@ -188,6 +188,18 @@ async def project_return(session: AsyncSession, state: ReturnState) -> bool:
         )
         await release_entitlement(session, state.id)
     return written
+
+
+async def get_label(session: AsyncSession, return_id: str) -> tuple[LabelRow, str] | None:
+    """The return's label and the email of the return's customer (who may read it)."""
+    found = (
+        await session.execute(
+            select(LabelRow, ReturnRow.customer_email)
+            .join(ReturnRow, ReturnRow.id == LabelRow.return_id)
+            .where(LabelRow.return_id == return_id)
+        )
+    ).first()
+    return (found[0], found[1]) if found else None
 
 
 async def get_return_document(session: AsyncSession, return_id: str) -> ReturnState | None:

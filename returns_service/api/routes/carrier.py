@@ -13,21 +13,18 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from sqlalchemy import select
 from standardwebhooks import Webhook, WebhookVerificationError
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from returns_service.api.auth import Principal, allow
-from returns_service.api.deps import SettingsDep, TemporalDep, WriteSessionDep
+from returns_service.api.deps import GatewayDep, SettingsDep, WriteSessionDep
 from returns_service.api.errors import InvalidInput, Unauthorized, Unavailable
 from returns_service.api.schemas import Request as Body
 from returns_service.domain.messages import (
-    CARRIER_EVENT_SIGNAL,
     IN_CARRIERS_HANDS,
     TRACKING_STATUSES,
     CarrierEvent,
-    workflow_id,
 )
 from returns_service.domain.types import Moment, TrackingNumber
+from returns_service.gateway import Gateway, Unreachable
 from returns_service.store.tables import CarrierEventRow, ReturnRow, TrackingNumberRow
 from returns_service.store.upsert import insert_once
 
@@ -79,7 +76,7 @@ class CarrierEventOut(BaseModel):
 async def receive_event(
     request: Request,
     session: WriteSessionDep,
-    temporal: TemporalDep,
+    gateway: GatewayDep,
     settings: SettingsDep,
     _: Annotated[Principal, Depends(allow("integration"))],
 ) -> CarrierEventOut:
@@ -134,19 +131,14 @@ async def receive_event(
         )
         if forward:
             assert return_id is not None
-            forward = await _signal(temporal, return_id, CarrierEvent(**body.model_dump()))
+            forward = await _signal(gateway, return_id, CarrierEvent(**body.model_dump()))
     return CarrierEventOut(id=body.id, return_id=return_id, duplicate=not fresh, forwarded=forward)
 
 
-async def _signal(temporal: Client, return_id: str, event: CarrierEvent) -> bool:
+async def _signal(gateway: Gateway, return_id: str, event: CarrierEvent) -> bool:
     """Before the event is committed: if the signal does not get through, the carrier is
     answered an error, sends the event again, and it is not taken for a repeat."""
     try:
-        await temporal.get_workflow_handle(workflow_id(return_id)).signal(
-            CARRIER_EVENT_SIGNAL, event
-        )
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return False  # the return finished meanwhile: nothing left to move
-        raise Unavailable(f"the return's workflow could not be told: {error}") from None
-    return True
+        return await gateway.tell_carrier_event(return_id, event)
+    except Unreachable as error:
+        raise Unavailable(str(error)) from None

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import (
-    Client,
-    WithStartWorkflowOperation,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from returns_service.api.auth import CUSTOMER, STAFF, Principal, allow
-from returns_service.api.deps import SessionDep, SettingsDep, TemporalDep, WriteSessionDep
+from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
 from returns_service.api.errors import (
     Conflict,
     InvalidInput,
@@ -54,6 +43,7 @@ from returns_service.api.schemas import (
     RefundIn,
     RejectIn,
     ReplacementIn,
+    Request,
     ReturnCreate,
     ReturnOut,
     ReturnPage,
@@ -61,8 +51,6 @@ from returns_service.api.schemas import (
 )
 from returns_service.config import Settings
 from returns_service.domain.messages import (
-    STATE_QUERY,
-    WORKFLOW_NAME,
     ApproveReturn,
     CancelReturn,
     CloseReturn,
@@ -70,7 +58,6 @@ from returns_service.domain.messages import (
     RefundReturn,
     RejectReturn,
     ReportReplacement,
-    ReturnUpdate,
     ShipReturn,
     StartReturn,
     workflow_id,
@@ -82,6 +69,7 @@ from returns_service.domain.models import (
     Resolution,
     ReturnItem,
     ReturnState,
+    still_returnable,
 )
 from returns_service.domain.status import TERMINAL, Status
 from returns_service.domain.types import (
@@ -90,6 +78,15 @@ from returns_service.domain.types import (
     TRACKING_LENGTH,
     Moment,
     OneLine,
+)
+from returns_service.gateway import (
+    Decision,
+    Finished,
+    Gateway,
+    KeyUsed,
+    NoAnswer,
+    Refused,
+    Unreachable,
 )
 from returns_service.store.limits import take_slot
 from returns_service.store.orders import (
@@ -102,10 +99,11 @@ from returns_service.store.orders import (
 from returns_service.store.returns import (
     ReturnFilter,
     decode_cursor,
+    get_label,
     get_return_document,
     list_returns,
 )
-from returns_service.store.tables import LabelRow, ReturnRow
+from returns_service.workflows.returns import ReturnWorkflow
 
 router = APIRouter(prefix="/v1/returns", tags=["returns"])
 
@@ -155,12 +153,11 @@ async def _resolve_items(
             )
         # Other returns hold the rest (the workflow decides again, under the order's lock, when
         # two returns race for the last units).
-        left = line.quantity - held.get((order.id, line.id), 0)
+        left = still_returnable(order, held)[line.id]
         if asked.quantity > left:
             raise InvalidInput(
                 f"items[{index}].quantity",
-                f"only {max(left, 0)} of {line.name} can still be returned; other returns hold"
-                " the rest",
+                f"only {left} of {line.name} can still be returned; other returns hold the rest",
             )
         items.append(
             ReturnItem(
@@ -208,17 +205,15 @@ async def create_return(
     body: ReturnCreate,
     read: SessionDep,
     write: WriteSessionDep,
-    temporal: TemporalDep,
+    gateway: GatewayDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,
     principal: Annotated[Principal, _by("integration", "agent", CUSTOMER)],
 ) -> Response:
     async def work() -> Answer:
-        state, started = await _create(
-            body, read, write, temporal, settings, principal, idempotency
-        )
+        state, decided = await _create(body, read, write, gateway, settings, principal, idempotency)
         return Answer(
-            201 if started else 202,
+            201 if decided else 202,
             ReturnOut.build(state).model_dump(mode="json"),
             {"Location": f"/v1/returns/{state.id}"},
         )
@@ -230,7 +225,7 @@ async def _create(
     body: ReturnCreate,
     read: AsyncSession,
     write: AsyncSession,
-    temporal: Client,
+    gateway: Gateway,
     settings: Settings,
     principal: Principal,
     idempotency: Idempotency,
@@ -241,8 +236,8 @@ async def _create(
     # answers that return, not a check against the units it now holds itself.
     seed = key_seed(principal, idempotency.key) if idempotency.key else None
     return_id = new_id("ret", seed)
-    if seed is not None and await _started(temporal, return_id) is not None:
-        return await _decided(read, temporal, settings, return_id, principal)
+    if seed is not None and await gateway.started(return_id) is not None:
+        return await _decided(read, gateway, return_id, principal)
     async with read.begin():
         items, customer, currency = await _resolve_items(read, body, principal)
         policy = await current_policy(read)
@@ -259,54 +254,33 @@ async def _create(
         actor=principal.actor,
         replacement_items=[ReplacementItem(**item.model_dump()) for item in body.replacement_items],
     )
-    operation: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
-        WORKFLOW_NAME,
-        start,
-        id=workflow_id(return_id),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        task_queue=settings.task_queue,
-    )
     try:
-        async with asyncio.timeout(settings.workflow_answer_seconds):
-            state = await temporal.execute_update_with_start_workflow(
-                ReturnUpdate.WAIT_DECIDED,
-                start_workflow_operation=operation,
-                result_type=ReturnState,
-            )
-    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        # The return's workflow runs, but no worker has decided it yet (none running, or all
-        # busy): it is safe and will be decided when one is. Say so rather than hang.
-        if await _started(temporal, return_id) is None:
-            raise Unavailable("the return could not be started; nothing was created") from None
-        return start.initial_state(), False
-    except WorkflowAlreadyStartedError as error:
+        state = await gateway.start_return(start)
+    except KeyUsed as error:
         raise Conflict(
             f"this Idempotency-Key made return {return_id}, which has finished; use a new key",
             code="idempotency_key_expired",
         ) from error
-    except RPCError as error:
-        raise Unavailable(f"could not start the return: {error.message}") from error
+    except Unreachable as error:
+        raise Unavailable(str(error)) from error
+    if state is None:
+        # The return's workflow runs, but no worker has decided it yet (none running, or all
+        # busy): it is safe and will be decided when one is. Say so rather than hang.
+        return start.initial_state(), False
     return state, True
 
 
 async def _decided(
-    read: AsyncSession,
-    temporal: Client,
-    settings: Settings,
-    return_id: str,
-    principal: Principal,
+    read: AsyncSession, gateway: Gateway, return_id: str, principal: Principal
 ) -> tuple[ReturnState, bool]:
     """The return an earlier attempt with the same key started, once decided (False: not yet)."""
-    current = await _document(read, temporal, return_id, principal)
-    handle = temporal.get_workflow_handle(workflow_id(return_id))
+    current = await _document(read, gateway, return_id, principal)
     try:
-        async with asyncio.timeout(settings.workflow_answer_seconds):
-            state = await handle.execute_update(ReturnUpdate.WAIT_DECIDED, result_type=ReturnState)
-    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return current, False
-    except (RPCError, WorkflowUpdateFailedError):
+        state = await gateway.wait_decided(return_id)
+    except Finished:
         return current, current.status is not Status.REQUESTED  # it has finished meanwhile
+    if state is None:
+        return current, False
     return state, True
 
 
@@ -323,24 +297,11 @@ async def _within_hourly_limit(session: AsyncSession, email: str, limit: int) ->
         )
 
 
-async def _started(temporal: TemporalDep, return_id: str) -> StartReturn | None:
-    """The input of the return's workflow, if it has been started."""
-    handle = temporal.get_workflow_handle(workflow_id(return_id))
-    try:
-        async for event in handle.fetch_history_events():
-            payloads = event.workflow_execution_started_event_attributes.input.payloads
-            [start] = await temporal.data_converter.decode(payloads, [StartReturn])
-            return start  # type: ignore[no-any-return]
-    except RPCError:
-        pass
-    return None
-
-
 # --- read -----------------------------------------------------------------------------------------
 
 
 async def _document(
-    session: AsyncSession, temporal: TemporalDep, return_id: str, principal: Principal
+    session: AsyncSession, gateway: Gateway, return_id: str, principal: Principal
 ) -> ReturnState:
     """The return from the read model; one whose workflow started but has not been picked up by
     a worker yet is answered from the workflow's input. Another customer's return answers like
@@ -348,7 +309,7 @@ async def _document(
     async with session.begin():
         state = await get_return_document(session, return_id)
     if state is None:
-        start = await _started(temporal, return_id)
+        start = await gateway.started(return_id)
         if start is None:
             raise NotFound(f"return {return_id} does not exist")
         state = start.initial_state()
@@ -402,17 +363,14 @@ async def search_returns(
 async def read_return(
     return_id: ReturnId,
     read: SessionDep,
-    temporal: TemporalDep,
+    gateway: GatewayDep,
     principal: Annotated[Principal, _by(*STAFF, CUSTOMER)],
 ) -> ReturnOut:
     """The live state from the workflow; the read model (at most a moment behind) once the
     return is finished, or when no worker answers right now."""
-    state = await _document(read, temporal, return_id, principal)
+    state = await _document(read, gateway, return_id, principal)
     if state.status not in TERMINAL:
-        handle = temporal.get_workflow_handle(workflow_id(return_id))
-        with contextlib.suppress(RPCError, TimeoutError):
-            async with asyncio.timeout(LIVE_STATE_SECONDS):
-                state = await handle.query(STATE_QUERY, result_type=ReturnState)
+        state = await gateway.live_state(return_id, LIVE_STATE_SECONDS) or state
     return ReturnOut.build(state)
 
 
@@ -427,20 +385,14 @@ async def read_label(
     principal: Annotated[Principal, _by(*STAFF, CUSTOMER)],
 ) -> Response:
     async with read.begin():
-        found = (
-            await read.execute(
-                select(LabelRow, ReturnRow.customer_email)
-                .join(ReturnRow, ReturnRow.id == LabelRow.return_id)
-                .where(LabelRow.return_id == return_id)
-            )
-        ).first()
+        found = await get_label(read, return_id)
     if found is None or not principal.may_see(found[1]):
         raise NotFound(f"return {return_id} has no label")
-    row = found[0]
+    label = found[0]
     return Response(
-        row.pdf,
+        label.pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="label-{row.tracking_number}.pdf"'},
+        headers={"Content-Disposition": f'inline; filename="label-{label.tracking_number}.pdf"'},
     )
 
 
@@ -448,12 +400,12 @@ async def read_label(
 async def read_return_history(
     return_id: ReturnId,
     read: SessionDep,
-    temporal: TemporalDep,
+    gateway: GatewayDep,
     settings: SettingsDep,
     principal: Annotated[Principal, _by("agent", "ops")],
 ) -> History:
-    await _document(read, temporal, return_id, principal)
-    return await read_history(temporal, settings, workflow_id(return_id))
+    await _document(read, gateway, return_id, principal)
+    return await read_history(gateway, settings, workflow_id(return_id))
 
 
 # --- actions --------------------------------------------------------------------------------------
@@ -461,32 +413,26 @@ async def read_return_history(
 
 @dataclass
 class Actions:
-    """What every action route needs: the store, the Temporal client, the settings and the
-    request's Idempotency-Key."""
+    """What every action route needs: the store, the gateway to Temporal and the request's
+    Idempotency-Key."""
 
     read: AsyncSession
-    temporal: Client
-    settings: Settings
+    gateway: Gateway
     idempotency: Idempotency
 
     async def act(
-        self,
-        return_id: str,
-        update: str,
-        message_type: type[BaseModel],
-        body: BaseModel,
-        principal: Principal,
-        done_already: Callable[[ReturnState], bool] | None = None,
+        self, return_id: str, action: Action[Any, Any], body: Request, principal: Principal
     ) -> Response:
-        """Deliver the decision once per Idempotency-Key. `done_already` tells a refusal that
-        only says "this has happened" (answered 200 with the return) from a real one."""
+        """Deliver the decision once per Idempotency-Key. The action's `done_already` tells a
+        refusal that only says "this has happened" (answered 200 with the return) from a real
+        one."""
 
         async def work() -> Answer:
             try:
-                out = await self.deliver(return_id, update, message_type, body, principal)
+                out = await self.deliver(return_id, action, body, principal)
             except Conflict:
-                current = await _document(self.read, self.temporal, return_id, principal)
-                if done_already is None or not done_already(current):
+                current = await _document(self.read, self.gateway, return_id, principal)
+                if action.done_already is None or not action.done_already(current, body):
                     raise
                 out = ReturnOut.build(current)
             return Answer(200, out.model_dump(mode="json"), {})
@@ -494,112 +440,167 @@ class Actions:
         return await self.idempotency.run(principal, body, work)
 
     async def deliver(
-        self,
-        return_id: str,
-        update: str,
-        message_type: type[BaseModel],
-        body: BaseModel,
-        principal: Principal,
+        self, return_id: str, action: Action[Any, Any], body: Request, principal: Principal
     ) -> ReturnOut:
         """Deliver a person's decision to the return's workflow as an Update. The request bodies
         carry the same fields as the Update inputs, less the actor, which is the caller."""
-        message = message_type.model_validate({"actor": principal.actor, **body.model_dump()})
-        current = await _document(self.read, self.temporal, return_id, principal)
-        handle = self.temporal.get_workflow_handle(workflow_id(return_id))
+        message = action.message.model_validate({"actor": principal.actor, **body.model_dump()})
+        current = await _document(self.read, self.gateway, return_id, principal)
         try:
-            async with asyncio.timeout(self.settings.workflow_answer_seconds):
-                state = await handle.execute_update(update, message, result_type=ReturnState)
-        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-            waited = self.settings.workflow_answer_seconds
-            raise Unavailable(
-                f"the return's workflow did not answer within {waited:g} s; the request may"
-                " still take effect when it does: read the return before repeating it"
-            ) from None
-        except WorkflowUpdateFailedError as failure:
-            raise _refusal(failure, current) from failure
-        except RPCError as error:
-            current = await _document(self.read, self.temporal, return_id, principal)
+            state = await self.gateway.decide(return_id, action.update, message)
+        except NoAnswer as error:
+            raise Unavailable(str(error)) from None
+        except Refused as refusal:
+            raise _refusal(refusal, current) from refusal
+        except (Finished, Unreachable) as error:
+            current = await _document(self.read, self.gateway, return_id, principal)
             if current.status in TERMINAL:
                 raise Conflict(
                     f"the return is {current.status.value}",
                     current_status=current.status.value,
                     available_actions=current.actions(),
                 ) from error
-            raise Unavailable(f"the return's workflow did not answer: {error.message}") from error
+            raise Unavailable(str(error)) from error
         return ReturnOut.build(state)
 
 
-def get_actions(
-    read: SessionDep, temporal: TemporalDep, settings: SettingsDep, idempotency: IdempotencyDep
-) -> Actions:
-    return Actions(read, temporal, settings, idempotency)
+def get_actions(read: SessionDep, gateway: GatewayDep, idempotency: IdempotencyDep) -> Actions:
+    return Actions(read, gateway, idempotency)
 
 
 ActionsDep = Annotated[Actions, Depends(get_actions)]
 
 
-def _refusal(failure: WorkflowUpdateFailedError, current: ReturnState) -> Exception:
-    cause = failure.cause
-    if not isinstance(cause, ApplicationError):
-        return Conflict(str(cause or failure))
-    details: dict[str, Any] = cause.details[0] if cause.details else {}
-    if cause.type == "InvalidInput":
-        return InvalidInput(details.get("field", "body"), cause.message.split(": ", 1)[-1])
+def _refusal(refusal: Refused, current: ReturnState) -> Exception:
+    details = refusal.details
+    if refusal.kind is None:
+        return Conflict(refusal.message)
+    if refusal.kind == "InvalidInput":
+        return InvalidInput(details.get("field", "body"), refusal.message.split(": ", 1)[-1])
     extra = {k: v for k, v in details.items() if k not in ("current_status", "available_actions")}
     return Conflict(
-        cause.message,
-        code=cause.type,
+        refusal.message,
+        code=refusal.kind,
         current_status=details.get("current_status", current.status.value),
         available_actions=details.get("available_actions", current.actions()),
         **extra,
     )
 
 
-@router.post("/{return_id}/approve", response_model=ReturnOut)
-async def approve_return(
-    return_id: ReturnId,
-    body: ApproveIn,
-    actions: ActionsDep,
-    principal: Annotated[Principal, _by("agent")],
+M = TypeVar("M", bound=BaseModel)
+B = TypeVar("B", bound=Request)
+
+
+@dataclass(frozen=True)
+class Action(Generic[M, B]):
+    """One action people take on a return: its path, the Update it becomes, the request body,
+    who may take it, and (for bulk) how a note makes its body."""
+
+    name: str
+    update: Decision[M]
+    message: type[M]
+    body: type[B]
+    roles: tuple[str, ...]
+    description: str
+    # For bulk actions: the request a bulk note makes.
+    from_note: Callable[[str | None], B] | None = None
+    # A refusal that only says "this has happened already" (answered 200 with the return).
+    done_already: Callable[[ReturnState, B], bool] | None = None
+
+
+def _reported(current: ReturnState, body: ReplacementIn) -> bool:
+    return current.replacement is not None and current.replacement.status == body.status
+
+
+ACTIONS: dict[str, Action[Any, Any]] = {
+    action.name: action
+    for action in (
+        Action(
+            "approve",
+            ReturnWorkflow.approve,
+            ApproveReturn,
+            ApproveIn,
+            ("agent",),
+            "Approve a return waiting for review.",
+            from_note=lambda note: ApproveIn(note=note),
+        ),
+        Action(
+            "reject",
+            ReturnWorkflow.reject,
+            RejectReturn,
+            RejectIn,
+            ("agent",),
+            "Reject a return under review, or one received that will not be paid back.",
+            from_note=lambda note: RejectIn(reason=note),
+        ),
+        Action(
+            "cancel",
+            ReturnWorkflow.cancel,
+            CancelReturn,
+            CancelIn,
+            ("agent", CUSTOMER),
+            "Cancel a return before its parcel is on its way.",
+            from_note=lambda note: CancelIn(reason=note),
+        ),
+        Action(
+            "ship",
+            ReturnWorkflow.ship,
+            ShipReturn,
+            ShipIn,
+            ("integration", "agent", CUSTOMER),
+            "The parcel is on its way. A tracking number belongs to one return: another"
+            " return's parcel is refused, and a ship that is refused keeps no number.",
+        ),
+        Action(
+            "receive",
+            ReturnWorkflow.receive,
+            ReceiveItems,
+            ReceiveIn,
+            ("warehouse", "agent"),
+            "What arrived, and in what condition.",
+        ),
+        Action(
+            "refund",
+            ReturnWorkflow.refund_by_agent,
+            RefundReturn,
+            RefundIn,
+            ("agent",),
+            "Pay back an amount (default: what the policy pays back), up to what is left.",
+        ),
+        Action(
+            "close",
+            ReturnWorkflow.close,
+            CloseReturn,
+            CloseIn,
+            ("agent",),
+            "Close a received or refunded return.",
+            from_note=lambda note: CloseIn(note=note),
+        ),
+        Action(
+            "replacement",
+            ReturnWorkflow.report_replacement,
+            ReportReplacement,
+            ReplacementIn,
+            ("integration", "agent"),
+            "The exchange's replacement order was fulfilled or cancelled (repeating it is"
+            " harmless, even once the return has closed).",
+            done_already=_reported,
+        ),
+    )
+}
+
+
+async def _ship(
+    actions: Actions, write: AsyncSession, return_id: str, body: ShipIn, principal: Principal
 ) -> Response:
-    return await actions.act(return_id, ReturnUpdate.APPROVE, ApproveReturn, body, principal)
-
-
-@router.post("/{return_id}/reject", response_model=ReturnOut)
-async def reject_return(
-    return_id: ReturnId,
-    body: RejectIn,
-    actions: ActionsDep,
-    principal: Annotated[Principal, _by("agent")],
-) -> Response:
-    return await actions.act(return_id, ReturnUpdate.REJECT, RejectReturn, body, principal)
-
-
-@router.post("/{return_id}/cancel", response_model=ReturnOut)
-async def cancel_return(
-    return_id: ReturnId,
-    body: CancelIn,
-    actions: ActionsDep,
-    principal: Annotated[Principal, _by("agent", CUSTOMER)],
-) -> Response:
-    return await actions.act(return_id, ReturnUpdate.CANCEL, CancelReturn, body, principal)
-
-
-@router.post("/{return_id}/ship", response_model=ReturnOut)
-async def ship_return(
-    return_id: ReturnId,
-    body: ShipIn,
-    actions: ActionsDep,
-    write: WriteSessionDep,
-    principal: Annotated[Principal, _by("integration", "agent", CUSTOMER)],
-) -> Response:
-    """A tracking number belongs to one return: another return's parcel is refused, and a ship
-    that is refused keeps no number."""
+    """A tracking number belongs to one return: claimed before the Update, given back if the
+    return refuses it for good (a 503 may still take effect)."""
+    ship = ACTIONS["ship"]
     if body.tracking_number is None:
-        return await actions.act(return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
-    current = await _document(actions.read, actions.temporal, return_id, principal)
+        return await actions.act(return_id, ship, body, principal)
+    current = await _document(actions.read, actions.gateway, return_id, principal)
     if "ship" not in current.actions():
-        return await actions.act(return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
+        return await actions.act(return_id, ship, body, principal)
     async with write.begin():
         owner, fresh = await claim_tracking_number(
             write, body.tracking_number, return_id, datetime.now(UTC)
@@ -607,74 +608,53 @@ async def ship_return(
     if owner != return_id:
         raise InvalidInput("tracking_number", "is the tracking number of another return")
     try:
-        answer = await actions.act(return_id, ReturnUpdate.SHIP, ShipReturn, body, principal)
-    except (Conflict, InvalidInput):  # refused for good (a 503 may still take effect)
+        return await actions.act(return_id, ship, body, principal)
+    except (Conflict, InvalidInput):
         if fresh:
             async with write.begin():
                 await release_tracking_number(write, body.tracking_number, return_id)
         raise
-    return answer
 
 
-@router.post("/{return_id}/receive", response_model=ReturnOut)
-async def receive_return(
-    return_id: ReturnId,
-    body: ReceiveIn,
-    actions: ActionsDep,
-    principal: Annotated[Principal, _by("warehouse", "agent")],
-) -> Response:
-    return await actions.act(return_id, ReturnUpdate.RECEIVE, ReceiveItems, body, principal)
+def _action_route(action: Action[Any, Any]) -> Callable[..., Awaitable[Response]]:
+    """The route of one action: its body type and roles from the table."""
 
+    async def route(
+        return_id: str,
+        body: Request,
+        actions: Actions,
+        write: AsyncSession,
+        principal: Principal,
+    ) -> Response:
+        if action.name == "ship":
+            return await _ship(actions, write, return_id, body, principal)  # type: ignore[arg-type]
+        return await actions.act(return_id, action, body, principal)
 
-@router.post("/{return_id}/refund", response_model=ReturnOut)
-async def refund_return(
-    return_id: ReturnId,
-    body: RefundIn,
-    actions: ActionsDep,
-    principal: Annotated[Principal, _by("agent")],
-) -> Response:
-    return await actions.act(return_id, ReturnUpdate.REFUND, RefundReturn, body, principal)
-
-
-@router.post("/{return_id}/close", response_model=ReturnOut)
-async def close_return(
-    return_id: ReturnId,
-    body: CloseIn,
-    actions: ActionsDep,
-    principal: Annotated[Principal, _by("agent")],
-) -> Response:
-    return await actions.act(return_id, ReturnUpdate.CLOSE, CloseReturn, body, principal)
-
-
-@router.post("/{return_id}/replacement", response_model=ReturnOut)
-async def report_replacement(
-    return_id: ReturnId,
-    body: ReplacementIn,
-    actions: ActionsDep,
-    principal: Annotated[Principal, _by("integration", "agent")],
-) -> Response:
-    """The exchange's replacement order was fulfilled or cancelled (repeating it is harmless,
-    even once the return has closed)."""
-
-    def reported(current: ReturnState) -> bool:
-        return current.replacement is not None and current.replacement.status == body.status
-
-    return await actions.act(
-        return_id,
-        ReturnUpdate.REPLACEMENT,
-        ReportReplacement,
-        body,
-        principal,
-        done_already=reported,
+    parameters = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation)
+        for name, annotation in (
+            ("return_id", ReturnId),
+            ("body", action.body),
+            ("actions", ActionsDep),
+            ("write", WriteSessionDep),
+            ("principal", Annotated[Principal, _by(*action.roles)]),
+        )
+    ]
+    route.__signature__ = inspect.Signature(parameters, return_annotation=Response)  # type: ignore[attr-defined]
+    route.__name__ = (
+        "report_replacement" if action.name == "replacement" else f"{action.name}_return"
     )
+    route.__doc__ = action.description
+    return route
 
 
-BULK: dict[str, tuple[str, type[BaseModel], Callable[[str | None], BaseModel]]] = {
-    "approve": (ReturnUpdate.APPROVE, ApproveReturn, lambda note: ApproveIn(note=note)),
-    "reject": (ReturnUpdate.REJECT, RejectReturn, lambda note: RejectIn(reason=note)),
-    "cancel": (ReturnUpdate.CANCEL, CancelReturn, lambda note: CancelIn(reason=note)),
-    "close": (ReturnUpdate.CLOSE, CloseReturn, lambda note: CloseIn(note=note)),
-}
+for _action in ACTIONS.values():
+    router.add_api_route(
+        f"/{{return_id}}/{_action.name}",
+        _action_route(_action),
+        methods=["POST"],
+        response_model=ReturnOut,
+    )
 
 
 @router.post("/actions", response_model=BulkActionOut)
@@ -684,12 +664,13 @@ async def bulk_action(
     principal: Annotated[Principal, _by("agent")],
 ) -> Response:
     """One action on many returns; each gets its own result, and one failure stops nothing."""
-    update, message_type, make = BULK[body.action]
-    request = make(body.note)
+    action = ACTIONS[body.action]
+    assert action.from_note is not None
+    request = action.from_note(body.note)
 
     async def one(return_id: str) -> BulkResult:
         try:
-            out = await actions.deliver(return_id, update, message_type, request, principal)
+            out = await actions.deliver(return_id, action, request, principal)
         except Problem as problem:
             return BulkResult(
                 id=return_id,

@@ -12,16 +12,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import delete, select
-from temporalio.service import RPCError
 
-from returns_service.activities.webhooks import KEEP_TRYING, wake_endpoints
 from returns_service.api.auth import Principal, allow
-from returns_service.api.deps import SessionDep, SettingsDep, TemporalDep, WriteSessionDep
+from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
 from returns_service.api.errors import Conflict, InvalidInput, NotFound, Unavailable
 from returns_service.api.ids import new_id
 from returns_service.api.schemas import Request
+from returns_service.domain.messages import KEEP_TRYING
 from returns_service.domain.status import Status
 from returns_service.domain.types import ShortText
+from returns_service.gateway import Unreachable
 from returns_service.net import ForbiddenUrl, check_url
 from returns_service.store.tables import (
     WebhookAttemptRow,
@@ -219,7 +219,7 @@ async def redeliver(
     endpoint_id: EndpointId,
     delivery_id: DeliveryId,
     session: WriteSessionDep,
-    temporal: TemporalDep,
+    gateway: GatewayDep,
     settings: SettingsDep,
     _: Ops,
 ) -> DeliveryOut:
@@ -249,7 +249,7 @@ async def redeliver(
         ).all()
         answer = deliveries_out([delivery], attempts)[0]
     try:
-        await wake_endpoints(temporal, settings.task_queue, [endpoint_id], hurry=True)
-    except RPCError as error:  # queued, but its queue may sleep: asking again wakes it
+        await gateway.wake_endpoints([endpoint_id], hurry=True)
+    except Unreachable as error:  # queued, but its queue may sleep: asking again wakes it
         raise Unavailable(f"the delivery is queued; its queue did not wake: {error}") from None
     return answer
