@@ -20,15 +20,13 @@ from typing import Any, ClassVar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from returns_service.domain.retries import relay_retry
+
 log = logging.getLogger(__name__)
 
 CLAIM = timedelta(minutes=2)
 GIVE_UP_AFTER = timedelta(days=3)
 BATCH = 20
-
-
-def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
 
 
 class Refused(Exception):
@@ -106,7 +104,7 @@ class Relay:
                 attempts=attempts,
                 last_error=repr(error)[:500],
                 status="failed" if gave_up else "pending",
-                next_attempt_at=now + backoff(attempts),
+                next_attempt_at=now + relay_retry(attempts),
             )
             key = row.idempotency_key
             log.warning("%s %s not sent (attempt %d): %r", self.name, key, attempts, error)

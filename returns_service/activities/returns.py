@@ -30,6 +30,7 @@ from returns_service.domain.messages import (
     ReturnActivity,
 )
 from returns_service.domain.models import Label
+from returns_service.domain.status import Status, status_event
 from returns_service.gateway import wake_endpoints
 from returns_service.store.entitlements import entitle_return
 from returns_service.store.returns import project_return, record_event, register_return
@@ -106,7 +107,9 @@ class ReturnActivities:
                 registered = await register_return(session, request)
                 if request.state is not None:
                     requested = request.state.model_copy(update={"number": registered.number})
-                    event, fresh = await record_event(session, requested, "return.requested")
+                    event, fresh = await record_event(
+                        session, requested, status_event(Status.REQUESTED)
+                    )
                     if fresh:
                         endpoints = await plan_deliveries(session, event)
         await self._wake(endpoints)

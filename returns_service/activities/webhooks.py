@@ -26,6 +26,7 @@ from returns_service.domain.messages import (
     WebhookActivity,
 )
 from returns_service.domain.models import ReturnState
+from returns_service.domain.retries import webhook_retry
 from returns_service.domain.views import ReturnOut
 from returns_service.net import ForbiddenUrl, check_url
 from returns_service.store.db import Sessions
@@ -46,11 +47,6 @@ BATCH = 100
 
 def delivery_id(event_id: str, endpoint_id: str) -> str:
     return "whd_" + derived(f"{event_id}:{endpoint_id}", 24)
-
-
-def retry_after(attempts: int) -> timedelta:
-    """30 s, 1.5 min, 4.5 min, ... then every 6 hours: at least a dozen attempts in 72 hours."""
-    return min(timedelta(seconds=30) * 3 ** max(attempts - 1, 0), timedelta(hours=6))
 
 
 async def plan_deliveries(session: AsyncSession, event: ReturnEventRow) -> list[str]:
@@ -219,7 +215,7 @@ class WebhookActivities:
             elif attempt.status_code == 410:
                 row.status = "endpoint_gone"
             else:
-                row.next_attempt_at = at + retry_after(row.attempts)
+                row.next_attempt_at = at + webhook_retry(row.attempts)
 
     async def _gone(self, endpoint_id: str) -> None:
         async with self.sessions.begin() as session:

@@ -83,6 +83,17 @@ STATUS_TIMESTAMP: dict[Status, str] = {
 }
 
 
+# The events a return emits (to webhooks): one per status it reaches, and a failed refund.
+REFUND_FAILED_EVENT = "return.refund_failed"
+
+
+def status_event(status: Status) -> str:
+    return f"return.{status.value}"
+
+
+EVENT_TYPES: list[str] = [status_event(status) for status in Status] + [REFUND_FAILED_EVENT]
+
+
 class InvalidTransition(Exception):
     def __init__(self, current: Status, change: Action | Event) -> None:
         super().__init__(f"cannot {change.value} a return that is {current.value}")

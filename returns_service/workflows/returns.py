@@ -67,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from returns_service.domain.status import (
+        REFUND_FAILED_EVENT,
         STATUS_TIMESTAMP,
         TERMINAL,
         Action,
@@ -74,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
         Status,
         allows,
         next_status,
+        status_event,
     )
 
 # Quick store writes run as local activities: no round trip through the server.
@@ -473,7 +475,7 @@ class ReturnWorkflow:
         code = code or "PaymentFailed"
         self.count_refunded()
         self.state.errors.append(ReturnError(code=code, detail=detail, at=workflow.now()))
-        await self.record(f"refund failed: {detail}", event="return.refund_failed")
+        await self.record(f"refund failed: {detail}", event=REFUND_FAILED_EVENT)
         return ApplicationError(
             f"the refund failed: {detail}",
             {"current_status": self.status.value, "available_actions": self.actions()},
@@ -562,7 +564,7 @@ class ReturnWorkflow:
         summary = f"{target.value} by {actor.label()}" + (f": {note}" if note else "")
         self.note_refundable()
         changed = self.snapshot()
-        await self.record(summary, event=f"return.{target.value}")
+        await self.record(summary, event=status_event(target))
         return changed
 
     async def record(self, summary: str | None = None, event: str | None = None) -> None:

@@ -21,16 +21,12 @@ with workflow.unsafe.imports_passed_through():
         EndpointQueue,
         WebhookActivity,
     )
+    from returns_service.domain.retries import webhook_retry
 
 ROUNDS = 200  # then continue as new, so the history stays small
 DRAIN_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)
 )
-
-
-def endpoint_backoff(down: int) -> timedelta:
-    """30 s, 1.5 min, 4.5 min, ... at most 6 hours between rounds while the endpoint is down."""
-    return min(timedelta(seconds=30) * 3 ** max(down - 1, 0), timedelta(hours=6))
 
 
 @workflow.defn(name=WEBHOOK_WORKFLOW)
@@ -68,9 +64,7 @@ class WebhookEndpointWorkflow:
                 down += 1  # new events do not hurry the next try of a failing endpoint
                 self.hurried = False
                 try:
-                    await workflow.wait_condition(
-                        lambda: self.hurried, timeout=endpoint_backoff(down)
-                    )
+                    await workflow.wait_condition(lambda: self.hurried, timeout=webhook_retry(down))
                 except TimeoutError:
                     pass
                 continue

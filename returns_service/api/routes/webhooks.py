@@ -19,7 +19,7 @@ from returns_service.api.errors import Conflict, InvalidInput, NotFound, Unavail
 from returns_service.api.ids import new_id
 from returns_service.api.schemas import Request
 from returns_service.domain.messages import KEEP_TRYING
-from returns_service.domain.status import Status
+from returns_service.domain.status import EVENT_TYPES
 from returns_service.domain.types import ShortText
 from returns_service.gateway import Unreachable
 from returns_service.net import ForbiddenUrl, check_url
@@ -30,8 +30,6 @@ from returns_service.store.tables import (
 )
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhooks"])
-
-EVENT_TYPES = [f"return.{status.value}" for status in Status] + ["return.refund_failed"]
 
 
 def _known_event(value: str) -> str:
