@@ -7,14 +7,16 @@ before each attempt."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from standardwebhooks import Webhook
 from temporalio import activity
 
@@ -79,6 +81,33 @@ async def plan_deliveries(session: AsyncSession, event: ReturnEventRow) -> list[
     return planned
 
 
+def next_in_line(endpoint_id: str) -> tuple[ColumnElement[bool], ...]:
+    """The endpoint's pending deliveries that are next for their return: a return's events go
+    out in the order they happened, so one waits while an earlier one of its return is pending
+    (being tried again later). Needs `return_events` joined."""
+    earlier = aliased(WebhookDeliveryRow)
+    earlier_event = aliased(ReturnEventRow)
+    return (
+        WebhookDeliveryRow.endpoint_id == endpoint_id,
+        WebhookDeliveryRow.status == "pending",
+        ~exists()
+        .where(
+            earlier.endpoint_id == endpoint_id,
+            earlier.return_id == WebhookDeliveryRow.return_id,
+            earlier.status == "pending",
+            earlier_event.id == earlier.event_id,
+            or_(
+                earlier_event.version < ReturnEventRow.version,
+                and_(
+                    earlier_event.version == ReturnEventRow.version,
+                    earlier.id < WebhookDeliveryRow.id,
+                ),
+            ),
+        )
+        .correlate(WebhookDeliveryRow, ReturnEventRow),
+    )
+
+
 def payload(event: ReturnEventRow) -> str:
     data = ReturnOut.build(ReturnState.model_validate(event.data)).model_dump(mode="json")
     return json.dumps(
@@ -133,8 +162,7 @@ class WebhookActivities:
                             select(WebhookDeliveryRow.id, ReturnEventRow)
                             .join(ReturnEventRow, ReturnEventRow.id == WebhookDeliveryRow.event_id)
                             .where(
-                                WebhookDeliveryRow.endpoint_id == request.endpoint_id,
-                                WebhookDeliveryRow.status == "pending",
+                                *next_in_line(request.endpoint_id),
                                 WebhookDeliveryRow.next_attempt_at <= clock(),
                             )
                             .order_by(WebhookDeliveryRow.created_at, WebhookDeliveryRow.id)
@@ -165,33 +193,39 @@ class WebhookActivities:
                     break
         async with self.sessions() as session:
             drained.next_due = await session.scalar(
-                select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
-                    WebhookDeliveryRow.endpoint_id == request.endpoint_id,
-                    WebhookDeliveryRow.status == "pending",
-                )
+                select(func.min(WebhookDeliveryRow.next_attempt_at))
+                .join(ReturnEventRow, ReturnEventRow.id == WebhookDeliveryRow.event_id)
+                .where(*next_in_line(request.endpoint_id))
             )
         return drained
 
     async def _attempt(
         self, http: httpx.AsyncClient, url: str, secret: str, event: ReturnEventRow
     ) -> Attempt:
+        """One try, within one deadline however the receiver answers (a receiver that trickles
+        its answer cannot hold the queue). Only the status is read, never the body: a huge or
+        endless one cannot fill the worker's memory."""
         started = time.monotonic()
         try:
-            await check_url(url, allow_private=self.allow_private)
-            body = payload(event)
-            now = datetime.now(UTC)  # the receiver checks it against its own clock
-            answer = await http.post(
-                url,
-                content=body,
-                headers={
-                    "content-type": "application/json",
-                    "webhook-id": event.id,
-                    "webhook-timestamp": str(int(now.timestamp())),
-                    "webhook-signature": Webhook(secret).sign(event.id, now, body),
-                    "user-agent": "returns-service-webhooks/1",
-                },
-            )
-            return Attempt(answer.status_code, None, started)
+            async with asyncio.timeout(self.timeout):
+                await check_url(url, allow_private=self.allow_private)
+                body = payload(event)
+                now = datetime.now(UTC)  # the receiver checks it against its own clock
+                async with http.stream(
+                    "POST",
+                    url,
+                    content=body,
+                    headers={
+                        "content-type": "application/json",
+                        "webhook-id": event.id,
+                        "webhook-timestamp": str(int(now.timestamp())),
+                        "webhook-signature": Webhook(secret).sign(event.id, now, body),
+                        "user-agent": "returns-service-webhooks/1",
+                    },
+                ) as answer:
+                    return Attempt(answer.status_code, None, started)
+        except TimeoutError:
+            return Attempt(None, f"no answer within {self.timeout:g} s", started)
         except (ForbiddenUrl, httpx.HTTPError) as failure:
             return Attempt(None, repr(failure)[:500], started)
 

@@ -4,7 +4,6 @@ status change, and the list with its filters and keyset pagination."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ from typing import Any
 from sqlalchemy import String, and_, func, literal_column, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from returns_service.domain.ids import derived
 from returns_service.domain.messages import RegisteredReturn, RegisterReturn
 from returns_service.domain.models import ReturnState, still_returnable
 from returns_service.domain.status import RELEASED
@@ -126,7 +126,7 @@ async def record_event(
     """Keep the event that this version of the return emits, once; True when kept now (a step
     repeated after it committed finds it kept and plans nothing again)."""
     key = f"{state.id}:{event_type}:{state.version}"
-    event_id = "evt_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+    event_id = "evt_" + derived(key, 24)
     fresh = await insert_once(
         session,
         ReturnEventRow,

@@ -229,6 +229,8 @@ class WebhookDeliveryRow(Base):
     __table_args__ = (
         Index("ix_webhook_deliveries_endpoint", "endpoint_id", "created_at"),
         Index("ix_webhook_deliveries_queue", "endpoint_id", "status", "created_at"),
+        # A return's events go out in order: is an earlier one of it still pending?
+        Index("ix_webhook_deliveries_return", "endpoint_id", "return_id", "status"),
     )
 
 

@@ -15,10 +15,10 @@ from standardwebhooks import Webhook
 from temporalio.worker import Worker
 
 from returns_service.activities.webhooks import delivery_id, plan_deliveries
-from returns_service.gateway import wake_endpoints
 from returns_service.config import Settings
 from returns_service.domain.messages import ReturnUpdate
 from returns_service.domain.models import Customer, ReturnState
+from returns_service.gateway import wake_endpoints
 from returns_service.store.tables import (
     ReturnEventRow,
     WebhookAttemptRow,
