@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.config import Settings
 from returns_service.gateway import Gateway
+from returns_service.store.db import Sessions
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -37,3 +38,11 @@ async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session)]
+
+
+def get_read_sessions(request: Request) -> Sessions:
+    """The read sessions' factory, for a route that reads several things at once."""
+    return request.app.state.sessions  # type: ignore[no-any-return]
+
+
+ReadSessionsDep = Annotated[Sessions, Depends(get_read_sessions)]

@@ -24,7 +24,7 @@ from returns_service.domain.messages import (
     CarrierEvent,
 )
 from returns_service.domain.types import Moment, TrackingNumber
-from returns_service.gateway import Gateway, Unreachable
+from returns_service.gateway import Unreachable
 from returns_service.store.tables import CarrierEventRow, ReturnRow, TrackingNumberRow
 from returns_service.store.upsert import insert_once
 
@@ -123,22 +123,17 @@ async def receive_event(
                 "received_at": datetime.now(UTC),
             },
         )
-        forward = (
-            fresh
-            and found is not None
-            and found.status in AWAITING_PARCEL
-            and body.status in IN_CARRIERS_HANDS
-        )
-        if forward:
-            assert return_id is not None
-            forward = await _signal(gateway, return_id, CarrierEvent(**body.model_dump()))
+    # Told to the return after the event is kept, outside the transaction (a stalled Temporal
+    # holds no lock). If it does not get through, the carrier is answered an error and sends
+    # the event again; the return still waits for its parcel, so the repeat is told again (the
+    # workflow takes a second word of the same parcel as the first).
+    forward = (
+        found is not None and found.status in AWAITING_PARCEL and body.status in IN_CARRIERS_HANDS
+    )
+    if forward:
+        assert return_id is not None
+        try:
+            forward = await gateway.tell_carrier_event(return_id, CarrierEvent(**body.model_dump()))
+        except Unreachable as error:
+            raise Unavailable(str(error)) from None
     return CarrierEventOut(id=body.id, return_id=return_id, duplicate=not fresh, forwarded=forward)
-
-
-async def _signal(gateway: Gateway, return_id: str, event: CarrierEvent) -> bool:
-    """Before the event is committed: if the signal does not get through, the carrier is
-    answered an error, sends the event again, and it is not taken for a repeat."""
-    try:
-        return await gateway.tell_carrier_event(return_id, event)
-    except Unreachable as error:
-        raise Unavailable(str(error)) from None

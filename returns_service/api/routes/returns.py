@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,7 +14,13 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.api.auth import CUSTOMER, STAFF, Principal, allow
-from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
+from returns_service.api.deps import (
+    GatewayDep,
+    ReadSessionsDep,
+    SessionDep,
+    SettingsDep,
+    WriteSessionDep,
+)
 from returns_service.api.errors import (
     Conflict,
     InvalidInput,
@@ -88,6 +95,7 @@ from returns_service.gateway import (
     Refused,
     Unreachable,
 )
+from returns_service.store.db import Sessions
 from returns_service.store.limits import take_slot
 from returns_service.store.orders import (
     claim_tracking_number,
@@ -109,6 +117,10 @@ router = APIRouter(prefix="/v1/returns", tags=["returns"])
 
 # A read does not wait long for a busy or absent worker: the read model answers instead.
 LIVE_STATE_SECONDS = 2.0
+# How many returns of a bulk action are asked at once.
+BULK_AT_ONCE = 16
+# A bulk action answers within the workflows' deadline and this much more.
+BULK_GRACE_SECONDS = 5.0
 
 ReturnId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 
@@ -416,9 +428,15 @@ class Actions:
     """What every action route needs: the store, the gateway to Temporal and the request's
     Idempotency-Key."""
 
-    read: AsyncSession
+    sessions: Sessions
     gateway: Gateway
     idempotency: Idempotency
+
+    async def document(self, return_id: str, principal: Principal) -> ReturnState:
+        """The return as the read model has it, in a session of its own (a bulk action reads
+        several at once)."""
+        async with self.sessions() as read:
+            return await _document(read, self.gateway, return_id, principal)
 
     async def act(
         self, return_id: str, action: Action[Any, Any], body: Request, principal: Principal
@@ -431,7 +449,7 @@ class Actions:
             try:
                 out = await self.deliver(return_id, action, body, principal)
             except Conflict:
-                current = await _document(self.read, self.gateway, return_id, principal)
+                current = await self.document(return_id, principal)
                 if action.done_already is None or not action.done_already(current, body):
                     raise
                 out = ReturnOut.build(current)
@@ -445,7 +463,7 @@ class Actions:
         """Deliver a person's decision to the return's workflow as an Update. The request bodies
         carry the same fields as the Update inputs, less the actor, which is the caller."""
         message = action.message.model_validate({"actor": principal.actor, **body.model_dump()})
-        current = await _document(self.read, self.gateway, return_id, principal)
+        current = await self.document(return_id, principal)
         try:
             state = await self.gateway.decide(return_id, action.update, message)
         except NoAnswer as error:
@@ -453,7 +471,7 @@ class Actions:
         except Refused as refusal:
             raise _refusal(refusal, current) from refusal
         except (Finished, Unreachable) as error:
-            current = await _document(self.read, self.gateway, return_id, principal)
+            current = await self.document(return_id, principal)
             if current.status in TERMINAL:
                 raise Conflict(
                     f"the return is {current.status.value}",
@@ -464,8 +482,10 @@ class Actions:
         return ReturnOut.build(state)
 
 
-def get_actions(read: SessionDep, gateway: GatewayDep, idempotency: IdempotencyDep) -> Actions:
-    return Actions(read, gateway, idempotency)
+def get_actions(
+    sessions: ReadSessionsDep, gateway: GatewayDep, idempotency: IdempotencyDep
+) -> Actions:
+    return Actions(sessions, gateway, idempotency)
 
 
 ActionsDep = Annotated[Actions, Depends(get_actions)]
@@ -598,7 +618,7 @@ async def _ship(
     ship = ACTIONS["ship"]
     if body.tracking_number is None:
         return await actions.act(return_id, ship, body, principal)
-    current = await _document(actions.read, actions.gateway, return_id, principal)
+    current = await actions.document(return_id, principal)
     if "ship" not in current.actions():
         return await actions.act(return_id, ship, body, principal)
     async with write.begin():
@@ -672,23 +692,46 @@ async def bulk_action(
         try:
             out = await actions.deliver(return_id, action, request, principal)
         except Problem as problem:
-            return BulkResult(
-                id=return_id,
-                ok=False,
-                error=BulkError(
-                    status=problem.status,
-                    title=problem.title,
-                    detail=problem.detail,
-                    code=problem.extra.get("code"),
-                    current_status=problem.extra.get("current_status"),
-                ),
-            )
+            return _failed(return_id, problem)
         return BulkResult(id=return_id, ok=True, status=out.status)
 
     async def work() -> Answer:
+        # Several at once, so that returns whose workflows do not answer cost one deadline, not
+        # one each; what has not answered by the request's own deadline is said so.
+        room = asyncio.Semaphore(BULK_AT_ONCE)
+
+        async def in_turn(return_id: str) -> BulkResult:
+            async with room:
+                return await one(return_id)
+
+        ids = list(dict.fromkeys(body.return_ids))
+        tasks = [asyncio.ensure_future(in_turn(r)) for r in ids]
+        await asyncio.wait(tasks, timeout=actions.gateway.answer_seconds + BULK_GRACE_SECONDS)
         results = []
-        for return_id in dict.fromkeys(body.return_ids):
-            results.append(await one(return_id))
+        for return_id, task in zip(ids, tasks, strict=True):
+            if task.done():
+                results.append(task.result())
+                continue
+            task.cancel()
+            late = Unavailable(
+                "no answer within the request's deadline; the action may still take effect:"
+                " read the return before repeating it"
+            )
+            results.append(_failed(return_id, late))
         return Answer(200, BulkActionOut(results=results).model_dump(mode="json"), {})
 
     return await actions.idempotency.run(principal, body, work)
+
+
+def _failed(return_id: str, problem: Problem) -> BulkResult:
+    return BulkResult(
+        id=return_id,
+        ok=False,
+        error=BulkError(
+            status=problem.status,
+            title=problem.title,
+            detail=problem.detail,
+            code=problem.extra.get("code"),
+            current_status=problem.extra.get("current_status"),
+        ),
+    )
