@@ -31,6 +31,7 @@ from returns_service.domain.messages import (
 )
 from returns_service.domain.models import Label
 from returns_service.domain.status import Status, status_event
+from returns_service.domain.steps import ReturnSteps
 from returns_service.gateway import wake_endpoints
 from returns_service.store.entitlements import entitle_return
 from returns_service.store.returns import project_return, record_event, register_return
@@ -78,7 +79,7 @@ async def heartbeating(work: Awaitable[T], every: float = 1.0) -> T:
         task.cancel()
 
 
-class ReturnActivities:
+class ReturnActivities(ReturnSteps):
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],

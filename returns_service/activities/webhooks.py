@@ -29,6 +29,7 @@ from returns_service.domain.messages import (
 )
 from returns_service.domain.models import ReturnState
 from returns_service.domain.retries import webhook_retry
+from returns_service.domain.steps import WebhookSteps
 from returns_service.domain.views import ReturnOut
 from returns_service.net import ForbiddenUrl, check_url
 from returns_service.store.db import Sessions
@@ -121,7 +122,7 @@ def payload(event: ReturnEventRow) -> str:
     )
 
 
-class WebhookActivities:
+class WebhookActivities(WebhookSteps):
     def __init__(self, sessions: Sessions, allow_private: bool = False, timeout: float = 15.0):
         self.sessions = sessions
         self.allow_private = allow_private

@@ -167,8 +167,8 @@ STATE_QUERY = "state"
 
 
 class ReturnActivity:
-    """Activity names: the workflow refers to activities by name only, so that its sandbox never
-    imports the modules that do I/O."""
+    """Activity names (their typed declarations are in `steps.py`, so that the workflows' sandbox
+    never imports the modules that do I/O)."""
 
     REGISTER = "register_return"
     CREATE_LABEL = "create_label"

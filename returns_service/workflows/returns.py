@@ -1,16 +1,17 @@
 """The return workflow: one durable run per return, from eligibility to close.
 
-Deterministic: it imports only the domain package and refers to activities by name. People's
-decisions arrive as Updates whose validators refuse what the status machine does not allow, before
-anything enters history.
+Deterministic: it imports only the domain package and calls activities by their typed
+declarations there (`domain/steps.py`), never the modules that do I/O. People's decisions arrive
+as Updates whose validators refuse what the status machine does not allow, before anything
+enters history.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -35,16 +36,12 @@ with workflow.unsafe.imports_passed_through():
         OrderAmount,
         ReceiveItems,
         RecordStatus,
-        RefundResult,
         RefundReturn,
-        RegisteredReturn,
         RegisterReturn,
         RejectReturn,
         ReportReplacement,
         RestockItem,
         RestockItems,
-        RestockResult,
-        ReturnActivity,
         ReturnUpdate,
         ShipReturn,
         StartReturn,
@@ -55,7 +52,6 @@ with workflow.unsafe.imports_passed_through():
         SYSTEM,
         Actor,
         Decision,
-        Label,
         Order,
         Refund,
         RefundMethod,
@@ -77,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         next_status,
         status_event,
     )
+    from returns_service.domain.steps import ReturnSteps
 
 # Quick store writes run as local activities: no round trip through the server.
 STORE_TIMEOUT = timedelta(seconds=30)
@@ -104,6 +101,7 @@ PARTIAL_REFUNDS_STAY_OPEN = "partial-refunds-stay-open"
 SHIPPING_WHEN_SETTLED = "shipping-when-settled"
 BAD_DATA = "BadData"
 T = TypeVar("T")
+In = TypeVar("In")
 
 
 def bad_data(error: ActivityError | ApplicationError) -> str | None:
@@ -174,7 +172,7 @@ class ReturnWorkflow:
 
     async def _check_eligibility(self) -> None:
         registered = await self.in_store(
-            ReturnActivity.REGISTER,
+            ReturnSteps.register_return,
             RegisterReturn(
                 return_id=self.state.id,
                 customer_email=self.state.customer.email,
@@ -182,7 +180,6 @@ class ReturnWorkflow:
                 created_at=self.state.created_at,
                 state=self.state.model_copy(deep=True),
             ),
-            RegisteredReturn,
             failure=BAD_DATA,
         )
         if registered is None:
@@ -230,8 +227,8 @@ class ReturnWorkflow:
     async def send_label(self) -> None:
         expires_at = workflow.now() + timedelta(days=self.policy.label_expiry_days)
         try:
-            label: Label = await workflow.execute_activity(
-                ReturnActivity.CREATE_LABEL,
+            label = await workflow.execute_activity_method(
+                ReturnSteps.create_label,
                 CreateLabel(
                     return_id=self.state.id,
                     number=self.state.number or self.state.id,
@@ -240,7 +237,6 @@ class ReturnWorkflow:
                     created_at=workflow.now(),
                     expires_at=expires_at,
                 ),
-                result_type=Label,
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=LABEL_RETRY,
             )
@@ -269,9 +265,8 @@ class ReturnWorkflow:
         if not items:
             return
         result = await self.in_store(
-            ReturnActivity.RESTOCK,
+            ReturnSteps.restock_items,
             RestockItems(return_id=self.state.id, location=location, items=items),
-            RestockResult,
             failure="RestockFailed",
         )
         if result is None:
@@ -315,9 +310,7 @@ class ReturnWorkflow:
             at=workflow.now(),
             settle=settle,
         )
-        return await self.in_store(
-            ReturnActivity.ENTITLE, request, Entitled, failure="EntitlementFailed"
-        )
+        return await self.in_store(ReturnSteps.entitle_refund, request, failure="EntitlementFailed")
 
     def take(self, entitled: Entitled) -> None:
         self.entitled = {refund.order_id: refund.amount for refund in entitled.orders}
@@ -417,8 +410,8 @@ class ReturnWorkflow:
         self.refund_sequence += 1
         worth = self.entitled if self.entitled is not None else self.received_value_by_order()
         try:
-            result: RefundResult = await workflow.execute_activity(
-                ReturnActivity.REFUND,
+            result = await workflow.execute_activity_method(
+                ReturnSteps.issue_refund,
                 IssueRefund(
                     return_id=self.state.id,
                     sequence=self.refund_sequence,
@@ -432,7 +425,6 @@ class ReturnWorkflow:
                     capture_id=request.capture_id,
                     requested_at=workflow.now(),
                 ),
-                result_type=RefundResult,
                 start_to_close_timeout=timedelta(minutes=2),
                 heartbeat_timeout=PAYMENT_HEARTBEAT,
                 retry_policy=EXTERNAL_RETRY,
@@ -575,28 +567,25 @@ class ReturnWorkflow:
         self.note_refundable()
         # If the read model cannot take this version, the return goes on, showing why.
         await self.in_store(
-            ReturnActivity.RECORD_STATUS,
+            ReturnSteps.record_status,
             RecordStatus(state=self.state.model_copy(deep=True), event=event),
-            None,
             failure="RecordFailed",
             summary=summary or f"{self.status.value}, details updated",
         )
 
     async def in_store(
         self,
-        activity: str,
-        request: Any,
-        result_type: type[T] | None,
+        step: Callable[[ReturnSteps, In], Awaitable[T]],
+        request: In,
         failure: str,
         summary: str | None = None,
     ) -> T | None:
         """A quick store write, as a local activity. One the store can never take (data it
         cannot keep) fails for good: recorded on the return as `failure`, answered None."""
         try:
-            result: T = await workflow.execute_local_activity(
-                activity,
+            result = await workflow.execute_local_activity_method(
+                step,
                 request,
-                result_type=result_type,
                 summary=summary,
                 start_to_close_timeout=STORE_TIMEOUT,
                 retry_policy=STORE_RETRY,

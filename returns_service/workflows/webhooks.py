@@ -16,12 +16,11 @@ with workflow.unsafe.imports_passed_through():
         WEBHOOK_HURRY,
         WEBHOOK_WAKE,
         WEBHOOK_WORKFLOW,
-        Drained,
         DrainWebhooks,
         EndpointQueue,
-        WebhookActivity,
     )
     from returns_service.domain.retries import webhook_retry
+    from returns_service.domain.steps import WebhookSteps
 
 ROUNDS = 200  # then continue as new, so the history stays small
 DRAIN_RETRY = RetryPolicy(
@@ -50,10 +49,9 @@ class WebhookEndpointWorkflow:
         down = queue.down
         for _ in range(ROUNDS):
             self.woken = False
-            drained: Drained = await workflow.execute_activity(
-                WebhookActivity.DRAIN,
+            drained = await workflow.execute_activity_method(
+                WebhookSteps.drain,
                 DrainWebhooks(endpoint_id=queue.endpoint_id, now=workflow.now()),
-                result_type=Drained,
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=timedelta(minutes=1),
                 retry_policy=DRAIN_RETRY,

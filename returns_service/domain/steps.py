@@ -1,0 +1,67 @@
+"""What the workflows ask the world to do: each activity's name, input and result, as typed
+declarations. The workflows call them by these references (`workflow.execute_activity_method`),
+so the type checker sees every call; the worker's implementations subclass them, so it sees each
+implementation agree. Nothing here does anything."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from temporalio import activity
+
+from returns_service.domain.messages import (
+    CreateLabel,
+    Drained,
+    DrainWebhooks,
+    Entitled,
+    EntitleRefund,
+    IssueRefund,
+    RecordStatus,
+    RefundResult,
+    RegisteredReturn,
+    RegisterReturn,
+    RestockItems,
+    RestockResult,
+    ReturnActivity,
+    WebhookActivity,
+)
+from returns_service.domain.models import Label
+
+
+class ReturnSteps(Protocol):
+    @activity.defn(name=ReturnActivity.REGISTER)
+    async def register_return(self, request: RegisterReturn) -> RegisteredReturn:
+        """Number the return and reserve its units (or say they are gone); emits `requested`."""
+        ...
+
+    @activity.defn(name=ReturnActivity.ENTITLE)
+    async def entitle_refund(self, request: EntitleRefund) -> Entitled:
+        """What the return may pay back per order, reckoned from every return of its orders."""
+        ...
+
+    @activity.defn(name=ReturnActivity.CREATE_LABEL)
+    async def create_label(self, request: CreateLabel) -> Label:
+        """The return's shipping label (made once, kept in the store)."""
+        ...
+
+    @activity.defn(name=ReturnActivity.RESTOCK)
+    async def restock_items(self, request: RestockItems) -> RestockResult:
+        """Put what came back in good condition back in stock, once per item."""
+        ...
+
+    @activity.defn(name=ReturnActivity.REFUND)
+    async def issue_refund(self, request: IssueRefund) -> RefundResult:
+        """Pay back, once per key, against the orders' captures."""
+        ...
+
+    @activity.defn(name=ReturnActivity.RECORD_STATUS)
+    async def record_status(self, request: RecordStatus) -> None:
+        """Project the return into the read model and plan who hears of its event."""
+        ...
+
+
+class WebhookSteps(Protocol):
+    @activity.defn(name=WebhookActivity.DRAIN)
+    async def drain(self, request: DrainWebhooks) -> Drained:
+        """Deliver what is due to one endpoint."""
+        ...
