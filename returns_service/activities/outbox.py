@@ -1,26 +1,19 @@
-"""The built-in email adapter: messages in an outbox table, which the SMTP relay sends from when
-there is an SMTP server, and as .eml files when a folder is given."""
+"""The built-in email adapter: messages kept in an outbox table, once each by their key; the email
+relay (`email_relay.py`) sends them over SMTP and keeps them as .eml files."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from email.message import EmailMessage as MimeMessage
-from pathlib import Path
 
-from returns_service.activities.ports import (
-    EmailMessage,
-)
+from returns_service.activities.ports import EmailMessage
 from returns_service.store.db import Sessions
-from returns_service.store.tables import (
-    OutboxEmailRow,
-)
+from returns_service.store.tables import OutboxEmailRow
 from returns_service.store.upsert import insert_once
 
 
 class OutboxEmail:
-    def __init__(self, sessions: Sessions, folder: Path | None = None) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
-        self.folder = folder
 
     async def send(self, message: EmailMessage) -> None:
         async with self.sessions.begin() as session:
@@ -39,12 +32,3 @@ class OutboxEmail:
                     "next_attempt_at": datetime.now(UTC),
                 },
             )
-        if self.folder is not None:
-            mime = MimeMessage()
-            mime["To"] = message.to
-            mime["Subject"] = message.subject
-            mime.set_content(message.body)
-            if message.html:
-                mime.add_alternative(message.html, subtype="html")
-            self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / f"{message.key.replace(':', '_')}.eml").write_bytes(bytes(mime))

@@ -12,12 +12,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from returns_service.activities.carrier import HttpCarrier
+from returns_service.activities.email_relay import EmailRelay
 from returns_service.activities.labels import StoreCarrier
 from returns_service.activities.ledger import LedgerPayments
 from returns_service.activities.outbox import OutboxEmail
 from returns_service.activities.relay import Relay
 from returns_service.activities.returns import ReturnActivities
-from returns_service.activities.smtp import EmailRelay
 from returns_service.activities.stock import StoreInventory
 from returns_service.activities.stripe import StripeRefunds
 from returns_service.activities.webhooks import WebhookActivities
@@ -49,7 +49,7 @@ def build_activities(
         carrier=StoreCarrier(sessions, labels, settings.return_address),
         payments=LedgerPayments(sessions, processor),
         inventory=StoreInventory(sessions, tell_wms=settings.inventory == "http"),
-        email=OutboxEmail(sessions, settings.email_folder()),
+        email=OutboxEmail(sessions),
         public_url=settings.public_url,
         email_templates=settings.email_templates,
         webhooks=WebhookActivities(sessions, settings.webhooks_allow_private),
@@ -88,11 +88,13 @@ async def run_worker(settings: Settings) -> None:
 
 
 def build_relays(settings: Settings, engine: AsyncEngine) -> list[Relay]:
-    """The outbox relays the settings ask for: email over SMTP, restocks to a WMS."""
+    """The outbox relays the settings ask for: email (as files, and over SMTP when a server is
+    set), restocks to a WMS."""
     sessions = session_factory(engine)
     relays: list[Relay] = []
+    relays.append(EmailRelay(sessions, settings, settings.email_folder()))
+    log.info("keeping email as .eml files in %s", settings.email_folder())
     if settings.smtp_host:
-        relays.append(EmailRelay(sessions, settings))
         log.info("sending email through %s:%d", settings.smtp_host, settings.smtp_port)
     if settings.inventory == "http" and settings.wms_api_key is not None:
         relays.append(

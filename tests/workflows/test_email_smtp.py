@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from returns_service.activities.smtp import EmailRelay
+from returns_service.activities.email_relay import EmailRelay
 from returns_service.config import Settings
 from returns_service.domain.messages import ReturnUpdate, ShipReturn
 from returns_service.domain.models import Actor, ReturnState
@@ -125,3 +125,22 @@ async def test_an_smtp_server_that_is_down_holds_nothing_up_and_gets_everything_
     up = Settings(smtp_host="127.0.0.1", smtp_port=port)
     assert await EmailRelay(harness.sessions, up).deliver_due() == 6
     assert len(inbox.messages) == 6
+
+
+async def test_without_an_smtp_server_each_message_is_kept_as_an_eml_file(harness, tmp_path):
+    final = await a_finished_return(harness)
+    folder = tmp_path / "outbox"
+    relay = EmailRelay(harness.sessions, Settings(email_from="returns@shop.test"), folder)
+    assert await relay.deliver_due() == 6
+    assert await relay.deliver_due() == 0
+    files = sorted(folder.glob(f"email_{final.id}_*.eml"))
+    assert len(files) == 6
+    kept = {
+        message["Subject"]: message
+        for message in (
+            email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files
+        )
+    }
+    label = kept[f"Return {final.number} label is ready"]
+    assert label["To"] == "ann@example.com" and label["Message-ID"].endswith("@returns>")
+    assert f"/v1/returns/{final.id}/label" in text_of(label)  # type: ignore[arg-type]

@@ -1,0 +1,64 @@
+"""The email relay: sends what the outbox holds, in the worker process (an outbox relay, see
+`relay.py`): over SMTP (aiosmtplib) when an SMTP server is set, and as `.eml` files in the outbox
+folder when there is one. The MIME message is composed here, when it is sent, not in the step
+that records the status. A message sent twice (a worker died between the SMTP server's acceptance
+and the mark) carries the same Message-ID both times, so mail clients show it once."""
+
+from __future__ import annotations
+
+import asyncio
+from email.message import EmailMessage as MimeMessage
+from pathlib import Path
+
+import aiosmtplib
+
+from returns_service.activities.relay import Relay
+from returns_service.config import Settings
+from returns_service.domain.ids import derived
+from returns_service.store.db import Sessions
+from returns_service.store.tables import OutboxEmailRow
+
+
+def mime(row: OutboxEmailRow, sender: str) -> MimeMessage:
+    message = MimeMessage()
+    message["From"] = sender
+    message["To"] = row.recipient
+    message["Subject"] = row.subject
+    message["Message-ID"] = f"<{derived(row.idempotency_key, 32)}@returns>"
+    message.set_content(row.body)
+    if row.html:
+        message.add_alternative(row.html, subtype="html")
+    return message
+
+
+class EmailRelay(Relay):
+    table = OutboxEmailRow
+    retryable = (aiosmtplib.SMTPException, OSError)
+    name = "email"
+
+    def __init__(self, sessions: Sessions, settings: Settings, folder: Path | None = None) -> None:
+        super().__init__(sessions)
+        self.settings = settings
+        self.folder = folder
+
+    async def send(self, row: OutboxEmailRow) -> None:
+        settings = self.settings
+        message = mime(row, settings.email_from)
+        if self.folder is not None:
+            await asyncio.to_thread(self._keep, row.idempotency_key, bytes(message))
+        if settings.smtp_host is None:
+            return
+        await aiosmtplib.send(
+            message,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            start_tls=settings.smtp_starttls,
+            timeout=30,
+        )
+
+    def _keep(self, key: str, content: bytes) -> None:
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"{key.replace(':', '_')}.eml").write_bytes(content)
