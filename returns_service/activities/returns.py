@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from returns_service.activities.emails import status_email
+from returns_service.activities.notifications import Notifications
 from returns_service.activities.ports import Carrier, Email, Inventory, Payments
-from returns_service.activities.webhooks import WebhookActivities, plan_deliveries
+from returns_service.activities.webhooks import WebhookActivities
 from returns_service.domain.messages import (
     CreateLabel,
     Entitled,
@@ -32,9 +32,8 @@ from returns_service.domain.messages import (
 from returns_service.domain.models import Label
 from returns_service.domain.status import Status, status_event
 from returns_service.domain.steps import ReturnSteps
-from returns_service.gateway import wake_endpoints
 from returns_service.store.entitlements import entitle_return
-from returns_service.store.returns import project_return, record_event, register_return
+from returns_service.store.returns import project_return, register_return
 
 T = TypeVar("T")
 
@@ -95,9 +94,7 @@ class ReturnActivities(ReturnSteps):
         self.carrier = carrier
         self.payments = payments
         self.inventory = inventory
-        self.email = email
-        self.public_url = public_url.rstrip("/")
-        self.email_templates = email_templates
+        self.notifications = Notifications(email, public_url, email_templates)
         self.webhooks = webhooks
 
     @activity.defn(name=ReturnActivity.REGISTER)
@@ -108,12 +105,11 @@ class ReturnActivities(ReturnSteps):
                 registered = await register_return(session, request)
                 if request.state is not None:
                     requested = request.state.model_copy(update={"number": registered.number})
-                    event, fresh = await record_event(
+                    endpoints = await self.notifications.plan(
                         session, requested, status_event(Status.REQUESTED)
                     )
-                    if fresh:
-                        endpoints = await plan_deliveries(session, event)
-        await self._wake(endpoints)
+        if request.state is not None:
+            await self.notifications.send(requested, endpoints)
         return registered
 
     @activity.defn(name=ReturnActivity.ENTITLE)
@@ -137,28 +133,12 @@ class ReturnActivities(ReturnSteps):
 
     @activity.defn(name=ReturnActivity.RECORD_STATUS)
     async def record_status(self, request: RecordStatus) -> None:
-        endpoints: list[str] = []
+        """The status change in the read model and who hears of it, in one transaction."""
         with bad_data_is_final():
             async with self.sessions.begin() as session:
                 await project_return(session, request.state)
-                if request.event is not None:
-                    event, fresh = await record_event(session, request.state, request.event)
-                    if fresh:
-                        endpoints = await plan_deliveries(session, event)
-        await self._wake(endpoints)
-        try:
-            message = status_email(request.state, self.public_url, self.email_templates)
-        except Exception:  # a template that cannot render must not hold the return up
-            activity.logger.exception("the status email of %s could not be made", request.state.id)
-            message = None
-        if message is not None:
-            await self.email.send(message)
-
-    @staticmethod
-    async def _wake(endpoints: list[str]) -> None:
-        """Once the deliveries are committed, so that the endpoint's queue finds them."""
-        if endpoints:
-            await wake_endpoints(activity.client(), activity.info().task_queue, endpoints)
+                endpoints = await self.notifications.plan(session, request.state, request.event)
+        await self.notifications.send(request.state, endpoints)
 
     def all(self) -> list[Callable[..., Any]]:
         return [

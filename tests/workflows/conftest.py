@@ -124,10 +124,10 @@ class Harness:
             "carrier": a.carrier,
             "payments": a.payments,
             "inventory": a.inventory,
-            "email": a.email,
+            "email": a.notifications.email,
             **adapters,
         }
-        activities = ReturnActivities(a.sessions, public_url=a.public_url, **parts)
+        activities = ReturnActivities(a.sessions, public_url=a.notifications.public_url, **parts)
         self.task_queue = f"adapters-{uuid.uuid4().hex[:8]}"
         async with Worker(
             self.client,
