@@ -77,6 +77,10 @@ def _carrier_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+# A child that ran this long before it died is restarted at once, not after a long backoff.
+STABLE_AFTER = 10.0
+
+
 class Child:
     """One supervised process: restarted with backoff when it dies on its own."""
 
@@ -88,8 +92,10 @@ class Child:
         self.process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self.next_start = 0.0
+        self.started_at = 0.0
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
         with self.log_path.open("ab") as output:
             self.process = subprocess.Popen(
                 self.command,
@@ -105,6 +111,8 @@ class Child:
             return
         now = time.monotonic()
         if self.next_start == 0.0:
+            if now - self.started_at > STABLE_AFTER:
+                self.restarts = 0  # it ran well for a while: this is a new trouble
             delay = min(2**self.restarts, 30)
             print(
                 f"{self.name} exited with {self.process.returncode}; restarting in {delay} s "
@@ -176,14 +184,19 @@ def dev(args: argparse.Namespace) -> None:
         data_dir / "logs" / "temporal.log",
     )
     me = [sys.executable, "-m", "returns_service.cli"]
-    worker = Child("worker", [*me, "worker"], env, data_dir / "logs" / "worker.log")
+    workers = [
+        Child(name, [*me, "worker"], env, data_dir / "logs" / f"{name}.log")
+        for name in (
+            ["worker"] if args.workers == 1 else [f"worker-{n}" for n in range(1, args.workers + 1)]
+        )
+    ]
     api = Child(
         "api",
         [*me, "api", "--host", args.host, "--port", str(args.api_port)],
         env,
         data_dir / "logs" / "api.log",
     )
-    children = [temporal, worker, api]
+    children = [temporal, *workers, api]
     stopping = False
 
     def stop(*_: object) -> None:
@@ -196,7 +209,8 @@ def dev(args: argparse.Namespace) -> None:
         temporal.start()
         assert temporal.process is not None
         _wait_for_port(args.temporal_port, 60, temporal.process)
-        worker.start()
+        for one in workers:
+            one.start()
         api.start()
         assert api.process is not None
         _wait_for_port(args.api_port, 60, api.process)
@@ -220,7 +234,7 @@ def dev(args: argparse.Namespace) -> None:
             child.check()
         time.sleep(0.5)
     print("stopping...", flush=True)
-    for child in (api, worker, temporal):
+    for child in (api, *workers, temporal):
         child.stop()
 
 
@@ -253,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=8000)
     p.add_argument("--temporal-port", type=int, default=7233)
     p.add_argument("--ui-port", type=int, default=8233)
+    p.add_argument(
+        "--workers", type=int, default=1, help="worker processes on the task queue (default 1)"
+    )
     p.set_defaults(run=dev)
     p = commands.add_parser("worker", help="run a worker (settings from RETURNS_* variables)")
     p.set_defaults(run=worker)

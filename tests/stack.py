@@ -17,7 +17,11 @@ def dev_ports() -> dict[str, int]:
 
 
 def start_dev(
-    data_dir: Path, ports: dict[str, int], timeout: float = 90
+    data_dir: Path,
+    ports: dict[str, int],
+    timeout: float = 90,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the stack and wait until it says it is up (keys generated into the data dir)."""
     returns = Path(sys.executable).parent / "returns"
@@ -25,6 +29,8 @@ def start_dev(
         [
             str(returns),
             "dev",
+            "--workers",
+            str(workers),
             "--data-dir",
             str(data_dir),
             "--api-port",
@@ -36,7 +42,7 @@ def start_dev(
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if k != "RETURNS_API_KEYS"},
+        env={**{k: v for k, v in os.environ.items() if k != "RETURNS_API_KEYS"}, **(env or {})},
     )
     assert process.stdout is not None
     deadline = time.monotonic() + timeout

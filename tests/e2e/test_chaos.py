@@ -1,0 +1,18 @@
+"""The chaos run, small (issue 11): returns through the API of `returns dev --workers 2` while
+its processes are killed at random; afterwards nothing lost, stuck, paid, restocked, emailed or
+announced twice, and the read model agrees with every workflow. `bench/chaos.py` runs it large,
+on both stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.chaos import run_chaos
+
+
+async def test_returns_come_through_whole_while_processes_are_killed(tmp_path: Path):
+    report = await run_chaos(tmp_path, returns=12, kills=6, kill_every=(2.0, 5.0), seed=11)
+    print("\n".join(report.lines()))
+    assert report.kills == {"api": 2, "temporal": 2, "worker": 2}, report.kills
+    assert report.whole, "\n".join(report.lines())
+    assert report.closed == report.returns
