@@ -1,7 +1,9 @@
 """Returns per second through the whole lifecycle over HTTP on the embedded stack, against no-op
-workflows of a return's shape (6 activities, 2 signals) on the same Temporal server.
+workflows of a return's shape (6 activities, 2 signals) on the same Temporal server. Also prints
+p50/p99 of each request at that load, the CPU seconds each process spent per return, and the
+Temporal history events per return.
 
-    python bench/lifecycle.py --returns 50 --concurrency 10
+    python bench/lifecycle.py --returns 200 --concurrency 16
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -24,11 +27,22 @@ from temporalio.worker import Worker
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
 from noop_workflow import ReturnShapedNoop, noop  # noqa: E402
 
-from tests.stack import dev_ports, start_dev  # noqa: E402
+from tests.stack import cpu_seconds, dev_children, dev_ports, start_dev  # noqa: E402
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(len(ordered) * p), len(ordered) - 1)]
 
 
 async def drive_returns(
-    base: str, temporal: str, keys: dict[str, str], count: int, concurrency: int
+    base: str,
+    temporal: str,
+    keys: dict[str, str],
+    count: int,
+    concurrency: int,
+    timings: dict[str, list[float]],
+    ids: list[str],
 ) -> float:
     # The end of each return is awaited as the no-op's is, on its workflow's result: polling the
     # API would measure the poll.
@@ -69,34 +83,50 @@ async def drive_returns(
         ).raise_for_status()
         gate = asyncio.Semaphore(concurrency)
 
+        async def timed(name: str, request: Any) -> httpx.Response:
+            started = time.perf_counter()
+            answer: httpx.Response = await request
+            timings.setdefault(name, []).append((time.perf_counter() - started) * 1000)
+            return answer
+
         async def one() -> None:
             async with gate:
-                created = await http.post(
-                    "/v1/returns",
-                    headers=auth["integration"],
-                    json={
-                        "items": [
-                            {
-                                "order_id": "o_bench",
-                                "line_id": "l1",
-                                "quantity": 1,
-                                "reason": "no_longer_wanted",
-                            }
-                        ]
-                    },
+                created = await timed(
+                    "POST /v1/returns",
+                    http.post(
+                        "/v1/returns",
+                        headers=auth["integration"],
+                        json={
+                            "items": [
+                                {
+                                    "order_id": "o_bench",
+                                    "line_id": "l1",
+                                    "quantity": 1,
+                                    "reason": "no_longer_wanted",
+                                }
+                            ]
+                        },
+                    ),
                 )
                 ret = created.json()
                 assert ret["status"] == "label_sent", ret
-                await http.post(
-                    f"/v1/returns/{ret['id']}/ship", json={}, headers=auth["integration"]
+                ids.append(ret["id"])
+                await timed(
+                    "POST /ship",
+                    http.post(
+                        f"/v1/returns/{ret['id']}/ship", json={}, headers=auth["integration"]
+                    ),
                 )
-                await http.post(
-                    f"/v1/returns/{ret['id']}/receive",
-                    headers=auth["warehouse"],
-                    json={
-                        "location": "WH1",
-                        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
-                    },
+                await timed(
+                    "POST /receive",
+                    http.post(
+                        f"/v1/returns/{ret['id']}/receive",
+                        headers=auth["warehouse"],
+                        json={
+                            "location": "WH1",
+                            "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
+                        },
+                    ),
                 )
                 final = await client.get_workflow_handle(ret["id"]).result()
                 assert final["status"] == "closed", final
@@ -131,23 +161,38 @@ async def drive_noops(address: str, count: int, concurrency: int) -> float:
         return time.perf_counter() - started
 
 
+async def history_events(address: str, ids: list[str]) -> float:
+    client = await Client.connect(address)
+    counts = [len((await client.get_workflow_handle(i).fetch_history()).events) for i in ids]
+    return sum(counts) / len(counts)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--returns", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of returns dev")
     args = parser.parse_args()
     ports = dev_ports()
     data_dir = Path(tempfile.mkdtemp()) / "data"
-    stack = start_dev(data_dir, ports)
+    stack = start_dev(data_dir, ports, workers=args.workers)
+    timings: dict[str, list[float]] = {}
+    ids: list[str] = []
     try:
         keys = json.loads((data_dir / "api-keys.json").read_text())
+        processes = {kind: pids for kind, pids in dev_children(stack.pid).items() if pids}
+        before = {k: sum(cpu_seconds(p) for p in pids) for k, pids in processes.items()}
         returns_s = await drive_returns(
             f"http://127.0.0.1:{ports['api']}",
             f"127.0.0.1:{ports['temporal']}",
             keys,
             args.returns,
             args.concurrency,
+            timings,
+            ids,
         )
+        spent = {k: sum(cpu_seconds(p) for p in pids) - before[k] for k, pids in processes.items()}
+        events = await history_events(f"127.0.0.1:{ports['temporal']}", ids[:20])
         noops_s = await drive_noops(
             f"127.0.0.1:{ports['temporal']}", args.returns, args.concurrency
         )
@@ -160,6 +205,15 @@ async def main() -> None:
     print(f"returns through the lifecycle (HTTP): {n} in {returns_s:.2f} s = {returns_rate:.1f}/s")
     print(f"no-op workflows (6 activities, 2 signals): {n} in {noops_s:.2f} s = {noop_rate:.1f}/s")
     print(f"ratio returns / no-op: {returns_rate / noop_rate:.2f} (goal >= 1.0)")
+    for name, values in timings.items():
+        print(
+            f"{name}: p50 {percentile(values, 0.5):.0f} ms, p99 {percentile(values, 0.99):.0f} ms"
+        )
+    print(
+        "CPU seconds per return: "
+        + ", ".join(f"{kind} {seconds / n * 1000:.1f} ms" for kind, seconds in spent.items())
+    )
+    print(f"Temporal history events per return: {events:.0f}")
 
 
 if __name__ == "__main__":

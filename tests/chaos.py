@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request, Response
 
 from tests.api.conftest import serving
 from tests.conftest import free_port
-from tests.stack import start_dev
+from tests.stack import dev_children, start_dev
 
 UNIT = 1000
 LIFE = ["approved", "label_sent", "shipped", "received", "refunded", "closed"]
@@ -80,30 +80,6 @@ class Report:
             count("events not one per status", self.events_twice),
             count("webhook events not delivered", self.webhooks_missing),
         ]
-
-
-def children_of(pid: int) -> dict[str, list[int]]:
-    """The processes `returns dev` runs, by kind (temporal, worker, api)."""
-    found: dict[str, list[int]] = {"temporal": [], "worker": [], "api": []}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent != pid:
-            continue
-        words = [w.decode(errors="replace") for w in cmdline if w]
-        if "start-dev" in words:
-            found["temporal"].append(int(entry.name))
-        elif "worker" in words:
-            found["worker"].append(int(entry.name))
-        elif "api" in words:
-            found["api"].append(int(entry.name))
-    return found
 
 
 class Receiver:
@@ -273,7 +249,7 @@ async def run_chaos(
                 # As many kills as asked, while the returns are driven and after.
                 while sum(report.kills.values()) < kills:
                     await asyncio.sleep(rng.uniform(*kill_every))
-                    running = children_of(dev.pid)
+                    running = dev_children(dev.pid)
                     kinds = [kind for kind, pids in running.items() if pids]
                     if not kinds:
                         continue

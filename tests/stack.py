@@ -54,3 +54,33 @@ def start_dev(
             break
     process.kill()
     raise RuntimeError(f"returns dev did not come up: {process.stdout.read().decode()[-2000:]}")
+
+
+def dev_children(pid: int) -> dict[str, list[int]]:
+    """The processes `returns dev` runs, by kind (temporal, worker, api)."""
+    found: dict[str, list[int]] = {"temporal": [], "worker": [], "api": []}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent != pid:
+            continue
+        words = [w.decode(errors="replace") for w in cmdline if w]
+        if "start-dev" in words:
+            found["temporal"].append(int(entry.name))
+        elif "worker" in words:
+            found["worker"].append(int(entry.name))
+        elif "api" in words:
+            found["api"].append(int(entry.name))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
