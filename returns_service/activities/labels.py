@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from returns_service.activities.label_pdf import render_label
 from returns_service.activities.ports import (
     BoughtLabel,
     LabelSource,
@@ -23,17 +22,14 @@ from returns_service.store.upsert import insert_once
 
 
 class RenderedLabels:
-    """The built-in carrier: a label rendered here, with a tracking number from the return."""
+    """The built-in carrier: a tracking number from the return, and a PDF rendered here when the
+    label is first downloaded (`documents/label_pdf.py`), not in the step that makes it."""
 
     name = "builtin"
 
     async def buy(self, request: CreateLabel) -> BoughtLabel:
         tracking_number = "RT" + derived(request.return_id, 14).upper()
-        return BoughtLabel(
-            carrier=self.name,
-            tracking_number=tracking_number,
-            pdf=render_label(request, self.name, tracking_number),
-        )
+        return BoughtLabel(carrier=self.name, tracking_number=tracking_number, pdf=None)
 
 
 class StoreCarrier:
@@ -53,7 +49,8 @@ class StoreCarrier:
     async def create_label(self, request: CreateLabel) -> Label:
         row = await self._saved(request.return_id)
         if row is None:
-            bought = await self.source.buy(await self._addressed(request))
+            addressed = await self._addressed(request)
+            bought = await self.source.buy(addressed)
             async with self.sessions.begin() as session:
                 await insert_once(
                     session,
@@ -64,6 +61,7 @@ class StoreCarrier:
                         "carrier": bought.carrier,
                         "tracking_number": bought.tracking_number,
                         "pdf": bought.pdf,
+                        "spec": addressed.model_dump(mode="json") if bought.pdf is None else None,
                         "created_at": request.created_at,
                         "expires_at": request.expires_at,
                     },

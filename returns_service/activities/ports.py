@@ -57,7 +57,8 @@ class Carrier(Protocol):
 class BoughtLabel(Model):
     carrier: str
     tracking_number: str
-    pdf: bytes
+    # None: rendered from the label's request when it is first downloaded.
+    pdf: bytes | None
     # The carrier's own id of the shipment, when it has one.
     reference: str | None = None
 

@@ -202,6 +202,12 @@ async def get_label(session: AsyncSession, return_id: str) -> tuple[LabelRow, st
     return (found[0], found[1]) if found else None
 
 
+async def keep_label_pdf(session: AsyncSession, label_id: str, pdf: bytes) -> None:
+    await session.execute(
+        update(LabelRow).where(LabelRow.id == label_id, LabelRow.pdf.is_(None)).values(pdf=pdf)
+    )
+
+
 async def get_return_document(session: AsyncSession, return_id: str) -> ReturnState | None:
     row = await session.scalar(select(ReturnRow).where(ReturnRow.id == return_id))
     if row is None or row.document is None:

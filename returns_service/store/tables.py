@@ -252,7 +252,10 @@ class LabelRow(Base):
     return_id: Mapped[str] = mapped_column(String(64), unique=True)
     carrier: Mapped[str] = mapped_column(String(64))
     tracking_number: Mapped[str] = mapped_column(String(64), unique=True)
-    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    # The carrier's PDF; or, for the built-in carrier, none until it is first downloaded (it is
+    # rendered from `spec`, what the label was made from, and kept).
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    spec: Mapped[dict | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
 

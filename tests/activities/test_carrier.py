@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from returns_service.activities.carrier import HttpCarrier
 from returns_service.activities.labels import StoreCarrier
 from returns_service.activities.ports import CarrierUnavailable
+from returns_service.documents.label_pdf import label_pdf
 from returns_service.domain.messages import CreateLabel
 from returns_service.domain.models import Address, Customer, Order, ReturnItem
 from returns_service.store.orders import put_order
@@ -76,7 +77,7 @@ async def a_return(sessions, address: Address | None = ANN) -> CreateLabel:
 async def label_text(sessions, return_id: str) -> str:
     async with sessions() as session:
         row = await session.scalar(select(LabelRow).where(LabelRow.return_id == return_id))
-    return str(PdfReader(io.BytesIO(row.pdf)).pages[0].extract_text())
+    return str(PdfReader(io.BytesIO(label_pdf(row))).pages[0].extract_text())
 
 
 async def test_the_built_in_label_carries_both_addresses_and_both_numbers(sessions):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from returns_service.store.tables import LedgerEntryRow, ReturnEventRow, ReturnRow
+from returns_service.store.tables import LabelRow, LedgerEntryRow, ReturnEventRow, ReturnRow
 from tests.factories import expensive_line
 
 PROBLEM = "application/problem+json"
@@ -122,6 +122,12 @@ async def test_a_return_from_request_to_refund_through_http(api):
     assert label.headers["content-type"] == "application/pdf"
     text = PdfReader(io.BytesIO(label.content)).pages[0].extract_text()
     assert body["label"]["tracking_number"] in text and body["number"] in text
+    # Rendered on this first download, not when the label was made, and kept: the same again.
+    async with api.sessions() as session:
+        kept = await session.scalar(select(LabelRow.pdf).where(LabelRow.return_id == body["id"]))
+    assert kept == label.content
+    again = await api.http.get(body["label"]["url"], headers=api.auth("warehouse"))
+    assert again.content == label.content
     shipped = await api.act(body["id"], "ship", "integration")
     assert shipped.json()["status"] == "shipped"
     received = await api.act(

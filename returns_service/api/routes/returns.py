@@ -57,6 +57,7 @@ from returns_service.api.schemas import (
     ShipIn,
 )
 from returns_service.config import Settings
+from returns_service.documents.label_pdf import label_pdf
 from returns_service.domain.messages import (
     ApproveReturn,
     CancelReturn,
@@ -109,6 +110,7 @@ from returns_service.store.returns import (
     decode_cursor,
     get_label,
     get_return_document,
+    keep_label_pdf,
     list_returns,
 )
 from returns_service.workflows.returns import ReturnWorkflow
@@ -394,15 +396,22 @@ async def read_return(
 async def read_label(
     return_id: ReturnId,
     read: SessionDep,
+    write: WriteSessionDep,
     principal: Annotated[Principal, _by(*STAFF, CUSTOMER)],
 ) -> Response:
+    """The label's PDF; the built-in carrier's is rendered on the first download and kept."""
     async with read.begin():
         found = await get_label(read, return_id)
     if found is None or not principal.may_see(found[1]):
         raise NotFound(f"return {return_id} has no label")
     label = found[0]
+    pdf = label.pdf
+    if pdf is None:
+        pdf = await asyncio.to_thread(label_pdf, label)
+        async with write.begin():
+            await keep_label_pdf(write, label.id, pdf)
     return Response(
-        label.pdf,
+        pdf,
         media_type="application/pdf",
         headers={"Content-Disposition": f'inline; filename="label-{label.tracking_number}.pdf"'},
     )

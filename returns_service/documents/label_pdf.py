@@ -16,6 +16,7 @@ from reportlab.pdfgen import canvas
 
 from returns_service.domain.messages import CreateLabel
 from returns_service.domain.models import Address
+from returns_service.store.tables import LabelRow
 
 
 def render_label(request: CreateLabel, carrier: str, tracking_number: str) -> bytes:
@@ -70,3 +71,14 @@ def _address(
         y -= size * 0.42 * mm
         pdf.drawString(x + 3 * mm, y, line[:60])
     return y
+
+
+def label_pdf(label: LabelRow) -> bytes:
+    """The label's PDF: the carrier's, or one rendered here from what the label was made from
+    (the same bytes every time)."""
+    if label.pdf is not None:
+        return label.pdf
+    assert label.spec is not None, f"label {label.id} has neither a PDF nor what makes one"
+    return render_label(
+        CreateLabel.model_validate(label.spec), label.carrier, label.tracking_number
+    )
