@@ -716,17 +716,20 @@ async def bulk_action(
         ids = list(dict.fromkeys(body.return_ids))
         tasks = [asyncio.ensure_future(in_turn(r)) for r in ids]
         await asyncio.wait(tasks, timeout=actions.gateway.answer_seconds + BULK_GRACE_SECONDS)
+        late = [task for task in tasks if not task.done()]
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
         results = []
         for return_id, task in zip(ids, tasks, strict=True):
-            if task.done():
+            if not task.cancelled():
                 results.append(task.result())
                 continue
-            task.cancel()
-            late = Unavailable(
+            unanswered = Unavailable(
                 "no answer within the request's deadline; the action may still take effect:"
                 " read the return before repeating it"
             )
-            results.append(_failed(return_id, late))
+            results.append(_failed(return_id, unanswered))
         return Answer(200, BulkActionOut(results=results).model_dump(mode="json"), {})
 
     return await actions.idempotency.run(principal, body, work)
