@@ -59,9 +59,11 @@ async def check_url(url: str, allow_private: bool = False, resolver: Resolver = 
     try:
         parts = urlsplit(url)
         host = parts.hostname
-        parts.port  # noqa: B018 - a malformed port raises here
+        port = parts.port  # a malformed port raises here
     except ValueError as error:
         raise ForbiddenUrl(f"not a valid URL: {error}") from None
+    if port == 0:
+        raise ForbiddenUrl("not a valid URL: port 0")
     if parts.scheme not in ("http", "https"):
         raise ForbiddenUrl("only http and https URLs can receive webhooks")
     if not host:

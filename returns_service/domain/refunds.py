@@ -228,12 +228,13 @@ def priced_claims(
     return_fee_left: int,
 ) -> Entitlement:
     """An entitlement from the value of its claimed units and the original shipping: `due` counts
-    the units the policy pays back by itself, each line's share of its value."""
+    the units the policy pays back by itself, each line's share of its value, and the shipping
+    only with them (goods that came back damaged are an agent's decision, shipping and all)."""
     items_amount = sum(claim.amount for claim in lines)
     items_due = sum(claim.amount * claim.units // claim.back for claim in lines if claim.back)
     return Entitlement(
         refund=priced(order.id, items_amount, shipping, policy, return_fee_left),
-        due=priced(order.id, items_due, shipping, policy, return_fee_left),
+        due=priced(order.id, items_due, shipping if items_due else 0, policy, return_fee_left),
         lines=lines,
     )
 

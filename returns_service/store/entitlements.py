@@ -24,8 +24,8 @@ from returns_service.store.tables import (
     ReturnRow,
 )
 
-# Returns in these statuses can no longer be rejected (nor give their units back).
-SETTLED = (Status.REFUNDED.value, Status.CLOSED.value)
+# A return in this status has paid back (returns refunded under code older than `settled_at`).
+PAID_BACK = Status.REFUNDED.value
 
 
 async def entitle_return(session: AsyncSession, request: EntitleRefund) -> Entitled:
@@ -148,9 +148,19 @@ async def settle(
 async def other_claims(
     session: AsyncSession, order_id: str, return_id: str
 ) -> tuple[dict[str, ClaimedUnits], dict[str, int]]:
-    """What other returns claimed of each line of the order, and how many of those units are on
-    returns that can no longer be rejected (settled, refunded or closed)."""
-    settled = or_(RefundEntitlementRow.settled_at.is_not(None), ReturnRow.status.in_(SETTLED))
+    """What other returns claimed of each line of the order, and how many of those units are
+    back for good: on returns that have set out to pay them back (settled), were refunded, or
+    paid something. Units on a return closed without a refund, an exchange or one that may
+    still be rejected do not complete the order for its original shipping."""
+    paid = (
+        select(LedgerEntryRow.id)
+        .where(
+            LedgerEntryRow.return_id == RefundClaimRow.return_id,
+            LedgerEntryRow.status != "failed",
+        )
+        .exists()
+    )
+    settled = or_(RefundEntitlementRow.settled_at.is_not(None), ReturnRow.status == PAID_BACK, paid)
     rows = (
         await session.execute(
             select(
@@ -211,23 +221,26 @@ async def entitlements(session: AsyncSession, return_id: str) -> dict[str, Order
     return {row.order_id: order_refund(row) for row in await entitlement_rows(session, return_id)}
 
 
-async def release_entitlement(session: AsyncSession, return_id: str) -> None:
+async def release_entitlement(session: AsyncSession, return_id: str) -> set[str]:
     """A return that ends without paying anything back (rejected once its parcel was opened)
     gives its claims back, so that the units' value and the order's shipping stay for the
     return that really brings them back. One that paid something keeps them, and so does one
     that had set out to pay (its refund failed) for an order whose shipping another return took
-    counting its units as back for good."""
+    counting on them. Answers the orders whose claims it keeps: their units stay with it (they
+    cannot be returned again, or they would be claimed twice)."""
+    rows = await entitlement_rows(session, return_id)
     paid = await session.scalar(
         select(func.count())
         .select_from(LedgerEntryRow)
         .where(LedgerEntryRow.return_id == return_id, LedgerEntryRow.status != "failed")
     )
     if paid:
-        return
-    rows = await entitlement_rows(session, return_id)
+        return {row.order_id for row in rows}
     await get_orders(session, [row.order_id for row in rows], lock=True)
+    kept = set()
     for row in rows:
         if row.settled_at is not None and await shipping_taken(session, row.order_id, return_id):
+            kept.add(row.order_id)
             continue
         await session.execute(
             delete(RefundClaimRow).where(
@@ -235,3 +248,4 @@ async def release_entitlement(session: AsyncSession, return_id: str) -> None:
             )
         )
         await session.delete(row)
+    return kept

@@ -183,23 +183,25 @@ async def project_return(session: AsyncSession, state: ReturnState) -> bool:
             keys=["id"],
         )
     if written and state.status in RELEASED:
+        kept = await release_entitlement(session, state.id)
         await session.execute(
-            update(ReturnLineRow).where(ReturnLineRow.return_id == state.id).values(holds=False)
+            update(ReturnLineRow)
+            .where(ReturnLineRow.return_id == state.id, ReturnLineRow.order_id.not_in(kept))
+            .values(holds=False)
         )
-        await release_entitlement(session, state.id)
     return written
 
 
-async def get_label(session: AsyncSession, return_id: str) -> tuple[LabelRow, str] | None:
-    """The return's label and the email of the return's customer (who may read it)."""
+async def get_label(session: AsyncSession, return_id: str) -> tuple[LabelRow, str, str] | None:
+    """The return's label, the email of its customer (who may read it) and its status."""
     found = (
         await session.execute(
-            select(LabelRow, ReturnRow.customer_email)
+            select(LabelRow, ReturnRow.customer_email, ReturnRow.status)
             .join(ReturnRow, ReturnRow.id == LabelRow.return_id)
             .where(LabelRow.return_id == return_id)
         )
     ).first()
-    return (found[0], found[1]) if found else None
+    return (found[0], found[1], found[2]) if found else None
 
 
 async def keep_label_pdf(session: AsyncSession, label_id: str, pdf: bytes) -> None:

@@ -104,6 +104,15 @@ T = TypeVar("T")
 In = TypeVar("In")
 
 
+def nothing_due() -> ApplicationError:
+    return ApplicationError(
+        "amount: nothing more is paid back by the policy; name the amount",
+        {"field": "amount"},
+        type="InvalidInput",
+        non_retryable=True,
+    )
+
+
 def bad_data(error: ActivityError | ApplicationError) -> str | None:
     """Why a store step failed for good (data the store can never keep), or None. (A local
     activity's failure may reach the workflow as the activity's own error, not wrapped.)"""
@@ -378,18 +387,9 @@ class ReturnWorkflow:
                 raise self.refused(Action.REFUND)
             amount = request.amount
             if amount is None:
-                amount = (
-                    self.still_due(maxima)
-                    if self.entitled is not None
-                    else self.amount_for(self.refundable_quantity)
-                )
+                amount = self.policy_pays(maxima)
                 if amount == 0 and self.status is Status.REFUNDED:
-                    raise ApplicationError(
-                        "amount: nothing more is paid back by the policy; name the amount",
-                        {"field": "amount"},
-                        type="InvalidInput",
-                        non_retryable=True,
-                    )
+                    raise nothing_due()
             try:
                 split = refunds.split_over_orders(amount, maxima)
             except refunds.AboveMaximum as error:
@@ -508,6 +508,13 @@ class ReturnWorkflow:
                 maxima[refund.order_id] = max(maxima[refund.order_id] - refund.amount, 0)
         return maxima
 
+    def policy_pays(self, maxima: dict[str, int]) -> int:
+        """What a refund without an amount pays: what the policy pays back by itself and is not
+        paid yet."""
+        if self.entitled is not None:
+            return self.still_due(maxima)
+        return self.amount_for(self.refundable_quantity)
+
     def still_due(self, maxima: dict[str, int]) -> int:
         """What the policy pays back by itself, less what was paid back already."""
         paid = self.paid_by_order()
@@ -622,8 +629,11 @@ class ReturnWorkflow:
 
     def refused(self, change: Action) -> ApplicationError:
         why = f"cannot {change.value} a return that is {self.status.value}"
-        if allows(self.status, change):
+        replacement = self.state.replacement
+        if allows(self.status, change) and replacement is not None and not replacement.settled:
             why += ": its replacement order is neither fulfilled nor cancelled yet"
+        elif allows(self.status, change) and change is Action.REFUND:
+            why += ": nothing is left to pay back"
         return ApplicationError(
             why,
             {"current_status": self.status.value, "available_actions": self.actions()},
@@ -784,6 +794,10 @@ class ReturnWorkflow:
     @refund_by_agent.validator
     def validate_refund(self, request: RefundReturn) -> None:
         self.require(Action.REFUND)
+        if request.amount is None and not self.policy_pays(self.refundable_by_order()):
+            # Nothing the policy pays by itself (goods that came back damaged, or all paid):
+            # the agent names the amount rather than the return moving on with nothing paid.
+            raise nothing_due()
         maximum = sum(self.refundable_by_order().values())
         if request.amount is not None and request.amount > maximum:
             raise ApplicationError(

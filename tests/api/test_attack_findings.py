@@ -603,3 +603,154 @@ async def test_a_default_refund_with_nothing_due_is_refused(api):
     assert part.json()["refundable_amount"] == 1725  # the answer counts the part just paid
     nothing = await api.act(body["id"], "refund", "agent")
     assert nothing.status_code == 422 and nothing.json()["errors"][0]["field"] == "amount"
+
+
+# --- the third attack (shipping settled when a return pays) -----------------------------------
+
+
+def two_line_payload(order_id: str, captured: int) -> dict[str, Any]:
+    payload = order_payload(
+        number=order_id.upper(), email=f"{order_id}@example.com", lines=TWO_LINES
+    )
+    payload["shipping_amount"] = 990
+    payload["captures"][0]["amount"] = captured
+    return payload
+
+
+async def until(api: Any, return_id: str, done: Any) -> dict[str, Any]:
+    for _ in range(150):
+        body = (await api.http.get(f"/v1/returns/{return_id}", headers=api.auth("agent"))).json()
+        if done(body):
+            return body  # type: ignore[no-any-return]
+        await asyncio.sleep(0.1)
+    raise AssertionError(body)
+
+
+async def test_a_rejected_return_whose_units_made_the_order_whole_keeps_them(api):
+    """A's refund fails (the capture was lowered), B completes the order counting on A's unit
+    and pays 5990; the agent then rejects A. A keeps its unit: it cannot be returned a second
+    time into a return that would be worth nothing."""
+    await policy(api, refund_original_shipping=True, review_above_amount=None)
+    try:
+        order_id = f"o_{uuid.uuid4().hex[:10]}"
+        assert (await put(api, order_id, two_line_payload(order_id, 10990))).status_code == 200
+        a = await create(api, order_id, "x")
+        b = await create(api, order_id, "y")
+    finally:
+        await policy(api)
+    assert (await put(api, order_id, two_line_payload(order_id, 1))).status_code == 200
+    receipt = {
+        "location": "WH1",
+        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
+    }
+    assert (await api.act(a["id"], "receive", "warehouse", receipt)).status_code == 200
+    failed = await until(api, a["id"], lambda r: r["errors"])
+    assert failed["status"] == "received" and failed["refunded_amount"] == 0
+    assert (await put(api, order_id, two_line_payload(order_id, 10990))).status_code == 200
+    closed = await receive_all(api, b)
+    assert closed["refunded_amount"] == 5990
+    assert (await api.act(a["id"], "reject", "agent", {"reason": "no"})).status_code == 200
+    await until(api, a["id"], lambda r: r["status"] == "rejected")
+    order = (await api.http.get(f"/v1/orders/{order_id}", headers=api.auth("agent"))).json()
+    assert [line["returnable_quantity"] for line in order["lines"]] == [0, 0]
+    again = await api.create(order_id, quantity=1, line_id="x")
+    assert again.status_code == 422, again.text
+
+
+@pytest.mark.parametrize("first", ["damaged and closed", "the good one"])
+async def test_a_return_closed_without_a_refund_does_not_make_the_order_whole(api, first):
+    """The original shipping is paid back with the units that are: a return an agent closes
+    without paying (damaged goods) does not complete the order, whichever is decided first."""
+    await policy(api, refund_original_shipping=True, review_above_amount=None)
+    try:
+        order_id = await two_line_order(api)
+        a = await create(api, order_id, "x")
+        b = await create(api, order_id, "y")
+    finally:
+        await policy(api)
+
+    async def close_damaged() -> None:
+        receipt = {
+            "location": "WH1",
+            "items": [{"item_id": "ri_1", "quantity": 1, "condition": "damaged"}],
+        }
+        assert (await api.act(a["id"], "receive", "warehouse", receipt)).status_code == 200
+        assert (await api.act(a["id"], "close", "agent")).status_code == 200
+
+    if first == "damaged and closed":
+        await close_damaged()
+        closed = await receive_all(api, b)
+    else:
+        closed = await receive_all(api, b)
+        await close_damaged()
+    assert closed["refunded_amount"] == 5000
+
+
+async def test_a_default_refund_of_damaged_goods_pays_no_shipping_by_itself(api):
+    await policy(api, refund_original_shipping=True, review_above_amount=None)
+    try:
+        order_id = await two_line_order(api)
+        a = await create(api, order_id, "x")
+        b = await create(api, order_id, "y")
+    finally:
+        await policy(api)
+    assert (await receive_all(api, b))["refunded_amount"] == 5000
+    receipt = {
+        "location": "WH1",
+        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "damaged"}],
+    }
+    assert (await api.act(a["id"], "receive", "warehouse", receipt)).status_code == 200
+    nothing = await api.act(a["id"], "refund", "agent")
+    assert nothing.status_code == 422, nothing.text
+    # An agent who pays the damaged goods back completes the order: the shipping comes too.
+    paid = await api.act(a["id"], "refund", "agent", {"amount": 5990})
+    assert paid.status_code == 200 and paid.json()["refunded_amount"] == 5990
+
+
+async def test_a_carrier_event_repeated_with_another_body_is_the_first_one(api):
+    from tests.api.conftest import CARRIER_SECRET
+    from tests.fakes.carrier import FakeCarrier
+
+    carrier = FakeCarrier(webhook_secret=CARRIER_SECRET)
+    first = (await api.create(await api.put_order())).json()
+    second = (await api.create(await api.put_order())).json()
+    event_id = f"evt_{uuid.uuid4().hex[:12]}"
+    sent = []
+    for tracking, status in (
+        (first["label"]["tracking_number"], "pre_transit"),
+        (first["label"]["tracking_number"], "in_transit"),
+        (second["label"]["tracking_number"], "in_transit"),
+    ):
+        body, signed = carrier.event(tracking, status, event_id)
+        answer = await api.http.post(
+            "/v1/carrier-events", content=body, headers={**signed, **api.auth("integration")}
+        )
+        assert answer.status_code == 202, answer.text
+        sent.append(answer.json())
+    assert [s["duplicate"] for s in sent] == [False, True, True]
+    assert [s["forwarded"] for s in sent] == [False, False, False]
+    assert {s["return_id"] for s in sent} == {first["id"]}
+    for body in (first, second):
+        current = await api.http.get(f"/v1/returns/{body['id']}", headers=api.auth("agent"))
+        assert current.json()["status"] == "label_sent"
+
+
+async def test_refunds_racing_for_the_rest_say_nothing_is_left(api):
+    body = await api.received_without_auto_refund()
+    left = (await api.http.get(f"/v1/returns/{body['id']}", headers=api.auth("agent"))).json()
+    answers = await asyncio.gather(
+        *(
+            api.act(body["id"], "refund", "agent", {"amount": left["refundable_amount"]})
+            for _ in range(4)
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
+    refusals = [a.json()["detail"] for a in answers if a.status_code == 409]
+    assert not any("replacement" in detail for detail in refusals), refusals
+
+
+async def test_the_label_of_a_cancelled_return_is_void(api):
+    body = (await api.create(await api.put_order())).json()
+    assert (await api.act(body["id"], "cancel", "agent")).status_code == 200
+    label = await api.http.get(body["label"]["url"], headers=api.auth("warehouse"))
+    assert label.status_code == 404 and "void" in label.json()["detail"]

@@ -46,6 +46,7 @@ FORBIDDEN = [
     "http://[fec0::1]/hooks",  # site-local
     "ftp://example.com/hooks",
     "http://user:secret@93.184.216.34/hooks",
+    "http://1.1.1.1:0/hooks",  # port 0
 ]
 
 

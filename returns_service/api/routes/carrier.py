@@ -110,7 +110,6 @@ async def receive_event(
                 .where(TrackingNumberRow.tracking_number == body.tracking_number)
             )
         ).first()
-        return_id = found.id if found else None
         fresh = await insert_once(
             session,
             CarrierEventRow,
@@ -119,21 +118,32 @@ async def receive_event(
                 "tracking_number": body.tracking_number,
                 "status": body.status,
                 "occurred_at": body.occurred_at,
-                "return_id": return_id,
+                "return_id": found.id if found else None,
                 "received_at": datetime.now(UTC),
             },
         )
+        # A repeat is the event as first kept, whatever this copy says.
+        kept = await session.get(CarrierEventRow, body.id)
+        assert kept is not None
+        return_id = kept.return_id
+        status = None
+        if return_id is not None:
+            status = await session.scalar(select(ReturnRow.status).where(ReturnRow.id == return_id))
     # Told to the return after the event is kept, outside the transaction (a stalled Temporal
     # holds no lock). If it does not get through, the carrier is answered an error and sends
     # the event again; the return still waits for its parcel, so the repeat is told again (the
     # workflow takes a second word of the same parcel as the first).
-    forward = (
-        found is not None and found.status in AWAITING_PARCEL and body.status in IN_CARRIERS_HANDS
-    )
+    forward = status in AWAITING_PARCEL and kept.status in IN_CARRIERS_HANDS
     if forward:
         assert return_id is not None
+        event = CarrierEvent(
+            id=kept.id,
+            tracking_number=kept.tracking_number,
+            status=kept.status,
+            occurred_at=kept.occurred_at,
+        )
         try:
-            forward = await gateway.tell_carrier_event(return_id, CarrierEvent(**body.model_dump()))
+            forward = await gateway.tell_carrier_event(return_id, event)
         except Unreachable as error:
             raise Unavailable(str(error)) from None
     return CarrierEventOut(id=body.id, return_id=return_id, duplicate=not fresh, forwarded=forward)

@@ -79,7 +79,7 @@ from returns_service.domain.models import (
     ReturnState,
     still_returnable,
 )
-from returns_service.domain.status import TERMINAL, Status
+from returns_service.domain.status import RELEASED, TERMINAL, Status
 from returns_service.domain.types import (
     EMAIL_LENGTH,
     ID_LENGTH,
@@ -119,6 +119,8 @@ router = APIRouter(prefix="/v1/returns", tags=["returns"])
 
 # A read does not wait long for a busy or absent worker: the read model answers instead.
 LIVE_STATE_SECONDS = 2.0
+# A return in these statuses will not be sent: its label must not be printed and posted.
+VOID_LABEL = tuple(status.value for status in RELEASED)
 # How many returns of a bulk action are asked at once.
 BULK_AT_ONCE = 16
 # A bulk action answers within the workflows' deadline and this much more.
@@ -404,7 +406,9 @@ async def read_label(
         found = await get_label(read, return_id)
     if found is None or not principal.may_see(found[1]):
         raise NotFound(f"return {return_id} has no label")
-    label = found[0]
+    label, _, status = found
+    if status in VOID_LABEL:
+        raise NotFound(f"the label of return {return_id} is void: the return is {status}")
     pdf = label.pdf
     if pdf is None:
         pdf = await asyncio.to_thread(label_pdf, label)

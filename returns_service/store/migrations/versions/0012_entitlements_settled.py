@@ -17,12 +17,11 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("refund_entitlements") as batch:
         batch.add_column(sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True))
-    # Returns that paid something, or were refunded or closed, can no longer be rejected: their
-    # units are back for good.
+    # Returns that paid something back, or were refunded, have their units back for good.
     op.execute(
         "UPDATE refund_entitlements SET settled_at = created_at"
         " WHERE return_id IN (SELECT return_id FROM ledger_entries WHERE status != 'failed')"
-        " OR return_id IN (SELECT id FROM returns WHERE status IN ('refunded', 'closed'))"
+        " OR return_id IN (SELECT id FROM returns WHERE status = 'refunded')"
     )
 
 
