@@ -608,6 +608,17 @@ async def test_a_default_refund_with_nothing_due_is_refused(api):
 # --- the third attack (shipping settled when a return pays) -----------------------------------
 
 
+async def x_and_y_returned_apart(api: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """An order of X and Y (5000 each, 990 shipping paid back with the whole order), and a
+    return of each."""
+    await policy(api, refund_original_shipping=True, review_above_amount=None)
+    try:
+        order_id = await two_line_order(api)
+        return order_id, await create(api, order_id, "x"), await create(api, order_id, "y")
+    finally:
+        await policy(api)
+
+
 def two_line_payload(order_id: str, captured: int) -> dict[str, Any]:
     payload = order_payload(
         number=order_id.upper(), email=f"{order_id}@example.com", lines=TWO_LINES
@@ -661,13 +672,7 @@ async def test_a_rejected_return_whose_units_made_the_order_whole_keeps_them(api
 async def test_a_return_closed_without_a_refund_does_not_make_the_order_whole(api, first):
     """The original shipping is paid back with the units that are: a return an agent closes
     without paying (damaged goods) does not complete the order, whichever is decided first."""
-    await policy(api, refund_original_shipping=True, review_above_amount=None)
-    try:
-        order_id = await two_line_order(api)
-        a = await create(api, order_id, "x")
-        b = await create(api, order_id, "y")
-    finally:
-        await policy(api)
+    order_id, a, b = await x_and_y_returned_apart(api)
 
     async def close_damaged() -> None:
         receipt = {
@@ -687,13 +692,7 @@ async def test_a_return_closed_without_a_refund_does_not_make_the_order_whole(ap
 
 
 async def test_a_default_refund_of_damaged_goods_pays_no_shipping_by_itself(api):
-    await policy(api, refund_original_shipping=True, review_above_amount=None)
-    try:
-        order_id = await two_line_order(api)
-        a = await create(api, order_id, "x")
-        b = await create(api, order_id, "y")
-    finally:
-        await policy(api)
+    order_id, a, b = await x_and_y_returned_apart(api)
     assert (await receive_all(api, b))["refunded_amount"] == 5000
     receipt = {
         "location": "WH1",
