@@ -213,9 +213,9 @@ def original_shipping(
     unit is back: the return's own `lines` and the `kept` units of returns that can no longer be
     rejected (one still open for a decision might give its units back, and the order would not
     be whole)."""
-    if not policy.refund_original_shipping or shipping_taken:
-        return 0
-    own = {claim.line_id: claim.back for claim in lines}
+    own = {claim.line_id: claim.back for claim in lines if claim.back}
+    if not policy.refund_original_shipping or shipping_taken or not own:
+        return 0  # (a return that brought none of the order's units back never takes it)
     whole = all(own.get(ln.id, 0) + kept.get(ln.id, 0) >= ln.quantity for ln in order.lines)
     return order.shipping_amount if whole else 0
 

@@ -7,10 +7,12 @@ from hypothesis import strategies as st
 from returns_service.domain.models import Capture, Order, OrderLine, Policy
 from returns_service.domain.refunds import (
     CaptureBalance,
+    ClaimedUnits,
     InsufficientCaptures,
     ReturnedUnits,
     allocate,
     order_discount_shares,
+    original_shipping,
     refund_by_order,
     units_value,
 )
@@ -81,6 +83,20 @@ def test_original_shipping_only_when_the_whole_order_comes_back():
     )
     assert one.shipping_amount == 0
     assert both.shipping_amount == 490 and both.amount == 5450 + 490
+
+
+def test_original_shipping_goes_with_units_that_complete_the_order_for_good():
+    o = order([SHIRT], shipping=490)
+    policy = Policy(refund_original_shipping=True)
+    mine = [ClaimedUnits(line_id="l1", back=1, units=1, amount=2424)]
+    # The other unit is back for good on a return that paid: this one completes the order.
+    assert original_shipping(o, mine, {"l1": 1}, False, policy) == 490
+    # ... unless another return has the shipping already, or the other unit may yet go back.
+    assert original_shipping(o, mine, {"l1": 1}, True, policy) == 0
+    assert original_shipping(o, mine, {}, False, policy) == 0
+    # A return that brought none of the order's units back never takes its shipping.
+    assert original_shipping(o, [], {"l1": 2}, False, policy) == 0
+    assert original_shipping(o, [ClaimedUnits(line_id="l1")], {"l1": 2}, False, policy) == 0
 
 
 def test_allocation_takes_the_newest_capture_first_and_spills_over():
