@@ -193,9 +193,15 @@ async def main() -> None:
         )
         spent = {k: sum(cpu_seconds(p) for p in pids) - before[k] for k, pids in processes.items()}
         events = await history_events(f"127.0.0.1:{ports['temporal']}", ids[:20])
+        temporal_before = sum(cpu_seconds(p) for p in processes["temporal"])
+        own_before = time.process_time()
         noops_s = await drive_noops(
             f"127.0.0.1:{ports['temporal']}", args.returns, args.concurrency
         )
+        noop_spent = {
+            "temporal": sum(cpu_seconds(p) for p in processes["temporal"]) - temporal_before,
+            "worker and client (this process)": time.process_time() - own_before,
+        }
     finally:
         stack.send_signal(signal.SIGINT)
         stack.wait(60)
@@ -212,6 +218,10 @@ async def main() -> None:
     print(
         "CPU seconds per return: "
         + ", ".join(f"{kind} {seconds / n * 1000:.1f} ms" for kind, seconds in spent.items())
+    )
+    print(
+        "CPU seconds per no-op: "
+        + ", ".join(f"{kind} {seconds / n * 1000:.1f} ms" for kind, seconds in noop_spent.items())
     )
     print(f"Temporal history events per return: {events:.0f}")
 

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         description="Let webhook endpoints be on loopback or private addresses (development and"
         " tests); cloud metadata addresses stay refused.",
     )
+    workflow_sandbox: bool = Field(
+        default=False,
+        description="Run workflows in the Temporal SDK's sandbox (slower; the tests always do,"
+        " and replay recorded histories, which is what keeps the code deterministic).",
+    )
     payments: Literal["builtin", "stripe"] = Field(
         default="builtin",
         description="Where refunds go: the built-in ledger, or Stripe (and the ledger).",

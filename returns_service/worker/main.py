@@ -9,7 +9,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from returns_service.activities.carrier import HttpCarrier
 from returns_service.activities.email_relay import EmailRelay
@@ -57,12 +58,19 @@ def build_activities(
 
 
 def build_worker(client: Client, settings: Settings, activities: ReturnActivities) -> Worker:
+    # Unsandboxed by default: the sandbox re-imports the workflow module for every return and
+    # wraps every activation, a fifth of the worker's CPU under load (bench/lifecycle.py: 166 ->
+    # 134 ms per return). The workflow tests run in the sandbox, and the replay tests replay
+    # recorded histories, so a non-deterministic call still fails a test.
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[ReturnWorkflow, WebhookEndpointWorkflow],
         activities=activities.all(),
         max_concurrent_activities=50,
+        workflow_runner=(
+            SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+        ),
         # A worker that died hands its cached returns on to another one after this long (the
         # SDK's default is 10 s), so a crash delays the returns it held by seconds, not more.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
