@@ -1,11 +1,13 @@
 """Who hears of a return's status change, in one place: the webhook endpoints subscribed to its
 event (the event and a delivery for each, written in the transaction that records the status,
-then their queues woken) and the customer (an email in the outbox, which the email relay sends).
+then their queues woken) and the customer (an email kept in the outbox in that same transaction,
+which the email relay sends).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
@@ -24,25 +26,34 @@ class Notifications:
         self.public_url = public_url.rstrip("/")
         self.templates = templates
 
-    @staticmethod
-    async def plan(session: AsyncSession, state: ReturnState, event: str | None) -> list[str]:
-        """Keep the event this version of the return emits and plan its webhook deliveries, in
-        the caller's transaction; answers the endpoints to wake once it has committed. A step
-        repeated after it committed finds the event kept and plans nothing again."""
+    async def plan(
+        self,
+        session: AsyncSession,
+        state: ReturnState,
+        event: str | None,
+        data: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """In the caller's transaction: keep the event this version of the return emits, plan
+        its webhook deliveries and keep the customer's email for the status (once, by its key);
+        answers the endpoints to wake once it has committed. A step repeated after it committed
+        finds the event kept and plans nothing again. `data` is the state as JSON, if made."""
         if event is None:
             return []
-        row, fresh = await record_event(session, state, event)
-        return await plan_deliveries(session, row) if fresh else []
-
-    async def send(self, state: ReturnState, endpoints: list[str]) -> None:
-        """After the commit: wake the endpoints' queues, and put the customer's email for this
-        status in the outbox (once, by its key)."""
-        if endpoints:
-            await wake_endpoints(activity.client(), activity.info().task_queue, endpoints)
+        kept = await record_event(session, state, event, data)
+        if kept is None:
+            return []
+        endpoints = await plan_deliveries(session, kept)
         try:
             message = status_email(state, self.public_url, self.templates)
         except Exception:  # a template that cannot render must not hold the return up
             activity.logger.exception("the status email of %s could not be made", state.id)
-            return
+            return endpoints
         if message is not None:
-            await self.email.send(message)
+            await self.email.keep(session, message)
+        return endpoints
+
+    @staticmethod
+    async def wake(endpoints: list[str]) -> None:
+        """After the commit: wake the queues of the endpoints that have deliveries to make."""
+        if endpoints:
+            await wake_endpoints(activity.client(), activity.info().task_queue, endpoints)

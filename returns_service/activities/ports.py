@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from returns_service.domain.messages import CreateLabel, IssueRefund, RefundResult, RestockItems
 from returns_service.domain.models import Label, Model
 
@@ -86,4 +88,6 @@ class Inventory(Protocol):
 
 
 class Email(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    async def keep(self, session: AsyncSession, message: EmailMessage) -> None:
+        """Keep the message for sending, in the caller's transaction (once by its key): it is
+        sent if and only if what it tells of was recorded."""

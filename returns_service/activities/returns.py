@@ -108,8 +108,7 @@ class ReturnActivities(ReturnSteps):
                     endpoints = await self.notifications.plan(
                         session, requested, status_event(Status.REQUESTED)
                     )
-        if request.state is not None:
-            await self.notifications.send(requested, endpoints)
+        await self.notifications.wake(endpoints)
         return registered
 
     @activity.defn(name=ReturnActivity.ENTITLE)
@@ -136,9 +135,12 @@ class ReturnActivities(ReturnSteps):
         """The status change in the read model and who hears of it, in one transaction."""
         with bad_data_is_final():
             async with self.sessions.begin() as session:
-                await project_return(session, request.state)
-                endpoints = await self.notifications.plan(session, request.state, request.event)
-        await self.notifications.send(request.state, endpoints)
+                data = request.state.model_dump(mode="json")
+                await project_return(session, request.state, data)
+                endpoints = await self.notifications.plan(
+                    session, request.state, request.event, data
+                )
+        await self.notifications.wake(endpoints)
 
     def all(self) -> list[Callable[..., Any]]:
         return [

@@ -55,20 +55,20 @@ def delivery_id(event_id: str, endpoint_id: str) -> str:
 async def plan_deliveries(session: AsyncSession, event: ReturnEventRow) -> list[str]:
     """A delivery for each enabled endpoint that wants this event (once, however often asked);
     answers the endpoints that have a delivery to make."""
-    endpoints = (
-        await session.scalars(select(WebhookEndpointRow).where(WebhookEndpointRow.enabled))
-    ).all()
+    endpoints = await session.execute(
+        select(WebhookEndpointRow.id, WebhookEndpointRow.events).where(WebhookEndpointRow.enabled)
+    )
     planned = []
-    for endpoint in endpoints:
-        if event.type not in endpoint.events:
+    for endpoint_id, events in endpoints:
+        if event.type not in events:
             continue
-        planned.append(endpoint.id)
+        planned.append(endpoint_id)
         await insert_once(
             session,
             WebhookDeliveryRow,
             {
-                "id": delivery_id(event.id, endpoint.id),
-                "endpoint_id": endpoint.id,
+                "id": delivery_id(event.id, endpoint_id),
+                "endpoint_id": endpoint_id,
                 "event_id": event.id,
                 "event_type": event.type,
                 "return_id": event.return_id,

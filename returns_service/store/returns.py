@@ -25,6 +25,7 @@ from returns_service.store.tables import (
     ReturnLineRow,
     ReturnReasonRow,
     ReturnRow,
+    table,
 )
 from returns_service.store.upsert import insert_once, upsert
 
@@ -121,34 +122,34 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
 
 
 async def record_event(
-    session: AsyncSession, state: ReturnState, event_type: str
-) -> tuple[ReturnEventRow, bool]:
-    """Keep the event that this version of the return emits, once; True when kept now (a step
-    repeated after it committed finds it kept and plans nothing again)."""
+    session: AsyncSession, state: ReturnState, event_type: str, data: dict[str, Any] | None = None
+) -> ReturnEventRow | None:
+    """Keep the event that this version of the return emits, once: the event kept now, or None
+    when it was kept before (a step repeated after it committed plans nothing again). `data` is
+    the state as JSON, when the caller has it already."""
     key = f"{state.id}:{event_type}:{state.version}"
-    event_id = "evt_" + derived(key, 24)
-    fresh = await insert_once(
-        session,
-        ReturnEventRow,
-        {
-            "id": event_id,
-            "return_id": state.id,
-            "type": event_type,
-            "version": state.version,
-            "created_at": state.updated_at,
-            "data": state.model_dump(mode="json"),
-        },
-    )
-    event = await session.get(ReturnEventRow, event_id)
-    assert event is not None
-    return event, fresh
+    values: dict[str, Any] = {
+        "id": "evt_" + derived(key, 24),
+        "return_id": state.id,
+        "type": event_type,
+        "version": state.version,
+        "created_at": state.updated_at,
+        "data": state.model_dump(mode="json") if data is None else data,
+    }
+    fresh = await insert_once(session, ReturnEventRow, values)
+    return ReturnEventRow(**values) if fresh else None
 
 
-async def project_return(session: AsyncSession, state: ReturnState) -> bool:
-    """Write the return's state unless a newer version is already there; True when written."""
+async def project_return(
+    session: AsyncSession, state: ReturnState, document: dict[str, Any] | None = None
+) -> bool:
+    """Write the return's state unless a newer version is already there; True when written.
+    `document` is the state as JSON, when the caller has it already."""
+    # Core statements on the tables: the ORM's bulk update machinery would cost a third more.
+    returns, reasons = table(ReturnRow).c, table(ReturnReasonRow).c
     result = await session.execute(
-        update(ReturnRow)
-        .where(ReturnRow.id == state.id, ReturnRow.version < state.version)
+        update(table(ReturnRow))
+        .where(returns.id == state.id, returns.version < state.version)
         .values(
             status=state.status.value,
             currency=state.currency,
@@ -157,14 +158,14 @@ async def project_return(session: AsyncSession, state: ReturnState) -> bool:
             or (state.label.tracking_number if state.label else None),
             version=state.version,
             updated_at=state.updated_at,
-            document=state.model_dump(mode="json"),
+            document=state.model_dump(mode="json") if document is None else document,
         )
     )
     written = bool(getattr(result, "rowcount", 0))
     if written:
         await session.execute(
-            update(ReturnReasonRow)
-            .where(ReturnReasonRow.return_id == state.id, ReturnReasonRow.status != state.status)
+            update(table(ReturnReasonRow))
+            .where(reasons.return_id == state.id, reasons.status != state.status.value)
             .values(status=state.status.value)
         )
     if written and state.replacement is not None:

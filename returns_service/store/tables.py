@@ -4,6 +4,7 @@ labels, the email outbox and the policy. Unique constraints carry the idempotenc
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from sqlalchemy import (
     JSON,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     text,
@@ -41,6 +43,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict: JSON(), list: JSON()}
+
+
+def table(row: type[Base]) -> Table:
+    """A mapped class's table, for Core statements on the hot path (no ORM machinery)."""
+    return cast(Table, row.__table__)
 
 
 class OrderRow(Base):

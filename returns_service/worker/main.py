@@ -50,7 +50,7 @@ def build_activities(
         carrier=StoreCarrier(sessions, labels, settings.return_address),
         payments=LedgerPayments(sessions, processor),
         inventory=StoreInventory(sessions, tell_wms=settings.inventory == "http"),
-        email=OutboxEmail(sessions),
+        email=OutboxEmail(),
         public_url=settings.public_url,
         email_templates=settings.email_templates,
         webhooks=WebhookActivities(sessions, settings.webhooks_allow_private),

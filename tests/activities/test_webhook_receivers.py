@@ -87,9 +87,10 @@ async def events_for(sessions, url: str, returns: list[str]) -> str:
     for return_id in returns:
         for version, status in enumerate(LIFE, start=1):
             async with sessions.begin() as session:
-                event, _ = await record_event(
+                event = await record_event(
                     session, a_state(return_id, status, version), status_event(status)
                 )
+                assert event is not None
                 await plan_deliveries(session, event)
     return endpoint
 
