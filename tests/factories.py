@@ -7,6 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from returns_service.domain.models import Customer, ReturnItem, ReturnState, Status
 from returns_service.store.tables import WebhookEndpointRow
 
 
@@ -90,4 +91,36 @@ def endpoint_row(endpoint_id: str, url: str, events: list[str], secret: str) -> 
         secret=secret,
         enabled=True,
         created_at=datetime.now(UTC),
+    )
+
+
+STATE_AT = datetime(2026, 11, 29, 12, tzinfo=UTC)
+
+
+def a_return_state(
+    return_id: str, status: Status, version: int, at: datetime = STATE_AT
+) -> ReturnState:
+    """A return of one item of order o_1 as its workflow would record it at `version`."""
+    return ReturnState(
+        id=return_id,
+        number=f"R-{return_id}",
+        status=status,
+        version=version,
+        customer=Customer(email="ann@example.com"),
+        currency="EUR",
+        order_ids=["o_1"],
+        resolution="refund",
+        items=[
+            ReturnItem(
+                id="ri_1",
+                order_id="o_1",
+                line_id="l1",
+                sku="S",
+                name="N",
+                quantity=1,
+                reason="wrong_size",
+            )
+        ],
+        created_at=at,
+        updated_at=at + timedelta(seconds=version),
     )

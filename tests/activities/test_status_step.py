@@ -11,39 +11,17 @@ from sqlalchemy import select
 
 from returns_service.config import Settings
 from returns_service.domain.messages import RecordStatus
-from returns_service.domain.models import Customer, ReturnItem, ReturnState, Status
+from returns_service.domain.models import Status
 from returns_service.store.tables import WebhookDeliveryRow
 from returns_service.worker.main import build_activities
-from tests.factories import endpoint_row, webhook_secret
+from tests.factories import a_return_state, endpoint_row, webhook_secret
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 
 
 async def test_a_repeated_status_step_plans_no_webhook_again(sessions, tmp_path: Path):
     activities = build_activities(Settings(data_dir=tmp_path), sessions)
-    state = ReturnState(
-        id="ret_once",
-        number="R-1",
-        status=Status.APPROVED,
-        version=1,
-        customer=Customer(email="ann@example.com"),
-        currency="EUR",
-        order_ids=["o_1"],
-        resolution="refund",
-        items=[
-            ReturnItem(
-                id="ri_1",
-                order_id="o_1",
-                line_id="l1",
-                sku="S",
-                name="N",
-                quantity=1,
-                reason="wrong_size",
-            )
-        ],
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    state = a_return_state("ret_once", Status.APPROVED, 1, at=NOW)
     step = RecordStatus(state=state, event="return.approved")
     await activities.record_status(step)
     async with sessions.begin() as session:

@@ -19,11 +19,11 @@ from temporalio.testing import ActivityEnvironment
 
 from returns_service.activities.webhooks import WebhookActivities, plan_deliveries
 from returns_service.domain.messages import DrainWebhooks
-from returns_service.domain.models import Customer, ReturnItem, ReturnState, Status
+from returns_service.domain.models import Status
 from returns_service.domain.status import status_event
 from returns_service.store.returns import record_event
 from returns_service.store.tables import WebhookAttemptRow, WebhookDeliveryRow
-from tests.factories import endpoint_row, webhook_secret
+from tests.factories import a_return_state, endpoint_row, webhook_secret
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 # When the drains run: after every event happened.
@@ -51,32 +51,6 @@ async def request_body(reader: asyncio.StreamReader) -> bytes:
     return await reader.readexactly(length)
 
 
-def a_state(return_id: str, status: Status, version: int) -> ReturnState:
-    return ReturnState(
-        id=return_id,
-        number=f"R-{return_id}",
-        status=status,
-        version=version,
-        customer=Customer(email="ann@example.com"),
-        currency="EUR",
-        order_ids=["o_1"],
-        resolution="refund",
-        items=[
-            ReturnItem(
-                id="ri_1",
-                order_id="o_1",
-                line_id="l1",
-                sku="S",
-                name="N",
-                quantity=1,
-                reason="wrong_size",
-            )
-        ],
-        created_at=NOW,
-        updated_at=NOW + timedelta(seconds=version),
-    )
-
-
 async def events_for(sessions, url: str, returns: list[str]) -> str:
     """An endpoint at `url`, and each return's life so far as events waiting for it."""
     endpoint = f"we_{abs(hash(url)) % 10**8}"
@@ -88,7 +62,7 @@ async def events_for(sessions, url: str, returns: list[str]) -> str:
         for version, status in enumerate(LIFE, start=1):
             async with sessions.begin() as session:
                 event = await record_event(
-                    session, a_state(return_id, status, version), status_event(status)
+                    session, a_return_state(return_id, status, version), status_event(status)
                 )
                 assert event is not None
                 await plan_deliveries(session, event)
