@@ -85,6 +85,9 @@ class Settings(BaseSettings):
         description="Let webhook endpoints be on loopback or private addresses (development and"
         " tests); cloud metadata addresses stay refused.",
     )
+    shop_name: str = Field(
+        default="Returns", max_length=80, description="The shop's name on every page and email."
+    )
     workflow_sandbox: bool = Field(
         default=False,
         description="Run workflows in the Temporal SDK's sandbox (slower; the tests always do,"

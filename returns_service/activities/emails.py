@@ -14,6 +14,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from returns_service.activities.ports import EmailMessage
 from returns_service.domain.models import ReturnState
 from returns_service.domain.status import Status
+from returns_service.i18n import minor_digits
 
 SUBJECTS: dict[Status, str] = {
     Status.APPROVED: "has been approved",
@@ -28,23 +29,11 @@ SUBJECTS: dict[Status, str] = {
     Status.EXPIRED: "has expired",
 }
 
-# Minor units per major unit, where it is not 100 (ISO 4217).
-_EXPONENT = {
-    "JPY": 0,
-    "KRW": 0,
-    "CLP": 0,
-    "ISK": 0,
-    "VND": 0,
-    "BHD": 3,
-    "KWD": 3,
-    "OMR": 3,
-    "JOD": 3,
-}
 BUILT_IN = Path(__file__).parent / "templates"
 
 
 def money(amount: int, currency: str) -> str:
-    exponent = _EXPONENT.get(currency.upper(), 2)
+    exponent = minor_digits(currency)
     if exponent == 0:
         return f"{amount} {currency}"
     major, minor = divmod(abs(amount), 10**exponent)

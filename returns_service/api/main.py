@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from returns_service import pages
 from returns_service.api.errors import InvalidInput, install_error_handlers
 from returns_service.api.limits import BodyLimit, SlidingWindow
 from returns_service.api.routes import carrier, orders, policy, returns, sessions, webhooks
@@ -30,6 +31,8 @@ def refuse_unknown_query_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not request.query_params:
         return
+    if not request.url.path.startswith("/v1/"):
+        return  # a page ignores what it does not know (a link's tracking parameters)
     known = _query_names(route.dependant)
     for name in request.query_params:
         if name not in known:
@@ -86,6 +89,7 @@ def create_app(
     )
     for router in routers:
         app.include_router(router, responses=PROBLEMS)
+    pages.install(app)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     async def healthz() -> Health:

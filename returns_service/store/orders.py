@@ -157,6 +157,17 @@ async def get_orders(
     return {row.id: Order.model_validate(row.snapshot) for row in rows}
 
 
+async def orders_of(session: AsyncSession, email: str, limit: int = 50) -> list[Order]:
+    """The customer's orders (by the email that placed them), newest first."""
+    rows = await session.scalars(
+        select(OrderRow)
+        .where(OrderRow.customer_email == email.lower())
+        .order_by(OrderRow.placed_at.desc(), OrderRow.id)
+        .limit(limit)
+    )
+    return [Order.model_validate(row.snapshot) for row in rows]
+
+
 async def held_quantities(
     session: AsyncSession, order_ids: Iterable[str], excluding_return: str | None = None
 ) -> dict[tuple[str, str], int]:

@@ -402,6 +402,18 @@ async def read_label(
     principal: Annotated[Principal, _by(*STAFF, CUSTOMER)],
 ) -> Response:
     """The label's PDF; the built-in carrier's is rendered on the first download and kept."""
+    return await label_response(read, write, return_id, principal)
+
+
+async def label_response(
+    read: AsyncSession,
+    write: AsyncSession,
+    return_id: str,
+    principal: Principal,
+    disposition: str = "inline",
+) -> Response:
+    """The return's label as a PDF, for the API and the portal: NotFound when it has none, it
+    is someone else's, or it is void (the return will not be sent)."""
     async with read.begin():
         found = await get_label(read, return_id)
     if found is None or not principal.may_see(found[1]):
@@ -417,7 +429,9 @@ async def read_label(
     return Response(
         pdf,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="label-{label.tracking_number}.pdf"'},
+        headers={
+            "Content-Disposition": f'{disposition}; filename="label-{label.tracking_number}.pdf"'
+        },
     )
 
 

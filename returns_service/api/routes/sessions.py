@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.api import sessions
 from returns_service.api.deps import SessionDep, SettingsDep
 from returns_service.api.errors import NotFound, TooManyRequests
 from returns_service.api.schemas import Request as RequestBody
+from returns_service.config import Settings
 from returns_service.domain.types import Email, OrderNumber
 from returns_service.store.tables import OrderRow
 
@@ -40,6 +42,15 @@ async def start_customer_session(
     body: CustomerSessionIn, request: Request, read: SessionDep, settings: SettingsDep
 ) -> CustomerSessionOut:
     """A wrong pair answers exactly like an unknown order; too many from one client: 429."""
+    token, expires_at = await open_customer_session(request, read, settings, body)
+    return CustomerSessionOut(token=token, email=body.email, expires_at=expires_at)
+
+
+async def open_customer_session(
+    request: Request, read: AsyncSession, settings: Settings, body: CustomerSessionIn
+) -> tuple[str, datetime]:
+    """A customer's token for the pair, for the API and the portal alike: NotFound for a wrong
+    pair (never saying which half), TooManyRequests after too many from one client."""
     failures = request.app.state.session_failures
     client = request.client.host if request.client else "unknown"
     wait = failures.retry_after(client)
@@ -55,5 +66,4 @@ async def start_customer_session(
         failures.hit(client)
         raise NotFound("no order with that number and email")
     expires_at = datetime.now(UTC) + timedelta(hours=settings.customer_session_hours)
-    token = sessions.issue(settings.session_key(), body.email, expires_at)
-    return CustomerSessionOut(token=token, email=body.email, expires_at=expires_at)
+    return sessions.issue(settings.session_key(), body.email, expires_at), expires_at

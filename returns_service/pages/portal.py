@@ -1,0 +1,447 @@
+"""The customer returns portal (`/portal`): find an order, choose what to send back, follow and
+cancel a return. Every page calls the same code as the API (the gateway to Temporal, the store),
+never the API over HTTP, so a return made here is the same return the API sees."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import FormData
+
+from returns_service import i18n
+from returns_service.api import sessions
+from returns_service.api.auth import CUSTOMER, Principal
+from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
+from returns_service.api.errors import InvalidInput, NotFound, Problem, TooManyRequests
+from returns_service.api.idempotency import Answer, Idempotency
+from returns_service.api.routes.returns import (
+    ACTIONS,
+    LIVE_STATE_SECONDS,
+    Actions,
+    _create,
+    _document,
+    label_response,
+)
+from returns_service.api.routes.sessions import CustomerSessionIn, open_customer_session
+from returns_service.api.schemas import CancelIn, ReturnCreate, ReturnOut
+from returns_service.config import Settings
+from returns_service.domain.eligibility import window_start
+from returns_service.domain.models import Order, Policy, Reason, Resolution, ReturnState
+from returns_service.domain.status import TERMINAL
+from returns_service.gateway import Gateway
+from returns_service.pages.render import render, secure_cookies
+from returns_service.pages.security import CSRF_COOKIE, CSRF_FIELD, csrf_valid
+from returns_service.store.orders import current_policy, held_quantities, orders_of
+from returns_service.store.returns import ReturnFilter, list_returns
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+
+SESSION_COOKIE = "returns_session"
+ReturnId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+# Refund methods a customer chooses from, in the order shown.
+METHODS = (Resolution.REFUND, Resolution.STORE_CREDIT)
+
+
+class NotSignedIn(Exception):
+    """The page needs a customer session; the answer is the sign-in page, then back here."""
+
+
+def customer_of(request: Request) -> Principal:
+    settings: Settings = request.app.state.settings
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise NotSignedIn
+    try:
+        email = sessions.verify(settings.session_key(), token)
+    except sessions.InvalidToken:
+        raise NotSignedIn from None
+    return Principal(role=CUSTOMER, email=email.lower())
+
+
+def to_sign_in(request: Request) -> RedirectResponse:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/portal?next={quote(here, safe='')}", status_code=303)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a page of the portal itself: never another site."""
+    if value and value.startswith("/portal") and "//" not in value and "\\" not in value:
+        return value
+    return "/portal/returns"
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form, if its CSRF token matches the browser's cookie; otherwise 403."""
+    form = await request.form()
+    settings: Settings = request.app.state.settings
+    token = form.get(CSRF_FIELD)
+    if not csrf_valid(
+        settings.session_key(),
+        request.cookies.get(CSRF_COOKIE),
+        token if isinstance(token, str) else None,
+    ):
+        raise CsrfRefused
+    return form
+
+
+class CsrfRefused(Exception):
+    """A form posted without this browser's token: refused, nothing changed."""
+
+
+def not_found(request: Request) -> HTMLResponse:
+    return render(request, "portal/not_found.html", status_code=404)
+
+
+# --- sign in and out ------------------------------------------------------------------------------
+
+
+@router.get("", response_class=HTMLResponse)
+async def sign_in_page(request: Request, next: str | None = None) -> Response:
+    try:
+        customer_of(request)
+        return RedirectResponse(safe_next(next), status_code=303)
+    except NotSignedIn:
+        return render(request, "portal/sign_in.html", next=safe_next(next), values={}, error=None)
+
+
+@router.post("", response_class=HTMLResponse)
+async def sign_in(request: Request, read: SessionDep, settings: SettingsDep) -> Response:
+    form = await checked_form(request)
+    values = {name: str(form.get(name, "")).strip() for name in ("order_number", "email")}
+    target = safe_next(str(form.get("next", "")))
+    try:
+        body = CustomerSessionIn.model_validate(values)
+        token, expires_at = await open_customer_session(request, read, settings, body)
+    except (ValidationError, NotFound):
+        return render(
+            request,
+            "portal/sign_in.html",
+            status_code=400,
+            next=target,
+            values=values,
+            error="no_match",
+        )
+    except TooManyRequests as limited:
+        refused = render(
+            request,
+            "portal/sign_in.html",
+            status_code=429,
+            next=target,
+            values=values,
+            error="too_many",
+        )
+        refused.headers.update(getattr(limited, "headers", None) or {})
+        return refused
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int((expires_at - datetime.now(UTC)).total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(settings),
+        path="/portal",
+    )
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    await checked_form(request)
+    response = RedirectResponse("/portal", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/portal")
+    return response
+
+
+@router.get("/language")
+async def choose_language(request: Request, to: str, next: str | None = None) -> Response:
+    """The switcher: keeps the language in a cookie and goes back to the page."""
+    response = RedirectResponse(safe_next(next) if next else "/portal", status_code=303)
+    if to in i18n.LANGUAGES:
+        settings: Settings = request.app.state.settings
+        response.set_cookie(
+            i18n.COOKIE,
+            to,
+            max_age=365 * 24 * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=secure_cookies(settings),
+            path="/",
+        )
+    return response
+
+
+# --- the customer's returns ---------------------------------------------------------------------
+
+
+@router.get("/returns", response_class=HTMLResponse)
+async def my_returns(request: Request, read: SessionDep) -> Response:
+    customer = customer_of(request)
+    async with read.begin():
+        states, _ = await list_returns(read, ReturnFilter(customer_email=customer.email), 100)
+    return render(request, "portal/returns.html", email=customer.email, returns=states)
+
+
+@router.get("/returns/{return_id}", response_class=HTMLResponse)
+async def one_return(
+    request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
+) -> Response:
+    return await _return_page(request, return_id, read, gateway, "portal/return.html")
+
+
+async def _return_page(
+    request: Request, return_id: str, read: AsyncSession, gateway: Gateway, template: str
+) -> Response:
+    """One of the customer's returns as the workflow has it now; anyone else's is not found."""
+    customer = customer_of(request)
+    try:
+        state = await _document(read, gateway, return_id, customer)
+    except NotFound:
+        return not_found(request)
+    if state.status not in TERMINAL:
+        state = await gateway.live_state(return_id, LIVE_STATE_SECONDS) or state
+    return render(request, template, email=customer.email, ret=view(state), error=None)
+
+
+@router.get("/returns/{return_id}/label")
+async def label(
+    request: Request, return_id: ReturnId, read: SessionDep, write: WriteSessionDep
+) -> Response:
+    customer = customer_of(request)
+    try:
+        return await label_response(read, write, return_id, customer, "attachment")
+    except NotFound:
+        return not_found(request)
+
+
+@router.get("/returns/{return_id}/cancel", response_class=HTMLResponse)
+async def cancel_page(
+    request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
+) -> Response:
+    """Asks before it cancels."""
+    return await _return_page(request, return_id, read, gateway, "portal/cancel.html")
+
+
+@router.post("/returns/{return_id}/cancel", response_class=HTMLResponse)
+async def cancel(
+    request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
+) -> Response:
+    customer = customer_of(request)
+    await checked_form(request)
+    actions = Actions(request.app.state.sessions, gateway, no_key(request))
+    try:
+        await actions.deliver(return_id, ACTIONS["cancel"], CancelIn(), customer)
+    except NotFound:
+        return not_found(request)
+    except Problem as refused:
+        state = await _document(read, gateway, return_id, customer)
+        return render(
+            request,
+            "portal/return.html",
+            status_code=refused.status,
+            email=customer.email,
+            ret=view(state),
+            error=refused.detail,
+        )
+    return RedirectResponse(f"/portal/returns/{return_id}", status_code=303)
+
+
+def no_key(request: Request) -> Idempotency:
+    return Idempotency(request, None, request.app.state.write_sessions, timedelta(seconds=60))
+
+
+def view(state: ReturnState) -> dict[str, Any]:
+    """What the return's page shows, in the order a customer reads it."""
+    return {
+        "id": state.id,
+        "number": state.number or state.id,
+        "status": state.status.value,
+        "state": state,
+        "can_cancel": "cancel" in state.actions(),
+        # The page follows the workflow while something is still to happen by itself.
+        "following": state.status not in TERMINAL,
+        "has_label": state.label is not None and state.status.value in LABEL_SHOWN,
+        "carrier": _carrier_name(state),
+    }
+
+
+# A label is offered while it can still be used or shows where the parcel went.
+LABEL_SHOWN = {"label_sent", "shipped"}
+
+
+def _carrier_name(state: ReturnState) -> str | None:
+    """A carrier a person knows by name; none for the built-in one (a label of our own)."""
+    carrier = state.label.carrier if state.label else None
+    return None if carrier in (None, "", "builtin") else carrier
+
+
+# --- a new return --------------------------------------------------------------------------------
+
+
+@router.get("/new", response_class=HTMLResponse)
+async def new_return_page(request: Request, read: SessionDep) -> Response:
+    customer = customer_of(request)
+    return await _new_form(request, read, customer, {}, {})
+
+
+async def _new_form(
+    request: Request,
+    read: Any,
+    customer: Principal,
+    values: Mapping[str, str],
+    errors: Mapping[str, str],
+    status_code: int = 200,
+) -> HTMLResponse:
+    assert customer.email is not None
+    async with read.begin():
+        orders = await orders_of(read, customer.email)
+        held = await held_quantities(read, [order.id for order in orders])
+        policy = await current_policy(read)
+    now = datetime.now(UTC)
+    groups = []
+    for order in orders:
+        lines = []
+        for line in order.lines:
+            left = max(line.quantity - held.get((order.id, line.id), 0), 0)
+            why = _not_returnable(order, line.final_sale, left, policy, now)
+            lines.append({"line": line, "left": left, "why": why, "key": f"{order.id}:{line.id}"})
+        groups.append({"order": order, "lines": lines})
+    return render(
+        request,
+        "portal/new.html",
+        status_code=status_code,
+        email=customer.email,
+        groups=groups,
+        reasons=[reason.value for reason in Reason],
+        methods=[method.value for method in METHODS],
+        values=values,
+        errors=errors,
+        form_key=values.get("form_key") or secrets.token_urlsafe(16),
+    )
+
+
+def _not_returnable(
+    order: Order, final_sale: bool, left: int, policy: Policy, now: datetime
+) -> dict[str, Any] | None:
+    """Why a line cannot be returned, for the words on the page; None when it can (the
+    workflow decides again, by the same rules, when the return is requested)."""
+    if final_sale:
+        return {"why": "final_sale"}
+    if left == 0:
+        return {"why": "returned"}
+    _, start = window_start(order, policy.window_basis)
+    closes = start + timedelta(days=policy.return_window_days)
+    if closes < now:
+        return {"why": "window", "closed": closes}
+    return None
+
+
+@router.post("/new", response_class=HTMLResponse)
+async def new_return(
+    request: Request,
+    read: SessionDep,
+    write: WriteSessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+) -> Response:
+    customer = customer_of(request)
+    form = await checked_form(request)
+    values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
+    items = []
+    for name, value in values.items():
+        if not name.startswith("quantity:") or value in ("", "0"):
+            continue
+        key = name.removeprefix("quantity:")
+        order_id, _, line_id = key.partition(":")
+        items.append(
+            {
+                "order_id": order_id,
+                "line_id": line_id,
+                "quantity": int(value) if value.isdigit() else value,
+                "reason": values.get(f"reason:{key}") or None,
+                "comment": values.get(f"comment:{key}", "").strip() or None,
+            }
+        )
+    if not items:
+        return await _new_form(
+            request, read, customer, values, {"items": "choose"}, status_code=422
+        )
+    try:
+        body = ReturnCreate.model_validate(
+            {"items": items, "resolution": values.get("method", Resolution.REFUND.value)}
+        )
+    except ValidationError as invalid:
+        return await _new_form(
+            request, read, customer, values, _field_errors(invalid, items), status_code=422
+        )
+    idempotency = Idempotency(
+        request,
+        values.get("form_key") or None,
+        request.app.state.write_sessions,
+        timedelta(seconds=settings.workflow_answer_seconds + 30),
+    )
+
+    async def work() -> Answer:
+        state, decided = await _create(body, read, write, gateway, settings, customer, idempotency)
+        return Answer(201 if decided else 202, ReturnOut.build(state).model_dump(mode="json"), {})
+
+    try:
+        answer = await idempotency.run(customer, body, work)
+    except InvalidInput as invalid:
+        return await _new_form(
+            request, read, customer, values, _problem_errors(invalid, items), status_code=422
+        )
+    except Problem as problem:
+        return await _new_form(
+            request, read, customer, values, {"items": problem.detail}, status_code=problem.status
+        )
+    created = json.loads(bytes(answer.body))
+    if answer.status_code >= 400:
+        return await _new_form(
+            request,
+            read,
+            customer,
+            values,
+            {"items": created.get("detail", "")},
+            status_code=answer.status_code,
+        )
+    return RedirectResponse(f"/portal/returns/{created['id']}", status_code=303)
+
+
+def _field_errors(invalid: ValidationError, items: list[dict[str, Any]]) -> dict[str, str]:
+    """The form's fields (`reason:<order>:<line>`...) for what the model refused."""
+    errors: dict[str, str] = {}
+    for error in invalid.errors():
+        location = error["loc"]
+        if len(location) >= 2 and location[0] == "items" and isinstance(location[1], int):
+            item = items[location[1]]
+            field = str(location[2]) if len(location) > 2 else "comment"
+            errors[f"{field}:{item['order_id']}:{item['line_id']}"] = field
+        elif location and location[0] == "resolution":
+            errors["method"] = "method"
+        else:
+            errors["items"] = "items"
+    return errors
+
+
+def _problem_errors(invalid: InvalidInput, items: list[dict[str, Any]]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for problem in invalid.extra.get("errors", []):
+        field = problem["field"]
+        if field.startswith("items[") and "]." in field:
+            index = int(field[6 : field.index("]")])
+            name = field.split("].", 1)[1]
+            item = items[index]
+            errors[f"{name}:{item['order_id']}:{item['line_id']}"] = problem["message"]
+        else:
+            errors["items"] = problem["message"]
+    return errors

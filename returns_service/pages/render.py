@@ -1,0 +1,76 @@
+"""Rendering a page: the request's language, the Jinja2 templates with that language's catalog,
+the CSRF token of its forms, and the shop's name."""
+
+from __future__ import annotations
+
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from returns_service import i18n
+from returns_service.config import Settings
+from returns_service.pages.security import CSRF_COOKIE, CSRF_FIELD, csrf_token, new_secret
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@lru_cache(maxsize=16)
+def environment(language: str) -> Environment:
+    """One environment per language, its catalog installed (never swapped under a request)."""
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["day"] = partial(i18n.day, language=language)
+    env.filters["moment"] = partial(i18n.moment, language=language)
+    env.globals["money"] = partial(i18n.money, language=language)
+    return env
+
+
+def language_of(request: Request) -> str:
+    return i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+
+
+def secure_cookies(settings: Settings) -> bool:
+    return settings.public_url.startswith("https://")
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    language = language_of(request)
+    secret = request.cookies.get(CSRF_COOKIE) or new_secret()
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    html = (
+        environment(language)
+        .get_template(template)
+        .render(
+            lang=language,
+            languages=i18n.LANGUAGES,
+            here=here,
+            shop_name=settings.shop_name,
+            csrf_field=CSRF_FIELD,
+            csrf=csrf_token(settings.session_key(), secret),
+            **context,
+        )
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    response.headers["cache-control"] = "no-store"
+    if request.cookies.get(CSRF_COOKIE) != secret:
+        response.set_cookie(
+            CSRF_COOKIE,
+            secret,
+            httponly=True,
+            samesite="lax",
+            secure=secure_cookies(settings),
+            path="/",
+        )
+    return response

@@ -1,0 +1,38 @@
+// Follows a return while it is in flight: every few seconds it reads the page again and, when the
+// return has moved on, shows the new state in place (the status is a polite live region). The page
+// works without it: a reload shows the same.
+(function () {
+  "use strict";
+  var main = document.querySelector("main[data-version]");
+  if (!main || !window.fetch || !window.DOMParser) {
+    return;
+  }
+  var every = 4000;
+  function check() {
+    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (answer) {
+        return answer.ok ? answer.text() : null;
+      })
+      .then(function (html) {
+        if (html === null) {
+          window.setTimeout(check, every * 3);
+          return;
+        }
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("main");
+        if (fresh && fresh.getAttribute("data-version") !== main.getAttribute("data-version")) {
+          main.innerHTML = fresh.innerHTML;
+          main.setAttribute("data-version", fresh.getAttribute("data-version") || "");
+          if (!fresh.hasAttribute("data-follow")) {
+            return; // finished: nothing more will change
+          }
+        }
+        window.setTimeout(check, every);
+      })
+      .catch(function () {
+        window.setTimeout(check, every * 3);
+      });
+  }
+  if (main.hasAttribute("data-follow")) {
+    window.setTimeout(check, every);
+  }
+})();

@@ -1,0 +1,134 @@
+"""The pages in a real browser: `returns dev` started once for the module's tests, Debian's
+Chromium driven by Playwright, the shop and the warehouse played through the JSON API."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.factories import order_payload
+from tests.stack import dev_ports, start_dev
+
+SCREENSHOTS = Path(__file__).parent.parent.parent / "docs" / "screenshots"
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 900}
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+    return found
+
+
+@dataclass
+class Shop:
+    """The shop's systems and its warehouse, through the API with their keys."""
+
+    base: str
+    keys: dict[str, str]
+
+    def call(self, role: str, method: str, path: str, body: Any = None) -> httpx.Response:
+        answer = httpx.request(
+            method,
+            self.base + path,
+            json=body,
+            headers={"Authorization": f"Bearer {self.keys[role]}"},
+            timeout=30,
+        )
+        assert answer.status_code < 300, answer.text
+        return answer
+
+    def put_order(
+        self, order_id: str, number: str, email: str, lines: list[dict[str, Any]]
+    ) -> None:
+        self.call(
+            "integration",
+            "PUT",
+            f"/v1/orders/{order_id}",
+            order_payload(number=number, email=email, lines=lines),
+        )
+
+    def ship_and_receive(self, return_id: str) -> dict[str, Any]:
+        self.call("integration", "POST", f"/v1/returns/{return_id}/ship", {})
+        current = self.call("warehouse", "GET", f"/v1/returns/{return_id}").json()
+        items = [
+            {"item_id": item["id"], "quantity": item["quantity"], "condition": "good"}
+            for item in current["items"]
+        ]
+        body = {"location": "WH1", "items": items}
+        return self.call("warehouse", "POST", f"/v1/returns/{return_id}/receive", body).json()
+
+    def read(self, return_id: str) -> dict[str, Any]:
+        return self.call("ops", "GET", f"/v1/returns/{return_id}").json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    data_dir = tmp_path_factory.mktemp("pages") / "data"
+    ports = dev_ports()
+    process = start_dev(data_dir, ports, env={"RETURNS_SHOP_NAME": "Nordwind Outfitters"})
+    try:
+        keys = json.loads((data_dir / "api-keys.json").read_text())
+        yield Shop(f"http://127.0.0.1:{ports['api']}", keys)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+def new_page(browser: Browser, language: str = "en-GB", phone: bool = False) -> Page:
+    context = browser.new_context(
+        locale=language,
+        extra_http_headers={"Accept-Language": language},
+        viewport=PHONE if phone else DESKTOP,
+        accept_downloads=True,
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    return page
+
+
+_axe = Axe()
+
+
+def serious_violations(page: Page) -> list[str]:
+    """What axe-core finds serious or critical on the page, as `rule: target` lines."""
+    results = _axe.run(page)
+    return [
+        f"{violation['id']}: {[node['target'] for node in violation['nodes']]}"
+        for violation in results.response["violations"]
+        if violation.get("impact") in ("serious", "critical")
+    ]
+
+
+def shoot(page: Page, name: str) -> None:
+    """The page as it looks, at the page's width, kept under docs/ for the README."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

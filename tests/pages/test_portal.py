@@ -1,0 +1,228 @@
+"""The customer portal as a shopper uses it, in Chromium: find the order, choose what to send
+back from two orders, request the return, download the label, follow it to the refund; in
+German; cancel; and what another customer, a forged form and a script in a comment get."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from playwright.sync_api import Browser, Page, expect
+
+from tests.pages.conftest import Shop, new_page, serious_violations, shoot
+
+SHIRT = {"id": "l1", "sku": "SH-1", "name": "Linen shirt", "quantity": 2, "unit_amount": 4500}
+BOOTS = {"id": "l1", "sku": "BO-7", "name": "Hiking boots", "quantity": 1, "unit_amount": 12900}
+SALE = {
+    "id": "l2",
+    "sku": "SC-3",
+    "name": "Wool scarf",
+    "quantity": 1,
+    "unit_amount": 1900,
+    "final_sale": True,
+}
+
+
+def a_customer(shop: Shop) -> tuple[str, str, str]:
+    """A customer with two orders (one with a final-sale scarf): email and both numbers."""
+    tag = uuid.uuid4().hex[:8]
+    email = f"ann.{tag}@example.com"
+    first, second = f"A-{tag}", f"B-{tag}"
+    shop.put_order(f"o_a_{tag}", first, email, [SHIRT, SALE])
+    shop.put_order(f"o_b_{tag}", second, email, [BOOTS])
+    return email, first, second
+
+
+def sign_in(page: Page, base: str, number: str, email: str, english: bool = True) -> None:
+    page.goto(base + "/portal")
+    page.get_by_label("Order number" if english else "Bestellnummer").fill(number)
+    page.get_by_label("Email" if english else "E-Mail").fill(email)
+    page.get_by_role(
+        "button", name="Find my order" if english else "Meine Bestellung finden"
+    ).click()
+
+
+def request_one(page: Page, base: str, product: str, reason: str) -> None:
+    """Request the return of one unit of `product` for `reason`, from the new-return page."""
+    page.goto(base + "/portal/new")
+    item = page.get_by_role("group", name=product)
+    item.get_by_label("Quantity to return").select_option("1")
+    item.get_by_label("Reason").select_option(label=reason)
+    page.get_by_role("button", name="Request return").click()
+
+
+def accessible(page: Page) -> None:
+    assert serious_violations(page) == [], page.url
+
+
+def test_a_shopper_returns_items_of_two_orders_and_follows_it_to_the_refund(
+    stack: Shop, browser: Browser
+):
+    email, first, _ = a_customer(stack)
+    page = new_page(browser)
+    page.goto(stack.base + "/portal")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Start a return")
+    accessible(page)
+    shoot(page, "portal-sign-in-desktop")
+    sign_in(page, stack.base, first, email)
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your returns")
+    expect(page.get_by_text("You have no returns yet.")).to_be_visible()
+    page.get_by_role("link", name="Start a new return").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("What would you like to return?")
+    expect(page.get_by_text("Final sale: this item cannot be returned.")).to_be_visible()
+    accessible(page)
+    shirt = page.get_by_role("group", name="Linen shirt")
+    shirt.get_by_label("Quantity to return").select_option("1")
+    shirt.get_by_label("Reason").select_option(label="Wrong size")
+    boots = page.get_by_role("group", name="Hiking boots")
+    boots.get_by_label("Quantity to return").select_option("1")
+    boots.get_by_label("Reason").select_option(label="Other reason")
+    boots.get_by_label("Comment").fill("<script>alert(1)</script> too tight")
+    page.get_by_role("group", name="Refund method").get_by_label("Store credit").check()
+    shoot(page, "portal-new-return-desktop")
+    page.get_by_role("button", name="Request return").click()
+
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text(re.compile(r"^Return R-\d+$"))
+    return_id = page.url.rsplit("/", 1)[1]
+    expect(page.get_by_role("heading", name="Label ready")).to_be_visible()
+    expect(page.get_by_text(re.compile("drop the parcel off by"))).to_be_visible()
+    # What the customer typed is shown as text, never run.
+    expect(page.get_by_text("<script>alert(1)</script> too tight")).to_be_visible()
+    accessible(page)
+    shoot(page, "portal-return-desktop")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download label").click()
+    pdf = download.value.path().read_bytes()
+    assert pdf.startswith(b"%PDF")
+
+    # The same return the API sees, requested by the customer.
+    seen = stack.read(return_id)
+    assert seen["number"] == heading.inner_text().removeprefix("Return ")
+    assert seen["resolution"] == "store_credit"
+    history = stack.call("ops", "GET", f"/v1/returns/{return_id}/history").json()
+    assert f"customer:{email}" in {event["actor"] for event in history["events"]}
+    assert {item["name"] for item in seen["items"]} == {"Linen shirt", "Hiking boots"}
+
+    # The warehouse receives it; the page follows the workflow to the refund.
+    stack.ship_and_receive(return_id)
+    expect(page.get_by_role("heading", name=re.compile("Refunded|Complete"))).to_be_visible(
+        timeout=30_000
+    )  # without a reload: the page follows the workflow
+    expect(page.get_by_text(re.compile(r"Refunded: €"))).to_be_visible()
+    page.get_by_role("link", name="Your returns").click()
+    expect(page.get_by_role("link", name=seen["number"])).to_be_visible()
+    accessible(page)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Start a return")
+    page.goto(stack.base + f"/portal/returns/{return_id}")
+    expect(page.get_by_label("Order number")).to_be_visible()  # asked to sign in again
+
+
+def test_a_german_shopper_sees_the_portal_in_german_and_on_a_phone(stack: Shop, browser: Browser):
+    email, first, _ = a_customer(stack)
+    page = new_page(browser, language="de-DE", phone=True)
+    page.goto(stack.base + "/portal")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Rücksendung starten")
+    shoot(page, "portal-sign-in-phone-de")
+    sign_in(page, stack.base, first, email, english=False)
+    page.get_by_role("link", name="Neue Rücksendung starten").click()
+    shirt = page.get_by_role("group", name="Linen shirt")
+    shirt.get_by_label("Anzahl zurücksenden").select_option("2")
+    shirt.get_by_label("Grund").select_option(label="Falsche Größe")
+    expect(page.get_by_text("45,00 €")).to_be_visible()
+    accessible(page)
+    shoot(page, "portal-new-return-phone-de")
+    page.get_by_role("button", name="Rücksendung anfragen").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Rücksendung R-\d+$"))
+    expect(page.get_by_role("heading", name="Etikett bereit")).to_be_visible()
+    expect(page.get_by_role("link", name="Etikett herunterladen")).to_be_visible()
+    accessible(page)
+    shoot(page, "portal-return-phone-de")
+    # The switcher changes the language and keeps it.
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", name="Label ready")).to_be_visible()
+    page.goto(stack.base + "/portal/returns")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your returns")
+
+
+def test_a_shopper_cancels_a_return_after_confirming(stack: Shop, browser: Browser):
+    email, first, _ = a_customer(stack)
+    page = new_page(browser)
+    sign_in(page, stack.base, first, email)
+    request_one(page, stack.base, "Hiking boots", "No longer wanted")
+    return_id = page.url.rsplit("/", 1)[1]
+    page.get_by_role("button", name="Cancel return").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("^Cancel return R-"))
+    accessible(page)
+    page.get_by_role("button", name="Yes, cancel the return").click()
+    expect(page.get_by_role("heading", name="Cancelled")).to_be_visible()
+    expect(page.get_by_role("button", name="Cancel return")).to_have_count(0)
+    expect(page.get_by_role("link", name="Download label")).to_have_count(0)
+    assert stack.read(return_id)["status"] == "cancelled"
+    # The boots can be returned again.
+    page.goto(stack.base + "/portal/new")
+    expect(page.get_by_role("group", name="Hiking boots")).to_be_visible()
+
+
+def test_another_customer_and_a_wrong_pair_learn_nothing(stack: Shop, browser: Browser):
+    email, first, _ = a_customer(stack)
+    page = new_page(browser)
+    sign_in(page, stack.base, first, email)
+    request_one(page, stack.base, "Linen shirt", "Defective")
+    mine = page.url
+
+    other_email, other_number, _ = a_customer(stack)
+    intruder = new_page(browser)
+    sign_in(intruder, stack.base, other_number, "wrong." + other_email)
+    alert = intruder.get_by_role("alert")
+    expect(alert).to_contain_text("could not find an order with that number and email address")
+    sign_in(intruder, stack.base, other_number, other_email)
+    answer = intruder.goto(mine)
+    assert answer is not None and answer.status == 404
+    expect(intruder.get_by_role("heading", level=1)).to_have_text("Not found")
+    theirs = intruder.locator("main").inner_text()
+    unknown = intruder.goto(stack.base + "/portal/returns/ret_doesnotexist")
+    assert unknown is not None and unknown.status == 404
+    assert intruder.locator("main").inner_text() == theirs  # the same page as none at all
+
+
+def test_a_form_without_this_browsers_token_is_refused_and_changes_nothing(
+    stack: Shop, browser: Browser
+):
+    email, first, _ = a_customer(stack)
+    page = new_page(browser)
+    sign_in(page, stack.base, first, email)
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    key = f"shirt:{uuid.uuid4().hex}"
+    order_id = "o_a_" + first.removeprefix("A-")
+    form = {
+        f"quantity:{order_id}:l1": "1",
+        f"reason:{order_id}:l1": "wrong_size",
+        "method": "refund",
+        "form_key": key,
+    }
+    with httpx.Client(base_url=stack.base, cookies=cookies) as client:
+        for token in (None, "forged"):
+            answer = client.post(
+                "/portal/new", data={**form, **({"csrf_token": token} if token else {})}
+            )
+            assert answer.status_code == 403, answer.text
+    page.goto(stack.base + "/portal/returns")
+    expect(page.get_by_text("You have no returns yet.")).to_be_visible()
+
+
+def test_every_page_carries_the_security_headers(stack: Shop):
+    answer = httpx.get(stack.base + "/portal")
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["referrer-policy"] == "same-origin"
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie
