@@ -52,6 +52,12 @@ def environment(folder: str | None) -> Environment:
     )
 
 
+def carrier_name(state: ReturnState) -> str:
+    """The carrier as a person knows it; nothing for the built-in one (a label of our own)."""
+    carrier = state.label.carrier if state.label else ""
+    return "" if carrier in ("", "builtin") else carrier
+
+
 def status_email(
     state: ReturnState, public_url: str, templates: Path | None = None
 ) -> EmailMessage | None:
@@ -63,8 +69,10 @@ def status_email(
     context = {
         "status": state.status.value,
         "number": number,
-        "label_url": f"{public_url.rstrip('/')}/v1/returns/{state.id}/label",
-        "carrier": state.label.carrier if state.label else "",
+        # The return's page in the portal: the label is there, and it works in any mail client
+        # (it asks for the order number and email when the customer is not signed in).
+        "return_url": f"{public_url.rstrip('/')}/portal/returns/{state.id}",
+        "carrier": carrier_name(state),
         "expires": state.label.expires_at.date().isoformat() if state.label else "",
         "tracking_number": state.tracking_number or "",
         "refunded": money(state.refunded_amount, state.currency),

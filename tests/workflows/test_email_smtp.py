@@ -86,8 +86,12 @@ async def test_one_message_per_status_change_to_the_customer_with_the_label_link
     assert {tuple(rcpt) for _, rcpt in inbox.envelopes} == {("ann@example.com",)}
     assert all(m["From"] == "Shop <returns@shop.test>" for m in inbox.messages)
     label = inbox.messages[1]
-    link = f"http://127.0.0.1:8000/v1/returns/{final.id}/label"
+    # The link leads to the return's page (the label is there), which works in any mail client.
+    link = f"http://127.0.0.1:8000/portal/returns/{final.id}"
     assert link in text_of(label)
+    assert "/v1/" not in text_of(label)
+    assert "builtin" not in text_of(label)  # no carrier a person would not know
+    assert "drop it off before" in text_of(label)
     html = label.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     assert f'href="{link}"' in html
     assert "27.25 EUR" in text_of(inbox.messages[4])
@@ -143,4 +147,4 @@ async def test_without_an_smtp_server_each_message_is_kept_as_an_eml_file(harnes
     }
     label = kept[f"Return {final.number} label is ready"]
     assert label["To"] == "ann@example.com" and label["Message-ID"].endswith("@returns>")
-    assert f"/v1/returns/{final.id}/label" in text_of(label)  # type: ignore[arg-type]
+    assert f"/portal/returns/{final.id}" in text_of(label)  # type: ignore[arg-type]
