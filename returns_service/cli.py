@@ -250,7 +250,18 @@ def api(args: argparse.Namespace) -> None:
 
     from returns_service.api.main import create_app
 
-    uvicorn.run(create_app(Settings()), host=args.host, port=args.port, log_level="warning")
+    settings = Settings()
+    # X-Forwarded-For is believed only from the proxies named in the settings (uvicorn's default
+    # believes anyone on loopback, so a guesser could choose the address it is limited by).
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+    )
 
 
 def migrate(args: argparse.Namespace) -> None:

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         description="Let webhook endpoints be on loopback or private addresses (development and"
         " tests); cloud metadata addresses stay refused.",
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses of the reverse proxies whose X-Forwarded-For is"
+        " believed (empty: none; a client's own header is never trusted).",
+    )
     shop_name: str = Field(
         default="Returns", max_length=80, description="The shop's name on every page and email."
     )

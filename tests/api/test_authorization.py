@@ -204,13 +204,29 @@ async def test_wrong_pairs_answer_like_unknown_orders_and_are_rate_limited(api):
     ]
     assert answers[-1].status_code == 429
     assert int(answers[-1].headers["retry-after"]) > 0
-    # Even the right pair waits now: guessing does not pay.
+    # The email guessed at waits now, even with the right pair: guessing does not pay ...
     right = await api.http.post(
         "/v1/customer-sessions",
         json={"order_number": order_id.upper(), "email": "carol.authz@example.com"},
     )
+    # ... and so does the order number guessed at, with any email ...
+    other_emails = [
+        await api.http.post(
+            "/v1/customer-sessions",
+            json={"order_number": order_id.upper(), "email": f"guess{n}@example.com"},
+        )
+        for n in range(api.settings.session_failures_per_15_minutes + 1)
+    ]
+    # ... but another customer behind the same address gets in with their own pair.
+    neighbour_order = await api.put_order(email="erin.authz@example.com")
+    neighbour = await api.http.post(
+        "/v1/customer-sessions",
+        json={"order_number": neighbour_order.upper(), "email": "erin.authz@example.com"},
+    )
     api.app.state.session_failures.events.clear()  # other tests come from the same address
     assert right.status_code == 429
+    assert other_emails[-1].status_code == 429
+    assert neighbour.status_code == 201, neighbour.text
 
 
 async def test_a_customer_returns_from_several_orders_and_is_limited_per_hour(api):

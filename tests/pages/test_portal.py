@@ -231,3 +231,18 @@ def test_every_page_carries_the_security_headers(stack: Shop):
     assert answer.headers["referrer-policy"] == "same-origin"
     cookie = answer.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie
+
+
+def test_a_guesser_cannot_choose_the_address_it_is_counted_by(stack: Shop):
+    """Through the real server: X-Forwarded-For from a client (no trusted proxy is set) changes
+    nothing about whom the wrong guesses are counted against."""
+    email = f"target.{uuid.uuid4().hex[:8]}@example.com"
+    answers = [
+        httpx.post(
+            stack.base + "/v1/customer-sessions",
+            json={"order_number": f"G-{n}", "email": email},
+            headers={"X-Forwarded-For": f"203.0.113.{n}"},
+        ).status_code
+        for n in range(11)
+    ]
+    assert answers == [404] * 10 + [429]

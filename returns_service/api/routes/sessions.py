@@ -50,12 +50,16 @@ async def open_customer_session(
     request: Request, read: AsyncSession, settings: Settings, body: CustomerSessionIn
 ) -> tuple[str, datetime]:
     """A customer's token for the pair, for the API and the portal alike: NotFound for a wrong
-    pair (never saying which half), TooManyRequests after too many from one client."""
+    pair (never saying which half). Wrong pairs are counted per client address and order
+    number, and per client address and email: one who guesses at an order or an email is
+    stopped there (TooManyRequests), while other customers behind the same address still get
+    in with their own."""
     failures = request.app.state.session_failures
     client = request.client.host if request.client else "unknown"
-    wait = failures.retry_after(client)
-    if wait is not None:
-        raise TooManyRequests("too many wrong order numbers or emails; try again later", wait)
+    counted = (f"{client}|order:{body.order_number.lower()}", f"{client}|email:{body.email}")
+    waits = [wait for key in counted if (wait := failures.retry_after(key)) is not None]
+    if waits:
+        raise TooManyRequests("too many wrong order numbers or emails; try again later", max(waits))
     async with read.begin():
         found = await read.scalar(
             select(func.count())
@@ -63,7 +67,8 @@ async def open_customer_session(
             .where(OrderRow.number == body.order_number, OrderRow.customer_email == body.email)
         )
     if not found:
-        failures.hit(client)
+        for key in counted:
+            failures.hit(key)
         raise NotFound("no order with that number and email")
     expires_at = datetime.now(UTC) + timedelta(hours=settings.customer_session_hours)
     return sessions.issue(settings.session_key(), body.email, expires_at), expires_at
