@@ -126,6 +126,31 @@ def refund_by_order(
     return result
 
 
+def estimate(
+    orders: Mapping[str, Order],
+    held: Mapping[tuple[str, str], int],
+    picks: Iterable[tuple[str, str, int]],
+    policy: Policy,
+) -> list[OrderRefund]:
+    """What a return of `picks` (order, line, units) would pay back per order, as its workflow
+    reckons it when the return is requested: after the units other returns hold (`held`, per
+    order and line), under `policy`."""
+    units = [
+        ReturnedUnits(
+            order_id=order_id,
+            line_id=line_id,
+            quantity=quantity,
+            prior_quantity=held.get((order_id, line_id), 0),
+        )
+        for order_id, line_id, quantity in picks
+        if quantity > 0 and order_id in orders
+    ]
+    by_order: dict[str, dict[str, int]] = {}
+    for (order_id, line_id), quantity in held.items():
+        by_order.setdefault(order_id, {})[line_id] = quantity
+    return refund_by_order(orders, units, policy, by_order)
+
+
 def priced(
     order_id: str, items_amount: int, shipping: int, policy: Policy, return_fee_left: int
 ) -> OrderRefund:

@@ -34,6 +34,7 @@ from returns_service.api.routes.returns import (
 from returns_service.api.routes.sessions import CustomerSessionIn, open_customer_session
 from returns_service.api.schemas import CancelIn, ReturnCreate, ReturnOut
 from returns_service.config import Settings
+from returns_service.domain import refunds
 from returns_service.domain.eligibility import window_start
 from returns_service.domain.models import Order, Policy, Reason, Resolution, ReturnState
 from returns_service.domain.status import TERMINAL
@@ -300,7 +301,10 @@ async def _new_form(
     values: Mapping[str, str],
     errors: Mapping[str, str],
     status_code: int = 200,
+    template: str = "portal/new.html",
 ) -> HTMLResponse:
+    """The new-return form with the customer's orders, what was chosen so far, and the refund
+    that choice would bring (reckoned by the same code as the return's workflow)."""
     assert customer.email is not None
     async with read.begin():
         orders = await orders_of(read, customer.email)
@@ -308,16 +312,25 @@ async def _new_form(
         policy = await current_policy(read)
     now = datetime.now(UTC)
     groups = []
+    picks = []
     for order in orders:
         lines = []
         for line in order.lines:
+            key = f"{order.id}:{line.id}"
             left = max(line.quantity - held.get((order.id, line.id), 0), 0)
             why = _not_returnable(order, line.final_sale, left, policy, now)
-            lines.append({"line": line, "left": left, "why": why, "key": f"{order.id}:{line.id}"})
+            lines.append({"line": line, "left": left, "why": why, "key": key})
+            chosen = values.get(f"quantity:{key}", "0")
+            if why is None and chosen.isdigit():
+                picks.append((order.id, line.id, min(int(chosen), left)))
         groups.append({"order": order, "lines": lines})
+    by_id = {order.id: order for order in orders}
+    parts = refunds.estimate(by_id, held, picks, policy)
+    chosen_orders = [by_id[part.order_id] for part in parts]
+    currency = chosen_orders[0].currency if chosen_orders else None
     return render(
         request,
-        "portal/new.html",
+        template,
         status_code=status_code,
         email=customer.email,
         groups=groups,
@@ -326,7 +339,24 @@ async def _new_form(
         values=values,
         errors=errors,
         form_key=values.get("form_key") or secrets.token_urlsafe(16),
+        estimate={
+            "currency": currency,
+            "items": sum(part.items_amount for part in parts),
+            "shipping": sum(part.shipping_amount for part in parts),
+            "restocking_fee": sum(part.restocking_fee for part in parts),
+            "return_shipping_fee": sum(part.return_shipping_fee for part in parts),
+            "amount": sum(part.amount for part in parts),
+        },
     )
+
+
+@router.post("/new/estimate", response_class=HTMLResponse)
+async def new_return_estimate(request: Request, read: SessionDep) -> Response:
+    """The estimate alone, for the page's script to show as the choice changes."""
+    customer = customer_of(request)
+    form = await checked_form(request)
+    values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
+    return await _new_form(request, read, customer, values, {}, template="portal/estimate.html")
 
 
 def _not_returnable(
@@ -356,6 +386,8 @@ async def new_return(
     customer = customer_of(request)
     form = await checked_form(request)
     values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
+    if values.get("intent") == "estimate":  # "Update estimate", without the page's script
+        return await _new_form(request, read, customer, values, {})
     items = []
     for name, value in values.items():
         if not name.startswith("quantity:") or value in ("", "0"):

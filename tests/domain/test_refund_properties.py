@@ -20,6 +20,7 @@ from returns_service.domain.models import (
 from returns_service.domain.refunds import (
     CaptureBalance,
     allocate,
+    estimate,
     line_paid,
     refund_by_order,
     returned_units,
@@ -68,6 +69,18 @@ def orders(draw: st.DrawFn, order_id: str) -> Order:
     return shaped.model_copy(update={"captures": captures})
 
 
+def an_item(number: int, order: Order, line: OrderLine, count: int) -> ReturnItem:
+    return ReturnItem(
+        id=f"ri_{number}",
+        order_id=order.id,
+        line_id=line.id,
+        sku=line.sku,
+        name=line.name,
+        quantity=count,
+        reason=Reason.WRONG_SIZE,
+    )
+
+
 policies = st.builds(
     Policy,
     restocking_fee_percent=st.integers(0, 40),
@@ -112,17 +125,7 @@ def test_refunds_never_exceed_captures_or_the_returned_units_and_splits_add_up(
                 continue
             count = min(quantity, left)
             taken[(order.id, line.id)] = taken.get((order.id, line.id), 0) + count
-            items.append(
-                ReturnItem(
-                    id=f"ri_{len(items) + 1}",
-                    order_id=order.id,
-                    line_id=line.id,
-                    sku=line.sku,
-                    name=line.name,
-                    quantity=count,
-                    reason=Reason.WRONG_SIZE,
-                )
-            )
+            items.append(an_item(len(items) + 1, order, line, count))
         if not items:
             continue
         prior = {item.id: held[item.order_id].get(item.line_id, 0) for item in items}
@@ -207,3 +210,37 @@ def test_returning_everything_in_parts_without_fees_refunds_exactly_what_was_pai
         assert total == sum(c.amount for c in order.captures)
     else:
         assert total <= sum(c.amount for c in order.captures)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    a=orders("o_a"),
+    b=orders("o_b"),
+    policy=policies,
+    shares=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=8, max_size=8),
+)
+def test_the_portals_estimate_is_what_the_workflow_reckons_at_the_request(
+    a: Order, b: Order, policy: Policy, shares: list[tuple[float, float]]
+) -> None:
+    """The estimate a customer sees before submitting (one choice per line, after what other
+    returns hold) is the amount the return's workflow reckons when it is requested."""
+    by_id = {a.id: a, b.id: b}
+    lines = [(order, line) for order in (a, b) for line in order.lines]
+    held_flat: dict[tuple[str, str], int] = {}
+    picks = []
+    items = []
+    for (order, line), (held_share, pick_share) in zip(lines, shares, strict=False):
+        held = int(line.quantity * held_share)
+        held_flat[(order.id, line.id)] = held
+        count = int((line.quantity - held) * pick_share)
+        picks.append((order.id, line.id, count))
+        if count:
+            items.append(an_item(len(items) + 1, order, line, count))
+    shown = sum(part.amount for part in estimate(by_id, held_flat, picks, policy))
+    held_nested: dict[str, dict[str, int]] = {}
+    for (order_id, line_id), count in held_flat.items():
+        held_nested.setdefault(order_id, {})[line_id] = count
+    prior = {item.id: held_flat[(item.order_id, item.line_id)] for item in items}
+    units = returned_units(items, prior, lambda item: item.quantity)
+    reckoned = sum(part.amount for part in refund_by_order(by_id, units, policy, held_nested))
+    assert shown == reckoned

@@ -84,6 +84,9 @@ def test_a_shopper_returns_items_of_two_orders_and_follows_it_to_the_refund(
     boots.get_by_label("Reason").select_option(label="Other reason")
     boots.get_by_label("Comment").fill("<script>alert(1)</script> too tight")
     page.get_by_role("group", name="Refund method").get_by_label("Store credit").check()
+    # The estimate follows the choice before anything is submitted.
+    estimate = page.get_by_role("region", name="Estimated refund")
+    expect(estimate).to_contain_text("€174.00")
     shoot(page, "portal-new-return-desktop")
     page.get_by_role("button", name="Request return").click()
 
@@ -94,6 +97,7 @@ def test_a_shopper_returns_items_of_two_orders_and_follows_it_to_the_refund(
     expect(page.get_by_text(re.compile("drop the parcel off by"))).to_be_visible()
     # What the customer typed is shown as text, never run.
     expect(page.get_by_text("<script>alert(1)</script> too tight")).to_be_visible()
+    expect(page.get_by_text("Estimated refund: €174.00")).to_be_visible()  # as estimated
     accessible(page)
     shoot(page, "portal-return-desktop")
 
@@ -140,7 +144,9 @@ def test_a_german_shopper_sees_the_portal_in_german_and_on_a_phone(stack: Shop, 
     shirt = page.get_by_role("group", name="Linen shirt")
     shirt.get_by_label("Anzahl zurücksenden").select_option("2")
     shirt.get_by_label("Grund").select_option(label="Falsche Größe")
-    expect(page.get_by_text("45,00 €")).to_be_visible()
+    expect(page.get_by_role("region", name="Voraussichtliche Erstattung")).to_contain_text(
+        "90,00 €"
+    )
     accessible(page)
     shoot(page, "portal-new-return-phone-de")
     page.get_by_role("button", name="Rücksendung anfragen").click()

@@ -1,6 +1,44 @@
 // Follows a return while it is in flight: every few seconds it reads the page again and, when the
 // return has moved on, shows the new state in place (the status is a polite live region). The page
 // works without it: a reload shows the same.
+document.documentElement.classList.add("js");
+
+// The estimated refund follows the choice as it changes (the server reckons it, with the same
+// code as the return's workflow); without the script, "Update estimate" does the same.
+(function () {
+  "use strict";
+  var form = document.querySelector("form.new-return");
+  if (!form || !window.fetch || !window.FormData) {
+    return;
+  }
+  var pending = null;
+  function update() {
+    var body = new FormData(form);
+    var asked = pending = {};
+    fetch("/portal/new/estimate", { method: "POST", body: body, credentials: "same-origin" })
+      .then(function (answer) {
+        return answer.ok ? answer.text() : null;
+      })
+      .then(function (html) {
+        if (html === null || asked !== pending) {
+          return;
+        }
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("#estimate");
+        var shown = document.getElementById("estimate");
+        if (fresh && shown) {
+          shown.innerHTML = fresh.innerHTML;
+        }
+      })
+      .catch(function () {});
+  }
+  form.addEventListener("change", function (event) {
+    var name = event.target && event.target.name;
+    if (name && (name.indexOf("quantity:") === 0 || name === "method")) {
+      update();
+    }
+  });
+})();
+
 (function () {
   "use strict";
   var main = document.querySelector("main[data-version]");
