@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=256 * 1024, ge=1024, description="Largest request body the API reads."
     )
+    photo_max_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest photo a customer may upload."
+    )
+    upload_max_bytes: int = Field(
+        default=30 * 1024 * 1024,
+        ge=1024,
+        description="Largest new-return form of the portal, its photos included.",
+    )
     smtp_host: str | None = Field(
         default=None,
         description="SMTP server for customer email; unset: email stays in the outbox.",

@@ -9,6 +9,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from fastapi.responses import HTMLResponse
+
 from returns_service.api.errors import TooLarge, problem_response
 
 
@@ -47,20 +49,23 @@ class BodyLimit:
     """ASGI middleware: a body larger than `max_bytes` is refused with 413 before it is read
     (by its Content-Length) or as soon as it grows past the limit (when streamed)."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, uploads: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Paths that take files (the portal's new-return form with photos), and their limit.
+        self.uploads = uploads or {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.uploads.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
-            if declared.isdigit() and int(declared) <= self.max_bytes:
+            if declared.isdigit() and int(declared) <= limit:
                 await self.app(scope, receive, send)
             else:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, limit)
             return
         # Streamed without a length: read it here, up to the limit, then hand it on.
         chunks = []
@@ -71,8 +76,8 @@ class BodyLimit:
                 break
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if size > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
             if not message.get("more_body", False):
                 break
@@ -88,11 +93,25 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Any, receive: Any, send: Any) -> None:
-        response = problem_response(
-            413,
-            TooLarge.title,
-            f"the request body is larger than {self.max_bytes} bytes",
-            TooLarge("").type,
-        )
+    async def _refuse(self, scope: Any, receive: Any, send: Any, limit: int) -> None:
+        response: Any
+        if str(scope.get("path", "")).startswith("/portal"):
+            response = HTMLResponse(TOO_LARGE_PAGE.format(mb=limit // (1024 * 1024)), 413)
+        else:
+            response = problem_response(
+                413,
+                TooLarge.title,
+                f"the request body is larger than {limit} bytes",
+                TooLarge("").type,
+            )
         await response(scope, receive, send)
+
+
+# A person's answer when a form is too large to read (refused before the app reads it).
+TOO_LARGE_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>Too large</title></head><body><main><h1>Too large</h1>"
+    '<p role="alert">The form with its photos is larger than {mb} MB, so nothing was sent. '
+    "Go back and choose smaller or fewer photos.</p></main></body></html>"
+)

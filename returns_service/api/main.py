@@ -78,7 +78,11 @@ def create_app(
     app.state.settings = settings
     app.state.session_failures = SlidingWindow(settings.session_failures_per_15_minutes, 15 * 60)
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        uploads={"/portal/new": settings.upload_max_bytes},
+    )
     routers = (
         orders.router,
         returns.router,

@@ -137,23 +137,6 @@ class WindowBasis(StrEnum):
     PLACED = "placed"
 
 
-class Policy(Model):
-    return_window_days: StrictInt = Field(default=30, ge=0, le=3650)
-    window_basis: WindowBasis = WindowBasis.DELIVERED
-    non_returnable_skus: list[Sku] = Field(default_factory=list, max_length=10_000)
-    non_returnable_categories: list[Category] = Field(default_factory=list, max_length=1000)
-    review_above_amount: MinorUnits | None = 20000
-    review_if_returns_in_90_days_over: StrictInt | None = Field(default=5, ge=0, le=100_000)
-    restocking_fee_percent: StrictInt = Field(default=0, ge=0, le=100)
-    return_shipping_fee: MinorUnits = 0
-    refund_original_shipping: StrictBool = False
-    label_expiry_days: StrictInt = Field(default=30, ge=1, le=365)
-    auto_refund: StrictBool = True
-
-
-# --- returns ------------------------------------------------------------------------------------
-
-
 class Resolution(StrEnum):
     REFUND = "refund"
     STORE_CREDIT = "store_credit"
@@ -176,6 +159,31 @@ class Condition(StrEnum):
     GOOD = "good"
     DAMAGED = "damaged"
     WRONG_ITEM = "wrong_item"
+
+
+class Policy(Model):
+    return_window_days: StrictInt = Field(default=30, ge=0, le=3650)
+    window_basis: WindowBasis = WindowBasis.DELIVERED
+    non_returnable_skus: list[Sku] = Field(default_factory=list, max_length=10_000)
+    non_returnable_categories: list[Category] = Field(default_factory=list, max_length=1000)
+    review_above_amount: MinorUnits | None = 20000
+    review_if_returns_in_90_days_over: StrictInt | None = Field(default=5, ge=0, le=100_000)
+    restocking_fee_percent: StrictInt = Field(default=0, ge=0, le=100)
+    return_shipping_fee: MinorUnits = 0
+    refund_original_shipping: StrictBool = False
+    label_expiry_days: StrictInt = Field(default=30, ge=1, le=365)
+    auto_refund: StrictBool = True
+    # How a customer may be paid back (staff may choose any).
+    resolutions: list[Resolution] = Field(
+        default_factory=lambda: list(Resolution), min_length=1, max_length=3
+    )
+    # Reasons for which the portal asks the customer for a photo of the item.
+    photos_required_for: list[Reason] = Field(
+        default_factory=lambda: [Reason.DAMAGED, Reason.DEFECTIVE], max_length=8
+    )
+
+
+# --- returns ------------------------------------------------------------------------------------
 
 
 RESTOCKABLE: frozenset[Condition] = frozenset({Condition.NEW, Condition.GOOD})

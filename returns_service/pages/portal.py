@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from returns_service import i18n
 from returns_service.api import sessions
@@ -34,6 +34,7 @@ from returns_service.api.routes.returns import (
 from returns_service.api.routes.sessions import CustomerSessionIn, open_customer_session
 from returns_service.api.schemas import CancelIn, ReturnCreate, ReturnOut
 from returns_service.config import Settings
+from returns_service.documents.photos import NotAPhoto, Photo, checked_photo
 from returns_service.domain import refunds
 from returns_service.domain.eligibility import window_start
 from returns_service.domain.models import Order, Policy, Reason, Resolution, ReturnState
@@ -41,15 +42,14 @@ from returns_service.domain.status import TERMINAL
 from returns_service.gateway import Gateway
 from returns_service.pages.render import render, secure_cookies
 from returns_service.pages.security import CSRF_COOKIE, CSRF_FIELD, csrf_valid
-from returns_service.store.orders import current_policy, held_quantities, orders_of
+from returns_service.store.orders import current_policy, get_orders, held_quantities, orders_of
+from returns_service.store.photos import get_photo, keep_photos, photos_of
 from returns_service.store.returns import ReturnFilter, list_returns
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
 SESSION_COOKIE = "returns_session"
 ReturnId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
-# Refund methods a customer chooses from, in the order shown.
-METHODS = (Resolution.REFUND, Resolution.STORE_CREDIT)
 
 
 class NotSignedIn(Exception):
@@ -210,7 +210,36 @@ async def _return_page(
         return not_found(request)
     if state.status not in TERMINAL:
         state = await gateway.live_state(return_id, LIVE_STATE_SECONDS) or state
-    return render(request, template, email=customer.email, ret=view(state), error=None)
+    async with read.begin():
+        photos = await photos_of(read, return_id)
+    return render(
+        request, template, email=customer.email, ret=view(state), error=None, photos=photos
+    )
+
+
+@router.get("/returns/{return_id}/photos/{photo_id}")
+async def photo(
+    request: Request,
+    return_id: ReturnId,
+    photo_id: Annotated[str, Path(max_length=64, pattern=r"^ph_[0-9a-f]+$")],
+    read: SessionDep,
+    gateway: GatewayDep,
+) -> Response:
+    """One of the customer's own photos, as the image it was checked to be."""
+    customer = customer_of(request)
+    try:
+        await _document(read, gateway, return_id, customer)
+    except NotFound:
+        return not_found(request)
+    async with read.begin():
+        kept = await get_photo(read, return_id, photo_id)
+    if kept is None:
+        return not_found(request)
+    return Response(
+        kept.data,
+        media_type=kept.content_type,
+        headers={"Cache-Control": "private, max-age=3600", "Content-Disposition": "inline"},
+    )
 
 
 @router.get("/returns/{return_id}/label")
@@ -335,7 +364,8 @@ async def _new_form(
         email=customer.email,
         groups=groups,
         reasons=[reason.value for reason in Reason],
-        methods=[method.value for method in METHODS],
+        methods=[method.value for method in policy.resolutions],
+        photo_reasons=[reason.value for reason in policy.photos_required_for],
         values=values,
         errors=errors,
         form_key=values.get("form_key") or secrets.token_urlsafe(16),
@@ -383,17 +413,25 @@ async def new_return(
     gateway: GatewayDep,
     settings: SettingsDep,
 ) -> Response:
+    """Request the return: the same checks and the same workflow as `POST /v1/returns`, then
+    the photos kept with it. Nothing is kept when anything is wrong."""
     customer = customer_of(request)
     form = await checked_form(request)
     values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
     if values.get("intent") == "estimate":  # "Update estimate", without the page's script
         return await _new_form(request, read, customer, values, {})
-    items = []
+
+    async def again(errors: Mapping[str, str], status_code: int = 422) -> HTMLResponse:
+        return await _new_form(request, read, customer, values, errors, status_code)
+
+    items: list[dict[str, Any]] = []
+    keys: list[str] = []
     for name, value in values.items():
         if not name.startswith("quantity:") or value in ("", "0"):
             continue
         key = name.removeprefix("quantity:")
         order_id, _, line_id = key.partition(":")
+        keys.append(key)
         items.append(
             {
                 "order_id": order_id,
@@ -404,17 +442,38 @@ async def new_return(
             }
         )
     if not items:
-        return await _new_form(
-            request, read, customer, values, {"items": "choose"}, status_code=422
-        )
+        return await again({"items": "choose"})
+    method = values.get("method", Resolution.REFUND.value)
+    instead = values.get("instead", "").strip()
+    async with read.begin():
+        policy = await current_policy(read)
+        lines = {
+            (order.id, line.id): line
+            for order in (await get_orders(read, [item["order_id"] for item in items])).values()
+            for line in order.lines
+        }
+    errors: dict[str, str] = {}
+    if method == Resolution.EXCHANGE.value and not instead:
+        errors["instead"] = "instead"
+    photos, photo_errors = await _photos(form, keys, items, policy, settings.photo_max_bytes)
+    errors.update(photo_errors)
+    replacements = [
+        {
+            "sku": lines[(item["order_id"], item["line_id"])].sku,
+            "name": f"{lines[(item['order_id'], item['line_id'])].name}: {instead}"[:200],
+            "quantity": item["quantity"],
+        }
+        for item in items
+        if method == Resolution.EXCHANGE.value and (item["order_id"], item["line_id"]) in lines
+    ]
     try:
         body = ReturnCreate.model_validate(
-            {"items": items, "resolution": values.get("method", Resolution.REFUND.value)}
+            {"items": items, "resolution": method, "replacement_items": replacements}
         )
     except ValidationError as invalid:
-        return await _new_form(
-            request, read, customer, values, _field_errors(invalid, items), status_code=422
-        )
+        return await again({**_field_errors(invalid, items), **errors})
+    if errors:
+        return await again(errors)
     idempotency = Idempotency(
         request,
         values.get("form_key") or None,
@@ -429,24 +488,52 @@ async def new_return(
     try:
         answer = await idempotency.run(customer, body, work)
     except InvalidInput as invalid:
-        return await _new_form(
-            request, read, customer, values, _problem_errors(invalid, items), status_code=422
-        )
+        return await again(_problem_errors(invalid, items))
     except Problem as problem:
-        return await _new_form(
-            request, read, customer, values, {"items": problem.detail}, status_code=problem.status
-        )
+        return await again({"items": problem.detail}, problem.status)
     created = json.loads(bytes(answer.body))
     if answer.status_code >= 400:
-        return await _new_form(
-            request,
-            read,
-            customer,
-            values,
-            {"items": created.get("detail", "")},
-            status_code=answer.status_code,
-        )
+        return await again({"items": created.get("detail", "")}, answer.status_code)
+    # The return's items are numbered in the order they were asked for.
+    kept = [(f"ri_{keys.index(key) + 1}", photo) for key, photo in photos]
+    async with write.begin():
+        await keep_photos(write, created["id"], kept, datetime.now(UTC))
     return RedirectResponse(f"/portal/returns/{created['id']}", status_code=303)
+
+
+# At most this many photos of one item.
+PHOTOS_PER_ITEM = 3
+
+
+async def _photos(
+    form: FormData,
+    keys: list[str],
+    items: list[dict[str, Any]],
+    policy: Policy,
+    max_bytes: int,
+) -> tuple[list[tuple[str, Photo]], dict[str, str]]:
+    """The photos of each chosen item, checked by their content; and, per item, why not."""
+    photos: list[tuple[str, Photo]] = []
+    errors: dict[str, str] = {}
+    for key, item in zip(keys, items, strict=True):
+        uploads = [
+            upload
+            for upload in form.getlist(f"photos:{key}")
+            if isinstance(upload, UploadFile) and upload.filename
+        ]
+        if len(uploads) > PHOTOS_PER_ITEM:
+            errors[f"photos:{key}"] = "too_many"
+            continue
+        for upload in uploads:
+            try:
+                photos.append((key, checked_photo(await upload.read(max_bytes + 1), max_bytes)))
+            except NotAPhoto as refused:
+                errors[f"photos:{key}"] = refused.reason
+                break
+        needed = item["reason"] in {reason.value for reason in policy.photos_required_for}
+        if needed and not uploads and f"photos:{key}" not in errors:
+            errors[f"photos:{key}"] = "required"
+    return photos, errors
 
 
 def _field_errors(invalid: ValidationError, items: list[dict[str, Any]]) -> dict[str, str]:

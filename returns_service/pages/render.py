@@ -33,7 +33,13 @@ def environment(language: str) -> Environment:
     env.filters["day"] = partial(i18n.day, language=language)
     env.filters["moment"] = partial(i18n.moment, language=language)
     env.globals["money"] = partial(i18n.money, language=language)
+    env.filters["reason_words"] = partial(reason_words, env)
     return env
+
+
+def reason_words(env: Environment, reason: str) -> str:
+    """A return reason in the page's words (the same macro the pages use)."""
+    return str(env.get_template("portal/status.html").module.reason(reason)).strip()  # type: ignore[attr-defined]
 
 
 def language_of(request: Request) -> str:

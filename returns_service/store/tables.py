@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -265,6 +266,25 @@ class LabelRow(Base):
     spec: Mapped[dict | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class ReturnPhotoRow(Base):
+    """A customer's photo of a returned item: checked to be an image by its content, kept once
+    per return, item and content."""
+
+    __tablename__ = "return_photos"
+    __table_args__ = (
+        UniqueConstraint("return_id", "item_id", "sha256", name="uq_return_photos_once"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    return_id: Mapped[str] = mapped_column(String(64), index=True)
+    item_id: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
 
 
 class StockLevelRow(Base):

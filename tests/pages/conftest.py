@@ -95,7 +95,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         process.wait(60)
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: Playwright's sync API runs an event loop of its own while it is open, and the
+# suite's async tests after these must not find one running.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)

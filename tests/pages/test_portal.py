@@ -4,10 +4,12 @@ German; cancel; and what another customer, a forged form and a script in a comme
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 
 import httpx
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from tests.pages.conftest import Shop, new_page, serious_violations, shoot
@@ -22,6 +24,14 @@ SALE = {
     "unit_amount": 1900,
     "final_sale": True,
 }
+
+
+def a_photo() -> bytes:
+    """A real PNG, as a phone's photo would be a real JPEG."""
+    image = Image.new("RGB", (64, 48), (180, 90, 40))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def a_customer(shop: Shop) -> tuple[str, str, str]:
@@ -78,7 +88,7 @@ def test_a_shopper_returns_items_of_two_orders_and_follows_it_to_the_refund(
     accessible(page)
     shirt = page.get_by_role("group", name="Linen shirt")
     shirt.get_by_label("Quantity to return").select_option("1")
-    shirt.get_by_label("Reason").select_option(label="Wrong size")
+    shirt.get_by_label("Reason").select_option(label="Arrived damaged")
     boots = page.get_by_role("group", name="Hiking boots")
     boots.get_by_label("Quantity to return").select_option("1")
     boots.get_by_label("Reason").select_option(label="Other reason")
@@ -87,6 +97,23 @@ def test_a_shopper_returns_items_of_two_orders_and_follows_it_to_the_refund(
     # The estimate follows the choice before anything is submitted.
     estimate = page.get_by_role("region", name="Estimated refund")
     expect(estimate).to_contain_text("€174.00")
+    # A damaged item needs a photo: none, then a text file named like a photo, are refused
+    # next to the field, and nothing is created.
+    page.get_by_role("button", name="Request return").click()
+    expect(page.get_by_role("alert")).to_contain_text("Please check the marked fields.")
+    shirt = page.get_by_role("group", name="Linen shirt")
+    expect(shirt).to_contain_text("Add a photo of the item")
+    expect(shirt.get_by_label("Reason")).to_have_value("damaged")  # the choice is kept
+    shirt.get_by_label("Photos").set_input_files(
+        [{"name": "shirt.jpg", "mimeType": "image/jpeg", "buffer": b"not a photo at all"}]
+    )
+    page.get_by_role("button", name="Request return").click()
+    shirt = page.get_by_role("group", name="Linen shirt")
+    expect(shirt).to_contain_text("This file is not a photo")
+    assert stack.call("ops", "GET", f"/v1/returns?customer_email={email}").json()["data"] == []
+    shirt.get_by_label("Photos").set_input_files(
+        [{"name": "tear.png", "mimeType": "image/png", "buffer": a_photo()}]
+    )
     shoot(page, "portal-new-return-desktop")
     page.get_by_role("button", name="Request return").click()
 
@@ -98,6 +125,9 @@ def test_a_shopper_returns_items_of_two_orders_and_follows_it_to_the_refund(
     # What the customer typed is shown as text, never run.
     expect(page.get_by_text("<script>alert(1)</script> too tight")).to_be_visible()
     expect(page.get_by_text("Estimated refund: €174.00")).to_be_visible()  # as estimated
+    photo = page.get_by_role("img", name="Photo 1 of Linen shirt")
+    expect(photo).to_be_visible()
+    assert photo.evaluate("image => image.naturalWidth") == 64  # the photo itself, served back
     accessible(page)
     shoot(page, "portal-return-desktop")
 
@@ -176,16 +206,32 @@ def test_a_shopper_cancels_a_return_after_confirming(stack: Shop, browser: Brows
     expect(page.get_by_role("button", name="Cancel return")).to_have_count(0)
     expect(page.get_by_role("link", name="Download label")).to_have_count(0)
     assert stack.read(return_id)["status"] == "cancelled"
-    # The boots can be returned again.
+    # The boots can be returned again, as an exchange this time.
     page.goto(stack.base + "/portal/new")
-    expect(page.get_by_role("group", name="Hiking boots")).to_be_visible()
+    boots = page.get_by_role("group", name="Hiking boots")
+    boots.get_by_label("Quantity to return").select_option("1")
+    boots.get_by_label("Reason").select_option(label="Wrong size")
+    page.get_by_role("group", name="Refund method").get_by_label("Exchange").check()
+    page.get_by_role("button", name="Request return").click()
+    expect(page.get_by_text("Tell us what you would like instead.")).to_be_visible()
+    page.get_by_label("What would you like instead?").fill("size 44")
+    page.get_by_role("button", name="Request return").click()
+    exchange = stack.read(page.url.rsplit("/", 1)[1])
+    assert exchange["resolution"] == "exchange"
+    assert exchange["replacement_items"] == [
+        {"sku": "BO-7", "name": "Hiking boots: size 44", "quantity": 1}
+    ]
+    # Now the exchange holds them.
+    page.goto(stack.base + "/portal/new")
+    expect(page.get_by_role("group", name="Hiking boots")).to_have_count(0)
+    expect(page.get_by_text("Already returned.")).to_be_visible()
 
 
 def test_another_customer_and_a_wrong_pair_learn_nothing(stack: Shop, browser: Browser):
     email, first, _ = a_customer(stack)
     page = new_page(browser)
     sign_in(page, stack.base, first, email)
-    request_one(page, stack.base, "Linen shirt", "Defective")
+    request_one(page, stack.base, "Linen shirt", "Wrong size")
     mine = page.url
 
     other_email, other_number, _ = a_customer(stack)

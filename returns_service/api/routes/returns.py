@@ -257,6 +257,9 @@ async def _create(
     async with read.begin():
         items, customer, currency = await _resolve_items(read, body, principal)
         policy = await current_policy(read)
+    if principal.is_customer and body.resolution not in policy.resolutions:
+        offered = ", ".join(r.value for r in policy.resolutions)
+        raise InvalidInput("resolution", f"the shop offers {offered}")
     if principal.is_customer:
         await _within_hourly_limit(write, customer.email, settings.customer_returns_per_hour)
     start = StartReturn(
