@@ -9,22 +9,30 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 import returns_service
-from returns_service.activities.emails import money as email_money
+from returns_service.activities.emails import status_email
+from returns_service.domain.status import Status
 from returns_service.i18n import choose, money, translations
+from tests.factories import a_return_state
 
 PACKAGE = Path(returns_service.__file__).parent
 
 
 def page_messages() -> set[str | tuple[str, ...]]:
+    """Every message of the pages and the emails, as Babel extracts them for translators."""
     found: set[str | tuple[str, ...]] = set()
-    method_map = [("pages/templates/**.html", "jinja2")]
-    options = {"pages/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    method_map = [
+        ("activities/emails.py", "python"),
+        ("pages/templates/**.html", "jinja2"),
+        ("activities/templates/**.j2", "jinja2"),
+    ]
+    i18n = {"extensions": "jinja2.ext.i18n"}
+    options = {"pages/templates/**.html": i18n, "activities/templates/**.j2": i18n}
     for _, _, message, _, _ in extract_from_dir(str(PACKAGE), method_map, options):
         found.add(message)
     return found
 
 
-def test_every_message_of_the_pages_is_in_german():
+def test_every_message_of_the_pages_and_emails_is_in_german():
     messages = page_messages()
     assert len(messages) > 50
     german = translations("de")
@@ -54,11 +62,27 @@ def test_amounts_are_written_with_the_currencys_own_decimals(amount, currency, l
 
 
 @pytest.mark.parametrize(
-    ("currency", "written"),
-    [("EUR", "123.45 EUR"), ("XOF", "12345 XOF"), ("UGX", "12345 UGX"), ("TND", "12.345 TND")],
+    ("currency", "language", "written"),
+    [
+        ("EUR", "en", "€123.45"),
+        ("XOF", "en", "F\u202fCFA12,345"),
+        ("UGX", "de", "12.345\xa0UGX"),
+        ("TND", "en", "TND12.345"),
+        ("EUR", "de", "123,45\xa0€"),
+    ],
 )
-def test_emails_write_amounts_with_the_currencys_own_decimals(currency, written):
-    assert email_money(12345, currency) == written
+def test_emails_write_refunds_in_the_customers_language_with_the_currencys_decimals(
+    currency, language, written
+):
+    state = a_return_state("ret_mail", Status.REFUNDED, 7).model_copy(
+        update={"currency": currency, "refunded_amount": 12345, "language": language}
+    )
+    message = status_email(state, "https://shop.example")
+    assert message is not None
+    assert written in message.body
+    german = language == "de"
+    assert message.subject.startswith("Rücksendung" if german else "Return")
+    assert "https://shop.example/portal/returns/ret_mail" in message.body
 
 
 def test_the_language_comes_from_the_switcher_then_the_browser():

@@ -1,4 +1,5 @@
-"""What the customer is told at each status change: Jinja2 templates, in text and HTML.
+"""What the customer is told at each status change: Jinja2 templates, in text and HTML, in the
+customer's language (the gettext catalogs of the pages: `returns_service/locales`).
 
 The templates are `templates/status_email.{txt,html}.j2`; a shop points `RETURNS_EMAIL_TEMPLATES`
 at a folder of its own with the same names to word them its way.
@@ -14,42 +15,43 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from returns_service.activities.ports import EmailMessage
 from returns_service.domain.models import ReturnState
 from returns_service.domain.status import Status
-from returns_service.i18n import minor_digits
+from returns_service.i18n import DEFAULT, LANGUAGES, day, money, translations
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for "translated where used"
+    return message
+
 
 SUBJECTS: dict[Status, str] = {
-    Status.APPROVED: "has been approved",
-    Status.PENDING_REVIEW: "is being reviewed",
-    Status.LABEL_SENT: "label is ready",
-    Status.SHIPPED: "is on its way",
-    Status.RECEIVED: "has arrived",
-    Status.REFUNDED: "has been refunded",
-    Status.CLOSED: "is complete",
-    Status.REJECTED: "was not accepted",
-    Status.CANCELLED: "was cancelled",
-    Status.EXPIRED: "has expired",
+    Status.APPROVED: N_("Return %(number)s has been approved"),
+    Status.PENDING_REVIEW: N_("Return %(number)s is being reviewed"),
+    Status.LABEL_SENT: N_("Return %(number)s: your label is ready"),
+    Status.SHIPPED: N_("Return %(number)s is on its way"),
+    Status.RECEIVED: N_("Return %(number)s has arrived"),
+    Status.REFUNDED: N_("Return %(number)s has been refunded"),
+    Status.CLOSED: N_("Return %(number)s is complete"),
+    Status.REJECTED: N_("Return %(number)s was not accepted"),
+    Status.CANCELLED: N_("Return %(number)s was cancelled"),
+    Status.EXPIRED: N_("Return %(number)s has expired"),
 }
+
 
 BUILT_IN = Path(__file__).parent / "templates"
 
 
-def money(amount: int, currency: str) -> str:
-    exponent = minor_digits(currency)
-    if exponent == 0:
-        return f"{amount} {currency}"
-    major, minor = divmod(abs(amount), 10**exponent)
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{major}.{minor:0{exponent}d} {currency}"
-
-
-@lru_cache(maxsize=4)
-def environment(folder: str | None) -> Environment:
+@lru_cache(maxsize=16)
+def environment(folder: str | None, language: str) -> Environment:
+    """The templates (the shop's first, then ours) with the language's catalog installed."""
     loaders = [FileSystemLoader(folder)] if folder else []
-    return Environment(
+    env = Environment(
         loader=ChoiceLoader([*loaders, FileSystemLoader(str(BUILT_IN))]),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
 def carrier_name(state: ReturnState) -> str:
@@ -59,34 +61,35 @@ def carrier_name(state: ReturnState) -> str:
 
 
 def status_email(
-    state: ReturnState, public_url: str, templates: Path | None = None
+    state: ReturnState, public_url: str, templates: Path | None = None, shop_name: str = ""
 ) -> EmailMessage | None:
-    """The message for the return's current status, or None when the customer needs none."""
+    """The message for the return's current status, or None when the customer needs none; in
+    the customer's language (the shop's default, English, when it is not known)."""
     subject = SUBJECTS.get(state.status)
     if subject is None:
         return None
+    language = state.language if state.language in LANGUAGES else DEFAULT
     number = state.number or state.id
     context = {
+        "shop_name": shop_name,
         "status": state.status.value,
         "number": number,
         # The return's page in the portal: the label is there, and it works in any mail client
         # (it asks for the order number and email when the customer is not signed in).
         "return_url": f"{public_url.rstrip('/')}/portal/returns/{state.id}",
         "carrier": carrier_name(state),
-        "expires": state.label.expires_at.date().isoformat() if state.label else "",
+        "expires": day(state.label.expires_at, language) if state.label else "",
         "tracking_number": state.tracking_number or "",
-        "refunded": money(state.refunded_amount, state.currency),
-        "reason": (state.decision.reason or state.decision.note or "see your return")
-        if state.decision
-        else "see your return",
+        "refunded": money(state.refunded_amount, state.currency, language),
+        "reason": (state.decision.reason or state.decision.note or "") if state.decision else "",
         "items": state.items,
     }
-    env = environment(str(templates) if templates else None)
+    env = environment(str(templates) if templates else None, language)
     return EmailMessage(
         key=f"email:{state.id}:{state.status.value}",
         return_id=state.id,
         to=state.customer.email,
-        subject=f"Return {number} {subject}",
+        subject=translations(language).gettext(subject) % {"number": number},
         body=env.get_template("status_email.txt.j2").render(context),
         html=env.get_template("status_email.html.j2").render(context),
     )

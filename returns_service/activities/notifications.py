@@ -21,10 +21,13 @@ from returns_service.store.returns import record_event
 
 
 class Notifications:
-    def __init__(self, email: Email, public_url: str, templates: Path | None = None) -> None:
+    def __init__(
+        self, email: Email, public_url: str, templates: Path | None = None, shop_name: str = ""
+    ) -> None:
         self.email = email
         self.public_url = public_url.rstrip("/")
         self.templates = templates
+        self.shop_name = shop_name
 
     async def plan(
         self,
@@ -44,7 +47,7 @@ class Notifications:
             return []
         endpoints = await plan_deliveries(session, kept)
         try:
-            message = status_email(state, self.public_url, self.templates)
+            message = status_email(state, self.public_url, self.templates, self.shop_name)
         except Exception:  # a template that cannot render must not hold the return up
             activity.logger.exception("the status email of %s could not be made", state.id)
             return endpoints

@@ -89,12 +89,13 @@ class ReturnActivities(ReturnSteps):
         public_url: str,
         email_templates: Path | None = None,
         webhooks: WebhookActivities | None = None,
+        shop_name: str = "",
     ) -> None:
         self.sessions = sessions
         self.carrier = carrier
         self.payments = payments
         self.inventory = inventory
-        self.notifications = Notifications(email, public_url, email_templates)
+        self.notifications = Notifications(email, public_url, email_templates, shop_name)
         self.webhooks = webhooks
 
     @activity.defn(name=ReturnActivity.REGISTER)

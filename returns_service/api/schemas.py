@@ -142,6 +142,13 @@ class ReturnCreate(Request):
     resolution: Resolution = Resolution.REFUND
     customer_email: Email | None = None
     replacement_items: Annotated[list[ReplacementItemIn], Field(max_length=50)] = []
+    language: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[a-z]{2,3}$",
+            description="The customer's language for what they are told (`en`, `de`).",
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _few_orders(self) -> ReturnCreate:

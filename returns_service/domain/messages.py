@@ -49,6 +49,8 @@ class StartReturn(Model):
     created_at: datetime
     actor: Actor
     replacement_items: list[ReplacementItem] = Field(default_factory=list)
+    # The customer's language (the portal's, or the shop's front end's), for what they are told.
+    language: str | None = None
 
     def initial_state(self) -> ReturnState:
         """The return as it stands before anything has been checked."""
@@ -60,6 +62,7 @@ class StartReturn(Model):
             resolution=self.resolution,
             items=[item.model_copy() for item in self.items],
             replacement_items=[item.model_copy() for item in self.replacement_items],
+            language=self.language,
             created_at=self.created_at,
             updated_at=self.created_at,
             timeline=[TimelineEntry(at=self.created_at, status=Status.REQUESTED, actor=self.actor)],

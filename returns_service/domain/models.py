@@ -336,6 +336,8 @@ class ReturnState(Model):
     receiving_location: str | None = None
     replacement_items: list[ReplacementItem] = Field(default_factory=list)
     replacement: Replacement | None = None
+    # The customer's language for what they are told (None: the shop's default, English).
+    language: str | None = None
     created_at: datetime
     updated_at: datetime
     timestamps: Timestamps = Field(default_factory=Timestamps)

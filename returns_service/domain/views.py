@@ -68,6 +68,9 @@ class ReturnOut(BaseModel):
     errors: list[ReturnError]
     replacement_items: list[ReplacementItem]
     replacement: Replacement | None
+    language: str | None = Field(
+        default=None, description="The customer's language for emails; null: the shop's default."
+    )
     available_actions: list[str]
     created_at: datetime
     updated_at: datetime

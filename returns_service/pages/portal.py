@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData, UploadFile
 
 from returns_service import i18n
+from returns_service.activities.emails import carrier_name
 from returns_service.api import sessions
 from returns_service.api.auth import CUSTOMER, Principal
 from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
@@ -40,7 +41,7 @@ from returns_service.domain.eligibility import window_start
 from returns_service.domain.models import Order, Policy, Reason, Resolution, ReturnState
 from returns_service.domain.status import TERMINAL
 from returns_service.gateway import Gateway
-from returns_service.pages.render import render, secure_cookies
+from returns_service.pages.render import language_of, render, secure_cookies
 from returns_service.pages.security import CSRF_COOKIE, CSRF_FIELD, csrf_valid
 from returns_service.store.orders import current_policy, get_orders, held_quantities, orders_of
 from returns_service.store.photos import get_photo, keep_photos, photos_of
@@ -300,18 +301,12 @@ def view(state: ReturnState) -> dict[str, Any]:
         # The page follows the workflow while something is still to happen by itself.
         "following": state.status not in TERMINAL,
         "has_label": state.label is not None and state.status.value in LABEL_SHOWN,
-        "carrier": _carrier_name(state),
+        "carrier": carrier_name(state),
     }
 
 
 # A label is offered while it can still be used or shows where the parcel went.
 LABEL_SHOWN = {"label_sent", "shipped"}
-
-
-def _carrier_name(state: ReturnState) -> str | None:
-    """A carrier a person knows by name; none for the built-in one (a label of our own)."""
-    carrier = state.label.carrier if state.label else None
-    return None if carrier in (None, "", "builtin") else carrier
 
 
 # --- a new return --------------------------------------------------------------------------------
@@ -468,7 +463,12 @@ async def new_return(
     ]
     try:
         body = ReturnCreate.model_validate(
-            {"items": items, "resolution": method, "replacement_items": replacements}
+            {
+                "items": items,
+                "resolution": method,
+                "replacement_items": replacements,
+                "language": language_of(request),
+            }
         )
     except ValidationError as invalid:
         return await again({**_field_errors(invalid, items), **errors})

@@ -54,6 +54,7 @@ def build_activities(
         public_url=settings.public_url,
         email_templates=settings.email_templates,
         webhooks=WebhookActivities(sessions, settings.webhooks_allow_private),
+        shop_name=settings.shop_name,
     )
 
 

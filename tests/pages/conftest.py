@@ -3,11 +3,15 @@ Chromium driven by Playwright, the shop and the warehouse played through the JSO
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,7 @@ class Shop:
 
     base: str
     keys: dict[str, str]
+    data_dir: Path
 
     def call(self, role: str, method: str, path: str, body: Any = None) -> httpx.Response:
         answer = httpx.request(
@@ -78,6 +83,23 @@ class Shop:
         body = {"location": "WH1", "items": items}
         return self.call("warehouse", "POST", f"/v1/returns/{return_id}/receive", body).json()
 
+    def emails(self, return_id: str, wait: float = 20.0) -> dict[str, EmailMessage]:
+        """The customer's emails of the return kept as .eml files by the relay, by subject,
+        once the label's is there."""
+        deadline = time.monotonic() + wait
+        while True:
+            found = {
+                message["Subject"]: message
+                for message in (
+                    email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                    for path in (self.data_dir / "outbox").glob(f"email_{return_id}_*.eml")
+                )
+            }
+            if any("label" in subject.lower() or "etikett" in subject.lower() for subject in found):
+                return found  # type: ignore[return-value]
+            assert time.monotonic() < deadline, f"no label email for {return_id}: {list(found)}"
+            time.sleep(0.2)
+
     def read(self, return_id: str) -> dict[str, Any]:
         return self.call("ops", "GET", f"/v1/returns/{return_id}").json()  # type: ignore[no-any-return]
 
@@ -89,7 +111,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     process = start_dev(data_dir, ports, env={"RETURNS_SHOP_NAME": "Nordwind Outfitters"})
     try:
         keys = json.loads((data_dir / "api-keys.json").read_text())
-        yield Shop(f"http://127.0.0.1:{ports['api']}", keys)
+        yield Shop(f"http://127.0.0.1:{ports['api']}", keys, data_dir)
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(60)

@@ -185,6 +185,11 @@ def test_a_german_shopper_sees_the_portal_in_german_and_on_a_phone(stack: Shop, 
     expect(page.get_by_role("link", name="Etikett herunterladen")).to_be_visible()
     accessible(page)
     shoot(page, "portal-return-phone-de")
+    # What the customer is told follows the language they chose in the portal.
+    mails = stack.emails(page.url.rsplit("/", 1)[1])
+    label = next(m for subject, m in mails.items() if "Etikett" in subject)
+    text = label.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Drucken Sie es aus" in text and "Nordwind Outfitters" in text, text
     # The switcher changes the language and keeps it.
     page.get_by_role("link", name="English").click()
     expect(page.get_by_role("heading", name="Label ready")).to_be_visible()

@@ -77,7 +77,7 @@ async def test_one_message_per_status_change_to_the_customer_with_the_label_link
     number = final.number
     assert subjects == [
         f"Return {number} has been approved",
-        f"Return {number} label is ready",
+        f"Return {number}: your label is ready",
         f"Return {number} is on its way",
         f"Return {number} has arrived",
         f"Return {number} has been refunded",
@@ -91,10 +91,10 @@ async def test_one_message_per_status_change_to_the_customer_with_the_label_link
     assert link in text_of(label)
     assert "/v1/" not in text_of(label)
     assert "builtin" not in text_of(label)  # no carrier a person would not know
-    assert "drop it off before" in text_of(label)
+    assert "drop it off by" in text_of(label)
     html = label.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     assert f'href="{link}"' in html
-    assert "27.25 EUR" in text_of(inbox.messages[4])
+    assert "€27.25" in text_of(inbox.messages[4])
     async with harness.sessions() as session:
         rows = (
             await session.scalars(
@@ -145,6 +145,6 @@ async def test_without_an_smtp_server_each_message_is_kept_as_an_eml_file(harnes
             email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files
         )
     }
-    label = kept[f"Return {final.number} label is ready"]
+    label = kept[f"Return {final.number}: your label is ready"]
     assert label["To"] == "ann@example.com" and label["Message-ID"].endswith("@returns>")
     assert f"/portal/returns/{final.id}" in text_of(label)  # type: ignore[arg-type]

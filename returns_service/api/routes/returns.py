@@ -96,6 +96,7 @@ from returns_service.gateway import (
     Refused,
     Unreachable,
 )
+from returns_service.i18n import LANGUAGES
 from returns_service.store.db import Sessions
 from returns_service.store.limits import take_slot
 from returns_service.store.orders import (
@@ -257,6 +258,8 @@ async def _create(
     async with read.begin():
         items, customer, currency = await _resolve_items(read, body, principal)
         policy = await current_policy(read)
+    if body.language is not None and body.language not in LANGUAGES:
+        raise InvalidInput("language", f"one of {', '.join(LANGUAGES)}")
     if principal.is_customer and body.resolution not in policy.resolutions:
         offered = ", ".join(r.value for r in policy.resolutions)
         raise InvalidInput("resolution", f"the shop offers {offered}")
@@ -272,6 +275,7 @@ async def _create(
         created_at=datetime.now(UTC),
         actor=principal.actor,
         replacement_items=[ReplacementItem(**item.model_dump()) for item in body.replacement_items],
+        language=body.language,
     )
     try:
         state = await gateway.start_return(start)
