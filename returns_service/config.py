@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     shop_name: str = Field(
         default="Returns", max_length=80, description="The shop's name on every page and email."
     )
+    shop_logo: Path | None = Field(
+        default=None, description="An image file (PNG, JPEG, WebP, GIF) shown as the shop's logo."
+    )
+    shop_accent: str = Field(
+        default="#1f5fbf",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        description="The shop's accent colour (#rrggbb) for buttons and links.",
+    )
     workflow_sandbox: bool = Field(
         default=False,
         description="Run workflows in the Temporal SDK's sandbox (slower; the tests always do,"

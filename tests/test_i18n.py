@@ -12,6 +12,7 @@ import returns_service
 from returns_service.activities.emails import status_email
 from returns_service.domain.status import Status
 from returns_service.i18n import choose, money, translations
+from returns_service.pages.brand import text_on
 from tests.factories import a_return_state
 
 PACKAGE = Path(returns_service.__file__).parent
@@ -91,3 +92,8 @@ def test_the_language_comes_from_the_switcher_then_the_browser():
     assert choose(None, "fr") == "en"
     assert choose("en", "de") == "en"
     assert choose("xx", "de") == "de"
+
+
+def test_text_on_the_shops_colour_stays_readable():
+    assert text_on("#0b6e4f") == "#ffffff"  # dark green: white text
+    assert text_on("#ffd400") == "#1b1f24"  # yellow: dark text

@@ -7,6 +7,7 @@ at a folder of its own with the same names to word them its way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,6 +55,15 @@ def environment(folder: str | None, language: str) -> Environment:
     return env
 
 
+@dataclass(frozen=True)
+class Brand:
+    """The shop as its emails show it: its name, accent colour and logo (an address)."""
+
+    name: str = ""
+    accent: str = "#1f5fbf"
+    logo_url: str | None = None
+
+
 def carrier_name(state: ReturnState) -> str:
     """The carrier as a person knows it; nothing for the built-in one (a label of our own)."""
     carrier = state.label.carrier if state.label else ""
@@ -61,7 +71,7 @@ def carrier_name(state: ReturnState) -> str:
 
 
 def status_email(
-    state: ReturnState, public_url: str, templates: Path | None = None, shop_name: str = ""
+    state: ReturnState, public_url: str, templates: Path | None = None, brand: Brand | None = None
 ) -> EmailMessage | None:
     """The message for the return's current status, or None when the customer needs none; in
     the customer's language (the shop's default, English, when it is not known)."""
@@ -70,8 +80,11 @@ def status_email(
         return None
     language = state.language if state.language in LANGUAGES else DEFAULT
     number = state.number or state.id
+    brand = brand or Brand()
     context = {
-        "shop_name": shop_name,
+        "shop_name": brand.name,
+        "accent": brand.accent,
+        "logo_url": brand.logo_url,
         "status": state.status.value,
         "number": number,
         # The return's page in the portal: the label is there, and it works in any mail client

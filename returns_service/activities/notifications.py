@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
-from returns_service.activities.emails import status_email
+from returns_service.activities.emails import Brand, status_email
 from returns_service.activities.ports import Email
 from returns_service.activities.webhooks import plan_deliveries
 from returns_service.domain.models import ReturnState
@@ -22,12 +22,16 @@ from returns_service.store.returns import record_event
 
 class Notifications:
     def __init__(
-        self, email: Email, public_url: str, templates: Path | None = None, shop_name: str = ""
+        self,
+        email: Email,
+        public_url: str,
+        templates: Path | None = None,
+        brand: Brand | None = None,
     ) -> None:
         self.email = email
         self.public_url = public_url.rstrip("/")
         self.templates = templates
-        self.shop_name = shop_name
+        self.brand = brand or Brand()
 
     async def plan(
         self,
@@ -47,7 +51,7 @@ class Notifications:
             return []
         endpoints = await plan_deliveries(session, kept)
         try:
-            message = status_email(state, self.public_url, self.templates, self.shop_name)
+            message = status_email(state, self.public_url, self.templates, self.brand)
         except Exception:  # a template that cannot render must not hold the return up
             activity.logger.exception("the status email of %s could not be made", state.id)
             return endpoints

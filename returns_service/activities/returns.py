@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from returns_service.activities.emails import Brand
 from returns_service.activities.notifications import Notifications
 from returns_service.activities.ports import Carrier, Email, Inventory, Payments
 from returns_service.activities.webhooks import WebhookActivities
@@ -89,13 +90,13 @@ class ReturnActivities(ReturnSteps):
         public_url: str,
         email_templates: Path | None = None,
         webhooks: WebhookActivities | None = None,
-        shop_name: str = "",
+        brand: Brand | None = None,
     ) -> None:
         self.sessions = sessions
         self.carrier = carrier
         self.payments = payments
         self.inventory = inventory
-        self.notifications = Notifications(email, public_url, email_templates, shop_name)
+        self.notifications = Notifications(email, public_url, email_templates, brand)
         self.webhooks = webhooks
 
     @activity.defn(name=ReturnActivity.REGISTER)

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from returns_service.pages import portal
+from returns_service.pages import brand, portal
 from returns_service.pages.render import render
 from returns_service.pages.security import PageHeaders
 
@@ -19,6 +19,7 @@ STATIC = Path(__file__).parent / "static"
 
 def install(app: FastAPI) -> None:
     app.include_router(portal.router)
+    app.include_router(brand.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(PageHeaders)
 

@@ -63,6 +63,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             languages=i18n.LANGUAGES,
             here=here,
             shop_name=settings.shop_name,
+            has_logo=settings.shop_logo is not None,
             csrf_field=CSRF_FIELD,
             csrf=csrf_token(settings.session_key(), secret),
             **context,

@@ -14,6 +14,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from returns_service.activities.carrier import HttpCarrier
 from returns_service.activities.email_relay import EmailRelay
+from returns_service.activities.emails import Brand
 from returns_service.activities.labels import StoreCarrier
 from returns_service.activities.ledger import LedgerPayments
 from returns_service.activities.outbox import OutboxEmail
@@ -45,6 +46,7 @@ def build_activities(
     labels = None
     if settings.carrier == "http" and settings.carrier_api_key is not None:
         labels = HttpCarrier(settings.carrier_api_base, settings.carrier_api_key.get_secret_value())
+    logo = f"{settings.public_url.rstrip('/')}/portal/logo" if settings.shop_logo else None
     return ReturnActivities(
         sessions=sessions,
         carrier=StoreCarrier(sessions, labels, settings.return_address),
@@ -54,7 +56,11 @@ def build_activities(
         public_url=settings.public_url,
         email_templates=settings.email_templates,
         webhooks=WebhookActivities(sessions, settings.webhooks_allow_private),
-        shop_name=settings.shop_name,
+        brand=Brand(
+            name=settings.shop_name,
+            accent=settings.shop_accent,
+            logo_url=logo,
+        ),
     )
 
 

@@ -18,11 +18,15 @@ from typing import Any
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.factories import order_payload
 from tests.stack import dev_ports, start_dev
 
+# The shop's look for these tests: a dark green, and a logo of that colour.
+ACCENT = "#0b6e4f"
+ACCENT_RGB = (11, 110, 79)
 SCREENSHOTS = Path(__file__).parent.parent.parent / "docs" / "screenshots"
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
@@ -106,9 +110,17 @@ class Shop:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    data_dir = tmp_path_factory.mktemp("pages") / "data"
+    root = tmp_path_factory.mktemp("pages")
+    data_dir = root / "data"
+    logo = root / "logo.png"
+    Image.new("RGB", (120, 40), ACCENT_RGB).save(logo)
     ports = dev_ports()
-    process = start_dev(data_dir, ports, env={"RETURNS_SHOP_NAME": "Nordwind Outfitters"})
+    brand = {
+        "RETURNS_SHOP_NAME": "Nordwind Outfitters",
+        "RETURNS_SHOP_ACCENT": ACCENT,
+        "RETURNS_SHOP_LOGO": str(logo),
+    }
+    process = start_dev(data_dir, ports, env=brand)
     try:
         keys = json.loads((data_dir / "api-keys.json").read_text())
         yield Shop(f"http://127.0.0.1:{ports['api']}", keys, data_dir)

@@ -12,7 +12,7 @@ import httpx
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from tests.pages.conftest import Shop, new_page, serious_violations, shoot
+from tests.pages.conftest import ACCENT, ACCENT_RGB, Shop, new_page, serious_violations, shoot
 
 SHIRT = {"id": "l1", "sku": "SH-1", "name": "Linen shirt", "quantity": 2, "unit_amount": 4500}
 BOOTS = {"id": "l1", "sku": "BO-7", "name": "Hiking boots", "quantity": 1, "unit_amount": 12900}
@@ -277,6 +277,25 @@ def test_a_form_without_this_browsers_token_is_refused_and_changes_nothing(
             assert answer.status_code == 403, answer.text
     page.goto(stack.base + "/portal/returns")
     expect(page.get_by_text("You have no returns yet.")).to_be_visible()
+
+
+def test_the_shops_name_logo_and_colour_are_on_its_pages_and_emails(stack: Shop, browser: Browser):
+    email, first, _ = a_customer(stack)
+    page = new_page(browser)
+    page.goto(stack.base + "/portal")
+    expect(page.get_by_role("link", name="Nordwind Outfitters")).to_be_visible()
+    logo = page.locator("header img")
+    assert logo.evaluate("image => image.naturalWidth") == 120
+    button = page.get_by_role("button", name="Find my order")
+    colours = button.evaluate(
+        "b => [getComputedStyle(b).backgroundColor, getComputedStyle(b).color]"
+    )
+    assert colours == [f"rgb{ACCENT_RGB}", "rgb(255, 255, 255)"]
+    sign_in(page, None, first, email)
+    request_one(page, stack.base, "Hiking boots", "Wrong size")
+    mails = stack.emails(page.url.rsplit("/", 1)[1])
+    html = next(iter(mails.values())).get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert f"{stack.base}/portal/logo" in html and ACCENT in html
 
 
 def test_every_page_carries_the_security_headers(stack: Shop):
