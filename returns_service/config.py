@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     shop_name: str = Field(
         default="Returns", max_length=80, description="The shop's name on every page and email."
     )
+    locales_dir: Path | None = Field(
+        default=None,
+        description="A folder of the shop's own gettext catalogs (<code>/LC_MESSAGES/messages.po):"
+        " more languages, or its own words for ours.",
+    )
     shop_logo: Path | None = Field(
         default=None, description="An image file (PNG, JPEG, WebP, GIF) shown as the shop's logo."
     )

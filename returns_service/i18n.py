@@ -20,18 +20,44 @@ from babel.numbers import format_currency, get_currency_precision
 from babel.support import Translations
 
 CATALOGS = Path(__file__).parent / "locales"
-# The languages offered, by the name each gives itself (the switcher's links).
-LANGUAGES = {"en": "English", "de": "Deutsch"}
 DEFAULT = "en"
 COOKIE = "returns_language"
+_shop_catalogs: Path | None = None
 
 
-@lru_cache(maxsize=16)
-def translations(language: str) -> NullTranslations:
-    """The language's catalog; English is the messages themselves."""
-    path = CATALOGS / language / "LC_MESSAGES" / "messages.po"
-    if not path.exists():
-        return NullTranslations()
+def configure(shop_catalogs: Path | None) -> None:
+    """Use a shop's own catalogs too (`RETURNS_LOCALES_DIR`): more languages, or its own words
+    for ours (a message it does not translate keeps ours)."""
+    global _shop_catalogs
+    _shop_catalogs = shop_catalogs
+    translations.cache_clear()
+    languages.cache_clear()
+
+
+def _catalog(folder: Path | None, language: str) -> Path | None:
+    path = folder / language / "LC_MESSAGES" / "messages.po" if folder else None
+    return path if path is not None and path.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def languages() -> dict[str, str]:
+    """The languages offered (English, and every one with a catalog), each by the name it
+    gives itself, for the switcher."""
+    codes = {DEFAULT}
+    for folder in (CATALOGS, _shop_catalogs):
+        if folder is not None and folder.is_dir():
+            codes |= {entry.name for entry in folder.iterdir() if _catalog(folder, entry.name)}
+    named = {}
+    for code in sorted(codes, key=lambda code: (code != DEFAULT, code)):
+        try:
+            name = Locale.parse(code).get_display_name(code) or code
+        except (UnknownLocaleError, ValueError):
+            continue
+        named[code] = name[:1].upper() + name[1:]
+    return named
+
+
+def _read(path: Path, language: str) -> Translations:
     with path.open("rb") as source:
         catalog = read_po(source, locale=language)
     compiled = BytesIO()
@@ -40,9 +66,23 @@ def translations(language: str) -> NullTranslations:
     return Translations(fp=compiled)
 
 
+@lru_cache(maxsize=16)
+def translations(language: str) -> NullTranslations:
+    """The language's catalog, the shop's words first; English is the messages themselves."""
+    ours = _catalog(CATALOGS, language)
+    shops = _catalog(_shop_catalogs, language)
+    found: NullTranslations = _read(ours, language) if ours else NullTranslations()
+    if shops is not None:
+        theirs = _read(shops, language)
+        theirs.add_fallback(found)
+        found = theirs
+    return found
+
+
 def choose(cookie: str | None, accept_language: str | None) -> str:
     """The language chosen with the switcher, else the first of the browser's that we offer."""
-    if cookie in LANGUAGES:
+    offered = languages()
+    if cookie in offered:
         return cookie
     wanted: list[tuple[float, int, str]] = []
     for position, part in enumerate((accept_language or "").split(",")[:20]):
@@ -56,7 +96,7 @@ def choose(cookie: str | None, accept_language: str | None) -> str:
         wanted.append((-quality, position, tag.strip().lower()))
     for _, _, tag in sorted(wanted):
         language = tag.split("-")[0]
-        if language in LANGUAGES:
+        if language in offered:
             return language
     return DEFAULT
 

@@ -11,7 +11,7 @@ from babel.messages.extract import extract_from_dir
 import returns_service
 from returns_service.activities.emails import status_email
 from returns_service.domain.status import Status
-from returns_service.i18n import choose, money, translations
+from returns_service.i18n import choose, configure, languages, money, translations
 from returns_service.pages.brand import text_on
 from tests.factories import a_return_state
 
@@ -97,3 +97,27 @@ def test_the_language_comes_from_the_switcher_then_the_browser():
 def test_text_on_the_shops_colour_stays_readable():
     assert text_on("#0b6e4f") == "#ffffff"  # dark green: white text
     assert text_on("#ffd400") == "#1b1f24"  # yellow: dark text
+
+
+def test_a_shop_adds_a_language_and_its_own_words(tmp_path):
+    """A shop's catalogs (RETURNS_LOCALES_DIR): French is offered by its own name, and the
+    shop's German word replaces ours while every other message keeps ours."""
+    for code, word in (("fr", "Se déconnecter"), ("de", "Tschüss")):
+        folder = tmp_path / code / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        (folder / "messages.po").write_text(
+            f'msgid ""\nmsgstr ""\n"Language: {code}\\n"\n'
+            '"Content-Type: text/plain; charset=utf-8\\n"\n\n'
+            f'msgid "Sign out"\nmsgstr "{word}"\n',
+            encoding="utf-8",
+        )
+    configure(tmp_path)
+    try:
+        assert languages() == {"en": "English", "de": "Deutsch", "fr": "Français"}
+        assert translations("fr").gettext("Sign out") == "Se déconnecter"
+        assert translations("de").gettext("Sign out") == "Tschüss"
+        assert translations("de").gettext("Order number") == "Bestellnummer"
+        assert choose(None, "fr-CA, en;q=0.5") == "fr"
+    finally:
+        configure(None)
+    assert "fr" not in languages()

@@ -16,7 +16,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from returns_service.activities.ports import EmailMessage
 from returns_service.domain.models import ReturnState
 from returns_service.domain.status import Status
-from returns_service.i18n import DEFAULT, LANGUAGES, day, money, translations
+from returns_service.i18n import DEFAULT, day, languages, money, translations
 
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's name for "translated where used"
@@ -78,7 +78,7 @@ def status_email(
     subject = SUBJECTS.get(state.status)
     if subject is None:
         return None
-    language = state.language if state.language in LANGUAGES else DEFAULT
+    language = state.language if state.language in languages() else DEFAULT
     number = state.number or state.id
     brand = brand or Brand()
     context = {

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from returns_service import pages
+from returns_service import i18n, pages
 from returns_service.api.errors import InvalidInput, install_error_handlers
 from returns_service.api.limits import BodyLimit, SlidingWindow
 from returns_service.api.routes import carrier, orders, policy, returns, sessions, webhooks
@@ -76,6 +76,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    i18n.configure(settings.locales_dir)
     app.state.session_failures = SlidingWindow(settings.session_failures_per_15_minutes, 15 * 60)
     install_error_handlers(app)
     app.add_middleware(

@@ -234,6 +234,15 @@ class ReturnPage(BaseModel):
     next_cursor: str | None
 
 
+class PhotoOut(BaseModel):
+    id: str
+    item_id: str
+    content_type: str
+    size: int
+    url: str
+    created_at: datetime
+
+
 class HistoryEvent(BaseModel):
     at: datetime
     kind: str

@@ -168,7 +168,7 @@ async def sign_out(request: Request) -> Response:
 async def choose_language(request: Request, to: str, next: str | None = None) -> Response:
     """The switcher: keeps the language in a cookie and goes back to the page."""
     response = RedirectResponse(safe_next(next) if next else "/portal", status_code=303)
-    if to in i18n.LANGUAGES:
+    if to in i18n.languages():
         settings: Settings = request.app.state.settings
         response.set_cookie(
             i18n.COOKIE,

@@ -60,7 +60,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         .get_template(template)
         .render(
             lang=language,
-            languages=i18n.LANGUAGES,
+            languages=i18n.languages(),
             here=here,
             shop_name=settings.shop_name,
             has_logo=settings.shop_logo is not None,

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from returns_service import i18n
 from returns_service.activities.carrier import HttpCarrier
 from returns_service.activities.email_relay import EmailRelay
 from returns_service.activities.emails import Brand
@@ -38,6 +39,7 @@ def build_activities(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> ReturnActivities:
     """The one place where adapters are chosen from settings."""
+    i18n.configure(settings.locales_dir)
     processor = None
     if settings.payments == "stripe" and settings.stripe_api_key is not None:
         processor = StripeRefunds(

@@ -143,6 +143,11 @@ def test_a_shopper_returns_items_of_two_orders_and_follows_it_to_the_refund(
     history = stack.call("ops", "GET", f"/v1/returns/{return_id}/history").json()
     assert f"customer:{email}" in {event["actor"] for event in history["events"]}
     assert {item["name"] for item in seen["items"]} == {"Linen shirt", "Hiking boots"}
+    # The photo is kept with the return, for the agents.
+    [kept] = stack.call("agent", "GET", f"/v1/returns/{return_id}/photos").json()
+    shirt_item = next(item for item in seen["items"] if item["name"] == "Linen shirt")
+    assert kept["item_id"] == shirt_item["id"] and kept["content_type"] == "image/png"
+    assert stack.call("agent", "GET", kept["url"]).content == a_photo()
 
     # The warehouse receives it; the page follows the workflow to the refund.
     stack.ship_and_receive(return_id)

@@ -46,6 +46,7 @@ from returns_service.api.schemas import (
     CancelIn,
     CloseIn,
     History,
+    PhotoOut,
     ReceiveIn,
     RefundIn,
     RejectIn,
@@ -96,7 +97,7 @@ from returns_service.gateway import (
     Refused,
     Unreachable,
 )
-from returns_service.i18n import LANGUAGES
+from returns_service.i18n import languages
 from returns_service.store.db import Sessions
 from returns_service.store.limits import take_slot
 from returns_service.store.orders import (
@@ -106,6 +107,7 @@ from returns_service.store.orders import (
     held_quantities,
     release_tracking_number,
 )
+from returns_service.store.photos import get_photo, photos_of
 from returns_service.store.returns import (
     ReturnFilter,
     decode_cursor,
@@ -258,8 +260,8 @@ async def _create(
     async with read.begin():
         items, customer, currency = await _resolve_items(read, body, principal)
         policy = await current_policy(read)
-    if body.language is not None and body.language not in LANGUAGES:
-        raise InvalidInput("language", f"one of {', '.join(LANGUAGES)}")
+    if body.language is not None and body.language not in languages():
+        raise InvalidInput("language", f"one of {', '.join(languages())}")
     if principal.is_customer and body.resolution not in policy.resolutions:
         offered = ", ".join(r.value for r in policy.resolutions)
         raise InvalidInput("resolution", f"the shop offers {offered}")
@@ -439,6 +441,55 @@ async def label_response(
         headers={
             "Content-Disposition": f'{disposition}; filename="label-{label.tracking_number}.pdf"'
         },
+    )
+
+
+@router.get("/{return_id}/photos", response_model=list[PhotoOut])
+async def list_photos(
+    return_id: ReturnId,
+    read: SessionDep,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, _by("agent", "ops", CUSTOMER)],
+) -> list[PhotoOut]:
+    """The customer's photos of the returned items (from the portal), oldest first."""
+    await _document(read, gateway, return_id, principal)
+    async with read.begin():
+        rows = await photos_of(read, return_id)
+    return [
+        PhotoOut(
+            id=row.id,
+            item_id=row.item_id,
+            content_type=row.content_type,
+            size=row.size,
+            url=f"/v1/returns/{return_id}/photos/{row.id}",
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]
+
+
+@router.get(
+    "/{return_id}/photos/{photo_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}}},
+)
+async def read_photo(
+    return_id: ReturnId,
+    photo_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^ph_[0-9a-f]+$")],
+    read: SessionDep,
+    gateway: GatewayDep,
+    principal: Annotated[Principal, _by("agent", "ops", CUSTOMER)],
+) -> Response:
+    """One photo, as the image it was checked to be."""
+    await _document(read, gateway, return_id, principal)
+    async with read.begin():
+        row = await get_photo(read, return_id, photo_id)
+    if row is None:
+        raise NotFound(f"return {return_id} has no photo {photo_id}")
+    return Response(
+        row.data,
+        media_type=row.content_type,
+        headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"},
     )
 
 
