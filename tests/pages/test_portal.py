@@ -10,7 +10,7 @@ import uuid
 
 import httpx
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.pages.conftest import ACCENT, ACCENT_RGB, Shop, new_page, serious_violations, shoot
 
@@ -253,6 +253,7 @@ def test_another_customer_and_a_wrong_pair_learn_nothing(stack: Shop, browser: B
     answer = intruder.goto(mine)
     assert answer is not None and answer.status == 404
     expect(intruder.get_by_role("heading", level=1)).to_have_text("Not found")
+    accessible(intruder)
     theirs = intruder.locator("main").inner_text()
     unknown = intruder.goto(stack.base + "/portal/returns/ret_doesnotexist")
     assert unknown is not None and unknown.status == 404
@@ -303,6 +304,29 @@ def test_the_shops_name_logo_and_colour_are_on_its_pages_and_emails(stack: Shop,
     assert f"{stack.base}/portal/logo" in html and ACCENT in html
 
 
+def test_a_double_click_or_a_reload_makes_one_return(stack: Shop, browser: Browser):
+    """The same form sent twice (a double click, a reload that posts again) makes one return:
+    each form carries its own idempotency key."""
+    email, first, _ = a_customer(stack)
+    page = new_page(browser)
+    sign_in(page, stack.base, first, email)
+    page.goto(stack.base + "/portal/new")
+    boots = page.get_by_role("group", name="Hiking boots")
+    boots.get_by_label("Quantity to return").select_option("1")
+    boots.get_by_label("Reason").select_option(label="Wrong size")
+    form = page.locator("form.new-return")
+    fields = form.evaluate(
+        "f => Object.fromEntries([...new FormData(f)].filter(([, v]) => typeof v === 'string'))"
+    )
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    with httpx.Client(base_url=stack.base, cookies=cookies, timeout=30) as client:
+        answers = [client.post("/portal/new", data=fields) for _ in range(2)]
+    assert [a.status_code for a in answers] == [303, 303]
+    assert answers[0].headers["location"] == answers[1].headers["location"]
+    listed = stack.call("ops", "GET", f"/v1/returns?customer_email={email}").json()["data"]
+    assert len(listed) == 1
+
+
 def test_every_page_carries_the_security_headers(stack: Shop):
     answer = httpx.get(stack.base + "/portal")
     policy = answer.headers["content-security-policy"]
@@ -327,3 +351,43 @@ def test_a_guesser_cannot_choose_the_address_it_is_counted_by(stack: Shop):
         for n in range(11)
     ]
     assert answers == [404] * 10 + [429]
+
+
+def tab_to(page: Page, target: Locator, presses: int = 40) -> None:
+    """Press Tab until `target` has the focus, as a keyboard user would; its focus shows."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if target.evaluate("element => element === document.activeElement"):
+            outline = target.evaluate("element => getComputedStyle(element).outlineStyle")
+            assert outline != "none", "the focus must be visible"
+            return
+    raise AssertionError(f"{target} is not reachable by Tab")
+
+
+def test_a_shopper_gets_through_by_keyboard_alone(stack: Shop, browser: Browser):
+    email, first, _ = a_customer(stack)
+    page = new_page(browser, phone=True)
+    page.goto(stack.base + "/portal")
+    tab_to(page, page.get_by_label("Order number"))
+    page.keyboard.type(first)
+    tab_to(page, page.get_by_label("Email"))
+    page.keyboard.type(email)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your returns")
+    tab_to(page, page.get_by_role("link", name="Start a new return"))
+    page.keyboard.press("Enter")
+    boots = page.get_by_role("group", name="Hiking boots")
+    tab_to(page, boots.get_by_label("Quantity to return"))
+    page.keyboard.press("ArrowDown")
+    expect(boots.get_by_label("Quantity to return")).to_have_value("1")
+    tab_to(page, boots.get_by_label("Reason"))
+    page.keyboard.press("ArrowDown")
+    expect(boots.get_by_label("Reason")).to_have_value("wrong_size")
+    tab_to(page, page.get_by_role("button", name="Request return"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Return R-\d+$"))
+    tab_to(page, page.get_by_role("button", name="Cancel return"))
+    page.keyboard.press("Enter")
+    tab_to(page, page.get_by_role("button", name="Yes, cancel the return"))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Cancelled")).to_be_visible()
