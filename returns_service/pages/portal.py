@@ -38,7 +38,14 @@ from returns_service.config import Settings
 from returns_service.documents.photos import NotAPhoto, Photo, checked_photo
 from returns_service.domain import refunds
 from returns_service.domain.eligibility import window_start
-from returns_service.domain.models import Order, Policy, Reason, Resolution, ReturnState
+from returns_service.domain.models import (
+    Order,
+    OrderLine,
+    Policy,
+    Reason,
+    Resolution,
+    ReturnState,
+)
 from returns_service.domain.status import TERMINAL
 from returns_service.gateway import Gateway
 from returns_service.pages.render import language_of, render, secure_cookies
@@ -342,7 +349,7 @@ async def _new_form(
         for line in order.lines:
             key = f"{order.id}:{line.id}"
             left = max(line.quantity - held.get((order.id, line.id), 0), 0)
-            why = _not_returnable(order, line.final_sale, left, policy, now)
+            why = _not_returnable(order, line, left, policy, now)
             lines.append({"line": line, "left": left, "why": why, "key": key})
             chosen = values.get(f"quantity:{key}", "0")
             if why is None and chosen.isdigit():
@@ -385,12 +392,16 @@ async def new_return_estimate(request: Request, read: SessionDep) -> Response:
 
 
 def _not_returnable(
-    order: Order, final_sale: bool, left: int, policy: Policy, now: datetime
+    order: Order, line: OrderLine, left: int, policy: Policy, now: datetime
 ) -> dict[str, Any] | None:
     """Why a line cannot be returned, for the words on the page; None when it can (the
     workflow decides again, by the same rules, when the return is requested)."""
-    if final_sale:
+    if line.final_sale:
         return {"why": "final_sale"}
+    if line.sku in policy.non_returnable_skus or (
+        line.category is not None and line.category in policy.non_returnable_categories
+    ):
+        return {"why": "not_returnable"}
     if left == 0:
         return {"why": "returned"}
     _, start = window_start(order, policy.window_basis)
@@ -438,7 +449,6 @@ async def new_return(
         )
     if not items:
         return await again({"items": "choose"})
-    method = values.get("method", Resolution.REFUND.value)
     instead = values.get("instead", "").strip()
     async with read.begin():
         policy = await current_policy(read)
@@ -447,6 +457,7 @@ async def new_return(
             for order in (await get_orders(read, [item["order_id"] for item in items])).values()
             for line in order.lines
         }
+    method = values.get("method") or policy.resolutions[0].value
     errors: dict[str, str] = {}
     if method == Resolution.EXCHANGE.value and not instead:
         errors["instead"] = "instead"

@@ -304,6 +304,34 @@ def test_the_shops_name_logo_and_colour_are_on_its_pages_and_emails(stack: Shop,
     assert f"{stack.base}/portal/logo" in html and ACCENT in html
 
 
+def test_items_the_policy_keeps_say_so_and_the_offered_methods_follow_the_policy(
+    stack: Shop, browser: Browser
+):
+    before = stack.call("admin", "GET", "/v1/policy").json()
+    changed = {
+        **before,
+        "non_returnable_categories": ["gift-cards"],
+        "resolutions": ["store_credit"],
+    }
+    stack.call("admin", "PUT", "/v1/policy", changed)
+    try:
+        tag = uuid.uuid4().hex[:8]
+        email = f"gift.{tag}@example.com"
+        card = {"id": "l9", "sku": "GC-50", "name": "Gift card", "quantity": 1,
+                "unit_amount": 5000, "category": "gift-cards"}  # fmt: skip
+        stack.put_order(f"o_g_{tag}", f"G-{tag}", email, [card, SHIRT])
+        page = new_page(browser)
+        sign_in(page, stack.base, f"G-{tag}", email)
+        page.goto(stack.base + "/portal/new")
+        expect(page.get_by_text("The shop does not take this item back.")).to_be_visible()
+        expect(page.get_by_role("group", name="Gift card")).to_have_count(0)
+        methods = page.get_by_role("group", name="Refund method")
+        expect(methods.get_by_role("radio")).to_have_count(1)
+        expect(methods.get_by_label("Store credit")).to_be_checked()
+    finally:
+        stack.call("admin", "PUT", "/v1/policy", before)
+
+
 def test_a_double_click_or_a_reload_makes_one_return(stack: Shop, browser: Browser):
     """The same form sent twice (a double click, a reload that posts again) makes one return:
     each form carries its own idempotency key."""
