@@ -177,6 +177,8 @@ class Policy(Model):
     resolutions: list[Resolution] = Field(
         default_factory=lambda: list(Resolution), min_length=1, max_length=3
     )
+    # The reasons a customer chooses from, in the order shown (staff may give any).
+    reasons: list[Reason] = Field(default_factory=lambda: list(Reason), min_length=1, max_length=8)
     # Reasons for which the portal asks the customer for a photo of the item.
     photos_required_for: list[Reason] = Field(
         default_factory=lambda: [Reason.DAMAGED, Reason.DEFECTIVE], max_length=8

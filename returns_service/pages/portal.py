@@ -42,7 +42,6 @@ from returns_service.domain.models import (
     Order,
     OrderLine,
     Policy,
-    Reason,
     Resolution,
     ReturnState,
 )
@@ -365,7 +364,7 @@ async def _new_form(
         status_code=status_code,
         email=customer.email,
         groups=groups,
-        reasons=[reason.value for reason in Reason],
+        reasons=[reason.value for reason in policy.reasons],
         methods=[method.value for method in policy.resolutions],
         photo_reasons=[reason.value for reason in policy.photos_required_for],
         values=values,

@@ -256,3 +256,36 @@ async def test_a_customer_returns_from_several_orders_and_is_limited_per_hour(ap
     assert last.headers["content-type"] == "application/problem+json"
     listed = await api.http.get("/v1/returns", params={"limit": 100}, headers=mine)
     assert len(listed.json()["data"]) == limit
+
+
+async def test_a_customer_chooses_only_the_reasons_and_resolutions_the_shop_offers(api):
+    email = "fay.authz@example.com"
+    order_id = await api.put_order(email=email)
+    mine = {"Authorization": f"Bearer {await customer_token(api, order_id, email)}"}
+    admin = api.auth("admin")
+    narrow = {"reasons": ["wrong_size"], "resolutions": ["refund"]}
+    assert (await api.http.put("/v1/policy", json=narrow, headers=admin)).status_code == 200
+    try:
+        item = {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "defective"}
+        other_reason = await api.http.post("/v1/returns", json={"items": [item]}, headers=mine)
+        fitting = {**item, "reason": "wrong_size"}
+        credit = {"items": [fitting], "resolution": "store_credit"}
+        other_way = await api.http.post("/v1/returns", json=credit, headers=mine)
+        unknown_language = await api.http.post(
+            "/v1/returns", json={"items": [fitting], "language": "xx"}, headers=mine
+        )
+        listed = await api.http.get("/v1/returns", headers=mine)
+        # Staff may record what the customer said, whatever the portal offers.
+        by_agent = await api.http.post(
+            "/v1/returns", json={"items": [item]}, headers=api.auth("agent")
+        )
+    finally:
+        await api.http.put("/v1/policy", json={}, headers=admin)
+    assert other_reason.status_code == 422
+    assert other_reason.json()["errors"][0]["field"] == "items[0].reason"
+    assert other_way.status_code == 422
+    assert other_way.json()["errors"][0]["field"] == "resolution"
+    assert unknown_language.status_code == 422
+    assert unknown_language.json()["errors"][0]["field"] == "language"
+    assert listed.json()["data"] == []  # nothing was started
+    assert by_agent.status_code == 201, by_agent.text

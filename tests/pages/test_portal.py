@@ -312,6 +312,7 @@ def test_items_the_policy_keeps_say_so_and_the_offered_methods_follow_the_policy
         **before,
         "non_returnable_categories": ["gift-cards"],
         "resolutions": ["store_credit"],
+        "reasons": ["defective", "wrong_size"],
     }
     stack.call("admin", "PUT", "/v1/policy", changed)
     try:
@@ -328,6 +329,9 @@ def test_items_the_policy_keeps_say_so_and_the_offered_methods_follow_the_policy
         methods = page.get_by_role("group", name="Refund method")
         expect(methods.get_by_role("radio")).to_have_count(1)
         expect(methods.get_by_label("Store credit")).to_be_checked()
+        reasons = page.get_by_role("group", name="Linen shirt").get_by_label("Reason")
+        shown = reasons.locator("option").all_inner_texts()
+        assert shown == ["Choose a reason", "Defective", "Wrong size"]
     finally:
         stack.call("admin", "PUT", "/v1/policy", before)
 

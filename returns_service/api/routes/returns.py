@@ -262,6 +262,10 @@ async def _create(
         policy = await current_policy(read)
     if body.language is not None and body.language not in languages():
         raise InvalidInput("language", f"one of {', '.join(languages())}")
+    for index, item in enumerate(body.items):
+        if principal.is_customer and item.reason not in policy.reasons:
+            offered = ", ".join(r.value for r in policy.reasons)
+            raise InvalidInput(f"items[{index}].reason", f"the shop's reasons are {offered}")
     if principal.is_customer and body.resolution not in policy.resolutions:
         offered = ", ".join(r.value for r in policy.resolutions)
         raise InvalidInput("resolution", f"the shop offers {offered}")
