@@ -23,6 +23,7 @@ def page_messages() -> set[str | tuple[str, ...]]:
     found: set[str | tuple[str, ...]] = set()
     method_map = [
         ("activities/emails.py", "python"),
+        ("api/limits.py", "python"),
         ("pages/templates/**.html", "jinja2"),
         ("activities/templates/**.j2", "jinja2"),
     ]

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from returns_service.api import sessions
 from returns_service.api.errors import Forbidden, NotFound, Unauthorized
 from returns_service.domain.models import Actor
+from returns_service.store.revoked import is_revoked
 
 STAFF = ("integration", "agent", "warehouse", "ops", "admin")
 CUSTOMER = "customer"
@@ -52,7 +53,18 @@ class Principal:
 bearer = HTTPBearer(auto_error=False, description="A staff or system key, or a customer token.")
 
 
-def authenticate(
+async def customer_claims(request: Request, token: str) -> sessions.Claims:
+    """A customer token's claims, for the API and the portal alike; InvalidToken when it is
+    forged, damaged, expired, or its session was ended by signing out."""
+    claims = sessions.claims_of(request.app.state.settings.session_key(), token)
+    if claims.sid is not None:
+        async with request.app.state.sessions() as session:
+            if await is_revoked(session, claims.sid):
+                raise sessions.InvalidToken("ended session (signed out)")
+    return claims
+
+
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
@@ -62,10 +74,10 @@ def authenticate(
     settings = request.app.state.settings
     if secret.startswith(sessions.PREFIX):
         try:
-            email = sessions.verify(settings.session_key(), secret)
+            claims = await customer_claims(request, secret)
         except sessions.InvalidToken as error:
             raise Unauthorized(f"{error}: start a new customer session") from None
-        return Principal(role=CUSTOMER, email=email.lower())
+        return Principal(role=CUSTOMER, email=claims.email.lower())
     keys: dict[str, str] = settings.api_keys
     for role, key in keys.items():
         if key and hmac.compare_digest(key.encode(), secret.encode()):

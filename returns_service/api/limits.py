@@ -7,10 +7,13 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from html import escape
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from returns_service import i18n
 from returns_service.api.errors import TooLarge, problem_response
 
 
@@ -96,7 +99,7 @@ class BodyLimit:
     async def _refuse(self, scope: Any, receive: Any, send: Any, limit: int) -> None:
         response: Any
         if str(scope.get("path", "")).startswith("/portal"):
-            response = HTMLResponse(TOO_LARGE_PAGE.format(mb=limit // (1024 * 1024)), 413)
+            response = too_large_page(Request(scope), limit)
         else:
             response = problem_response(
                 413,
@@ -107,11 +110,24 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-# A person's answer when a form is too large to read (refused before the app reads it).
-TOO_LARGE_PAGE = (
-    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-    '<meta name="viewport" content="width=device-width, initial-scale=1">'
-    "<title>Too large</title></head><body><main><h1>Too large</h1>"
-    '<p role="alert">The form with its photos is larger than {mb} MB, so nothing was sent. '
-    "Go back and choose smaller or fewer photos.</p></main></body></html>"
-)
+def too_large_page(request: Request, limit: int) -> HTMLResponse:
+    """A person's answer when a form is too large to read (refused before the app reads it),
+    in their language."""
+    language = i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+    gettext = i18n.translations(language).gettext
+    size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    title = escape(gettext("Too large"))
+    text = escape(
+        gettext(
+            "The form with its photos is larger than %(size)s, so nothing was sent. Go back and"
+            " choose smaller or fewer photos."
+        )
+        % {"size": size}
+    )
+    return HTMLResponse(
+        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title></head><body><main><h1>{title}</h1>"
+        f'<p role="alert">{text}</p></main></body></html>',
+        413,
+    )

@@ -4,7 +4,9 @@ never the API over HTTP, so a return made here is the same return the API sees."
 
 from __future__ import annotations
 
+import asyncio
 import json
+import posixpath
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -20,7 +22,7 @@ from starlette.datastructures import FormData, UploadFile
 from returns_service import i18n
 from returns_service.activities.emails import carrier_name
 from returns_service.api import sessions
-from returns_service.api.auth import CUSTOMER, Principal
+from returns_service.api.auth import CUSTOMER, Principal, customer_claims
 from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
 from returns_service.api.errors import InvalidInput, NotFound, Problem, TooManyRequests
 from returns_service.api.idempotency import Answer, Idempotency
@@ -52,6 +54,7 @@ from returns_service.pages.security import CSRF_COOKIE, CSRF_FIELD, csrf_valid
 from returns_service.store.orders import current_policy, get_orders, held_quantities, orders_of
 from returns_service.store.photos import get_photo, keep_photos, photos_of
 from returns_service.store.returns import ReturnFilter, list_returns
+from returns_service.store.revoked import revoke
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -63,16 +66,15 @@ class NotSignedIn(Exception):
     """The page needs a customer session; the answer is the sign-in page, then back here."""
 
 
-def customer_of(request: Request) -> Principal:
-    settings: Settings = request.app.state.settings
+async def customer_of(request: Request) -> Principal:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise NotSignedIn
     try:
-        email = sessions.verify(settings.session_key(), token)
+        claims = await customer_claims(request, token)
     except sessions.InvalidToken:
         raise NotSignedIn from None
-    return Principal(role=CUSTOMER, email=email.lower())
+    return Principal(role=CUSTOMER, email=claims.email.lower())
 
 
 def to_sign_in(request: Request) -> RedirectResponse:
@@ -81,10 +83,15 @@ def to_sign_in(request: Request) -> RedirectResponse:
 
 
 def safe_next(value: str | None) -> str:
-    """Only a page of the portal itself: never another site."""
-    if value and value.startswith("/portal") and "//" not in value and "\\" not in value:
-        return value
-    return "/portal/returns"
+    """Only a page of the portal itself: never another site, nor another part of this one."""
+    if not value or "//" in value or "\\" in value:
+        return "/portal/returns"
+    path = value.partition("?")[0]
+    if path != "/portal" and not path.startswith("/portal/"):
+        return "/portal/returns"
+    if posixpath.normpath(path) != path or any(c in value for c in '\r\n"<>'):
+        return "/portal/returns"
+    return value
 
 
 async def checked_form(request: Request) -> FormData:
@@ -115,7 +122,7 @@ def not_found(request: Request) -> HTMLResponse:
 @router.get("", response_class=HTMLResponse)
 async def sign_in_page(request: Request, next: str | None = None) -> Response:
     try:
-        customer_of(request)
+        await customer_of(request)
         return RedirectResponse(safe_next(next), status_code=303)
     except NotSignedIn:
         return render(request, "portal/sign_in.html", next=safe_next(next), values={}, error=None)
@@ -163,8 +170,18 @@ async def sign_in(request: Request, read: SessionDep, settings: SettingsDep) -> 
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request) -> Response:
+async def sign_out(request: Request, write: WriteSessionDep) -> Response:
+    """Ends the session for good: its token is refused from now on, wherever it was copied."""
     await checked_form(request)
+    settings: Settings = request.app.state.settings
+    token = request.cookies.get(SESSION_COOKIE)
+    try:
+        claims = sessions.claims_of(settings.session_key(), token) if token else None
+    except sessions.InvalidToken:
+        claims = None
+    if claims is not None and claims.sid is not None:
+        async with write.begin():
+            await revoke(write, claims.sid, claims.expires_at, datetime.now(UTC))
     response = RedirectResponse("/portal", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/portal")
     return response
@@ -193,7 +210,7 @@ async def choose_language(request: Request, to: str, next: str | None = None) ->
 
 @router.get("/returns", response_class=HTMLResponse)
 async def my_returns(request: Request, read: SessionDep) -> Response:
-    customer = customer_of(request)
+    customer = await customer_of(request)
     async with read.begin():
         states, _ = await list_returns(read, ReturnFilter(customer_email=customer.email), 100)
     return render(request, "portal/returns.html", email=customer.email, returns=states)
@@ -207,10 +224,16 @@ async def one_return(
 
 
 async def _return_page(
-    request: Request, return_id: str, read: AsyncSession, gateway: Gateway, template: str
+    request: Request,
+    return_id: str,
+    read: AsyncSession,
+    gateway: Gateway,
+    template: str,
+    error: str | None = None,
+    status_code: int = 200,
 ) -> Response:
     """One of the customer's returns as the workflow has it now; anyone else's is not found."""
-    customer = customer_of(request)
+    customer = await customer_of(request)
     try:
         state = await _document(read, gateway, return_id, customer)
     except NotFound:
@@ -220,7 +243,13 @@ async def _return_page(
     async with read.begin():
         photos = await photos_of(read, return_id)
     return render(
-        request, template, email=customer.email, ret=view(state), error=None, photos=photos
+        request,
+        template,
+        status_code=status_code,
+        email=customer.email,
+        ret=view(state),
+        error=error,
+        photos=photos,
     )
 
 
@@ -233,7 +262,7 @@ async def photo(
     gateway: GatewayDep,
 ) -> Response:
     """One of the customer's own photos, as the image it was checked to be."""
-    customer = customer_of(request)
+    customer = await customer_of(request)
     try:
         await _document(read, gateway, return_id, customer)
     except NotFound:
@@ -253,7 +282,7 @@ async def photo(
 async def label(
     request: Request, return_id: ReturnId, read: SessionDep, write: WriteSessionDep
 ) -> Response:
-    customer = customer_of(request)
+    customer = await customer_of(request)
     try:
         return await label_response(read, write, return_id, customer, "attachment")
     except NotFound:
@@ -272,7 +301,7 @@ async def cancel_page(
 async def cancel(
     request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
 ) -> Response:
-    customer = customer_of(request)
+    customer = await customer_of(request)
     await checked_form(request)
     actions = Actions(request.app.state.sessions, gateway, no_key(request))
     try:
@@ -280,14 +309,10 @@ async def cancel(
     except NotFound:
         return not_found(request)
     except Problem as refused:
-        state = await _document(read, gateway, return_id, customer)
-        return render(
-            request,
-            "portal/return.html",
-            status_code=refused.status,
-            email=customer.email,
-            ret=view(state),
-            error=refused.detail,
+        # The status moved on meanwhile (a second click, another tab): say so, show it now.
+        why = "moved" if refused.status == 409 else "unavailable"
+        return await _return_page(
+            request, return_id, read, gateway, "portal/return.html", why, refused.status
         )
     return RedirectResponse(f"/portal/returns/{return_id}", status_code=303)
 
@@ -320,7 +345,7 @@ LABEL_SHOWN = {"label_sent", "shipped"}
 
 @router.get("/new", response_class=HTMLResponse)
 async def new_return_page(request: Request, read: SessionDep) -> Response:
-    customer = customer_of(request)
+    customer = await customer_of(request)
     return await _new_form(request, read, customer, {}, {})
 
 
@@ -346,12 +371,12 @@ async def _new_form(
     for order in orders:
         lines = []
         for line in order.lines:
-            key = f"{order.id}:{line.id}"
+            key = f"{order.id}{KEY_SEPARATOR}{line.id}"
             left = max(line.quantity - held.get((order.id, line.id), 0), 0)
             why = _not_returnable(order, line, left, policy, now)
             lines.append({"line": line, "left": left, "why": why, "key": key})
             chosen = values.get(f"quantity:{key}", "0")
-            if why is None and chosen.isdigit():
+            if why is None and chosen.isascii() and chosen.isdigit():
                 picks.append((order.id, line.id, min(int(chosen), left)))
         groups.append({"order": order, "lines": lines})
     by_id = {order.id: order for order in orders}
@@ -384,7 +409,7 @@ async def _new_form(
 @router.post("/new/estimate", response_class=HTMLResponse)
 async def new_return_estimate(request: Request, read: SessionDep) -> Response:
     """The estimate alone, for the page's script to show as the choice changes."""
-    customer = customer_of(request)
+    customer = await customer_of(request)
     form = await checked_form(request)
     values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
     return await _new_form(request, read, customer, values, {}, template="portal/estimate.html")
@@ -420,7 +445,7 @@ async def new_return(
 ) -> Response:
     """Request the return: the same checks and the same workflow as `POST /v1/returns`, then
     the photos kept with it. Nothing is kept when anything is wrong."""
-    customer = customer_of(request)
+    customer = await customer_of(request)
     form = await checked_form(request)
     values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
     if values.get("intent") == "estimate":  # "Update estimate", without the page's script
@@ -435,13 +460,13 @@ async def new_return(
         if not name.startswith("quantity:") or value in ("", "0"):
             continue
         key = name.removeprefix("quantity:")
-        order_id, _, line_id = key.partition(":")
+        order_id, _, line_id = key.partition(KEY_SEPARATOR)
         keys.append(key)
         items.append(
             {
                 "order_id": order_id,
                 "line_id": line_id,
-                "quantity": int(value) if value.isdigit() else value,
+                "quantity": int(value) if value.isascii() and value.isdigit() else value,
                 "reason": values.get(f"reason:{key}") or None,
                 "comment": values.get(f"comment:{key}", "").strip() or None,
             }
@@ -458,6 +483,8 @@ async def new_return(
         }
     method = values.get("method") or policy.resolutions[0].value
     errors: dict[str, str] = {}
+    if method not in {resolution.value for resolution in policy.resolutions}:
+        errors["method"] = "method"
     if method == Resolution.EXCHANGE.value and not instead:
         errors["instead"] = "instead"
     photos, photo_errors = await _photos(form, keys, items, policy, settings.photo_max_bytes)
@@ -481,7 +508,7 @@ async def new_return(
             }
         )
     except ValidationError as invalid:
-        return await again({**_field_errors(invalid, items), **errors})
+        return await again({**_field_errors(invalid, keys), **errors})
     if errors:
         return await again(errors)
     idempotency = Idempotency(
@@ -498,19 +525,33 @@ async def new_return(
     try:
         answer = await idempotency.run(customer, body, work)
     except InvalidInput as invalid:
-        return await again(_problem_errors(invalid, items))
+        return await again(_problem_errors(invalid.extra.get("errors", []), keys))
     except Problem as problem:
-        return await again({"items": problem.detail}, problem.status)
+        return await again({"items": _trouble(problem.status)}, problem.status)
     created = json.loads(bytes(answer.body))
     if answer.status_code >= 400:
-        return await again({"items": created.get("detail", "")}, answer.status_code)
-    # The return's items are numbered in the order they were asked for.
-    kept = [(f"ri_{keys.index(key) + 1}", photo) for key, photo in photos]
-    async with write.begin():
-        await keep_photos(write, created["id"], kept, datetime.now(UTC))
+        refused = _problem_errors(created.get("errors") or [], keys)
+        return await again(refused or {"items": _trouble(answer.status_code)}, answer.status_code)
+    if answer.headers.get("idempotent-replayed") != "true":
+        # The return's items are numbered in the order they were asked for. A form sent again
+        # (a double click, a reload) answers the return it made and keeps nothing more.
+        kept = [(f"ri_{keys.index(key) + 1}", photo) for key, photo in photos]
+        async with write.begin():
+            await keep_photos(write, created["id"], kept, datetime.now(UTC), PHOTOS_PER_ITEM)
     return RedirectResponse(f"/portal/returns/{created['id']}", status_code=303)
 
 
+def _trouble(status: int) -> str:
+    """What a refusal that names no field means to the customer."""
+    if status == 429:
+        return "too_many_returns"
+    if status >= 500:
+        return "unavailable"
+    return "failed"
+
+
+# Between an order's id and a line's id in a form field's name: ids never contain it.
+KEY_SEPARATOR = "|"
 # At most this many photos of one item.
 PHOTOS_PER_ITEM = 3
 
@@ -536,7 +577,8 @@ async def _photos(
             continue
         for upload in uploads:
             try:
-                photos.append((key, checked_photo(await upload.read(max_bytes + 1), max_bytes)))
+                data = await upload.read(max_bytes + 1)
+                photos.append((key, await asyncio.to_thread(checked_photo, data, max_bytes)))
             except NotAPhoto as refused:
                 errors[f"photos:{key}"] = refused.reason
                 break
@@ -546,31 +588,50 @@ async def _photos(
     return photos, errors
 
 
-def _field_errors(invalid: ValidationError, items: list[dict[str, Any]]) -> dict[str, str]:
-    """The form's fields (`reason:<order>:<line>`...) for what the model refused."""
+def _field_errors(invalid: ValidationError, keys: list[str]) -> dict[str, str]:
+    """The form's fields (`reason:<order>|<line>`...) and what was wrong with each, for what
+    the request's model refused."""
     errors: dict[str, str] = {}
     for error in invalid.errors():
         location = error["loc"]
         if len(location) >= 2 and location[0] == "items" and isinstance(location[1], int):
-            item = items[location[1]]
-            field = str(location[2]) if len(location) > 2 else "comment"
-            errors[f"{field}:{item['order_id']}:{item['line_id']}"] = field
+            key = keys[location[1]]
+            field = str(location[2]) if len(location) > 2 else ""
+            if field in ("quantity", "reason"):
+                errors[f"{field}:{key}"] = field
+            elif field == "comment":
+                errors[f"comment:{key}"] = "comment_invalid"
+            elif field == "":  # the item's own rule: "other" needs a comment
+                errors[f"comment:{key}"] = "comment_required"
+            else:
+                errors["items"] = "not_yours"
         elif location and location[0] == "resolution":
             errors["method"] = "method"
+        elif location and location[0] == "replacement_items":
+            errors["instead"] = "instead_invalid"
         else:
-            errors["items"] = "items"
+            errors["items"] = "failed"
     return errors
 
 
-def _problem_errors(invalid: InvalidInput, items: list[dict[str, Any]]) -> dict[str, str]:
+def _problem_errors(problems: list[dict[str, str]], keys: list[str]) -> dict[str, str]:
+    """The same, for what the checks against the orders refused (each names its field)."""
     errors: dict[str, str] = {}
-    for problem in invalid.extra.get("errors", []):
+    for problem in problems:
         field = problem["field"]
         if field.startswith("items[") and "]." in field:
-            index = int(field[6 : field.index("]")])
+            key = keys[int(field[6 : field.index("]")])]
             name = field.split("].", 1)[1]
-            item = items[index]
-            errors[f"{name}:{item['order_id']}:{item['line_id']}"] = problem["message"]
+            if name in ("quantity", "reason"):
+                errors[f"{name}:{key}"] = name
+            else:
+                errors["items"] = "not_yours"
+        elif field == "resolution":
+            errors["method"] = "method"
+        elif field.startswith("replacement_items"):
+            errors["instead"] = "instead_invalid"
+        elif field == "items":
+            errors["items"] = "mixed"
         else:
-            errors["items"] = problem["message"]
+            errors["items"] = "failed"
     return errors

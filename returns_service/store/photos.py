@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.documents.photos import Photo
@@ -14,10 +14,27 @@ from returns_service.store.upsert import insert_once
 
 
 async def keep_photos(
-    session: AsyncSession, return_id: str, photos: list[tuple[str, Photo]], now: datetime
+    session: AsyncSession,
+    return_id: str,
+    photos: list[tuple[str, Photo]],
+    now: datetime,
+    per_item: int,
 ) -> None:
-    """Keep each (item id, photo) of the return, once however often asked."""
+    """Keep each (item id, photo) of the return, once however often asked, and never more than
+    `per_item` of one item."""
+    held = dict(
+        (
+            await session.execute(
+                select(ReturnPhotoRow.item_id, func.count())
+                .where(ReturnPhotoRow.return_id == return_id)
+                .group_by(ReturnPhotoRow.item_id)
+            )
+        ).all()
+    )
     for item_id, photo in photos:
+        if held.get(item_id, 0) >= per_item:
+            continue
+        held[item_id] = held.get(item_id, 0) + 1
         await insert_once(
             session,
             ReturnPhotoRow,

@@ -287,6 +287,15 @@ class ReturnPhotoRow(Base):
     created_at: Mapped[datetime]
 
 
+class RevokedSessionRow(Base):
+    """A customer session ended by signing out, kept until it would have expired."""
+
+    __tablename__ = "revoked_sessions"
+
+    sid: Mapped[str] = mapped_column(String(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class StockLevelRow(Base):
     __tablename__ = "stock_levels"
 

@@ -4,18 +4,22 @@ for that email (guests and registered customers alike)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.api import sessions
-from returns_service.api.deps import SessionDep, SettingsDep
-from returns_service.api.errors import NotFound, TooManyRequests
+from returns_service.api.auth import bearer, customer_claims
+from returns_service.api.deps import SessionDep, SettingsDep, WriteSessionDep
+from returns_service.api.errors import NotFound, TooManyRequests, Unauthorized
 from returns_service.api.schemas import Request as RequestBody
 from returns_service.config import Settings
 from returns_service.domain.types import Email, OrderNumber
+from returns_service.store.revoked import revoke
 from returns_service.store.tables import OrderRow
 
 router = APIRouter(prefix="/v1/customer-sessions", tags=["customers"])
@@ -44,6 +48,24 @@ async def start_customer_session(
     """A wrong pair answers exactly like an unknown order; too many from one client: 429."""
     token, expires_at = await open_customer_session(request, read, settings, body)
     return CustomerSessionOut(token=token, email=body.email, expires_at=expires_at)
+
+
+@router.delete("/current", status_code=204, responses={401: {}})
+async def end_customer_session(
+    request: Request,
+    write: WriteSessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Response:
+    """Sign out: the customer token sent is refused from now on, wherever it was copied."""
+    token = credentials.credentials.strip() if credentials else ""
+    try:
+        claims = await customer_claims(request, token)
+    except sessions.InvalidToken as error:
+        raise Unauthorized(f"{error}: send the customer token to end") from None
+    if claims.sid is not None:
+        async with write.begin():
+            await revoke(write, claims.sid, claims.expires_at, datetime.now(UTC))
+    return Response(status_code=204)
 
 
 async def open_customer_session(

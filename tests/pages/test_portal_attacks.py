@@ -1,0 +1,262 @@
+"""What a black-box attack on the portal found (a helper, 30 minutes on `returns dev`), each kept
+as a test that failed before its fix: replays that added photos, raw JSON and 500s for people,
+order ids with a colon, errors in the wrong words or on no field, a 413 of "0 MB", a sign-out that
+did not end the session, and a `next` that left the portal."""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+import uuid
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from PIL import Image
+
+from returns_service.documents.photos import NotAPhoto, checked_photo
+from tests.pages.conftest import Shop
+from tests.pages.test_portal import SHIRT, a_photo
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@contextmanager
+def signed_in(
+    stack: Shop, number: str, email: str, language: str = "en"
+) -> Iterator[tuple[httpx.Client, str]]:
+    """A browser-like client signed in to the portal, and its forms' CSRF token."""
+    with httpx.Client(
+        base_url=stack.base, timeout=30, headers={"Accept-Language": language}
+    ) as client:
+        token = CSRF.search(client.get("/portal").text).group(1)  # type: ignore[union-attr]
+        answer = client.post(
+            "/portal", data={"csrf_token": token, "order_number": number, "email": email}
+        )
+        assert answer.status_code == 303, answer.text
+        yield client, token
+
+
+def customer(stack: Shop, order_id: str | None = None) -> tuple[str, str, str]:
+    tag = uuid.uuid4().hex[:8]
+    email = f"att.{tag}@example.com"
+    order_id = order_id or f"o_att_{tag}"
+    stack.put_order(order_id, f"N-{tag}", email, [SHIRT])
+    return email, f"N-{tag}", order_id
+
+
+def photo(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_form_sent_again_adds_no_photos_and_an_item_keeps_at_most_three(stack: Shop):
+    email, number, order_id = customer(stack)
+    with signed_in(stack, number, email) as (client, token):
+        fields = {
+            "csrf_token": token,
+            "form_key": uuid.uuid4().hex,
+            f"quantity:{order_id}|l1": "1",
+            f"reason:{order_id}|l1": "damaged",
+            "method": "refund",
+        }
+        sent = []
+        for round_ in range(3):
+            files = [
+                (
+                    f"photos:{order_id}|l1",
+                    (f"p{n}.png", photo((round_ * 60, n * 40, 9)), "image/png"),
+                )
+                for n in range(3)
+            ]
+            sent.append(client.post("/portal/new", data=fields, files=files))
+        four = [
+            (f"photos:{order_id}|l1", (f"q{n}.png", photo((9, 9, n * 30)), "image/png"))
+            for n in range(4)
+        ]
+        too_many = client.post("/portal/new", data={**fields, "form_key": "other"}, files=four)
+    assert {answer.status_code for answer in sent} == {303}
+    assert len({answer.headers["location"] for answer in sent}) == 1
+    return_id = sent[0].headers["location"].rsplit("/", 1)[1]
+    assert len(stack.call("agent", "GET", f"/v1/returns/{return_id}/photos").json()) == 3
+    assert too_many.status_code == 422 and "At most 3 photos per item." in too_many.text
+
+
+def test_cancelling_twice_says_why_on_the_page_and_the_confirmation_offers_nothing(stack: Shop):
+    email, number, order_id = customer(stack)
+    with signed_in(stack, number, email) as (client, token):
+        created = client.post(
+            "/portal/new",
+            data={
+                "csrf_token": token,
+                f"quantity:{order_id}|l1": "1",
+                f"reason:{order_id}|l1": "wrong_size",
+                "method": "refund",
+            },
+        )
+        page = created.headers["location"]
+        first = client.post(f"{page}/cancel", data={"csrf_token": token})
+        second = client.post(f"{page}/cancel", data={"csrf_token": token})
+        confirm = client.get(f"{page}/cancel")
+    assert first.status_code == 303
+    assert second.status_code == 409 and second.headers["content-type"].startswith("text/html")
+    assert "can no longer be cancelled" in second.text
+    assert "Yes, cancel the return" not in confirm.text
+    assert "This return can no longer be cancelled." in confirm.text
+
+
+@pytest.mark.parametrize("quantity", ["²", "١", "-1", "abc", "99999999999999999999"])
+def test_a_quantity_that_is_not_a_plain_number_is_an_error_on_its_field(stack: Shop, quantity):
+    email, number, order_id = customer(stack)
+    with signed_in(stack, number, email) as (client, token):
+        fields = {
+            "csrf_token": token,
+            f"quantity:{order_id}|l1": quantity,
+            f"reason:{order_id}|l1": "wrong_size",
+            "method": "refund",
+        }
+        estimate = client.post("/portal/new/estimate", data=fields)
+        answer = client.post("/portal/new", data=fields)
+    assert estimate.status_code == 200
+    assert answer.status_code == 422
+    assert "Choose a quantity that can still be returned." in answer.text
+    assert stack.call("ops", "GET", f"/v1/returns?customer_email={email}").json()["data"] == []
+
+
+def test_an_order_whose_id_has_a_colon_can_be_returned(stack: Shop):
+    order_id = f"shop:{uuid.uuid4().hex[:8]}"
+    email, number, _ = customer(stack, order_id)
+    with signed_in(stack, number, email) as (client, token):
+        answer = client.post(
+            "/portal/new",
+            data={
+                "csrf_token": token,
+                f"quantity:{order_id}|l1": "1",
+                f"reason:{order_id}|l1": "wrong_size",
+                "method": "refund",
+            },
+        )
+    assert answer.status_code == 303, answer.text
+
+
+def test_each_mistake_is_shown_on_its_field_in_the_customers_words(stack: Shop):
+    email, number, order_id = customer(stack)
+    other_email, _, other_order = customer(stack)
+    base = {f"reason:{order_id}|l1": "other", "method": "refund"}
+    with signed_in(stack, number, email, "de") as (client, token):
+        long_comment = client.post(
+            "/portal/new",
+            data={**base, "csrf_token": token, f"quantity:{order_id}|l1": "1",
+                  f"comment:{order_id}|l1": "x" * 1500},
+        )  # fmt: skip
+        too_many = client.post(
+            "/portal/new",
+            data={**base, "csrf_token": token, f"quantity:{order_id}|l1": "9",
+                  f"comment:{order_id}|l1": "zu eng"},
+        )  # fmt: skip
+        unknown_method = client.post(
+            "/portal/new",
+            data={**base, "csrf_token": token, f"quantity:{order_id}|l1": "1",
+                  f"comment:{order_id}|l1": "zu eng", "method": "cash"},
+        )  # fmt: skip
+        not_mine = client.post(
+            "/portal/new",
+            data={"csrf_token": token, f"quantity:{other_order}|l1": "1",
+                  f"reason:{other_order}|l1": "wrong_size", "method": "refund"},
+        )  # fmt: skip
+    assert "höchstens 1.000 Zeichen" in long_comment.text
+    assert 'aria-invalid="true"' in long_comment.text
+    assert "Wählen Sie eine Anzahl, die noch zurückgesendet werden kann." in too_many.text
+    assert "only 2" not in too_many.text  # never the API's English
+    assert "Wählen Sie eine der angebotenen Möglichkeiten." in unknown_method.text
+    assert "nicht mehr in Ihren Bestellungen" in not_mine.text
+    for answer in (long_comment, too_many, unknown_method, not_mine):
+        assert answer.status_code == 422
+    for who in (email, other_email):
+        assert stack.call("ops", "GET", f"/v1/returns?customer_email={who}").json()["data"] == []
+
+
+def test_a_person_gets_a_page_not_json_for_a_wrong_address_or_a_broken_request(stack: Shop):
+    email, number, _ = customer(stack)
+    with signed_in(stack, number, email) as (client, token):
+        answers = {
+            "unknown page": client.get("/portal/nope"),
+            "bad id": client.get("/portal/returns/bad-id!"),
+            "long id": client.get("/portal/returns/" + "r" * 80),
+            "bad photo id": client.get("/portal/returns/ret_x/photos/notaphoto"),
+            "no language": client.get("/portal/language"),
+            "get sign-out": client.get("/portal/sign-out"),
+            "no boundary": client.post(
+                "/portal/new",
+                content=b"x",
+                headers={"Content-Type": "multipart/form-data"},
+            ),
+        }
+    for name, answer in answers.items():
+        assert answer.headers["content-type"].startswith("text/html"), name
+        assert 400 <= answer.status_code < 500, (name, answer.status_code)
+    assert answers["bad id"].status_code == 404 and "Not found" in answers["bad id"].text
+    assert answers["get sign-out"].status_code == 405
+
+
+def test_a_form_too_large_says_its_limit_in_the_customers_language(stack: Shop):
+    big = {"order_number": "x" * 300_000, "email": "a@example.com"}
+    english = httpx.post(stack.base + "/portal", data=big)
+    german = httpx.post(stack.base + "/portal", data=big, cookies={"returns_language": "de"})
+    assert english.status_code == 413 and "larger than 256 KB" in english.text
+    assert german.status_code == 413 and "größer als 256 KB" in german.text
+    assert '<html lang="de">' in german.text
+
+
+def test_signing_out_ends_the_session_wherever_its_token_was_copied(stack: Shop):
+    email, number, _ = customer(stack)
+    with signed_in(stack, number, email) as (client, token):
+        copied = client.cookies["returns_session"]
+        assert client.post("/portal/sign-out", data={"csrf_token": token}).status_code == 303
+    with httpx.Client(base_url=stack.base, cookies={"returns_session": copied}) as thief:
+        page = thief.get("/portal/returns")
+    api = httpx.get(stack.base + "/v1/returns", headers={"Authorization": f"Bearer {copied}"})
+    assert page.status_code == 303 and page.headers["location"].startswith("/portal?next=")
+    assert api.status_code == 401
+    # The API's own sign-out does the same for a token it gave.
+    session = httpx.post(
+        stack.base + "/v1/customer-sessions", json={"order_number": number, "email": email}
+    ).json()["token"]
+    bearer = {"Authorization": f"Bearer {session}"}
+    assert httpx.get(stack.base + "/v1/returns", headers=bearer).status_code == 200
+    ended = httpx.delete(stack.base + "/v1/customer-sessions/current", headers=bearer)
+    assert ended.status_code == 204
+    assert httpx.get(stack.base + "/v1/returns", headers=bearer).status_code == 401
+
+
+@pytest.mark.parametrize("target", ["/portal/../../docs", "/portal/..", "/portalx", "https://x"])
+def test_after_sign_in_the_customer_stays_in_the_portal(stack: Shop, target: str):
+    email, number, _ = customer(stack)
+    with httpx.Client(base_url=stack.base) as client:
+        token = CSRF.search(client.get("/portal").text).group(1)  # type: ignore[union-attr]
+        answer = client.post(
+            "/portal",
+            data={"csrf_token": token, "order_number": number, "email": email, "next": target},
+        )
+    assert answer.headers["location"] == "/portal/returns"
+
+
+def png_with_garbage_pixels() -> bytes:
+    """A PNG whose structure and checksums are right but whose image data decodes to nothing."""
+    good = photo((1, 2, 3))
+    start = good.index(b"IDAT") - 4
+    (length,) = struct.unpack(">I", good[start : start + 4])
+    garbage = zlib.compress(b"\xff" * 7)  # far too little data for 40 x 30 pixels
+    chunk = struct.pack(">I", len(garbage)) + b"IDAT" + garbage
+    chunk += struct.pack(">I", zlib.crc32(b"IDAT" + garbage) & 0xFFFFFFFF)
+    return good[:start] + chunk + good[start + 12 + length :]
+
+
+def test_a_photo_must_decode_whole_not_only_look_like_one():
+    assert checked_photo(a_photo(), 10_000_000).content_type == "image/png"
+    with pytest.raises(NotAPhoto):
+        checked_photo(png_with_garbage_pixels(), 10_000_000)
