@@ -40,6 +40,19 @@ def signed_in(
         yield client, token
 
 
+def request_one(client: httpx.Client, token: str, order_id: str) -> httpx.Response:
+    """Post the new-return form for one shirt of the order, as the page would."""
+    return client.post(
+        "/portal/new",
+        data={
+            "csrf_token": token,
+            f"quantity:{order_id}|l1": "1",
+            f"reason:{order_id}|l1": "wrong_size",
+            "method": "refund",
+        },
+    )
+
+
 def customer(stack: Shop, order_id: str | None = None) -> tuple[str, str, str]:
     tag = uuid.uuid4().hex[:8]
     email = f"att.{tag}@example.com"
@@ -89,15 +102,7 @@ def test_a_form_sent_again_adds_no_photos_and_an_item_keeps_at_most_three(stack:
 def test_cancelling_twice_says_why_on_the_page_and_the_confirmation_offers_nothing(stack: Shop):
     email, number, order_id = customer(stack)
     with signed_in(stack, number, email) as (client, token):
-        created = client.post(
-            "/portal/new",
-            data={
-                "csrf_token": token,
-                f"quantity:{order_id}|l1": "1",
-                f"reason:{order_id}|l1": "wrong_size",
-                "method": "refund",
-            },
-        )
+        created = request_one(client, token, order_id)
         page = created.headers["location"]
         first = client.post(f"{page}/cancel", data={"csrf_token": token})
         second = client.post(f"{page}/cancel", data={"csrf_token": token})
@@ -131,15 +136,7 @@ def test_an_order_whose_id_has_a_colon_can_be_returned(stack: Shop):
     order_id = f"shop:{uuid.uuid4().hex[:8]}"
     email, number, _ = customer(stack, order_id)
     with signed_in(stack, number, email) as (client, token):
-        answer = client.post(
-            "/portal/new",
-            data={
-                "csrf_token": token,
-                f"quantity:{order_id}|l1": "1",
-                f"reason:{order_id}|l1": "wrong_size",
-                "method": "refund",
-            },
-        )
+        answer = request_one(client, token, order_id)
     assert answer.status_code == 303, answer.text
 
 
