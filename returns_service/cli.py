@@ -270,6 +270,42 @@ def migrate(args: argparse.Namespace) -> None:
     run(Settings().store_url())
 
 
+def staff_add(args: argparse.Namespace) -> None:
+    """Create a staff account in the store the settings name (the first admin, say)."""
+    import secrets as random
+    from datetime import UTC, datetime
+
+    from returns_service.store import staff
+    from returns_service.store.db import create_engine, migrate_async, session_factory
+
+    if args.data_dir:
+        os.environ["RETURNS_DATA_DIR"] = args.data_dir
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
+    generated = not password
+    password = password or random.token_urlsafe(18)
+    if len(password) < 12:
+        sys.exit("the password must have at least 12 characters")
+
+    async def add() -> None:
+        url = Settings().store_url()
+        await migrate_async(url)
+        engine = create_engine(url)
+        try:
+            async with session_factory(engine).begin() as session:
+                row = await staff.create_staff(
+                    session, args.email, args.name, args.role, password, datetime.now(UTC)
+                )
+        except staff.EmailTaken:
+            sys.exit(f"a staff account for {args.email} exists")
+        finally:
+            await engine.dispose()
+        print(f"{row.role} {row.email} ({row.name}) created as {row.id}")
+        if generated:
+            print(f"password (shown once): {password}")
+
+    asyncio.run(add())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="returns", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -291,6 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=api)
     p = commands.add_parser("migrate", help="create or upgrade the store's schema")
     p.set_defaults(run=migrate)
+    p = commands.add_parser("staff", help="staff accounts of the console")
+    staff_commands = p.add_subparsers(dest="staff_command", required=True)
+    p = staff_commands.add_parser("add", help="create an account (prints a password if none)")
+    p.add_argument("email")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, choices=["agent", "warehouse", "ops", "admin"])
+    p.add_argument("--data-dir", help="the data directory of `returns dev` (default: settings)")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    p.set_defaults(run=staff_add)
     return parser
 
 

@@ -98,6 +98,15 @@ class Settings(BaseSettings):
         description="Comma-separated addresses of the reverse proxies whose X-Forwarded-For is"
         " believed (empty: none; a client's own header is never trusted).",
     )
+    staff_idle_minutes: int = Field(
+        default=120,
+        ge=1,
+        le=7 * 24 * 60,
+        description="A console session ends after this idle time.",
+    )
+    staff_failures_per_15_minutes: int = Field(
+        default=10, ge=1, description="Wrong console passwords per client address and email."
+    )
     shop_name: str = Field(
         default="Returns", max_length=80, description="The shop's name on every page and email."
     )

@@ -16,7 +16,15 @@ from temporalio.client import Client
 from returns_service import i18n, pages
 from returns_service.api.errors import InvalidInput, install_error_handlers
 from returns_service.api.limits import BodyLimit, SlidingWindow
-from returns_service.api.routes import carrier, orders, policy, returns, sessions, webhooks
+from returns_service.api.routes import (
+    carrier,
+    orders,
+    policy,
+    returns,
+    sessions,
+    staff,
+    webhooks,
+)
 from returns_service.api.schemas import PROBLEMS, Health
 from returns_service.config import Settings
 from returns_service.gateway import Gateway
@@ -78,6 +86,7 @@ def create_app(
     app.state.settings = settings
     i18n.configure(settings.locales_dir)
     app.state.session_failures = SlidingWindow(settings.session_failures_per_15_minutes, 15 * 60)
+    app.state.staff_failures = SlidingWindow(settings.staff_failures_per_15_minutes, 15 * 60)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimit,
@@ -91,6 +100,7 @@ def create_app(
         sessions.router,
         webhooks.router,
         carrier.router,
+        staff.router,
     )
     for router in routers:
         app.include_router(router, responses=PROBLEMS)

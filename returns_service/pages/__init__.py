@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from returns_service.pages import brand, portal
+from returns_service.pages import brand, console, portal
 from returns_service.pages.render import render
 from returns_service.pages.security import PageHeaders
 
@@ -22,6 +22,7 @@ STATIC = Path(__file__).parent / "static"
 
 def install(app: FastAPI) -> None:
     app.include_router(portal.router)
+    app.include_router(console.router)
     app.include_router(brand.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(PageHeaders)
@@ -33,7 +34,7 @@ def install(app: FastAPI) -> None:
     api_unexpected: Any = app.exception_handlers[Exception]
 
     def for_people(request: Request) -> bool:
-        return request.url.path.startswith("/portal")
+        return request.url.path.startswith(("/portal", "/console"))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
@@ -58,6 +59,14 @@ def install(app: FastAPI) -> None:
         if not for_people(request):
             return answer
         return render(request, "portal/error.html", status_code=500, kind="unreadable")
+
+    @app.exception_handler(console.StaffNotSignedIn)
+    async def staff_sign_in_first(request: Request, _: Exception) -> Response:
+        return console.to_sign_in(request)
+
+    @app.exception_handler(console.RoleRefused)
+    async def role_refused(request: Request, _: Exception) -> HTMLResponse:
+        return render(request, "console/refused.html", status_code=403)
 
     @app.exception_handler(portal.NotSignedIn)
     async def sign_in_first(request: Request, _: Exception) -> Response:

@@ -49,7 +49,7 @@ from returns_service.domain.models import (
 )
 from returns_service.domain.status import TERMINAL
 from returns_service.gateway import Gateway
-from returns_service.pages.render import language_of, render, secure_cookies
+from returns_service.pages.render import language_of, render, secure_cookies, signed_in_to
 from returns_service.pages.security import CSRF_COOKIE, CSRF_FIELD, csrf_valid
 from returns_service.store.orders import current_policy, get_orders, held_quantities, orders_of
 from returns_service.store.photos import get_photo, keep_photos, photos_of
@@ -82,15 +82,15 @@ def to_sign_in(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/portal?next={quote(here, safe='')}", status_code=303)
 
 
-def safe_next(value: str | None) -> str:
-    """Only a page of the portal itself: never another site, nor another part of this one."""
+def safe_next(value: str | None, area: str = "/portal", home: str = "/portal/returns") -> str:
+    """Only a page of this area itself: never another site, nor another part of this one."""
     if not value or "//" in value or "\\" in value:
-        return "/portal/returns"
+        return home
     path = value.partition("?")[0]
-    if path != "/portal" and not path.startswith("/portal/"):
-        return "/portal/returns"
+    if path != area and not path.startswith(area + "/"):
+        return home
     if posixpath.normpath(path) != path or any(c in value for c in '\r\n"<>'):
-        return "/portal/returns"
+        return home
     return value
 
 
@@ -156,17 +156,8 @@ async def sign_in(request: Request, read: SessionDep, settings: SettingsDep) -> 
         )
         refused.headers.update(getattr(limited, "headers", None) or {})
         return refused
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int((expires_at - datetime.now(UTC)).total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=secure_cookies(settings),
-        path="/portal",
-    )
-    return response
+    lasts = int((expires_at - datetime.now(UTC)).total_seconds())
+    return signed_in_to(target, settings, SESSION_COOKIE, token, "/portal", lasts)
 
 
 @router.post("/sign-out")
@@ -190,7 +181,12 @@ async def sign_out(request: Request, write: WriteSessionDep) -> Response:
 @router.get("/language")
 async def choose_language(request: Request, to: str, next: str | None = None) -> Response:
     """The switcher: keeps the language in a cookie and goes back to the page."""
-    response = RedirectResponse(safe_next(next) if next else "/portal", status_code=303)
+    back = "/portal"
+    if next and next.startswith("/console"):
+        back = safe_next(next, "/console", "/console/returns")
+    elif next:
+        back = safe_next(next)
+    response = RedirectResponse(back, status_code=303)
     if to in i18n.languages():
         settings: Settings = request.app.state.settings
         response.set_cookie(
@@ -253,11 +249,14 @@ async def _return_page(
     )
 
 
+PhotoId = Annotated[str, Path(max_length=64, pattern=r"^ph_[0-9a-f]+$")]
+
+
 @router.get("/returns/{return_id}/photos/{photo_id}")
 async def photo(
     request: Request,
     return_id: ReturnId,
-    photo_id: Annotated[str, Path(max_length=64, pattern=r"^ph_[0-9a-f]+$")],
+    photo_id: PhotoId,
     read: SessionDep,
     gateway: GatewayDep,
 ) -> Response:
@@ -267,10 +266,15 @@ async def photo(
         await _document(read, gateway, return_id, customer)
     except NotFound:
         return not_found(request)
+    return await photo_answer(read, return_id, photo_id) or not_found(request)
+
+
+async def photo_answer(read: AsyncSession, return_id: str, photo_id: str) -> Response | None:
+    """A kept photo as the image it was checked to be; None when the return has no such."""
     async with read.begin():
         kept = await get_photo(read, return_id, photo_id)
     if kept is None:
-        return not_found(request)
+        return None
     return Response(
         kept.data,
         media_type=kept.content_type,

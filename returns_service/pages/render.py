@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from returns_service import i18n
@@ -48,6 +48,23 @@ def language_of(request: Request) -> str:
 
 def secure_cookies(settings: Settings) -> bool:
     return settings.public_url.startswith("https://")
+
+
+def signed_in_to(
+    target: str, settings: Settings, cookie: str, token: str, path: str, max_age: int | None = None
+) -> RedirectResponse:
+    """The answer to a good sign-in: to `target`, with the session in an HttpOnly cookie."""
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        cookie,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(settings),
+        path=path,
+    )
+    return response
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -246,11 +246,15 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 async def list_returns(
-    session: AsyncSession, filters: ReturnFilter, limit: int, cursor: str | None = None
+    session: AsyncSession,
+    filters: ReturnFilter,
+    limit: int,
+    cursor: str | None = None,
+    oldest_first: bool = False,
 ) -> tuple[list[ReturnState], str | None]:
-    """Newest first, `limit` at a time; the cursor continues after the last one returned. Each
-    filter walks an index in that order (see the EXPLAIN test), so a page costs about the same
-    over a thousand returns or a million."""
+    """Newest first (or oldest first: a queue), `limit` at a time; the cursor continues after the
+    last one returned. Each filter walks an index in that order (see the EXPLAIN test), so a page
+    costs about the same over a thousand returns or a million."""
     query = select(ReturnRow).where(ReturnRow.document.is_not(None))
     # The order to walk: the reason index when filtering by reason, the returns' own otherwise.
     created_at: Any = ReturnRow.created_at
@@ -283,8 +287,12 @@ async def list_returns(
         query = query.where(ReturnRow.id.in_(lines))
     if cursor:
         at, last_id = decode_cursor(cursor)
-        query = query.where(tuple_(created_at, ident) < tuple_(at, last_id))
-    query = query.order_by(created_at.desc(), ident.desc()).limit(limit + 1)
+        after = tuple_(created_at, ident)
+        query = query.where(
+            after > tuple_(at, last_id) if oldest_first else after < tuple_(at, last_id)
+        )
+    order = (created_at.asc(), ident.asc()) if oldest_first else (created_at.desc(), ident.desc())
+    query = query.order_by(*order).limit(limit + 1)
     rows = (await session.scalars(query)).all()
     page = rows[:limit]
     next_cursor = (

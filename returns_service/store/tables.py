@@ -296,6 +296,35 @@ class RevokedSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class StaffUserRow(Base):
+    """A person of the shop with an account of their own (the console), by role."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    # Argon2id; never shown again once set.
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class StaffSessionRow(Base):
+    """A console session, by the SHA-256 of the token its cookie carries: it ends on sign-out,
+    when the account is disabled or its password reset, and after the idle time."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class StockLevelRow(Base):
     __tablename__ = "stock_levels"
 

@@ -1,0 +1,119 @@
+"""Staff accounts, made by an admin: people of the shop sign in to the console with their own
+email and password, and what they do is recorded with their identity."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, Field, SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from returns_service.api.auth import Principal, allow
+from returns_service.api.deps import WriteSessionDep
+from returns_service.api.errors import Conflict, NotFound
+from returns_service.api.schemas import Request
+from returns_service.domain.types import Email, Name
+from returns_service.store import staff
+
+router = APIRouter(prefix="/v1/staff-users", tags=["staff"])
+
+Role = Literal["agent", "warehouse", "ops", "admin"]
+Password = Annotated[
+    SecretStr,
+    Field(min_length=12, max_length=200, description="At least 12 characters; never shown again."),
+]
+StaffId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^su_[0-9a-f]+$")]
+Admin = Annotated[Principal, Depends(allow("admin"))]
+
+
+class StaffUserIn(Request):
+    email: Email
+    name: Name
+    role: Role
+    password: Password
+
+
+class PasswordIn(Request):
+    password: Password
+
+
+class StaffUserOut(BaseModel):
+    id: str
+    email: str
+    name: str
+    role: str
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def build(cls, row: staff.StaffUserRow) -> StaffUserOut:
+        return cls(
+            id=row.id,
+            email=row.email,
+            name=row.name,
+            role=row.role,
+            active=row.active,
+            created_at=row.created_at,
+        )
+
+
+@router.post("", status_code=201, response_model=StaffUserOut)
+async def create_staff_user(body: StaffUserIn, write: WriteSessionDep, _: Admin) -> StaffUserOut:
+    """A new account; its password is hashed (Argon2id) and never shown again."""
+    async with write.begin():
+        try:
+            row = await staff.create_staff(
+                write,
+                body.email,
+                body.name,
+                body.role,
+                body.password.get_secret_value(),
+                datetime.now(UTC),
+            )
+        except staff.EmailTaken as error:
+            raise Conflict(f"a staff account for {error} exists") from None
+    return StaffUserOut.build(row)
+
+
+@router.get("", response_model=list[StaffUserOut])
+async def list_staff_users(write: WriteSessionDep, _: Admin) -> list[StaffUserOut]:
+    async with write.begin():
+        return [StaffUserOut.build(row) for row in await staff.list_staff(write)]
+
+
+async def _found(write: AsyncSession, staff_id: str) -> staff.StaffUserRow:
+    row = await staff.get_staff(write, staff_id)
+    if row is None:
+        raise NotFound(f"staff user {staff_id} does not exist")
+    return row
+
+
+@router.post("/{staff_id}/disable", response_model=StaffUserOut)
+async def disable_staff_user(staff_id: StaffId, write: WriteSessionDep, _: Admin) -> StaffUserOut:
+    """The account signs in no more, and its open sessions end now."""
+    return await _set_active(write, staff_id, False)
+
+
+@router.post("/{staff_id}/enable", response_model=StaffUserOut)
+async def enable_staff_user(staff_id: StaffId, write: WriteSessionDep, _: Admin) -> StaffUserOut:
+    return await _set_active(write, staff_id, True)
+
+
+async def _set_active(write: AsyncSession, staff_id: str, active: bool) -> StaffUserOut:
+    async with write.begin():
+        row = await _found(write, staff_id)
+        await staff.set_active(write, row, active, datetime.now(UTC))
+    return StaffUserOut.build(row)
+
+
+@router.post("/{staff_id}/password", response_model=StaffUserOut)
+async def reset_staff_password(
+    staff_id: StaffId, body: PasswordIn, write: WriteSessionDep, _: Admin
+) -> StaffUserOut:
+    """A new password; the account's open sessions end now."""
+    async with write.begin():
+        row = await _found(write, staff_id)
+        await staff.set_password(write, row, body.password.get_secret_value(), datetime.now(UTC))
+    return StaffUserOut.build(row)

@@ -1,0 +1,293 @@
+"""The staff console (`/console`): people of the shop sign in with their own accounts, agents
+review and decide returns. Every action goes through the same code as the API's, as the signed-in
+person (`agent:maria@shop.example` in the return's timeline and history); a control the role may
+not use is not shown, and its POST is 403."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from returns_service.api.auth import Principal
+from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
+from returns_service.api.errors import NotFound, Problem
+from returns_service.api.routes.returns import ACTIONS, LIVE_STATE_SECONDS, Actions, _document
+from returns_service.api.schemas import ApproveIn, CloseIn, RefundIn, RejectIn
+from returns_service.config import Settings
+from returns_service.domain.messages import workflow_id
+from returns_service.domain.status import TERMINAL, Status
+from returns_service.pages.portal import PhotoId, checked_form, no_key, photo_answer
+from returns_service.pages.portal import safe_next as portal_next
+from returns_service.pages.render import render, signed_in_to
+from returns_service.store import staff
+from returns_service.store.photos import photos_of
+from returns_service.store.returns import ReturnFilter, list_returns
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+COOKIE = "returns_staff"
+ReturnId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+# Who may take each decision in the console (admins may take them all), as in the API.
+DECIDES = {"approve": ("agent",), "reject": ("agent",), "refund": ("agent",), "close": ("agent",)}
+NUMBER = re.compile(r"^R-\d+$", re.IGNORECASE)
+
+
+class StaffNotSignedIn(Exception):
+    """The page needs a staff session: the answer is the sign-in page, then back here."""
+
+
+class RoleRefused(Exception):
+    """The signed-in person's role may not do this: 403, nothing changed."""
+
+
+class Staff:
+    def __init__(self, row: staff.StaffUserRow) -> None:
+        self.name = row.name
+        self.role = row.role
+        self.email = row.email
+        self.principal = Principal(role=row.role, email=row.email)
+
+    def may(self, action: str) -> bool:
+        return self.role == "admin" or self.role in DECIDES.get(action, ())
+
+
+async def staff_of(request: Request) -> Staff:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise StaffNotSignedIn
+    settings: Settings = request.app.state.settings
+    idle = timedelta(minutes=settings.staff_idle_minutes)
+    async with request.app.state.write_sessions.begin() as session:
+        row = await staff.signed_in(session, token, idle, datetime.now(UTC))
+    if row is None:
+        raise StaffNotSignedIn
+    return Staff(row)
+
+
+def to_sign_in(request: Request) -> RedirectResponse:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/console/login?next={quote(here, safe='')}", status_code=303)
+
+
+def safe_next(value: str | None) -> str:
+    return portal_next(value, "/console", "/console/returns")
+
+
+# --- sign in and out ------------------------------------------------------------------------------
+
+
+@router.get("", include_in_schema=False)
+async def home() -> RedirectResponse:
+    return RedirectResponse("/console/returns", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str | None = None) -> Response:
+    return render(request, "console/login.html", next=safe_next(next), email_value="", error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, write: WriteSessionDep, settings: SettingsDep) -> Response:
+    form = await checked_form(request)
+    email = str(form.get("email", "")).strip().lower()[:320]
+    password = str(form.get("password", ""))[:200]
+    target = safe_next(str(form.get("next", "")))
+    failures = request.app.state.staff_failures
+    client = request.client.host if request.client else "unknown"
+    counted = f"{client}|{email}"
+    if failures.retry_after(counted) is not None:
+        return render(
+            request,
+            "console/login.html",
+            status_code=429,
+            next=target,
+            email_value=email,
+            error="too_many",
+        )
+    async with write.begin():
+        found = await staff.sign_in(write, email, password, datetime.now(UTC))
+    if found is None:
+        failures.hit(counted)
+        return render(
+            request,
+            "console/login.html",
+            status_code=400,
+            next=target,
+            email_value=email,
+            error="wrong",
+        )
+    _, token = found
+    return signed_in_to(target, settings, COOKIE, token, "/console")
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, write: WriteSessionDep) -> Response:
+    await checked_form(request)
+    token = request.cookies.get(COOKIE)
+    if token:
+        async with write.begin():
+            await staff.sign_out(write, token, datetime.now(UTC))
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+# --- returns -------------------------------------------------------------------------------------
+
+
+@router.get("/returns", response_class=HTMLResponse)
+async def returns_list(
+    request: Request,
+    read: SessionDep,
+    status: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+) -> Response:
+    """Every return, or those of one status; `pending_review` is the review queue, oldest first.
+    The search finds a return by its number, the customer's email, an order or a tracking
+    number."""
+    person = await staff_of(request)
+    chosen = status if status in {s.value for s in Status} else None
+    filters = ReturnFilter(statuses=[chosen] if chosen else [])
+    search = (q or "").strip()[:200]
+    if search:
+        if "@" in search:
+            filters.customer_email = search.lower()
+        elif NUMBER.match(search):
+            filters.number = search.upper()
+    queue = chosen == Status.PENDING_REVIEW.value
+    async with read.begin():
+        if search and filters.customer_email is None and filters.number is None:
+            by_order, _ = await list_returns(read, _with(filters, order_id=search), 50, None, queue)
+            by_tracking, _ = await list_returns(
+                read, _with(filters, tracking_number=search), 50, None, queue
+            )
+            found = {state.id: state for state in [*by_order, *by_tracking]}
+            states, next_cursor = list(found.values()), None
+        else:
+            try:
+                states, next_cursor = await list_returns(read, filters, 50, cursor, queue)
+            except ValueError:
+                states, next_cursor = await list_returns(read, filters, 50, None, queue)
+    now = datetime.now(UTC)
+    return render(
+        request,
+        "console/returns.html",
+        person=person,
+        returns=states,
+        status=chosen,
+        q=search,
+        statuses=[s.value for s in Status],
+        next_cursor=next_cursor,
+        queue=queue,
+        waited={state.id: now - state.created_at for state in states},
+    )
+
+
+def _with(filters: ReturnFilter, **changes: Any) -> ReturnFilter:
+    return ReturnFilter(**{**filters.__dict__, **changes})
+
+
+@router.get("/returns/{return_id}", response_class=HTMLResponse)
+async def return_page(
+    request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
+) -> Response:
+    person = await staff_of(request)
+    return await _page(request, person, return_id, read, gateway)
+
+
+async def _page(
+    request: Request,
+    person: Staff,
+    return_id: str,
+    read: AsyncSession,
+    gateway: Any,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    try:
+        state = await _document(read, gateway, return_id, person.principal)
+    except NotFound:
+        return render(request, "console/not_found.html", status_code=404, person=person)
+    if state.status not in TERMINAL:
+        state = await gateway.live_state(return_id, LIVE_STATE_SECONDS) or state
+    async with read.begin():
+        photos = await photos_of(read, return_id)
+        others, _ = await list_returns(read, ReturnFilter(customer_email=state.customer.email), 20)
+    settings: Settings = request.app.state.settings
+    actions = set(state.actions())
+    return render(
+        request,
+        "console/return.html",
+        status_code=status_code,
+        person=person,
+        s=state,
+        photos=photos,
+        others=[other for other in others if other.id != state.id],
+        can={name: name in actions and person.may(name) for name in DECIDES},
+        temporal_url=f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
+        f"{settings.temporal_namespace}/workflows/{workflow_id(state.id)}",
+        error=error,
+    )
+
+
+@router.get("/returns/{return_id}/photos/{photo_id}")
+async def photo(
+    request: Request, return_id: ReturnId, photo_id: PhotoId, read: SessionDep
+) -> Response:
+    await staff_of(request)
+    return await photo_answer(read, return_id, photo_id) or Response(status_code=404)
+
+
+BODIES: dict[str, Any] = {
+    "approve": ApproveIn,
+    "reject": RejectIn,
+    "refund": RefundIn,
+    "close": CloseIn,
+}
+
+
+@router.post("/returns/{return_id}/{action}", response_class=HTMLResponse)
+async def decide(
+    request: Request,
+    return_id: ReturnId,
+    action: Annotated[str, Path(pattern=r"^(approve|reject|refund|close)$")],
+    read: SessionDep,
+    gateway: GatewayDep,
+) -> Response:
+    """A decision as the signed-in person; refused (the status moved meanwhile) it says why and
+    shows the return as it is now."""
+    person = await staff_of(request)
+    form = await checked_form(request)
+    if not person.may(action):
+        raise RoleRefused
+    fields: dict[str, Any] = {}
+    note = str(form.get("note", "")).strip()
+    if action == "reject":
+        fields["reason"] = str(form.get("reason", "")).strip() or None
+    if action == "refund":
+        amount = str(form.get("amount", "")).strip()
+        fields["amount"] = int(amount) if amount.isascii() and amount.isdigit() else amount or None
+    if note and action in ("approve", "reject", "close"):
+        fields["note"] = note
+    try:
+        body = BODIES[action].model_validate(fields)
+        await Actions(request.app.state.sessions, gateway, no_key(request)).deliver(
+            return_id, ACTIONS[action], body, person.principal
+        )
+    except ValidationError:
+        return await _page(request, person, return_id, read, gateway, "invalid", 422)
+    except NotFound:
+        return render(request, "console/not_found.html", status_code=404, person=person)
+    except Problem as refused:
+        return await _page(
+            request, person, return_id, read, gateway, refused.detail, refused.status
+        )
+    return RedirectResponse(f"/console/returns/{return_id}", status_code=303)

@@ -1,0 +1,35 @@
+"""Staff accounts through the API: only an admin makes them; the password is never shown again;
+a short password, a second account for one email or an unknown role is refused, naming the field."""
+
+from __future__ import annotations
+
+import uuid
+
+
+async def test_an_admin_makes_staff_accounts_and_nobody_else_can(api):
+    email = f"maria.{uuid.uuid4().hex[:6]}@shop.example"
+    body = {"email": email, "name": "Maria", "role": "agent", "password": "x" * 12}
+    for role in ("agent", "ops", "integration"):
+        refused = await api.http.post("/v1/staff-users", json=body, headers=api.auth(role))
+        assert refused.status_code == 403, role
+    made = await api.http.post("/v1/staff-users", json=body, headers=api.auth("admin"))
+    assert made.status_code == 201, made.text
+    assert made.json()["email"] == email and "password" not in made.text
+    again = await api.http.post("/v1/staff-users", json=body, headers=api.auth("admin"))
+    assert again.status_code == 409
+    short = await api.http.post(
+        "/v1/staff-users", json={**body, "email": "b" + email, "password": "short"},
+        headers=api.auth("admin"),
+    )  # fmt: skip
+    assert short.status_code == 422 and short.json()["errors"][0]["field"] == "password"
+    assert "short" not in short.text  # a password is never echoed, not even a wrong one
+    boss = await api.http.post(
+        "/v1/staff-users", json={**body, "email": "c" + email, "role": "owner"},
+        headers=api.auth("admin"),
+    )  # fmt: skip
+    assert boss.status_code == 422 and boss.json()["errors"][0]["field"] == "role"
+    listed = await api.http.get("/v1/staff-users", headers=api.auth("admin"))
+    assert email in {row["email"] for row in listed.json()}
+    staff_id = made.json()["id"]
+    disabled = await api.http.post(f"/v1/staff-users/{staff_id}/disable", headers=api.auth("admin"))
+    assert disabled.status_code == 200 and disabled.json()["active"] is False

@@ -1,0 +1,140 @@
+"""The staff console in Chromium: an admin makes accounts through the API, an agent signs in,
+finds a return in the review queue, sees why it waits and the customer's photo, approves it,
+and the history names her; the warehouse account sees no approval and its POST is 403."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from playwright.sync_api import Browser, Page, expect
+
+from tests.pages.conftest import Shop, new_page, serious_violations, shoot
+from tests.pages.test_portal import a_photo
+from tests.pages.test_portal_attacks import CSRF, signed_in
+
+PASSWORD = "correct horse battery staple"
+EXPENSIVE = {"id": "l1", "sku": "TE-9", "name": "Tent", "quantity": 1, "unit_amount": 39900}
+
+
+def staff(stack: Shop, role: str, name: str) -> str:
+    email = f"{role}.{uuid.uuid4().hex[:6]}@shop.example"
+    body = {"email": email, "name": name, "role": role, "password": PASSWORD}
+    made = stack.call("admin", "POST", "/v1/staff-users", body).json()
+    assert made["email"] == email and "password" not in made
+    return email
+
+
+def a_return_waiting_for_review(stack: Shop) -> tuple[str, str]:
+    """A customer returns a tent (over the review threshold) with a photo, in the portal."""
+    tag = uuid.uuid4().hex[:8]
+    email, order_id = f"tent.{tag}@example.com", f"o_tent_{tag}"
+    stack.put_order(order_id, f"T-{tag}", email, [EXPENSIVE])
+    with signed_in(stack, f"T-{tag}", email) as (client, token):
+        answer = client.post(
+            "/portal/new",
+            data={
+                "csrf_token": token,
+                f"quantity:{order_id}|l1": "1",
+                f"reason:{order_id}|l1": "defective",
+                f"comment:{order_id}|l1": "the zip broke",
+                "method": "refund",
+            },
+            files=[(f"photos:{order_id}|l1", ("zip.png", a_photo(), "image/png"))],
+        )
+    assert answer.status_code == 303, answer.text
+    return_id = answer.headers["location"].rsplit("/", 1)[1]
+    assert stack.read(return_id)["status"] == "pending_review"
+    return return_id, email
+
+
+def sign_in(page: Page, base: str, email: str) -> None:
+    page.goto(base + "/console/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def accessible(page: Page) -> None:
+    assert serious_violations(page) == [], page.url
+
+
+def test_an_agent_approves_from_the_review_queue_and_the_history_names_her(
+    stack: Shop, browser: Browser
+):
+    agent = staff(stack, "agent", "Maria Weber")
+    return_id, customer = a_return_waiting_for_review(stack)
+    number = stack.read(return_id)["number"]
+    page = new_page(browser)
+    page.goto(stack.base + "/console/returns")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Staff sign-in")
+    accessible(page)
+    shoot(page, "console-login-desktop")
+    page.get_by_label("Email").fill(agent)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("The email or the password is not right.")
+    sign_in(page, stack.base, agent)
+    expect(page.get_by_text("Maria Weber · Agent")).to_be_visible()
+
+    page.get_by_role("link", name="Review queue").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Review queue")
+    for header in ("Number", "Customer", "Status", "Created", "Estimated refund"):
+        expect(page.get_by_role("columnheader", name=header)).to_be_visible()
+    accessible(page)
+    shoot(page, "console-queue-desktop")
+    page.get_by_role("link", name=number).click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Return {number}")
+    for section in ("Items", "Eligibility", "Timeline", "Customer's returns", "Refunds"):
+        expect(page.get_by_role("heading", name=section)).to_be_visible()
+    expect(page.get_by_role("region", name="Eligibility")).to_contain_text("review")
+    expect(page.get_by_role("img", name="Photo 1 of Tent")).to_be_visible()
+    expect(page.get_by_text("the zip broke")).to_be_visible()
+    expect(page.get_by_role("link", name="Open in Temporal UI")).to_have_attribute(
+        "href", re.compile(f"/workflows/{return_id}$")
+    )
+    accessible(page)
+    shoot(page, "console-return-desktop")
+    page.get_by_role("button", name="Approve").click()
+
+    expect(page.get_by_role("heading", name="Label ready")).to_be_visible()
+    expect(page.get_by_role("region", name="Timeline")).to_contain_text(f"agent:{agent}")
+    history = stack.call("ops", "GET", f"/v1/returns/{return_id}/history").json()
+    assert f"agent:{agent}" in {event["actor"] for event in history["events"]}
+    # The search finds the return by its customer's email.
+    page.goto(stack.base + f"/console/returns?q={customer}")
+    expect(page.get_by_role("link", name=number)).to_be_visible()
+
+
+def test_the_warehouse_does_not_see_approval_and_its_post_is_refused(stack: Shop, browser: Browser):
+    keeper = staff(stack, "warehouse", "Ole Lager")
+    return_id, _ = a_return_waiting_for_review(stack)
+    page = new_page(browser)
+    sign_in(page, stack.base, keeper)
+    page.goto(stack.base + f"/console/returns/{return_id}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("^Return R-"))
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    token = CSRF.search(page.content()).group(1)  # type: ignore[union-attr]
+    with httpx.Client(base_url=stack.base, cookies=cookies) as client:
+        refused = client.post(f"/console/returns/{return_id}/approve", data={"csrf_token": token})
+        forged = client.post(f"/console/returns/{return_id}/approve", data={})
+    assert refused.status_code == 403 and "Your role may not do this" in refused.text
+    assert forged.status_code == 403
+    assert stack.read(return_id)["status"] == "pending_review"
+
+
+def test_a_disabled_account_and_a_signed_out_session_end_at_once(stack: Shop, browser: Browser):
+    agent = staff(stack, "agent", "Kim Temp")
+    page = new_page(browser)
+    sign_in(page, stack.base, agent)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Returns")
+    accounts = stack.call("admin", "GET", "/v1/staff-users").json()
+    account = next(a for a in accounts if a["email"] == agent)
+    stack.call("admin", "POST", f"/v1/staff-users/{account['id']}/disable")
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Staff sign-in")
+    sign_in(page, stack.base, agent)  # a disabled account cannot sign in again either
+    expect(page.get_by_role("alert")).to_have_text("The email or the password is not right.")
