@@ -19,9 +19,10 @@ from returns_service.api.auth import Principal
 from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
 from returns_service.api.errors import NotFound, Problem
 from returns_service.api.routes.returns import ACTIONS, LIVE_STATE_SECONDS, Actions, _document
-from returns_service.api.schemas import ApproveIn, CloseIn, RefundIn, RejectIn
+from returns_service.api.schemas import ApproveIn, CloseIn, ReceiveIn, RefundIn, RejectIn
 from returns_service.config import Settings
 from returns_service.domain.messages import workflow_id
+from returns_service.domain.models import RESTOCKABLE, Condition
 from returns_service.domain.status import TERMINAL, Status
 from returns_service.pages.portal import PhotoId, checked_form, no_key, photo_answer
 from returns_service.pages.portal import safe_next as portal_next
@@ -35,7 +36,13 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 COOKIE = "returns_staff"
 ReturnId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 # Who may take each decision in the console (admins may take them all), as in the API.
-DECIDES = {"approve": ("agent",), "reject": ("agent",), "refund": ("agent",), "close": ("agent",)}
+DECIDES = {
+    "approve": ("agent",),
+    "reject": ("agent",),
+    "refund": ("agent",),
+    "close": ("agent",),
+    "receive": ("warehouse", "agent"),
+}
 NUMBER = re.compile(r"^R-\d+$", re.IGNORECASE)
 
 
@@ -291,3 +298,85 @@ async def decide(
             request, person, return_id, read, gateway, refused.detail, refused.status
         )
     return RedirectResponse(f"/console/returns/{return_id}", status_code=303)
+
+
+# --- the receiving station -----------------------------------------------------------------------
+
+
+@router.get("/receive", response_class=HTMLResponse)
+async def receive_page(
+    request: Request, read: SessionDep, gateway: GatewayDep, code: str | None = None
+) -> Response:
+    """A station for a barcode scanner: the return number or the label's tracking number, then
+    what arrived of each item."""
+    person = await staff_of(request)
+    if not person.may("receive"):
+        raise RoleRefused
+    code = (code or "").strip()[:64]
+    if not code:
+        return render(
+            request, "console/receive.html", person=person, code="", found=None, problem=None
+        )
+    filters = (
+        ReturnFilter(number=code.upper())
+        if NUMBER.match(code)
+        else ReturnFilter(tracking_number=code.upper())
+    )
+    async with read.begin():
+        states, _ = await list_returns(read, filters, 1)
+    if not states:
+        return render(
+            request, "console/receive.html", status_code=404, person=person, code=code,
+            found=None, problem="unknown",
+        )  # fmt: skip
+    state = await gateway.live_state(states[0].id, LIVE_STATE_SECONDS) or states[0]
+    problem = None if "receive" in state.actions() else "not_receivable"
+    return render(
+        request, "console/receive.html", person=person, code=code, found=state, problem=problem,
+        conditions=[c.value for c in Condition],
+    )  # fmt: skip
+
+
+@router.post("/receive/{return_id}", response_class=HTMLResponse)
+async def receive(
+    request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
+) -> Response:
+    """Confirm what arrived; the answer says what to do with each item."""
+    person = await staff_of(request)
+    form = await checked_form(request)
+    if not person.may("receive"):
+        raise RoleRefused
+    try:
+        state = await _document(read, gateway, return_id, person.principal)
+    except NotFound:
+        return render(request, "console/not_found.html", status_code=404, person=person)
+    items = [
+        {
+            "item_id": item.id,
+            "quantity": _number(form.get(f"quantity:{item.id}")),
+            "condition": str(form.get(f"condition:{item.id}", "")),
+        }
+        for item in state.items
+    ]
+    location = str(form.get("location", "")).strip()
+    try:
+        body = ReceiveIn.model_validate({"location": location, "items": items})
+        after = await Actions(request.app.state.sessions, gateway, no_key(request)).deliver(
+            return_id, ACTIONS["receive"], body, person.principal
+        )
+    except (ValidationError, Problem) as refused:
+        detail = refused.detail if isinstance(refused, Problem) else "invalid"
+        return render(
+            request, "console/receive.html", status_code=422, person=person, code=state.number,
+            found=state, problem=detail, conditions=[c.value for c in Condition],
+        )  # fmt: skip
+    received = {item.item_id: item for item in body.items}
+    return render(
+        request, "console/received.html", person=person, s=after, location=location,
+        received=received, restockable=[c.value for c in RESTOCKABLE],
+    )  # fmt: skip
+
+
+def _number(value: Any) -> int | str:
+    text = str(value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else text

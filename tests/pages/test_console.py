@@ -15,6 +15,10 @@ from tests.pages.test_portal import a_photo
 from tests.pages.test_portal_attacks import CSRF, signed_in
 
 PASSWORD = "correct horse battery staple"
+SHIRT_AND_BOOTS = [
+    {"id": "l1", "sku": "SH-1", "name": "Linen shirt", "quantity": 2, "unit_amount": 4500},
+    {"id": "l2", "sku": "BO-7", "name": "Hiking boots", "quantity": 1, "unit_amount": 12900},
+]
 EXPENSIVE = {"id": "l1", "sku": "TE-9", "name": "Tent", "quantity": 1, "unit_amount": 39900}
 
 
@@ -78,7 +82,7 @@ def test_an_agent_approves_from_the_review_queue_and_the_history_names_her(
     sign_in(page, stack.base, agent)
     expect(page.get_by_text("Maria Weber · Agent")).to_be_visible()
 
-    page.get_by_role("link", name="Review queue").first.click()
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Review queue").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Review queue")
     for header in ("Number", "Customer", "Status", "Created", "Estimated refund"):
         expect(page.get_by_role("columnheader", name=header)).to_be_visible()
@@ -106,6 +110,55 @@ def test_an_agent_approves_from_the_review_queue_and_the_history_names_her(
     # The search finds the return by its customer's email.
     page.goto(stack.base + f"/console/returns?q={customer}")
     expect(page.get_by_role("link", name=number)).to_be_visible()
+
+
+def test_the_warehouse_receives_by_scanning_and_is_told_what_to_do_with_each_item(
+    stack: Shop, browser: Browser
+):
+    keeper = staff(stack, "warehouse", "Ole Lager")
+    tag = uuid.uuid4().hex[:8]
+    email, order_id = f"two.{tag}@example.com", f"o_two_{tag}"
+    stack.put_order(order_id, f"W-{tag}", email, [SHIRT_AND_BOOTS[0], SHIRT_AND_BOOTS[1]])
+    created = stack.call(
+        "integration",
+        "POST",
+        "/v1/returns",
+        {"items": [
+            {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "wrong_size"},
+            {"order_id": order_id, "line_id": "l2", "quantity": 1, "reason": "damaged"},
+        ]},
+    ).json()  # fmt: skip
+    stack.call("integration", "POST", f"/v1/returns/{created['id']}/ship", {})
+    page = new_page(browser, phone=False)
+    sign_in(page, stack.base, keeper)
+    page.get_by_role("link", name="Receiving").click()
+    scan = page.get_by_label("Return number or tracking number")
+    expect(scan).to_be_focused()
+    accessible(page)
+    scan.fill("RT-NO-SUCH-PARCEL")
+    scan.press("Enter")  # a scanner types the code and presses Enter
+    expect(page.get_by_role("alert")).to_contain_text("No return has the number")
+    page.get_by_label("Return number or tracking number").fill(created["tracking_number"])
+    page.keyboard.press("Enter")
+    shirt = page.get_by_role("group", name=re.compile("^Linen shirt"))
+    boots = page.get_by_role("group", name=re.compile("^Hiking boots"))
+    expect(shirt.get_by_label("Quantity received")).to_have_value("1")
+    boots.get_by_label("Condition").select_option(label="Damaged")
+    page.get_by_label("Location").fill("BIN-7")
+    accessible(page)
+    shoot(page, "console-receive-desktop")
+    page.get_by_role("button", name="Confirm receipt").click()
+    todo = page.get_by_role("region", name="What to do with each item")
+    expect(todo).to_contain_text("Linen shirt × 1: restock at BIN-7")
+    expect(todo).to_contain_text("Hiking boots × 1: set aside (Damaged), do not restock")
+    seen = stack.read(created["id"])
+    assert seen["status"] in ("received", "refunded", "closed")
+    history = stack.call("ops", "GET", f"/v1/returns/{created['id']}/history").json()
+    assert f"warehouse:{keeper}" in {event["actor"] for event in history["events"]}
+    # A parcel for a return that is no longer open says so.
+    stack.call("agent", "POST", f"/v1/returns/{created['id']}/close", {})
+    page.goto(stack.base + f"/console/receive?code={created['number']}")
+    expect(page.get_by_role("alert")).to_contain_text("do not receive this parcel")
 
 
 def test_the_warehouse_does_not_see_approval_and_its_post_is_refused(stack: Shop, browser: Browser):
