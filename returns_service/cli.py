@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from returns_service.config import ROLES, Settings
+from returns_service.domain import search
 
 
 def _temporal_binary() -> str:
@@ -179,6 +180,7 @@ def dev(args: argparse.Namespace) -> None:
             "--ui-disable-news-fetch",
             "--log-level",
             "warn",
+            *search.dev_server_flags(),
         ],
         env,
         data_dir / "logs" / "temporal.log",

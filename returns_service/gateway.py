@@ -6,10 +6,16 @@ errors become the few below, which callers turn into answers."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -19,11 +25,12 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributeKey, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
+from returns_service.domain import search
 from returns_service.domain.messages import (
     WEBHOOK_HURRY,
     WEBHOOK_WAKE,
@@ -37,6 +44,7 @@ from returns_service.domain.models import ReturnState
 from returns_service.workflows.returns import ReturnWorkflow
 from returns_service.workflows.webhooks import WebhookEndpointWorkflow
 
+log = logging.getLogger(__name__)
 M = TypeVar("M")
 # A person's decision: an Update of the return's workflow taking one input, answering the return.
 # (The SDK types an async handler declared with `name=` by its coroutine; the answer is the state.)
@@ -82,6 +90,21 @@ class Gateway:
     answer_seconds: float = 15.0
     # How long any other call to Temporal may take (a read, a signal, a start).
     call_seconds: float = 5.0
+    # Whether the return workflow's search attributes are registered (asked once).
+    _indexed: bool | None = None
+
+    async def indexing(self) -> bool:
+        """Whether returns started now may keep their search attributes: they are registered on
+        the namespace, or registering them now works. Without them a return still runs, but the
+        Temporal UI and CLI cannot find it by number, status or customer."""
+        if self._indexed is not None:
+            return self._indexed
+        try:
+            self._indexed = await within(self.call_seconds, register_search_attributes(self.client))
+        except Unreachable as error:
+            log.warning("the return search attributes are not registered: %s", error)
+            self._indexed = False
+        return self._indexed
 
     async def healthy(self) -> None:
         """Raises unless Temporal answers its health check within the deadline."""
@@ -93,6 +116,7 @@ class Gateway:
     async def start_return(self, start: StartReturn) -> ReturnState | None:
         """Start the return's workflow (or find the one this id started) and wait for its
         verdict; None when it runs but no worker has decided it within the deadline."""
+        start = start.model_copy(update={"indexed": await self.indexing()})
         operation = WithStartWorkflowOperation(
             ReturnWorkflow.run,
             start,
@@ -215,6 +239,38 @@ async def within(seconds: float, work: Awaitable[M]) -> M:
         raise Unreachable(f"Temporal did not answer within {seconds:g} s") from None
     except RPCError as error:
         raise Unreachable(f"Temporal refused: {error.message}") from error
+
+
+async def register_search_attributes(client: Client) -> bool:
+    """Register the return workflow's search attributes on the client's namespace where they are
+    missing; True once they are all there (False: the server refused to add them)."""
+    kinds: dict[SearchAttributeKey[Any], IndexedValueType.ValueType] = {
+        search.RETURN_NUMBER: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        search.RETURN_STATUS: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        search.CUSTOMER_EMAIL: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        search.ORDER_IDS: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+    }
+    missing = {key.name: kind for key, kind in kinds.items()}
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        missing = {k: v for k, v in missing.items() if k not in listed.custom_attributes}
+    except RPCError as error:
+        if error.status != RPCStatusCode.UNIMPLEMENTED:  # the test server only adds
+            raise
+    if not missing:
+        return True
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    except RPCError as error:
+        if error.status == RPCStatusCode.ALREADY_EXISTS:
+            return True
+        log.warning("could not register the search attributes %s: %s", sorted(missing), error)
+        return False
+    return True
 
 
 async def wake_endpoints(

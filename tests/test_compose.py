@@ -10,6 +10,7 @@ import yaml
 
 from returns_service.cli import build_parser, subcommands
 from returns_service.config import Settings
+from returns_service.domain import search
 
 ROOT = Path(__file__).parent.parent
 
@@ -34,3 +35,15 @@ def test_compose_file_parses_and_every_project_service_runs_an_existing_command(
         assert "image" in service or "build" in service, name
     for name in ("temporal", "returns-db", "api"):
         assert "healthcheck" in services[name], name
+
+
+def test_the_cluster_registers_every_search_attribute_the_workflow_sets():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert not any("auto-setup" in s.get("image", "") for s in services.values())
+    setup = " ".join(services["temporal-setup"]["command"])
+    for flag in search.dev_server_flags()[1::2]:  # "ReturnNumber=Keyword", ...
+        name, kind = flag.split("=")
+        assert f"--name {name} --type {kind}" in setup, name
+    for ours in ("worker", "api"):
+        assert "temporal-setup" in services[ours]["depends_on"], ours

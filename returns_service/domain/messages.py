@@ -51,6 +51,9 @@ class StartReturn(Model):
     replacement_items: list[ReplacementItem] = Field(default_factory=list)
     # The customer's language (the portal's, or the shop's front end's), for what they are told.
     language: str | None = None
+    # Whether the workflow keeps its search attributes (domain/search.py) up to date: only when
+    # they are registered on the namespace (returns started before there were any: no).
+    indexed: bool = False
 
     def initial_state(self) -> ReturnState:
         """The return as it stands before anything has been checked."""

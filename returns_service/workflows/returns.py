@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from returns_service.domain import refunds
+    from returns_service.domain import refunds, search
     from returns_service.domain.eligibility import EligibilityFacts, evaluate
     from returns_service.domain.messages import (
         CARRIER_EVENT_SIGNAL,
@@ -127,6 +127,7 @@ class ReturnWorkflow:
     @workflow.init
     def __init__(self, start: StartReturn) -> None:
         self.policy = start.policy
+        self.indexed = start.indexed
         self.state = start.initial_state()
         self.orders: dict[str, Order] = {}
         self.prior_quantity: dict[str, int] = {}
@@ -560,11 +561,26 @@ class ReturnWorkflow:
         if target in STATUS_TIMESTAMP:
             setattr(self.state.timestamps, STATUS_TIMESTAMP[target], now)
         self.state.timeline.append(TimelineEntry(at=now, status=target, actor=actor, note=note))
+        self.index()
         summary = f"{target.value} by {actor.label()}" + (f": {note}" if note else "")
         self.note_refundable()
         changed = self.snapshot()
         await self.record(summary, event=status_event(target))
         return changed
+
+    def index(self) -> None:
+        """Keep the search attributes that find this return in Temporal up to date (only for
+        returns started with them registered: the input says so, so replay is unchanged)."""
+        if not self.indexed:
+            return
+        updates: list[SearchAttributeUpdate[Any]] = [
+            search.RETURN_STATUS.value_set(self.status.value),
+            search.CUSTOMER_EMAIL.value_set(self.state.customer.email.lower()),
+            search.ORDER_IDS.value_set(list(self.state.order_ids)),
+        ]
+        if self.state.number:
+            updates.append(search.RETURN_NUMBER.value_set(self.state.number))
+        workflow.upsert_search_attributes(updates)
 
     async def record(self, summary: str | None = None, event: str | None = None) -> None:
         """Project the state into the read model, keep the event it emits, and send the

@@ -56,6 +56,7 @@ class Shop:
     base: str
     keys: dict[str, str]
     data_dir: Path
+    temporal: str
 
     def call(self, role: str, method: str, path: str, body: Any = None) -> httpx.Response:
         answer = httpx.request(
@@ -124,7 +125,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     process = start_dev(data_dir, ports, env=brand)
     try:
         keys = json.loads((data_dir / "api-keys.json").read_text())
-        yield Shop(f"http://127.0.0.1:{ports['api']}", keys, data_dir)
+        yield Shop(
+            f"http://127.0.0.1:{ports['api']}", keys, data_dir, f"127.0.0.1:{ports['temporal']}"
+        )
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(60)

@@ -4,12 +4,16 @@ and the history names her; the warehouse account sees no approval and its POST i
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import time
 import uuid
 
 import httpx
 from playwright.sync_api import Browser, Page, expect
 
+from tests.conftest import binary
 from tests.pages.conftest import Shop, new_page, serious_violations, shoot
 from tests.pages.test_portal import a_photo
 from tests.pages.test_portal_attacks import CSRF, signed_in
@@ -51,6 +55,21 @@ def a_return_waiting_for_review(stack: Shop) -> tuple[str, str]:
     return_id = answer.headers["location"].rsplit("/", 1)[1]
     assert stack.read(return_id)["status"] == "pending_review"
     return return_id, email
+
+
+def temporal_finds(stack: Shop, query: str) -> list[str]:
+    """The workflows `temporal workflow list --query` finds (visibility may lag a moment)."""
+    for _ in range(50):
+        listed = subprocess.run(
+            [binary("temporal"), "workflow", "list", "--address", stack.temporal,
+             "--query", query, "--output", "json"],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        found = [w["execution"]["workflowId"] for w in json.loads(listed.stdout or "[]")]
+        if found:
+            return found
+        time.sleep(0.2)
+    return []
 
 
 def sign_in(page: Page, base: str, email: str) -> None:
@@ -107,6 +126,13 @@ def test_an_agent_approves_from_the_review_queue_and_the_history_names_her(
     expect(page.get_by_role("region", name="Timeline")).to_contain_text(f"agent:{agent}")
     history = stack.call("ops", "GET", f"/v1/returns/{return_id}/history").json()
     assert f"agent:{agent}" in {event["actor"] for event in history["events"]}
+    # Ops find it in Temporal by its number, status and customer (search attributes).
+    for query in (
+        f"ReturnNumber='{number}'",
+        f"CustomerEmail='{customer}' AND ReturnStatus='label_sent'",
+        f"OrderIds='{stack.read(return_id)['order_ids'][0]}'",
+    ):
+        assert temporal_finds(stack, query) == [return_id], query
     # The search finds the return by its customer's email.
     page.goto(stack.base + f"/console/returns?q={customer}")
     expect(page.get_by_role("link", name=number)).to_be_visible()

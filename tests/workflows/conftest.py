@@ -84,6 +84,7 @@ class Harness:
         resolution: Resolution = Resolution.REFUND,
         created_at: datetime | None = None,
         replacement_items: list[dict[str, Any]] | None = None,
+        indexed: bool = False,
     ) -> WorkflowHandle[Any, Any]:
         line = order.lines[0]
         return_id = f"ret_{uuid.uuid4().hex}"
@@ -107,6 +108,7 @@ class Harness:
             created_at=created_at or await self.now(),
             actor=Actor(kind="customer"),
             replacement_items=replacement_items or [],
+            indexed=indexed,
         )
         handle = await self.client.start_workflow(
             WORKFLOW_NAME, start, id=return_id, task_queue=self.task_queue, result_type=ReturnState

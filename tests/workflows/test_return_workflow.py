@@ -12,6 +12,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 
 from returns_service.activities.ledger import LedgerPayments
+from returns_service.domain import search
 from returns_service.domain.messages import (
     ApproveReturn,
     CancelReturn,
@@ -24,6 +25,7 @@ from returns_service.domain.messages import (
     ShipReturn,
 )
 from returns_service.domain.models import Actor, Policy, Resolution, ReturnState
+from returns_service.gateway import register_search_attributes
 from returns_service.store.tables import (
     LedgerEntryRow,
     OutboxEmailRow,
@@ -96,6 +98,28 @@ async def test_approved_return_is_labelled_shipped_received_restocked_refunded_a
     assert stock.quantity == 1
     assert emails == 6  # approved, label_sent, shipped, received, refunded, closed
     assert projected.status == "closed"
+
+
+async def test_a_return_keeps_the_search_attributes_that_find_it_in_temporal(harness):
+    """Registered on the namespace (as the API does when it may), they follow the return: its
+    number, status, customer and orders; a return started without them runs the same."""
+    assert await register_search_attributes(harness.client)
+    order = await harness.put_order(order_payload(now=await harness.now()))
+    handle = await harness.start(order, indexed=True)
+    decided = await update(handle, ReturnUpdate.WAIT_DECIDED)
+    found = (await handle.describe()).typed_search_attributes
+    assert found.get(search.RETURN_NUMBER) == decided.number
+    assert found.get(search.RETURN_STATUS) == "label_sent"
+    assert found.get(search.CUSTOMER_EMAIL) == order.customer.email.lower()
+    assert found.get(search.ORDER_IDS) == [order.id]
+    await update(handle, ReturnUpdate.CANCEL, CancelReturn(actor=Actor(kind="customer")))
+    await finished(handle)
+    assert (await handle.describe()).typed_search_attributes.get(search.RETURN_STATUS) == (
+        "cancelled"
+    )
+    plain = await harness.start(order)
+    await update(plain, ReturnUpdate.WAIT_DECIDED)
+    assert (await plain.describe()).typed_search_attributes.get(search.RETURN_STATUS) is None
 
 
 async def test_expensive_return_waits_for_an_agent_who_approves(harness):
