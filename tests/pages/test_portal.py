@@ -427,3 +427,30 @@ def test_a_shopper_gets_through_by_keyboard_alone(stack: Shop, browser: Browser)
     tab_to(page, page.get_by_role("button", name="Yes, cancel the return"))
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Cancelled")).to_be_visible()
+
+
+def test_the_pages_for_mistakes_are_accessible_too(stack: Shop, browser: Browser):
+    """axe-core on the pages people meet when something is wrong: an address that is not there,
+    a request the portal cannot read, a form that lost its token."""
+    email, first, _ = a_customer(stack)
+    page = new_page(browser)
+    sign_in(page, stack.base, first, email)
+    for address, heading in (
+        ("/portal/returns/not-an-id!", "Not found"),
+        ("/portal/language", "Something went wrong"),
+    ):
+        page.goto(stack.base + address)
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        accessible(page)
+    page.goto(stack.base + "/portal/returns")
+    page.evaluate(
+        """() => {
+            const form = document.createElement("form");
+            form.method = "post";
+            form.action = "/portal/sign-out";
+            document.body.append(form);
+            form.submit();
+        }"""
+    )
+    expect(page.get_by_role("heading", level=1)).to_have_text("Please try again")
+    accessible(page)
