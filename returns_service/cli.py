@@ -285,8 +285,8 @@ def staff_add(args: argparse.Namespace) -> None:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
     generated = not password
     password = password or random.token_urlsafe(18)
-    if len(password) < 12:
-        sys.exit("the password must have at least 12 characters")
+    if len(password) < 12 or not password.strip() or len(set(password)) < 5:
+        sys.exit("the password must have 12 characters or more, at least 5 different ones")
 
     async def add() -> None:
         url = Settings().store_url()

@@ -94,7 +94,8 @@ def status_email(
         "expires": day(state.label.expires_at, language) if state.label else "",
         "tracking_number": state.tracking_number or "",
         "refunded": money(state.refunded_amount, state.currency, language),
-        "reason": (state.decision.reason or state.decision.note or "") if state.decision else "",
+        # The reason the customer reads; a decision's note is the shop's own, never sent.
+        "reason": (state.decision.reason or "") if state.decision else "",
         "items": state.items,
     }
     env = environment(str(templates) if templates else None, language)

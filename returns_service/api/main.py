@@ -87,6 +87,9 @@ def create_app(
     i18n.configure(settings.locales_dir)
     app.state.session_failures = SlidingWindow(settings.session_failures_per_15_minutes, 15 * 60)
     app.state.staff_failures = SlidingWindow(settings.staff_failures_per_15_minutes, 15 * 60)
+    app.state.staff_address_failures = SlidingWindow(
+        5 * settings.staff_failures_per_15_minutes, 15 * 60
+    )
     install_error_handlers(app)
     app.add_middleware(
         BodyLimit,

@@ -21,6 +21,7 @@ from returns_service.domain.models import (
     Resolution,
 )
 from returns_service.domain.types import (
+    MAX_AMOUNT,
     Email,
     Ident,
     Location,
@@ -220,7 +221,8 @@ class ReceiveIn(Request):
 
 
 class RefundIn(Request):
-    amount: MinorUnits | None = None
+    # At least 1: a refund of nothing would tell the customer they were paid back.
+    amount: Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT)] | None = None
     capture_id: Ident | None = None
     method: RefundMethod | None = None
 

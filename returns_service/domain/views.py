@@ -77,10 +77,19 @@ class ReturnOut(BaseModel):
     timestamps: Timestamps
 
     @classmethod
-    def build(cls, state: ReturnState) -> ReturnOut:
+    def build(cls, state: ReturnState, for_customer: bool = False) -> ReturnOut:
+        """The return as the API answers it; for its customer without what the shop keeps to
+        itself: a decision's internal note, and which staff member took it (only the role)."""
         data: dict[str, Any] = state.model_dump(
             exclude={"version", "timeline", "receiving_location", "label"}
         )
+        if for_customer and state.decision is not None:
+            by = state.decision.by
+            data["decision"] = {
+                **data["decision"],
+                "note": None,
+                "by": by if by.startswith("customer") else by.split(":", 1)[0],
+            }
         data["label"] = (
             LabelOut(
                 carrier=state.label.carrier,

@@ -26,7 +26,7 @@ from returns_service.domain.models import RESTOCKABLE, Condition
 from returns_service.domain.status import TERMINAL, Status
 from returns_service.pages.portal import PhotoId, checked_form, no_key, photo_answer
 from returns_service.pages.portal import safe_next as portal_next
-from returns_service.pages.render import render, signed_in_to
+from returns_service.pages.render import render, signed_in_to, whole_number
 from returns_service.store import staff
 from returns_service.store.photos import photos_of
 from returns_service.store.returns import ReturnFilter, list_returns
@@ -106,22 +106,26 @@ async def login(request: Request, write: WriteSessionDep, settings: SettingsDep)
     email = str(form.get("email", "")).strip().lower()[:320]
     password = str(form.get("password", ""))[:200]
     target = safe_next(str(form.get("next", "")))
-    failures = request.app.state.staff_failures
     client = request.client.host if request.client else "unknown"
-    counted = f"{client}|{email}"
-    if failures.retry_after(counted) is not None:
-        return render(
-            request,
-            "console/login.html",
-            status_code=429,
-            next=target,
-            email_value=email,
+    # Per address and email (one account guessed at), and per address (one password tried on
+    # many accounts), five times as many.
+    windows = (
+        (request.app.state.staff_failures, f"{client}|{email}"),
+        (request.app.state.staff_address_failures, client),
+    )
+    waits = [wait for window, key in windows if (wait := window.retry_after(key)) is not None]
+    if waits:
+        refused = render(
+            request, "console/login.html", status_code=429, next=target, email_value=email,
             error="too_many",
-        )
+        )  # fmt: skip
+        refused.headers["Retry-After"] = str(max(waits))
+        return refused
     async with write.begin():
         found = await staff.sign_in(write, email, password, datetime.now(UTC))
     if found is None:
-        failures.hit(counted)
+        for window, key in windows:
+            window.hit(key)
         return render(
             request,
             "console/login.html",
@@ -216,9 +220,10 @@ async def _page(
     return_id: str,
     read: AsyncSession,
     gateway: Any,
-    error: str | None = None,
-    status_code: int = 200,
+    errors: dict[str, str] | None = None,
 ) -> Response:
+    """The return's page; `errors` (field: what was wrong; "" the whole decision) when the last
+    decision was refused, with the return as it is now."""
     try:
         state = await _document(read, gateway, return_id, person.principal)
     except NotFound:
@@ -233,7 +238,7 @@ async def _page(
     return render(
         request,
         "console/return.html",
-        status_code=status_code,
+        status_code=(409 if "" in (errors or {}) else 422) if errors else 200,
         person=person,
         s=state,
         photos=photos,
@@ -241,7 +246,7 @@ async def _page(
         can={name: name in actions and person.may(name) for name in DECIDES},
         temporal_url=f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{settings.temporal_namespace}/workflows/{workflow_id(state.id)}",
-        error=error,
+        errors=errors or {},
     )
 
 
@@ -251,6 +256,26 @@ async def photo(
 ) -> Response:
     await staff_of(request)
     return await photo_answer(read, return_id, photo_id) or Response(status_code=404)
+
+
+def refusal(refused: Problem) -> dict[str, str]:
+    """What a refused decision means, as a code the page puts in words: on a field where it
+    names one, else for the whole decision."""
+    code = refused.extra.get("code")
+    if code == "InvalidTransition" or refused.status == 409 and code is None:
+        return {"": "moved"}
+    if code == "RefundTooLarge":
+        return {"amount": "too_much"}
+    fields = {}
+    for problem in refused.extra.get("errors", []):
+        field = problem["field"]
+        if field.startswith("items[") and "]." in field:
+            fields[f"items[{field[6 : field.index(']')]}].{field.split('].', 1)[1]}"] = "invalid"
+        else:
+            fields[field] = "invalid"
+    if fields:
+        return fields
+    return {"": "unavailable" if refused.status >= 500 else "refused"}
 
 
 BODIES: dict[str, Any] = {
@@ -278,10 +303,11 @@ async def decide(
     fields: dict[str, Any] = {}
     note = str(form.get("note", "")).strip()
     if action == "reject":
-        fields["reason"] = str(form.get("reason", "")).strip() or None
+        fields["reason"] = str(form.get("reason", "")).strip()
+        if not fields["reason"]:  # the customer reads it: an agent says why
+            return await _page(request, person, return_id, read, gateway, {"reason": "required"})
     if action == "refund":
-        amount = str(form.get("amount", "")).strip()
-        fields["amount"] = int(amount) if amount.isascii() and amount.isdigit() else amount or None
+        fields["amount"] = whole_number(form.get("amount")) or None
     if note and action in ("approve", "reject", "close"):
         fields["note"] = note
     try:
@@ -289,14 +315,13 @@ async def decide(
         await Actions(request.app.state.sessions, gateway, no_key(request)).deliver(
             return_id, ACTIONS[action], body, person.principal
         )
-    except ValidationError:
-        return await _page(request, person, return_id, read, gateway, "invalid", 422)
+    except ValidationError as invalid:
+        wrong = {str(e["loc"][0]): "invalid" for e in invalid.errors() if e["loc"]}
+        return await _page(request, person, return_id, read, gateway, wrong or {"": "invalid"})
     except NotFound:
         return render(request, "console/not_found.html", status_code=404, person=person)
     except Problem as refused:
-        return await _page(
-            request, person, return_id, read, gateway, refused.detail, refused.status
-        )
+        return await _page(request, person, return_id, read, gateway, refusal(refused))
     return RedirectResponse(f"/console/returns/{return_id}", status_code=303)
 
 
@@ -315,8 +340,9 @@ async def receive_page(
     code = (code or "").strip()[:64]
     if not code:
         return render(
-            request, "console/receive.html", person=person, code="", found=None, problem=None
-        )
+            request, "console/receive.html", person=person, code="", found=None, problem=None,
+            errors={}, values={},
+        )  # fmt: skip
     filters = (
         ReturnFilter(number=code.upper())
         if NUMBER.match(code)
@@ -327,13 +353,13 @@ async def receive_page(
     if not states:
         return render(
             request, "console/receive.html", status_code=404, person=person, code=code,
-            found=None, problem="unknown",
+            found=None, problem="unknown", errors={}, values={},
         )  # fmt: skip
     state = await gateway.live_state(states[0].id, LIVE_STATE_SECONDS) or states[0]
     problem = None if "receive" in state.actions() else "not_receivable"
     return render(
         request, "console/receive.html", person=person, code=code, found=state, problem=problem,
-        conditions=[c.value for c in Condition],
+        conditions=[c.value for c in Condition], errors={}, values={},
     )  # fmt: skip
 
 
@@ -353,30 +379,42 @@ async def receive(
     items = [
         {
             "item_id": item.id,
-            "quantity": _number(form.get(f"quantity:{item.id}")),
+            "quantity": whole_number(form.get(f"quantity:{item.id}")),
             "condition": str(form.get(f"condition:{item.id}", "")),
         }
         for item in state.items
     ]
     location = str(form.get("location", "")).strip()
+    errors: dict[str, str] = {}
     try:
         body = ReceiveIn.model_validate({"location": location, "items": items})
         after = await Actions(request.app.state.sessions, gateway, no_key(request)).deliver(
             return_id, ACTIONS["receive"], body, person.principal
         )
-    except (ValidationError, Problem) as refused:
-        detail = refused.detail if isinstance(refused, Problem) else "invalid"
+    except ValidationError as invalid:
+        for error in invalid.errors():
+            place = [str(part) for part in error["loc"]]
+            errors[".".join(place) if place[0] != "items" else f"items[{place[1]}].{place[-1]}"] = (
+                "invalid"
+            )
+    except Problem as refused:
+        errors = refusal(refused)
+    if errors:
+        # Each item's fields by its id, as the form names them.
+        by_item = {
+            f"{field.split('.')[-1]}:{state.items[int(field[6 : field.index(']')])].id}": code
+            for field, code in errors.items()
+            if field.startswith("items[")
+        }
+        other = {k: v for k, v in errors.items() if not k.startswith("items[")}
         return render(
-            request, "console/receive.html", status_code=422, person=person, code=state.number,
-            found=state, problem=detail, conditions=[c.value for c in Condition],
+            request, "console/receive.html", status_code=409 if "" in other else 422,
+            person=person, code=state.number, found=state, problem=None,
+            errors={**other, **by_item}, values=dict(form.items()),
+            conditions=[c.value for c in Condition],
         )  # fmt: skip
     received = {item.item_id: item for item in body.items}
     return render(
         request, "console/received.html", person=person, s=after, location=location,
         received=received, restockable=[c.value for c in RESTOCKABLE],
     )  # fmt: skip
-
-
-def _number(value: Any) -> int | str:
-    text = str(value or "").strip()
-    return int(text) if text.isascii() and text.isdigit() else text

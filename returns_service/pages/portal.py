@@ -49,7 +49,13 @@ from returns_service.domain.models import (
 )
 from returns_service.domain.status import TERMINAL
 from returns_service.gateway import Gateway
-from returns_service.pages.render import language_of, render, secure_cookies, signed_in_to
+from returns_service.pages.render import (
+    language_of,
+    render,
+    secure_cookies,
+    signed_in_to,
+    whole_number,
+)
 from returns_service.pages.security import CSRF_COOKIE, CSRF_FIELD, csrf_valid
 from returns_service.store.orders import current_policy, get_orders, held_quantities, orders_of
 from returns_service.store.photos import get_photo, keep_photos, photos_of
@@ -380,8 +386,9 @@ async def _new_form(
             why = _not_returnable(order, line, left, policy, now)
             lines.append({"line": line, "left": left, "why": why, "key": key})
             chosen = values.get(f"quantity:{key}", "0")
-            if why is None and chosen.isascii() and chosen.isdigit():
-                picks.append((order.id, line.id, min(int(chosen), left)))
+            count = whole_number(chosen)
+            if why is None and isinstance(count, int):
+                picks.append((order.id, line.id, min(count, left)))
         groups.append({"order": order, "lines": lines})
     by_id = {order.id: order for order in orders}
     parts = refunds.estimate(by_id, held, picks, policy)
@@ -470,7 +477,7 @@ async def new_return(
             {
                 "order_id": order_id,
                 "line_id": line_id,
-                "quantity": int(value) if value.isascii() and value.isdigit() else value,
+                "quantity": whole_number(value),
                 "reason": values.get(f"reason:{key}") or None,
                 "comment": values.get(f"comment:{key}", "").strip() or None,
             }
@@ -524,7 +531,8 @@ async def new_return(
 
     async def work() -> Answer:
         state, decided = await _create(body, read, write, gateway, settings, customer, idempotency)
-        return Answer(201 if decided else 202, ReturnOut.build(state).model_dump(mode="json"), {})
+        out = ReturnOut.build(state, for_customer=True)
+        return Answer(201 if decided else 202, out.model_dump(mode="json"), {})
 
     try:
         answer = await idempotency.run(customer, body, work)

@@ -98,3 +98,10 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             path="/",
         )
     return response
+
+
+def whole_number(value: object) -> int | str:
+    """A form's whole number: plain ASCII digits, not absurdly long, as an int; anything else
+    as the text it is, for the request's model to refuse on its field."""
+    text = str(value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 12 else text

@@ -10,7 +10,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -92,6 +92,14 @@ class Shop:
     def emails(self, return_id: str, wait: float = 20.0) -> dict[str, EmailMessage]:
         """The customer's emails of the return kept as .eml files by the relay, by subject,
         once the label's is there."""
+        return self.emails_any(
+            return_id, wait, lambda s: "label" in s.lower() or "etikett" in s.lower()
+        )
+
+    def emails_any(
+        self, return_id: str, wait: float = 20.0, until: Callable[[str], bool] | None = None
+    ) -> dict[str, EmailMessage]:
+        """The same, once one whose subject `until` likes is there (default: any at all)."""
         deadline = time.monotonic() + wait
         while True:
             found = {
@@ -101,9 +109,9 @@ class Shop:
                     for path in (self.data_dir / "outbox").glob(f"email_{return_id}_*.eml")
                 )
             }
-            if any("label" in subject.lower() or "etikett" in subject.lower() for subject in found):
+            if any((until or bool)(subject) for subject in found):
                 return found  # type: ignore[return-value]
-            assert time.monotonic() < deadline, f"no label email for {return_id}: {list(found)}"
+            assert time.monotonic() < deadline, f"no such email for {return_id}: {list(found)}"
             time.sleep(0.2)
 
     def read(self, return_id: str) -> dict[str, Any]:

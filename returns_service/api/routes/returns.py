@@ -233,7 +233,7 @@ async def create_return(
         state, decided = await _create(body, read, write, gateway, settings, principal, idempotency)
         return Answer(
             201 if decided else 202,
-            ReturnOut.build(state).model_dump(mode="json"),
+            ReturnOut.build(state, principal.is_customer).model_dump(mode="json"),
             {"Location": f"/v1/returns/{state.id}"},
         )
 
@@ -389,7 +389,9 @@ async def search_returns(
     )
     async with read.begin():
         states, next_cursor = await list_returns(read, filters, limit, cursor)
-    return ReturnPage(data=[ReturnOut.build(s) for s in states], next_cursor=next_cursor)
+    return ReturnPage(
+        data=[ReturnOut.build(s, principal.is_customer) for s in states], next_cursor=next_cursor
+    )
 
 
 @router.get("/{return_id}", response_model=ReturnOut)
@@ -404,7 +406,7 @@ async def read_return(
     state = await _document(read, gateway, return_id, principal)
     if state.status not in TERMINAL:
         state = await gateway.live_state(return_id, LIVE_STATE_SECONDS) or state
-    return ReturnOut.build(state)
+    return ReturnOut.build(state, principal.is_customer)
 
 
 @router.get(
@@ -545,7 +547,7 @@ class Actions:
                 current = await self.document(return_id, principal)
                 if action.done_already is None or not action.done_already(current, body):
                     raise
-                out = ReturnOut.build(current)
+                out = ReturnOut.build(current, principal.is_customer)
             return Answer(200, out.model_dump(mode="json"), {})
 
         return await self.idempotency.run(principal, body, work)
@@ -572,7 +574,7 @@ class Actions:
                     available_actions=current.actions(),
                 ) from error
             raise Unavailable(str(error)) from error
-        return ReturnOut.build(state)
+        return ReturnOut.build(state, principal.is_customer)
 
 
 def get_actions(

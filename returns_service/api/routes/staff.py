@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.api.auth import Principal, allow
@@ -20,9 +20,22 @@ from returns_service.store import staff
 router = APIRouter(prefix="/v1/staff-users", tags=["staff"])
 
 Role = Literal["agent", "warehouse", "ops", "admin"]
+
+
+def strong_enough(password: SecretStr) -> SecretStr:
+    """At least 12 characters, not blank, and not a few characters over and over."""
+    words = password.get_secret_value()
+    if len(words) < 12 or len(words) > 200 or not words.strip() or len(set(words)) < 5:
+        raise ValueError(
+            "must have 12 to 200 characters, with at least 5 different ones (a phrase is good)"
+        )
+    return password
+
+
 Password = Annotated[
     SecretStr,
-    Field(min_length=12, max_length=200, description="At least 12 characters; never shown again."),
+    AfterValidator(strong_enough),
+    Field(description="12 to 200 characters, 5 different at least; never shown again."),
 ]
 StaffId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^su_[0-9a-f]+$")]
 Admin = Annotated[Principal, Depends(allow("admin"))]
