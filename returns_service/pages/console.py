@@ -18,7 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from returns_service.api.auth import Principal
 from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
 from returns_service.api.errors import NotFound, Problem
-from returns_service.api.routes.returns import ACTIONS, LIVE_STATE_SECONDS, Actions, _document
+from returns_service.api.routes.returns import (
+    ACTIONS,
+    LIVE_STATE_SECONDS,
+    Actions,
+    _document,
+    act_on_many,
+)
 from returns_service.api.schemas import ApproveIn, CloseIn, ReceiveIn, RefundIn, RejectIn
 from returns_service.config import Settings
 from returns_service.domain.messages import workflow_id
@@ -276,6 +282,44 @@ def refusal(refused: Problem) -> dict[str, str]:
     if fields:
         return fields
     return {"": "unavailable" if refused.status >= 500 else "refused"}
+
+
+@router.post("/returns/bulk", response_class=HTMLResponse)
+async def bulk(request: Request, gateway: GatewayDep) -> Response:
+    """Approve or reject the returns selected in the queue: a result for each."""
+    person = await staff_of(request)
+    form = await checked_form(request)
+    action = str(form.get("action", ""))
+    if action not in ("approve", "reject") or not person.may(action):
+        raise RoleRefused
+    ids = [str(i) for i in form.getlist("ids") if isinstance(i, str) and RETURN_ID.match(i)][:100]
+    reason = str(form.get("reason", "")).strip()[:1000]
+    problem = None if ids else "none"
+    if action == "reject" and not reason:
+        problem = "reason"
+    if problem:
+        return render(
+            request, "console/bulk.html", status_code=422, person=person, results=[],
+            problem=problem, action=action,
+        )  # fmt: skip
+    handler = ACTIONS[action]
+    assert handler.from_note is not None
+    actions = Actions(request.app.state.sessions, gateway, no_key(request))
+    results = await act_on_many(
+        actions, handler, handler.from_note(reason or None), person.principal, ids
+    )
+    async with request.app.state.sessions() as read, read.begin():
+        numbers = {
+            state.id: state.number or state.id
+            for state in (await list_returns(read, ReturnFilter(ids=ids), len(ids)))[0]
+        }
+    return render(
+        request, "console/bulk.html", person=person, action=action, problem=None,
+        results=[(numbers.get(r.id, r.id), r) for r in results],
+    )  # fmt: skip
+
+
+RETURN_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
 BODIES: dict[str, Any] = {

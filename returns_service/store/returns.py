@@ -228,6 +228,7 @@ class ReturnFilter:
     created_before: datetime | None = None
     number: str | None = None
     tracking_number: str | None = None
+    ids: list[str] = field(default_factory=list)
 
 
 def encode_cursor(created_at: datetime, return_id: str) -> str:
@@ -278,6 +279,8 @@ async def list_returns(
         query = query.where(ReturnRow.number == filters.number)
     if filters.tracking_number:
         query = query.where(ReturnRow.tracking_number == filters.tracking_number)
+    if filters.ids:
+        query = query.where(ReturnRow.id.in_(filters.ids))
     if filters.created_after:
         query = query.where(created_at >= filters.created_after)
     if filters.created_before:

@@ -217,3 +217,40 @@ def test_a_disabled_account_and_a_signed_out_session_end_at_once(stack: Shop, br
     expect(page.get_by_role("heading", level=1)).to_have_text("Staff sign-in")
     sign_in(page, stack.base, agent)  # a disabled account cannot sign in again either
     expect(page.get_by_role("alert")).to_have_text("The email or the password is not right.")
+
+
+def test_an_agent_approves_and_rejects_several_from_the_queue_with_a_result_each(
+    stack: Shop, browser: Browser
+):
+    agent = staff(stack, "agent", "Bea Bulk")
+    first, _ = a_return_waiting_for_review(stack)
+    second, _ = a_return_waiting_for_review(stack)
+    moved, _ = a_return_waiting_for_review(stack)
+    numbers = {i: stack.read(i)["number"] for i in (first, second, moved)}
+    page = new_page(browser)
+    sign_in(page, stack.base, agent)
+    page.goto(stack.base + "/console/returns?status=pending_review")
+    for return_id in (first, moved):
+        page.get_by_role("checkbox", name=f"Select {numbers[return_id]}").check()
+    accessible(page)
+    # Meanwhile someone else approves one of them.
+    stack.call("agent", "POST", f"/v1/returns/{moved}/approve", {})
+    page.get_by_role("button", name="Approve selected").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Approve selected")
+    results = page.get_by_role("listitem")
+    expect(results.filter(has_text=numbers[first])).to_contain_text("Label ready")
+    expect(results.filter(has_text=numbers[moved])).to_contain_text("moved on meanwhile")
+    page.goto(stack.base + "/console/returns?status=pending_review")
+    page.get_by_role("checkbox", name=f"Select {numbers[second]}").check()
+    page.get_by_role("button", name="Reject selected").click()
+    expect(page.get_by_role("alert")).to_have_text("Write the reason the customer will read.")
+    page.goto(stack.base + "/console/returns?status=pending_review")
+    page.get_by_role("checkbox", name=f"Select {numbers[second]}").check()
+    page.get_by_label("Reason").fill("Tents cannot be taken back once used.")
+    page.get_by_role("button", name="Reject selected").click()
+    expect(page.get_by_role("listitem").filter(has_text=numbers[second])).to_contain_text(
+        "Not accepted"
+    )
+    rejected = stack.read(second)
+    assert rejected["decision"]["reason"] == "Tents cannot be taken back once used."
+    assert rejected["decision"]["by"] == f"agent:{agent}"

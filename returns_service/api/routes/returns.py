@@ -783,6 +783,24 @@ async def bulk_action(
     assert action.from_note is not None
     request = action.from_note(body.note)
 
+    async def work() -> Answer:
+        results = await act_on_many(actions, action, request, principal, body.return_ids)
+        return Answer(200, BulkActionOut(results=results).model_dump(mode="json"), {})
+
+    return await actions.idempotency.run(principal, body, work)
+
+
+async def act_on_many(
+    actions: Actions,
+    action: Action[Any, Any],
+    request: Request,
+    principal: Principal,
+    return_ids: list[str],
+) -> list[BulkResult]:
+    """One action on many returns, for the API and the console: a result each, and one failure
+    stops nothing. Several at once, so that returns whose workflows do not answer cost one
+    deadline, not one each; what has not answered by the request's own deadline is said so."""
+
     async def one(return_id: str) -> BulkResult:
         try:
             out = await actions.deliver(return_id, action, request, principal)
@@ -790,35 +808,30 @@ async def bulk_action(
             return _failed(return_id, problem)
         return BulkResult(id=return_id, ok=True, status=out.status)
 
-    async def work() -> Answer:
-        # Several at once, so that returns whose workflows do not answer cost one deadline, not
-        # one each; what has not answered by the request's own deadline is said so.
-        room = asyncio.Semaphore(BULK_AT_ONCE)
+    room = asyncio.Semaphore(BULK_AT_ONCE)
 
-        async def in_turn(return_id: str) -> BulkResult:
-            async with room:
-                return await one(return_id)
+    async def in_turn(return_id: str) -> BulkResult:
+        async with room:
+            return await one(return_id)
 
-        ids = list(dict.fromkeys(body.return_ids))
-        tasks = [asyncio.ensure_future(in_turn(r)) for r in ids]
-        await asyncio.wait(tasks, timeout=actions.gateway.answer_seconds + BULK_GRACE_SECONDS)
-        late = [task for task in tasks if not task.done()]
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
-        results = []
-        for return_id, task in zip(ids, tasks, strict=True):
-            if not task.cancelled():
-                results.append(task.result())
-                continue
-            unanswered = Unavailable(
-                "no answer within the request's deadline; the action may still take effect:"
-                " read the return before repeating it"
-            )
-            results.append(_failed(return_id, unanswered))
-        return Answer(200, BulkActionOut(results=results).model_dump(mode="json"), {})
-
-    return await actions.idempotency.run(principal, body, work)
+    ids = list(dict.fromkeys(return_ids))
+    tasks = [asyncio.ensure_future(in_turn(r)) for r in ids]
+    await asyncio.wait(tasks, timeout=actions.gateway.answer_seconds + BULK_GRACE_SECONDS)
+    late = [task for task in tasks if not task.done()]
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+    results = []
+    for return_id, task in zip(ids, tasks, strict=True):
+        if not task.cancelled():
+            results.append(task.result())
+            continue
+        unanswered = Unavailable(
+            "no answer within the request's deadline; the action may still take effect:"
+            " read the return before repeating it"
+        )
+        results.append(_failed(return_id, unanswered))
+    return results
 
 
 def _failed(return_id: str, problem: Problem) -> BulkResult:
