@@ -231,6 +231,10 @@ class CloseIn(Request):
     note: Text | None = None
 
 
+class NoteIn(Request):
+    text: Annotated[Text, Field(min_length=1)]
+
+
 class ReturnPage(BaseModel):
     data: list[ReturnOut]
     next_cursor: str | None

@@ -124,6 +124,11 @@ class CloseReturn(Model):
     note: str | None = None
 
 
+class AddNote(Model):
+    actor: Actor
+    text: str
+
+
 # Tracking statuses (EasyPost's vocabulary) that mean the parcel is in the carrier's hands.
 IN_CARRIERS_HANDS = (
     "accepted",
@@ -167,6 +172,7 @@ class ReturnUpdate:
     REFUND = "refund"
     CLOSE = "close"
     REPLACEMENT = "replacement"
+    NOTE = "note"
 
 
 STATE_QUERY = "state"

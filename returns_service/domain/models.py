@@ -311,6 +311,9 @@ class TimelineEntry(Model):
     status: Status
     actor: Actor
     note: str | None = None
+    # A staff member's note on the return: kept in its timeline and history, never shown to the
+    # customer.
+    internal: bool = False
 
 
 class ReturnState(Model):

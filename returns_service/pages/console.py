@@ -25,7 +25,7 @@ from returns_service.api.routes.returns import (
     _document,
     act_on_many,
 )
-from returns_service.api.schemas import ApproveIn, CloseIn, ReceiveIn, RefundIn, RejectIn
+from returns_service.api.schemas import ApproveIn, CloseIn, NoteIn, ReceiveIn, RefundIn, RejectIn
 from returns_service.config import Settings
 from returns_service.domain.messages import workflow_id
 from returns_service.domain.models import RESTOCKABLE, Condition
@@ -48,6 +48,7 @@ DECIDES = {
     "refund": ("agent",),
     "close": ("agent",),
     "receive": ("warehouse", "agent"),
+    "note": ("agent", "ops"),
 }
 NUMBER = re.compile(r"^R-\d+$", re.IGNORECASE)
 
@@ -249,7 +250,10 @@ async def _page(
         s=state,
         photos=photos,
         others=[other for other in others if other.id != state.id],
-        can={name: name in actions and person.may(name) for name in DECIDES},
+        can={
+            **{name: name in actions and person.may(name) for name in DECIDES},
+            "note": person.may("note") and state.status not in TERMINAL,
+        },
         temporal_url=f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{settings.temporal_namespace}/workflows/{workflow_id(state.id)}",
         errors=errors or {},
@@ -323,6 +327,7 @@ RETURN_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
 BODIES: dict[str, Any] = {
+    "note": NoteIn,
     "approve": ApproveIn,
     "reject": RejectIn,
     "refund": RefundIn,
@@ -334,7 +339,7 @@ BODIES: dict[str, Any] = {
 async def decide(
     request: Request,
     return_id: ReturnId,
-    action: Annotated[str, Path(pattern=r"^(approve|reject|refund|close)$")],
+    action: Annotated[str, Path(pattern=r"^(approve|reject|refund|close|note)$")],
     read: SessionDep,
     gateway: GatewayDep,
 ) -> Response:
@@ -354,6 +359,10 @@ async def decide(
         fields["amount"] = whole_number(form.get("amount")) or None
     if note and action in ("approve", "reject", "close"):
         fields["note"] = note
+    if action == "note":
+        fields["text"] = str(form.get("text", "")).strip()
+        if not fields["text"]:
+            return await _page(request, person, return_id, read, gateway, {"text": "required"})
     try:
         body = BODIES[action].model_validate(fields)
         await Actions(request.app.state.sessions, gateway, no_key(request)).deliver(

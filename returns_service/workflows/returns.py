@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         IN_CARRIERS_HANDS,
         STATE_QUERY,
         WORKFLOW_NAME,
+        AddNote,
         ApproveReturn,
         CancelReturn,
         CarrierEvent,
@@ -873,6 +874,29 @@ class ReturnWorkflow:
                 {"current_status": self.status.value, "available_actions": self.actions()},
                 type="InvalidTransition",
                 non_retryable=True,
+            )
+
+    @workflow.update(name=ReturnUpdate.NOTE)
+    async def note(self, request: AddNote) -> ReturnState:
+        """A staff member's note, in the timeline (marked internal: never shown to the customer)
+        and in the history; the status stays as it is."""
+        async with self.lock:
+            entry = TimelineEntry(
+                at=workflow.now(),
+                status=self.status,
+                actor=request.actor,
+                note=request.text,
+                internal=True,
+            )
+            self.state.timeline.append(entry)
+            await self.record(f"note by {request.actor.label()}")
+            return self.snapshot()
+
+    @note.validator
+    def validate_note(self, request: AddNote) -> None:
+        if not request.text.strip():
+            raise ApplicationError(
+                "text: write the note", {"field": "text"}, type="InvalidInput", non_retryable=True
             )
 
     @workflow.update(name=ReturnUpdate.CLOSE)

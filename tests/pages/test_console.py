@@ -254,3 +254,28 @@ def test_an_agent_approves_and_rejects_several_from_the_queue_with_a_result_each
     rejected = stack.read(second)
     assert rejected["decision"]["reason"] == "Tents cannot be taken back once used."
     assert rejected["decision"]["by"] == f"agent:{agent}"
+
+
+def test_staff_notes_are_kept_with_their_author_and_never_shown_to_the_customer(
+    stack: Shop, browser: Browser
+):
+    ops = staff(stack, "ops", "Otto Ops")
+    return_id, customer = a_return_waiting_for_review(stack)
+    page = new_page(browser)
+    sign_in(page, stack.base, ops)
+    page.goto(stack.base + f"/console/returns/{return_id}")
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)  # ops do not decide
+    page.get_by_role("button", name="Add note").click()
+    expect(page.get_by_text("Write the note (at most 1,000 characters).")).to_be_visible()
+    page.get_by_label("Note").fill("Customer called: <b>the tent</b> was a gift")
+    page.get_by_role("button", name="Add note").click()
+    timeline = page.get_by_role("region", name="Timeline")
+    expect(timeline).to_contain_text(f"Note · ops:{ops} · Customer called: <b>the tent</b>")
+    history = stack.call("ops", "GET", f"/v1/returns/{return_id}/history").json()
+    assert any(e["actor"] == f"ops:{ops}" and "note" in e["summary"] for e in history["events"]), (
+        history["events"]
+    )
+    order_number = stack.read(return_id)["items"][0]["order_id"].replace("o_tent_", "T-")
+    with signed_in(stack, order_number, customer) as (portal, _):
+        mine = portal.get(f"/portal/returns/{return_id}").text
+    assert "Customer called" not in mine and "Being reviewed" in mine

@@ -46,6 +46,7 @@ from returns_service.api.schemas import (
     CancelIn,
     CloseIn,
     History,
+    NoteIn,
     PhotoOut,
     ReceiveIn,
     RefundIn,
@@ -60,6 +61,7 @@ from returns_service.api.schemas import (
 from returns_service.config import Settings
 from returns_service.documents.label_pdf import label_pdf
 from returns_service.domain.messages import (
+    AddNote,
     ApproveReturn,
     CancelReturn,
     CloseReturn,
@@ -690,6 +692,15 @@ ACTIONS: dict[str, Action[Any, Any]] = {
             ("agent",),
             "Close a received or refunded return.",
             from_note=lambda note: CloseIn(note=note),
+        ),
+        Action(
+            "note",
+            ReturnWorkflow.note,
+            AddNote,
+            NoteIn,
+            ("agent", "ops"),
+            "An internal note on the return, in its timeline and history with its author; never"
+            " shown to the customer.",
         ),
         Action(
             "replacement",
