@@ -245,7 +245,7 @@ async def _page(
     return render(
         request,
         "console/return.html",
-        status_code=(409 if "" in (errors or {}) else 422) if errors else 200,
+        status_code=_status_of(errors),
         person=person,
         s=state,
         photos=photos,
@@ -266,6 +266,13 @@ async def photo(
 ) -> Response:
     await staff_of(request)
     return await photo_answer(read, return_id, photo_id) or Response(status_code=404)
+
+
+def _status_of(errors: dict[str, str] | None) -> int:
+    """The page's status for what was refused: 409 moved on, 503 no answer, 422 a field."""
+    if not errors:
+        return 200
+    return {"moved": 409, "unavailable": 503}.get(errors.get("", ""), 422)
 
 
 def refusal(refused: Problem) -> dict[str, str]:
