@@ -1,5 +1,5 @@
 """The worker process is killed (SIGKILL) right after the payment processor accepted a refund and
-before the activity could report back, 20 times over one run against the real Temporal dev
+before the activity could report back, 12 times over one run against the real Temporal dev
 server: every return still ends refunded exactly once, at Stripe and in the ledger."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.conftest import binary
 from tests.factories import order_payload
 from tests.fakes.stripe import FakeStripe
 
-KILLS = 20
+KILLS = 12
 REFUND = 2725  # one shirt of the factory's order
 
 
