@@ -88,9 +88,19 @@ async def test_a_worker_killed_after_each_accepted_refund_never_pays_twice(tmp_p
         workers = Workers(env, tmp_path / "worker.log")
         workers.start()
 
+        killed_for: set[str] = set()
+
         async def kill_after_acceptance(refund: dict[str, Any], arrived: float) -> None:
-            # Only a refund asked by the worker running now: an older one is already dead.
-            if workers.kills < KILLS and arrived >= workers.started_at:
+            # Only a refund asked by the worker running now (an older one is already dead), and
+            # once per return: killing the same refund's every retry would only spend its
+            # attempts (it gives up after ten, as it should), not test anything more.
+            return_id = refund["metadata"]["return_id"]
+            if (
+                workers.kills < KILLS
+                and arrived >= workers.started_at
+                and return_id not in killed_for
+            ):
+                killed_for.add(return_id)
                 workers.kill_and_restart()
 
         stripe.on_accepted = kill_after_acceptance
