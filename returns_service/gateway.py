@@ -102,8 +102,10 @@ class Gateway:
         try:
             self._indexed = await within(self.call_seconds, register_search_attributes(self.client))
         except Unreachable as error:
-            log.warning("the return search attributes are not registered: %s", error)
-            self._indexed = False
+            # Not known now (Temporal away for a moment): this return starts without them, and
+            # the next one asks again.
+            log.warning("the return search attributes could not be checked: %s", error)
+            return False
         return self._indexed
 
     async def healthy(self) -> None:
