@@ -7,6 +7,7 @@ and the mark) carries the same Message-ID both times, so mail clients show it on
 from __future__ import annotations
 
 import asyncio
+import os
 from email.message import EmailMessage as MimeMessage
 from pathlib import Path
 
@@ -61,4 +62,9 @@ class EmailRelay(Relay):
     def _keep(self, key: str, content: bytes) -> None:
         assert self.folder is not None
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / f"{key.replace(':', '_')}.eml").write_bytes(content)
+        final = self.folder / f"{key.replace(':', '_')}.eml"
+        # Written under another name and renamed, so that whoever watches the folder (a mail
+        # pickup, a test) never reads half a message.
+        partial = final.with_name(f".{final.name}.{os.getpid()}.part")
+        partial.write_bytes(content)
+        os.replace(partial, final)
