@@ -54,6 +54,9 @@ class StartReturn(Model):
     # Whether the workflow keeps its search attributes (domain/search.py) up to date: only when
     # they are registered on the namespace (returns started before there were any: no).
     indexed: bool = False
+    # What the first entry of the timeline says besides who requested it: for a return a staff
+    # member requested, on whose behalf.
+    note: str | None = None
 
     def initial_state(self) -> ReturnState:
         """The return as it stands before anything has been checked."""
@@ -68,7 +71,11 @@ class StartReturn(Model):
             language=self.language,
             created_at=self.created_at,
             updated_at=self.created_at,
-            timeline=[TimelineEntry(at=self.created_at, status=Status.REQUESTED, actor=self.actor)],
+            timeline=[
+                TimelineEntry(
+                    at=self.created_at, status=Status.REQUESTED, actor=self.actor, note=self.note
+                )
+            ],
         )
 
 

@@ -30,10 +30,18 @@ from returns_service.config import Settings
 from returns_service.domain.messages import workflow_id
 from returns_service.domain.models import RESTOCKABLE, Condition
 from returns_service.domain.status import TERMINAL, Status
-from returns_service.pages.portal import PhotoId, checked_form, no_key, photo_answer
+from returns_service.pages.portal import (
+    PhotoId,
+    checked_form,
+    new_form,
+    no_key,
+    photo_answer,
+    request_return,
+)
 from returns_service.pages.portal import safe_next as portal_next
 from returns_service.pages.render import render, signed_in_to, whole_number
 from returns_service.store import staff
+from returns_service.store.orders import customers_of_order
 from returns_service.store.photos import photos_of
 from returns_service.store.returns import ReturnFilter, list_returns
 
@@ -49,6 +57,7 @@ DECIDES = {
     "close": ("agent",),
     "receive": ("warehouse", "agent"),
     "note": ("agent", "ops"),
+    "create": ("agent",),
 }
 NUMBER = re.compile(r"^R-\d+$", re.IGNORECASE)
 
@@ -211,6 +220,98 @@ async def returns_list(
 
 def _with(filters: ReturnFilter, **changes: Any) -> ReturnFilter:
     return ReturnFilter(**{**filters.__dict__, **changes})
+
+
+# --- a return on a customer's behalf -------------------------------------------------------------
+
+
+@router.get("/returns/new", response_class=HTMLResponse)
+async def new_return_page(request: Request, read: SessionDep, find: str | None = None) -> Response:
+    """For a customer who calls or writes: their order by its number or their email, then the
+    same choice as in the portal."""
+    person = await staff_of(request)
+    if not person.may("create"):
+        raise RoleRefused
+    find = (find or "").strip()[:320]
+    if not find:
+        return _finder(request, person, find)
+    if "@" in find:
+        emails = [find.lower()]
+    else:
+        async with read.begin():
+            emails = await customers_of_order(read, find)
+    if len(emails) != 1:
+        return _finder(request, person, find, emails, 404 if not emails else 200)
+    return await _customer_form(request, read, person, emails[0], {}, {})
+
+
+def _finder(
+    request: Request, person: Staff, find: str, emails: list[str] | None = None, status: int = 200
+) -> HTMLResponse:
+    """The search for the customer; when an order number is several customers', each of them."""
+    return render(
+        request, "console/new.html", status_code=status, person=person, find=find,
+        customers=emails or [], customer=None,
+    )  # fmt: skip
+
+
+async def _customer_form(
+    request: Request,
+    read: AsyncSession,
+    person: Staff,
+    email: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+    template: str = "console/new.html",
+) -> HTMLResponse:
+    return await new_form(
+        request, read, email, values, errors, status_code, template,
+        person=person, find=values.get("find", email), customers=[], customer=email,
+        form_action="/console/returns/new", on_behalf=email,
+    )  # fmt: skip
+
+
+@router.post("/returns/new/estimate", response_class=HTMLResponse)
+async def new_return_estimate(request: Request, read: SessionDep) -> Response:
+    """The estimate alone, for the page's script to show as the choice changes."""
+    person = await staff_of(request)
+    form = await checked_form(request)
+    if not person.may("create"):
+        raise RoleRefused
+    values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
+    email = values.get("customer", "").strip().lower()
+    return await _customer_form(
+        request, read, person, email, values, {}, template="portal/estimate.html"
+    )
+
+
+@router.post("/returns/new", response_class=HTMLResponse)
+async def new_return(
+    request: Request,
+    read: SessionDep,
+    write: WriteSessionDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+) -> Response:
+    """Create the return as the agent, for the customer: the history names both."""
+    person = await staff_of(request)
+    form = await checked_form(request)
+    if not person.may("create"):
+        raise RoleRefused
+    values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
+    email = values.get("customer", "").strip().lower()[:320]
+    if "@" not in email:
+        return _finder(request, person, "", status=422)
+    if values.get("intent") == "estimate":
+        return await _customer_form(request, read, person, email, values, {})
+    created, errors, status_code = await request_return(
+        request, read, write, gateway, settings, person.principal, email, form,
+        values.get("language"),
+    )  # fmt: skip
+    if created is None:
+        return await _customer_form(request, read, person, email, values, errors, status_code)
+    return RedirectResponse(f"/console/returns/{created}", status_code=303)
 
 
 @router.get("/returns/{return_id}", response_class=HTMLResponse)

@@ -356,23 +356,24 @@ LABEL_SHOWN = {"label_sent", "shipped"}
 @router.get("/new", response_class=HTMLResponse)
 async def new_return_page(request: Request, read: SessionDep) -> Response:
     customer = await customer_of(request)
-    return await _new_form(request, read, customer, {}, {})
+    assert customer.email is not None
+    return await new_form(request, read, customer.email, {}, {})
 
 
-async def _new_form(
+async def new_form(
     request: Request,
     read: Any,
-    customer: Principal,
+    email: str,
     values: Mapping[str, str],
     errors: Mapping[str, str],
     status_code: int = 200,
     template: str = "portal/new.html",
+    **context: Any,
 ) -> HTMLResponse:
     """The new-return form with the customer's orders, what was chosen so far, and the refund
     that choice would bring (reckoned by the same code as the return's workflow)."""
-    assert customer.email is not None
     async with read.begin():
-        orders = await orders_of(read, customer.email)
+        orders = await orders_of(read, email)
         held = await held_quantities(read, [order.id for order in orders])
         policy = await current_policy(read)
     now = datetime.now(UTC)
@@ -398,7 +399,7 @@ async def _new_form(
         request,
         template,
         status_code=status_code,
-        email=customer.email,
+        email=email,
         groups=groups,
         reasons=[reason.value for reason in policy.reasons],
         methods=[method.value for method in policy.resolutions],
@@ -414,6 +415,7 @@ async def _new_form(
             "return_shipping_fee": sum(part.return_shipping_fee for part in parts),
             "amount": sum(part.amount for part in parts),
         },
+        **{"form_action": "/portal/new", "on_behalf": None, **context},
     )
 
 
@@ -423,7 +425,10 @@ async def new_return_estimate(request: Request, read: SessionDep) -> Response:
     customer = await customer_of(request)
     form = await checked_form(request)
     values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
-    return await _new_form(request, read, customer, values, {}, template="portal/estimate.html")
+    assert customer.email is not None
+    return await new_form(
+        request, read, customer.email, values, {}, template="portal/estimate.html"
+    )
 
 
 def _not_returnable(
@@ -458,13 +463,42 @@ async def new_return(
     the photos kept with it. Nothing is kept when anything is wrong."""
     customer = await customer_of(request)
     form = await checked_form(request)
+    assert customer.email is not None
     values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
     if values.get("intent") == "estimate":  # "Update estimate", without the page's script
-        return await _new_form(request, read, customer, values, {})
+        return await new_form(request, read, customer.email, values, {})
+    created, errors, status_code = await request_return(
+        request,
+        read,
+        write,
+        gateway,
+        settings,
+        customer,
+        customer.email,
+        form,
+        language_of(request),
+    )
+    if created is None:
+        return await new_form(request, read, customer.email, values, errors, status_code)
+    return RedirectResponse(f"/portal/returns/{created}", status_code=303)
 
-    async def again(errors: Mapping[str, str], status_code: int = 422) -> HTMLResponse:
-        return await _new_form(request, read, customer, values, errors, status_code)
 
+async def request_return(
+    request: Request,
+    read: AsyncSession,
+    write: AsyncSession,
+    gateway: Gateway,
+    settings: Settings,
+    principal: Principal,
+    email: str,
+    form: FormData,
+    language: str | None,
+) -> tuple[str | None, dict[str, str], int]:
+    """Request the return a new-return form chose, of the customer's (`email`) orders, as
+    `principal` (the customer, or an agent on their behalf): the same checks and the same
+    workflow as `POST /v1/returns`, then the photos kept with it. Answers the new return's id,
+    or (nothing kept) what was wrong with which field and the page's status."""
+    values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
     items: list[dict[str, Any]] = []
     keys: list[str] = []
     for name, value in values.items():
@@ -483,7 +517,7 @@ async def new_return(
             }
         )
     if not items:
-        return await again({"items": "choose"})
+        return None, {"items": "choose"}, 422
     instead = values.get("instead", "").strip()
     async with read.begin():
         policy = await current_policy(read)
@@ -515,13 +549,14 @@ async def new_return(
                 "items": items,
                 "resolution": method,
                 "replacement_items": replacements,
-                "language": language_of(request),
+                "language": language if language in i18n.languages() else None,
+                "customer_email": email,
             }
         )
     except ValidationError as invalid:
-        return await again({**_field_errors(invalid, keys), **errors})
+        return None, {**_field_errors(invalid, keys), **errors}, 422
     if errors:
-        return await again(errors)
+        return None, errors, 422
     idempotency = Idempotency(
         request,
         values.get("form_key") or None,
@@ -530,27 +565,27 @@ async def new_return(
     )
 
     async def work() -> Answer:
-        state, decided = await _create(body, read, write, gateway, settings, customer, idempotency)
-        out = ReturnOut.build(state, for_customer=True)
+        state, decided = await _create(body, read, write, gateway, settings, principal, idempotency)
+        out = ReturnOut.build(state, for_customer=principal.is_customer)
         return Answer(201 if decided else 202, out.model_dump(mode="json"), {})
 
     try:
-        answer = await idempotency.run(customer, body, work)
+        answer = await idempotency.run(principal, body, work)
     except InvalidInput as invalid:
-        return await again(_problem_errors(invalid.extra.get("errors", []), keys))
+        return None, _problem_errors(invalid.extra.get("errors", []), keys), 422
     except Problem as problem:
-        return await again({"items": _trouble(problem.status)}, problem.status)
+        return None, {"items": _trouble(problem.status)}, problem.status
     created = json.loads(bytes(answer.body))
     if answer.status_code >= 400:
         refused = _problem_errors(created.get("errors") or [], keys)
-        return await again(refused or {"items": _trouble(answer.status_code)}, answer.status_code)
+        return None, refused or {"items": _trouble(answer.status_code)}, answer.status_code
     if answer.headers.get("idempotent-replayed") != "true":
         # The return's items are numbered in the order they were asked for. A form sent again
         # (a double click, a reload) answers the return it made and keeps nothing more.
         kept = [(f"ri_{keys.index(key) + 1}", photo) for key, photo in photos]
         async with write.begin():
             await keep_photos(write, created["id"], kept, datetime.now(UTC), PHOTOS_PER_ITEM)
-    return RedirectResponse(f"/portal/returns/{created['id']}", status_code=303)
+    return str(created["id"]), {}, 201
 
 
 def _trouble(status: int) -> str:

@@ -168,6 +168,19 @@ async def orders_of(session: AsyncSession, email: str, limit: int = 50) -> list[
     return [Order.model_validate(row.snapshot) for row in rows]
 
 
+async def customers_of_order(session: AsyncSession, number: str) -> list[str]:
+    """The emails of the customers with an order of that number (one, as a rule; a shop that
+    reuses numbers across customers may have several)."""
+    rows = await session.scalars(
+        select(OrderRow.customer_email)
+        .where(OrderRow.number.in_(sorted({number.strip(), number.strip().upper()})))
+        .distinct()
+        .order_by(OrderRow.customer_email)
+        .limit(20)
+    )
+    return list(rows)
+
+
 async def held_quantities(
     session: AsyncSession, order_ids: Iterable[str], excluding_return: str | None = None
 ) -> dict[tuple[str, str], int]:

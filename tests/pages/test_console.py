@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import binary
 from tests.pages.conftest import Shop, new_page, serious_violations, shoot
-from tests.pages.test_portal import a_photo
+from tests.pages.test_portal import a_customer, a_photo
 from tests.pages.test_portal_attacks import CSRF, signed_in
 
 PASSWORD = "correct horse battery staple"
@@ -279,3 +279,76 @@ def test_staff_notes_are_kept_with_their_author_and_never_shown_to_the_customer(
     with signed_in(stack, order_number, customer) as (portal, _):
         mine = portal.get(f"/portal/returns/{return_id}").text
     assert "Customer called" not in mine and "Being reviewed" in mine
+
+
+def test_an_agent_creates_a_return_for_a_customer_who_called_and_the_history_names_both(
+    stack: Shop, browser: Browser
+):
+    agent = staff(stack, "agent", "Anna Agent")
+    customer, first, _ = a_customer(stack)
+    page = new_page(browser)
+    sign_in(page, stack.base, agent)
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="New return").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("New return")
+    page.get_by_label("Order number or email").fill("NO-SUCH-ORDER")
+    page.get_by_role("button", name="Find").click()
+    expect(page.get_by_role("alert")).to_contain_text("No order has this number")
+    page.get_by_label("Order number or email").fill(first)
+    page.get_by_role("button", name="Find").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(customer)
+    # Every order of that customer, as in the portal; what cannot be returned says why.
+    expect(page.get_by_text("Final sale: this item cannot be returned.")).to_be_visible()
+    shirt = page.get_by_role("group", name="Linen shirt")
+    shirt.get_by_label("Quantity to return").select_option("2")
+    shirt.get_by_label("Reason").select_option(label="Wrong size")
+    shirt.get_by_label("Comment").fill("called on Monday")
+    estimate = page.get_by_role("region", name="Estimated refund")
+    expect(estimate).to_contain_text("€90.00")
+    accessible(page)
+    shoot(page, "console-new-desktop")
+    page.get_by_role("button", name="Create return").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Return R-\d+$"))
+    return_id = page.url.rsplit("/", 1)[1]
+    timeline = page.get_by_role("region", name="Timeline")
+    expect(timeline).to_contain_text(f"agent:{agent}")
+    expect(timeline).to_contain_text(f"on behalf of {customer}")
+    made = stack.read(return_id)
+    assert made["customer"]["email"] == customer
+    assert made["estimated_refund_amount"] == 9000
+    assert [(i["line_id"], i["quantity"], i["comment"]) for i in made["items"]] == [
+        ("l1", 2, "called on Monday")
+    ]
+    history = stack.call("ops", "GET", f"/v1/returns/{return_id}/history").json()
+    first_event = history["events"][0]
+    assert first_event["actor"] == f"agent:{agent}", first_event
+    # The customer finds it among their returns, and the shirt cannot be returned twice.
+    with signed_in(stack, first, customer) as (portal, _):
+        assert made["number"] in portal.get("/portal/returns").text
+    page.goto(stack.base + f"/console/returns/new?find={customer}")
+    expect(page.get_by_role("group", name="Linen shirt")).to_have_count(0)
+    expect(page.get_by_text("Already returned.")).to_be_visible()
+
+
+def test_only_agents_create_returns_in_the_console(stack: Shop, browser: Browser):
+    warehouse = staff(stack, "warehouse", "Wim Warehouse")
+    customer, _, _ = a_customer(stack)
+    page = new_page(browser)
+    sign_in(page, stack.base, warehouse)
+    navigation = page.get_by_role("navigation", name="Console")
+    expect(navigation.get_by_role("link", name="Receiving")).to_be_visible()
+    expect(navigation.get_by_role("link", name="New return")).to_have_count(0)
+    refused = page.goto(stack.base + "/console/returns/new")
+    assert refused is not None and refused.status == 403
+    page.goto(stack.base + "/console/returns")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    token = CSRF.search(page.content()).group(1)  # type: ignore[union-attr]
+    order_id = f"o_a_{customer.split('.')[1].split('@')[0]}"
+    with httpx.Client(base_url=stack.base, cookies=cookies) as client:
+        answer = client.post(
+            "/console/returns/new",
+            data={"csrf_token": token, "customer": customer, f"quantity:{order_id}|l1": "1",
+                  f"reason:{order_id}|l1": "wrong_size"},
+        )  # fmt: skip
+    assert answer.status_code == 403 and "Your role may not do this" in answer.text
+    assert stack.call("ops", "GET", f"/v1/returns?customer_email={customer}").json()["data"] == []

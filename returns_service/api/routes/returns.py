@@ -284,6 +284,7 @@ async def _create(
         actor=principal.actor,
         replacement_items=[ReplacementItem(**item.model_dump()) for item in body.replacement_items],
         language=body.language,
+        note=None if principal.is_customer else f"on behalf of {customer.email}",
     )
     try:
         state = await gateway.start_return(start)

@@ -15,7 +15,7 @@ document.documentElement.classList.add("js");
   function update() {
     var body = new FormData(form);
     var asked = pending = {};
-    fetch("/portal/new/estimate", { method: "POST", body: body, credentials: "same-origin" })
+    fetch(form.getAttribute("data-estimate"), { method: "POST", body: body, credentials: "same-origin" })
       .then(function (answer) {
         return answer.ok ? answer.text() : null;
       })
