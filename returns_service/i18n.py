@@ -5,7 +5,7 @@ minor units)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from gettext import NullTranslations
@@ -114,6 +114,11 @@ def money(amount: int, currency: str, language: str) -> str:
 
 def day(moment: datetime, language: str) -> str:
     return str(format_date(moment, format="long", locale=_locale(language)))
+
+
+def short_day(value: date, language: str) -> str:
+    """A day in few characters (a chart's axis): "30 Nov", "30. Nov."."""
+    return str(format_date(value, format="d MMM", locale=_locale(language)))
 
 
 def moment(value: datetime, language: str) -> str:

@@ -58,6 +58,9 @@ DECIDES = {
     "receive": ("warehouse", "agent"),
     "note": ("agent", "ops"),
     "create": ("agent",),
+    "dashboard": ("ops",),
+    "webhooks": ("ops",),
+    "policy": (),  # admins only
 }
 NUMBER = re.compile(r"^R-\d+$", re.IGNORECASE)
 

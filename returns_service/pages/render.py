@@ -34,12 +34,18 @@ def environment(language: str) -> Environment:
     env.filters["moment"] = partial(i18n.moment, language=language)
     env.globals["money"] = partial(i18n.money, language=language)
     env.filters["reason_words"] = partial(reason_words, env)
+    env.filters["status_words"] = partial(status_words, env)
     return env
 
 
 def reason_words(env: Environment, reason: str) -> str:
     """A return reason in the page's words (the same macro the pages use)."""
     return str(env.get_template("portal/status.html").module.reason(reason)).strip()  # type: ignore[attr-defined]
+
+
+def status_words(env: Environment, status: str) -> str:
+    """A return's status in the page's words."""
+    return str(env.get_template("portal/status.html").module.words(status)).strip()  # type: ignore[attr-defined]
 
 
 def language_of(request: Request) -> str:

@@ -352,3 +352,76 @@ def test_only_agents_create_returns_in_the_console(stack: Shop, browser: Browser
         )  # fmt: skip
     assert answer.status_code == 403 and "Your role may not do this" in answer.text
     assert stack.call("ops", "GET", f"/v1/returns?customer_email={customer}").json()["data"] == []
+
+
+def test_ops_see_returns_reasons_and_refunds_on_the_dashboard_with_a_table_and_csv_for_each(
+    stack: Shop, browser: Browser
+):
+    ops = staff(stack, "ops", "Olga Ops")
+    waiting_id, _ = a_return_waiting_for_review(stack)
+    customer, first, _ = a_customer(stack)
+    with signed_in(stack, first, customer) as (portal, token):
+        order_id = f"o_a_{customer.split('.')[1].split('@')[0]}"
+        made = portal.post(
+            "/portal/new",
+            data={"csrf_token": token, f"quantity:{order_id}|l1": "1",
+                  f"reason:{order_id}|l1": "wrong_size", "method": "refund"},
+        )  # fmt: skip
+    refunded_id = made.headers["location"].rsplit("/", 1)[1]
+    stack.ship_and_receive(refunded_id)
+    for _ in range(100):
+        if stack.read(refunded_id)["refunded_amount"]:
+            break
+        time.sleep(0.2)
+    refunded = stack.read(refunded_id)
+    assert refunded["status"] in ("refunded", "closed"), refunded["status"]
+    waiting = stack.read(waiting_id)
+
+    page = new_page(browser)
+    sign_in(page, stack.base, ops)
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    for heading in ("Returns by status", "Waiting too long", "Return reasons", "Refunds"):
+        section = page.get_by_role("region", name=heading)
+        expect(section.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        # Every chart is an image drawn on the server, with the same figures in a table.
+        chart = section.get_by_role("img").first
+        expect(chart).to_have_attribute("src", re.compile("^data:image/svg\\+xml;base64,"))
+        assert chart.evaluate("i => i.complete && i.naturalWidth > 0")
+        expect(section.get_by_role("table").first).to_be_visible()
+    statuses = page.get_by_role("region", name="Returns by status").get_by_role("table")
+    expect(statuses.get_by_role("row", name=re.compile("^Being reviewed \\d+$"))).to_be_visible()
+    words = {"refunded": "Refunded", "closed": "Complete"}[refunded["status"]]
+    expect(statuses.get_by_role("row", name=re.compile(f"^{words} \\d+$"))).to_be_visible()
+    reasons = page.get_by_role("region", name="Return reasons")
+    expect(reasons.get_by_role("row", name=re.compile("^Defective \\d+$"))).to_be_visible()
+    expect(reasons.get_by_role("row", name=re.compile("^SH-1 Linen shirt \\d+$"))).to_be_visible()
+    refunds = page.get_by_role("region", name="Refunds")
+    expect(refunds.get_by_role("row", name=re.compile("^Total "))).to_contain_text("€")
+    accessible(page)
+    shoot(page, "console-dashboard-desktop")
+
+    # The list behind each figure, as CSV.
+    with page.expect_download() as download:
+        refunds.get_by_role("link", name="Download the refunds as CSV").click()
+    rows = open(download.value.path(), encoding="utf-8").read().splitlines()
+    assert rows[0] == "number,amount,currency,method,refunded_at"
+    paid = f"{refunded['number']},{refunded['refunded_amount']},EUR,"
+    assert any(row.startswith(paid) for row in rows), rows
+    with page.expect_download() as download:
+        page.get_by_role("region", name="Returns by status").get_by_role(
+            "link", name="Download the period's returns as CSV"
+        ).click()
+    listed = open(download.value.path(), encoding="utf-8").read()
+    assert f"{waiting['number']},pending_review,{waiting['customer']['email']}," in listed
+    # A period that makes no sense says so on its field.
+    page.goto(stack.base + "/console/dashboard?from=2026-12-31&to=2026-01-01")
+    expect(page.get_by_role("alert")).to_contain_text("check the period")
+    expect(page.get_by_label("From")).to_have_attribute("aria-invalid", "true")
+    # Agents do not see the dashboard, and its address answers 403.
+    agent = staff(stack, "agent", "Anton Agent")
+    other = new_page(browser)
+    sign_in(other, stack.base, agent)
+    expect(other.get_by_role("link", name="Dashboard")).to_have_count(0)
+    assert other.goto(stack.base + "/console/dashboard").status == 403  # type: ignore[union-attr]
+    assert other.request.get(stack.base + "/console/dashboard/refunds.csv").status == 403
