@@ -9,18 +9,27 @@ import io
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
 
 from returns_service import i18n
-from returns_service.api.deps import SessionDep
+from returns_service.api.deps import GatewayDep, SessionDep, WriteSessionDep
+from returns_service.api.errors import Conflict, NotFound, Unavailable
+from returns_service.api.routes.webhooks import failing_deliveries, redeliver_once_more
 from returns_service.config import Settings
+from returns_service.domain.models import Policy, Reason, Resolution, WindowBasis
 from returns_service.pages import charts
 from returns_service.pages.console import RoleRefused, Staff, staff_of
-from returns_service.pages.render import language_of, render
+from returns_service.pages.portal import checked_form
+from returns_service.pages.render import language_of, render, whole_number
 from returns_service.store import dashboard
 from returns_service.store.dashboard import WAITING, Figures
+from returns_service.store.orders import current_policy, put_policy
+from returns_service.store.tables import ReturnRow, WebhookEndpointRow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -191,3 +200,181 @@ def _cell(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+
+@router.get("/webhooks", response_class=HTMLResponse)
+async def webhooks_page(
+    request: Request, read: SessionDep, redelivered: str | None = None, problem: str | None = None
+) -> Response:
+    """Every endpoint, and the deliveries that did not get through, each with a Redeliver."""
+    person = await staff_of(request)
+    if not person.may("webhooks"):
+        raise RoleRefused
+    async with read.begin():
+        endpoints = (
+            await read.scalars(
+                select(WebhookEndpointRow).order_by(WebhookEndpointRow.created_at.desc())
+            )
+        ).all()
+        failing = {
+            endpoint.id: await failing_deliveries(read, endpoint.id) for endpoint in endpoints
+        }
+        numbers = await _numbers(read, {d.return_id for ds in failing.values() for d in ds})
+    return render(
+        request, "console/webhooks.html", person=person, endpoints=endpoints, failing=failing,
+        numbers=numbers, redelivered=redelivered, problem=problem,
+    )  # fmt: skip
+
+
+async def _numbers(read: Any, return_ids: set[str]) -> dict[str, str]:
+    rows = await read.execute(
+        select(ReturnRow.id, ReturnRow.number).where(ReturnRow.id.in_(sorted(return_ids)))
+    )
+    return {return_id: number for return_id, number in rows.all()}
+
+
+DeliveryPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+
+
+@router.post("/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver")
+async def redeliver(
+    request: Request,
+    endpoint_id: DeliveryPath,
+    delivery_id: DeliveryPath,
+    write: WriteSessionDep,
+    gateway: GatewayDep,
+) -> Response:
+    """The same as the API's redelivery: at the front of the endpoint's queue, with the same
+    `webhook-id`, tried for another 72 hours."""
+    person = await staff_of(request)
+    await checked_form(request)
+    if not person.may("webhooks"):
+        raise RoleRefused
+    try:
+        await redeliver_once_more(write, gateway, endpoint_id, delivery_id)
+    except NotFound:
+        return RedirectResponse("/console/webhooks?problem=unknown", status_code=303)
+    except Conflict:
+        return RedirectResponse("/console/webhooks?problem=disabled", status_code=303)
+    except Unavailable:
+        pass  # queued; its queue wakes when the worker next looks
+    return RedirectResponse(
+        f"/console/webhooks?redelivered={quote(delivery_id)}#delivery-{quote(delivery_id)}",
+        status_code=303,
+    )
+
+
+# --- the policy ----------------------------------------------------------------------------------
+
+# The policy's fields by how the form writes them.
+NUMBERS = (
+    "return_window_days",
+    "restocking_fee_percent",
+    "return_shipping_fee",
+    "label_expiry_days",
+)
+NEVER_WHEN_EMPTY = ("review_above_amount", "review_if_returns_in_90_days_over")
+SWITCHES = ("refund_original_shipping", "auto_refund")
+LISTS = ("non_returnable_skus", "non_returnable_categories")
+CHOICES = {"resolutions": Resolution, "reasons": Reason, "photos_required_for": Reason}
+
+
+@router.get("/policy", response_class=HTMLResponse)
+async def policy_page(request: Request, read: SessionDep, saved: str | None = None) -> Response:
+    person = await _admin(request)
+    async with read.begin():
+        policy = await current_policy(read)
+    return _policy_form(request, person, _values(policy), {}, saved=saved is not None)
+
+
+async def _admin(request: Request) -> Staff:
+    person = await staff_of(request)
+    if not person.may("policy"):
+        raise RoleRefused
+    return person
+
+
+def _values(policy: Policy) -> dict[str, Any]:
+    """The policy as the form shows it."""
+    document = policy.model_dump(mode="json")
+    values: dict[str, Any] = {name: document[name] for name in document}
+    for name in LISTS:
+        values[name] = "\n".join(document[name])
+    for name in NEVER_WHEN_EMPTY:
+        values[name] = "" if document[name] is None else str(document[name])
+    for name in NUMBERS:
+        values[name] = str(document[name])
+    return values
+
+
+def _policy_error(error: Any) -> dict[str, Any]:
+    """What was wrong with a field, for the page to say in its language: the kind of mistake,
+    the limit it broke, and the line of a list it is on."""
+    kind = str(error["type"])
+    limit = (error.get("ctx") or {}).get("le", (error.get("ctx") or {}).get("ge"))
+    words = {
+        "int_type": "whole", "int_parsing": "whole", "less_than_equal": "at_most",
+        "greater_than_equal": "at_least", "too_short": "choose", "too_long": "too_many",
+        "enum": "choose",
+    }  # fmt: skip
+    line = (
+        error["loc"][1] + 1 if len(error["loc"]) > 1 and isinstance(error["loc"][1], int) else None
+    )
+    return {"kind": words.get(kind, "invalid"), "limit": limit, "line": line}
+
+
+def _policy_form(
+    request: Request,
+    person: Staff,
+    values: dict[str, Any],
+    errors: dict[str, dict[str, Any]],
+    saved: bool = False,
+) -> HTMLResponse:
+    return render(
+        request, "console/policy.html", status_code=422 if errors else 200, person=person,
+        values=values, errors=errors, saved=saved, bases=[b.value for b in WindowBasis],
+        # The chosen ones first, in their order (the reasons are shown to customers in it).
+        options={
+            name: [*chosen, *(c.value for c in kind if c.value not in chosen)]
+            for name, kind in CHOICES.items()
+            for chosen in [[v for v in values[name] if v in {c.value for c in kind}]]
+        },
+    )  # fmt: skip
+
+
+@router.post("/policy", response_class=HTMLResponse)
+async def save_policy(request: Request, write: WriteSessionDep) -> Response:
+    """Validated as `PUT /v1/policy` is (the same model); a mistake is shown on its field and
+    nothing is saved. It applies to returns created from now on."""
+    person = await staff_of(request)
+    form = await checked_form(request)
+    if not person.may("policy"):
+        raise RoleRefused
+    values: dict[str, Any] = {
+        name: str(form.get(name, "")).strip()
+        for name in (*NUMBERS, *NEVER_WHEN_EMPTY, *LISTS, "window_basis")
+    }
+    for name in SWITCHES:
+        values[name] = form.get(name) == "on"
+    for name in CHOICES:
+        values[name] = [str(value) for value in form.getlist(name)]
+    document: dict[str, Any] = {**values}
+    for name in NUMBERS:
+        document[name] = whole_number(values[name])
+    for name in NEVER_WHEN_EMPTY:
+        document[name] = whole_number(values[name]) if values[name] else None
+    for name in LISTS:
+        document[name] = [line.strip() for line in values[name].splitlines() if line.strip()]
+    try:
+        policy = Policy.model_validate(document)
+    except ValidationError as invalid:
+        errors = {
+            str(error["loc"][0]): _policy_error(error) for error in invalid.errors() if error["loc"]
+        }
+        return _policy_form(request, person, values, errors or {"": {"kind": "invalid"}})
+    async with write.begin():
+        await put_policy(write, policy, datetime.now(UTC))
+    return RedirectResponse("/console/policy?saved=1", status_code=303)

@@ -129,6 +129,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         "RETURNS_SHOP_NAME": "Nordwind Outfitters",
         "RETURNS_SHOP_ACCENT": ACCENT,
         "RETURNS_SHOP_LOGO": str(logo),
+        # The webhook receivers of the console's tests listen on loopback.
+        "RETURNS_WEBHOOKS_ALLOW_PRIVATE": "true",
     }
     process = start_dev(data_dir, ports, env=brand)
     try:

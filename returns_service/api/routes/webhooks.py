@@ -11,7 +11,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.api.auth import Principal, allow
 from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
@@ -21,7 +22,7 @@ from returns_service.api.schemas import Request
 from returns_service.domain.messages import KEEP_TRYING
 from returns_service.domain.status import EVENT_TYPES
 from returns_service.domain.types import ShortText
-from returns_service.gateway import Unreachable
+from returns_service.gateway import Gateway, Unreachable
 from returns_service.net import ForbiddenUrl, check_url
 from returns_service.store.tables import (
     WebhookAttemptRow,
@@ -224,6 +225,14 @@ async def redeliver(
     """Send an event to the endpoint again (with the same `webhook-id`), whether it was
     delivered, given up or is still pending: it goes to the front of the endpoint's queue and is
     tried for another 72 hours."""
+    return await redeliver_once_more(session, gateway, endpoint_id, delivery_id)
+
+
+async def redeliver_once_more(
+    session: AsyncSession, gateway: Gateway, endpoint_id: str, delivery_id: str
+) -> DeliveryOut:
+    """Queue the delivery again at the front of its endpoint's queue and wake the queue (the
+    API's and the console's Redeliver)."""
     now = datetime.now(UTC)
     async with session.begin():
         endpoint = await session.get(WebhookEndpointRow, endpoint_id)
@@ -251,3 +260,31 @@ async def redeliver(
     except Unreachable as error:  # queued, but its queue may sleep: asking again wakes it
         raise Unavailable(f"the delivery is queued; its queue did not wake: {error}") from None
     return answer
+
+
+async def failing_deliveries(
+    session: AsyncSession, endpoint_id: str, limit: int = 50
+) -> list[DeliveryOut]:
+    """The endpoint's deliveries that did not get through: given up, refused for good (410),
+    or still being tried after a failed attempt; newest first, each with its attempts."""
+    query = (
+        select(WebhookDeliveryRow)
+        .where(
+            WebhookDeliveryRow.endpoint_id == endpoint_id,
+            or_(
+                WebhookDeliveryRow.status.in_(("failed", "endpoint_gone")),
+                and_(WebhookDeliveryRow.status == "pending", WebhookDeliveryRow.attempts > 0),
+            ),
+        )
+        .order_by(WebhookDeliveryRow.created_at.desc(), WebhookDeliveryRow.id.desc())
+        .limit(limit)
+    )
+    deliveries = (await session.scalars(query)).all()
+    attempts = (
+        await session.scalars(
+            select(WebhookAttemptRow)
+            .where(WebhookAttemptRow.delivery_id.in_([d.id for d in deliveries]))
+            .order_by(WebhookAttemptRow.id)
+        )
+    ).all()
+    return deliveries_out(deliveries, attempts)
