@@ -505,7 +505,9 @@ def test_ops_see_failing_webhook_deliveries_and_redeliver_one(stack: Shop, brows
         receiver.server.shutdown()
 
 
-def test_an_admin_changes_the_policy_in_a_form_validated_like_the_api(stack: Shop, browser: Browser):
+def test_an_admin_changes_the_policy_in_a_form_validated_like_the_api(
+    stack: Shop, browser: Browser
+):
     admin = staff(stack, "admin", "Adele Admin")
     before = stack.call("ops", "GET", "/v1/policy").json()
     page = new_page(browser)

@@ -64,15 +64,24 @@ async def test_the_dashboard_counts_the_period_and_lists_what_waits_too_long(any
     await a_return(any_sessions, Status.REFUNDED, NOW - timedelta(days=90))  # before the period
     async with any_sessions.begin() as session:
         for n, (amount, at, status) in enumerate(
-            [(1500, NOW - timedelta(days=5), "succeeded"), (2500, NOW - timedelta(days=1), "succeeded"),
-             (999, NOW - timedelta(days=1), "failed"), (700, NOW - timedelta(days=60), "succeeded")]
+            [(1500, NOW - timedelta(days=5), "succeeded"),
+             (2500, NOW - timedelta(days=1), "succeeded"),
+             (999, NOW - timedelta(days=1), "failed"),
+             (700, NOW - timedelta(days=60), "succeeded")]
         ):  # fmt: skip
             session.add(
                 LedgerEntryRow(
-                    id=f"le_{refunded.id}_{n}", idempotency_key=f"k_{refunded.id}_{n}",
-                    return_id=refunded.id, sequence=n, order_id=refunded.order_ids[0],
-                    capture_id=None, method="original_payment", amount=amount, currency="EUR",
-                    status=status, created_at=at,
+                    id=f"le_{refunded.id}_{n}",
+                    idempotency_key=f"k_{refunded.id}_{n}",
+                    return_id=refunded.id,
+                    sequence=n,
+                    order_id=refunded.order_ids[0],
+                    capture_id=None,
+                    method="original_payment",
+                    amount=amount,
+                    currency="EUR",
+                    status=status,
+                    created_at=at,
                 )  # fmt: skip
             )
 
@@ -97,7 +106,8 @@ async def test_the_dashboard_counts_the_period_and_lists_what_waits_too_long(any
     assert found.waiting["label_refused"][0].detail == "no such street"
     assert found.waiting["label_expiring"][0].due == NOW + timedelta(days=2)
     assert [(r.amount, r.number) for r in found.refunds] == [
-        (1500, refunded.number), (2500, refunded.number)
+        (1500, refunded.number),
+        (2500, refunded.number),
     ]
     per_day = found.refunds_per_day()["EUR"]
     assert len(per_day) == 30 and sum(per_day.values()) == 4000
