@@ -94,7 +94,8 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
-        uploads={"/portal/new": settings.upload_max_bytes},
+        # The new-return forms carry photos (the portal's, and the console's for a customer).
+        uploads=dict.fromkeys(("/portal/new", "/console/returns/new"), settings.upload_max_bytes),
     )
     routers = (
         orders.router,

@@ -22,7 +22,8 @@ from returns_service.api.errors import Conflict, NotFound, Unavailable
 from returns_service.api.routes.webhooks import failing_deliveries, redeliver_once_more
 from returns_service.config import Settings
 from returns_service.domain.models import Policy, Reason, Resolution, WindowBasis
-from returns_service.pages import charts
+from returns_service.pages.charts import bars as bar_chart
+from returns_service.pages.charts import per_day as day_chart
 from returns_service.pages.console import RoleRefused, Staff, staff_of
 from returns_service.pages.portal import checked_form
 from returns_service.pages.render import language_of, render, whole_number
@@ -36,6 +37,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 # The period a dashboard shows unless asked: the last 30 days, today included.
 DEFAULT_DAYS = 30
 LONGEST_DAYS = 366
+EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
 
 
 async def _ops(request: Request) -> Staff:
@@ -57,6 +59,9 @@ def period(start: str | None, end: str | None, today: date) -> tuple[date, date,
         try:
             chosen[name] = date.fromisoformat(value) if value else default
         except ValueError:
+            errors[name] = "date"
+            chosen[name] = default
+        if not EARLIEST <= chosen[name] <= LATEST:  # a period must end on a day there is
             errors[name] = "date"
             chosen[name] = default
     first, last = chosen["from"], chosen["to"]
@@ -109,9 +114,9 @@ async def dashboard_page(request: Request, read: SessionDep, to: str | None = No
             for d in next(iter(per_day.values()), {})
             if any(amounts[d] for amounts in per_day.values())
         ],
-        bars=partial(charts.bars, accent=settings.shop_accent),
+        bars=partial(bar_chart, accent=settings.shop_accent),
         per_day_chart=partial(
-            charts.per_day,
+            day_chart,
             accent=settings.shop_accent,
             formatter=partial(_money, language=language),
         ),
@@ -140,7 +145,15 @@ async def dashboard_csv(
     """The list behind a figure, as CSV for a spreadsheet."""
     await _ops(request)
     start = request.query_params.get("from")
-    found, _ = await _figures(request, read, start, to)
+    found, errors = await _figures(request, read, start, to)
+    if errors:  # a file for a period nobody asked for would mislead: say what is wrong
+        wrong = ", ".join(sorted(errors))
+        return Response(
+            f"The period is not valid ({wrong}): dates as 2026-11-30, the first before the last,"
+            " at most a year.\n",
+            status_code=422,
+            media_type="text/plain; charset=utf-8",
+        )
     rows: list[list[Any]]
     if name == "returns":
         async with read.begin():
@@ -197,7 +210,7 @@ async def dashboard_csv(
 def _cell(value: Any) -> Any:
     """A cell a spreadsheet shows as text, never runs as a formula (what a customer typed, an
     email, may begin with `=`)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and value.lstrip(" ")[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
 

@@ -393,8 +393,9 @@ async def new_form(
         groups.append({"order": order, "lines": lines})
     by_id = {order.id: order for order in orders}
     parts = refunds.estimate(by_id, held, picks, policy)
-    chosen_orders = [by_id[part.order_id] for part in parts]
-    currency = chosen_orders[0].currency if chosen_orders else None
+    currencies = {by_id[part.order_id].currency for part in parts}
+    # Items of orders in different currencies cannot be one return: no sum of them is shown.
+    currency = next(iter(currencies)) if len(currencies) == 1 else None
     return render(
         request,
         template,
@@ -406,7 +407,9 @@ async def new_form(
         photo_reasons=[reason.value for reason in policy.photos_required_for],
         values=values,
         errors=errors,
-        form_key=values.get("form_key") or secrets.token_urlsafe(16),
+        # A refused form gets a new key: its answer is kept under the old one, and the corrected
+        # form is another request (a double click on it still makes one return).
+        form_key=(not errors and values.get("form_key")) or secrets.token_urlsafe(16),
         estimate={
             "currency": currency,
             "items": sum(part.items_amount for part in parts),
@@ -414,6 +417,7 @@ async def new_form(
             "restocking_fee": sum(part.restocking_fee for part in parts),
             "return_shipping_fee": sum(part.return_shipping_fee for part in parts),
             "amount": sum(part.amount for part in parts),
+            "mixed": len(currencies) > 1,
         },
         **{"form_action": "/portal/new", "on_behalf": None, **context},
     )

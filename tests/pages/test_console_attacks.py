@@ -6,6 +6,8 @@ accounts was never slowed; and a password of twelve spaces."""
 
 from __future__ import annotations
 
+import io
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -13,7 +15,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from PIL import Image
 
+from returns_service.pages.ops import _cell as cell
+from tests.factories import order_payload
 from tests.pages.conftest import Shop
 from tests.pages.test_console import PASSWORD, a_return_waiting_for_review, staff
 from tests.pages.test_portal_attacks import CSRF, signed_in
@@ -189,3 +194,99 @@ def test_a_staff_password_must_be_more_than_twelve_of_anything(stack: Shop):
         assert answer.status_code == 422, weak
         assert answer.json()["errors"][0]["field"] == "password"
         assert re.search("12 to 200 characters", answer.text)
+
+
+# The second attack (the console's new return, dashboard, webhooks and policy pages).
+
+
+def a_customer_with(stack: Shop, orders: list[tuple[str, list[dict[str, Any]]]]) -> tuple[str, str]:
+    """A customer with an order in each currency given: email and tag (orders o_<cur>_<tag>)."""
+    tag = uuid.uuid4().hex[:8]
+    email = f"cur.{tag}@example.com"
+    for currency, lines in orders:
+        body = order_payload(number=f"{currency}-{tag}", email=email, lines=lines)
+        body["currency"] = currency
+        stack.call("integration", "PUT", f"/v1/orders/o_{currency.lower()}_{tag}", body)
+    return email, tag
+
+
+def test_a_period_ending_on_the_last_day_there_is_is_refused_on_its_field_not_a_500(stack: Shop):
+    ops = staff(stack, "ops", "Pia Period")
+    with console(stack, ops) as (client, _):
+        page = client.get("/console/dashboard", params={"from": "9999-01-01", "to": "9999-12-31"})
+        assert page.status_code == 422 and 'id="to-error"' in page.text
+        for name in ("returns", "skus", "refunds", "waiting-pending_review"):
+            for period in (
+                {"from": "9999-12-31", "to": "9999-12-31"},
+                {"from": "2026-12-31", "to": "2026-01-01"},
+                {"from": "abc"},
+            ):
+                csv = client.get(f"/console/dashboard/{name}.csv", params=period)
+                assert csv.status_code == 422, (name, period, csv.text)
+                assert "period is not valid" in csv.text
+        assert client.get("/console/dashboard/skus.csv").status_code == 200
+
+
+def test_a_corrected_form_after_a_refused_quantity_makes_the_return(stack: Shop):
+    agent = staff(stack, "agent", "Quentin Quantity")
+    email, tag = a_customer_with(stack, [("EUR", [LINE])])
+    key = f"o_eur_{tag}|l1"
+    with console(stack, agent) as (client, token):
+        form = client.get("/console/returns/new", params={"find": email}).text
+        form_key = re.search(r'name="form_key" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        fields = {"csrf_token": token, "customer": email, "form_key": form_key,
+                  f"reason:{key}": "wrong_size", "method": "refund"}  # fmt: skip
+        refused = client.post("/console/returns/new", data={**fields, f"quantity:{key}": "3"})
+        assert refused.status_code == 422, refused.text
+        fresh = re.search(r'name="form_key" value="([^"]+)"', refused.text).group(1)  # type: ignore[union-attr]
+        assert fresh != form_key
+        made = client.post(
+            "/console/returns/new", data={**fields, "form_key": fresh, f"quantity:{key}": "2"}
+        )
+        assert made.status_code == 303, made.text
+        again = client.post(
+            "/console/returns/new", data={**fields, "form_key": fresh, f"quantity:{key}": "2"}
+        )
+        assert again.headers.get("location") == made.headers["location"]
+    assert len(stack.call("ops", "GET", f"/v1/returns?customer_email={email}").json()["data"]) == 1
+
+
+def test_the_estimate_never_adds_up_different_currencies(stack: Shop):
+    agent = staff(stack, "agent", "Carla Currency")
+    yen = {"id": "l1", "sku": "TEA-1", "name": "Tea", "quantity": 1, "unit_amount": 1000}
+    email, tag = a_customer_with(stack, [("EUR", [LINE]), ("JPY", [yen])])
+    with console(stack, agent) as (client, token):
+        estimate = client.post(
+            "/console/returns/new/estimate",
+            data={"csrf_token": token, "customer": email, f"quantity:o_eur_{tag}|l1": "1",
+                  f"quantity:o_jpy_{tag}|l1": "1"},
+        )  # fmt: skip
+    assert estimate.status_code == 200
+    assert "different currencies cannot be returned together" in estimate.text
+    assert "€" not in estimate.text and "¥" not in estimate.text
+
+
+def test_an_agent_attaches_a_photo_as_large_as_a_phone_takes(stack: Shop):
+    agent = staff(stack, "agent", "Paul Photo")
+    email, tag = a_customer_with(stack, [("EUR", [LINE])])
+    key = f"o_eur_{tag}|l1"
+    noise = Image.frombytes("RGB", (400, 300), os.urandom(400 * 300 * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, format="PNG")
+    assert len(buffer.getvalue()) > 300_000  # over the body limit of every other request
+    with console(stack, agent) as (client, token):
+        made = client.post(
+            "/console/returns/new",
+            data={"csrf_token": token, "customer": email, f"quantity:{key}": "1",
+                  f"reason:{key}": "damaged", "method": "refund"},
+            files=[(f"photos:{key}", ("parcel.png", buffer.getvalue(), "image/png"))],
+        )  # fmt: skip
+    assert made.status_code == 303, made.text[:500]
+    return_id = made.headers["location"].rsplit("/", 1)[1]
+    photos = stack.call("agent", "GET", f"/v1/returns/{return_id}/photos").json()
+    assert len(photos) == 1
+
+
+def test_a_csv_cell_a_spreadsheet_would_run_is_text_even_behind_spaces():
+    assert cell(" =1+1") == "' =1+1" and cell("=HYPERLINK(0)") == "'=HYPERLINK(0)"
+    assert cell("SKU-1") == "SKU-1" and cell(5) == 5
