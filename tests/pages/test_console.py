@@ -557,3 +557,70 @@ def test_an_admin_changes_the_policy_in_a_form_validated_like_the_api(
         assert refused is not None and refused.status == 403
     finally:
         stack.call("admin", "PUT", "/v1/policy", before)
+
+
+def test_the_whole_journey_names_the_agent_and_the_warehouse_member_who_took_each_step(
+    stack: Shop, browser: Browser
+):
+    """The issue's journey in one: an agent approves a return waiting for review, the warehouse
+    scans its label and receives one item damaged, the agent refunds part of it; the timeline and
+    the history name both people, and ops find it on the dashboard and in Temporal."""
+    policy = stack.call("ops", "GET", "/v1/policy").json()
+    stack.call("admin", "PUT", "/v1/policy", {**policy, "auto_refund": False})
+    try:
+        return_id, _ = a_return_waiting_for_review(stack)
+    finally:
+        stack.call("admin", "PUT", "/v1/policy", policy)
+    number = stack.read(return_id)["number"]
+    agent = staff(stack, "agent", "Maja Agent")
+    keeper = staff(stack, "warehouse", "Willi Lager")
+    desk = new_page(browser, phone=False)
+    sign_in(desk, stack.base, agent)
+    desk.goto(stack.base + "/console/returns?status=pending_review")
+    desk.get_by_role("link", name=number).click()
+    expect(desk.get_by_role("img", name="Photo 1 of Tent")).to_be_visible()
+    desk.get_by_role("button", name="Approve").click()
+    expect(desk.get_by_role("heading", name="Label ready")).to_be_visible()
+    tracking = stack.read(return_id)["tracking_number"]
+    stack.call("integration", "POST", f"/v1/returns/{return_id}/ship", {})
+
+    station = new_page(browser, phone=False)
+    sign_in(station, stack.base, keeper)
+    station.goto(stack.base + "/console/receive")
+    station.get_by_label("Return number or tracking number").fill(tracking)
+    station.keyboard.press("Enter")
+    station.get_by_role("group", name=re.compile("^Tent")).get_by_label("Condition").select_option(
+        label="Damaged"
+    )
+    station.get_by_label("Location").fill("BIN-9")
+    station.get_by_role("button", name="Confirm receipt").click()
+    expect(station.get_by_role("region", name="What to do with each item")).to_contain_text(
+        "set aside (Damaged)"
+    )
+
+    desk.goto(stack.base + f"/console/returns/{return_id}")
+    desk.get_by_label("Amount").fill("15000")
+    desk.get_by_role("button", name="Refund").click()
+    refunds = desk.get_by_role("region", name="Refunds")
+    expect(refunds).to_contain_text("€150.00")
+    done = stack.read(return_id)
+    assert done["refunded_amount"] == 15000, done
+    timeline = desk.get_by_role("region", name="Timeline")
+    expect(timeline).to_contain_text(f"agent:{agent}")
+    expect(timeline).to_contain_text(f"warehouse:{keeper}")
+    actors = {
+        e["actor"]
+        for e in stack.call("ops", "GET", f"/v1/returns/{return_id}/history").json()["events"]
+    }
+    assert {f"agent:{agent}", f"warehouse:{keeper}"} <= actors, actors
+    assert temporal_finds(stack, f"ReturnNumber='{number}'") == [return_id]
+    ops = staff(stack, "ops", "Otto Overview")
+    board = new_page(browser, phone=False)
+    sign_in(board, stack.base, ops)
+    board.goto(stack.base + "/console/dashboard")
+    refund_rows = board.get_by_role("region", name="Refunds").get_by_role("row")
+    expect(refund_rows.filter(has_text="Total")).to_be_visible()
+    with board.expect_download() as download:
+        board.get_by_role("link", name="Download the refunds as CSV").click()
+    rows = open(download.value.path(), encoding="utf-8").read().splitlines()
+    assert any(row.startswith(f"{number},15000,EUR,") for row in rows), rows
