@@ -11,7 +11,7 @@ from functools import partial
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -28,7 +28,7 @@ from returns_service.pages.console import RoleRefused, Staff, staff_of
 from returns_service.pages.portal import checked_form
 from returns_service.pages.render import language_of, render, whole_number
 from returns_service.store import dashboard
-from returns_service.store.dashboard import WAITING, Figures
+from returns_service.store.dashboard import WAITING
 from returns_service.store.orders import current_policy, put_policy
 from returns_service.store.tables import ReturnRow, WebhookEndpointRow
 
@@ -37,6 +37,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 # The period a dashboard shows unless asked: the last 30 days, today included.
 DEFAULT_DAYS = 30
 LONGEST_DAYS = 366
+# `from` is a keyword in Python: the period's first day comes in as `start`.
+From = Annotated[str | None, Query(alias="from")]
 EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
 
 
@@ -74,23 +76,22 @@ def period(start: str | None, end: str | None, today: date) -> tuple[date, date,
     return first, last, errors
 
 
-async def _figures(
-    request: Request, read: Any, start: str | None, end: str | None
-) -> tuple[Figures, dict[str, str]]:
-    now = datetime.now(UTC)
-    first, last, errors = period(start, end, now.date())
+def _span(start: str | None, end: str | None) -> tuple[datetime, datetime, dict[str, str]]:
+    """The period asked for as moments: from its first day's start to before the day after its
+    last; and what was wrong with the fields."""
+    first, last, errors = period(start, end, datetime.now(UTC).date())
     begins = datetime.combine(first, time(), UTC)
-    ends = datetime.combine(last + timedelta(days=1), time(), UTC)
-    async with read.begin():
-        found = await dashboard.figures(read, begins, ends, now)
-    return found, errors
+    return begins, datetime.combine(last + timedelta(days=1), time(), UTC), errors
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-async def dashboard_page(request: Request, read: SessionDep, to: str | None = None) -> Response:
+async def dashboard_page(
+    request: Request, read: SessionDep, start: From = None, to: str | None = None
+) -> Response:
     person = await _ops(request)
-    start = request.query_params.get("from")
-    found, errors = await _figures(request, read, start, to)
+    begins, ends, errors = _span(start, to)
+    async with read.begin():
+        found = await dashboard.figures(read, begins, ends, datetime.now(UTC))
     settings: Settings = request.app.state.settings
     language = language_of(request)
     per_day = found.refunds_per_day()
@@ -118,19 +119,15 @@ async def dashboard_page(request: Request, read: SessionDep, to: str | None = No
         per_day_chart=partial(
             day_chart,
             accent=settings.shop_accent,
-            formatter=partial(_money, language=language),
+            formatter=partial(i18n.money, language=language),
         ),
-        query=_query(found),
+        query=_query(begins, ends),
     )
 
 
-def _money(amount: int, currency: str, language: str) -> str:
-    return i18n.money(amount, currency, language)
-
-
-def _query(found: Figures) -> str:
-    last = (found.end - timedelta(days=1)).date()
-    return f"from={found.start.date().isoformat()}&to={last.isoformat()}"
+def _query(begins: datetime, ends: datetime) -> str:
+    last = (ends - timedelta(days=1)).date()
+    return f"from={begins.date().isoformat()}&to={last.isoformat()}"
 
 
 CsvName = Annotated[
@@ -140,12 +137,11 @@ CsvName = Annotated[
 
 @router.get("/dashboard/{name}.csv")
 async def dashboard_csv(
-    request: Request, name: CsvName, read: SessionDep, to: str | None = None
+    request: Request, name: CsvName, read: SessionDep, start: From = None, to: str | None = None
 ) -> Response:
     """The list behind a figure, as CSV for a spreadsheet."""
     await _ops(request)
-    start = request.query_params.get("from")
-    found, errors = await _figures(request, read, start, to)
+    begins, ends, errors = _span(start, to)
     if errors:  # a file for a period nobody asked for would mislead: say what is wrong
         wrong = ", ".join(sorted(errors))
         return Response(
@@ -155,48 +151,51 @@ async def dashboard_csv(
             media_type="text/plain; charset=utf-8",
         )
     rows: list[list[Any]]
-    if name == "returns":
-        async with read.begin():
-            listed = await dashboard.returns_in(read, found.start, found.end)
-        header = ["number", "status", "customer_email", "created_at", "reasons", "currency",
-                  "estimated_refund_amount"]  # fmt: skip
-        rows = [
-            [
-                r.number,
-                r.status,
-                r.customer_email,
-                r.created_at.isoformat(),
-                " ".join(r.reasons),
-                r.currency,
-                r.estimated_refund_amount,
-            ]  # fmt: skip
-            for r in listed
-        ]
-    elif name == "skus":
-        header = ["sku", "name", "units"]
-        rows = [list(entry) for entry in found.skus]
-    elif name == "refunds":
-        header = ["number", "amount", "currency", "method", "refunded_at"]
-        rows = [[r.number, r.amount, r.currency, r.method, r.at.isoformat()] for r in found.refunds]
-    else:
-        header = ["number", "status", "customer_email", "created_at", "since", "due", "detail"]
-        rows = [
-            [
-                w.number,
-                w.status,
-                w.customer_email,
-                w.created_at.isoformat(),
-                w.since.isoformat() if w.since else "",
-                w.due.isoformat() if w.due else "",
-                w.detail or "",
-            ]  # fmt: skip
-            for w in found.waiting[name.removeprefix("waiting-")]
-        ]
+    async with read.begin():
+        if name == "returns":
+            header = ["number", "status", "customer_email", "created_at", "reasons", "currency",
+                      "estimated_refund_amount"]  # fmt: skip
+            rows = [
+                [
+                    r.number,
+                    r.status,
+                    r.customer_email,
+                    r.created_at.isoformat(),
+                    " ".join(r.reasons),
+                    r.currency,
+                    r.estimated_refund_amount,
+                ]  # fmt: skip
+                for r in await dashboard.returns_in(read, begins, ends)
+            ]
+        elif name == "skus":
+            header = ["sku", "name", "units"]
+            rows = [list(entry) for entry in await dashboard.skus_in(read, begins, ends)]
+        elif name == "refunds":
+            header = ["number", "amount", "currency", "method", "refunded_at"]
+            rows = [
+                [r.number, r.amount, r.currency, r.method, r.at.isoformat()]
+                for r in await dashboard.refunds_in(read, begins, ends)
+            ]
+        else:
+            header = ["number", "status", "customer_email", "created_at", "since", "due", "detail"]
+            waiting = await dashboard.waiting_now(read, datetime.now(UTC))
+            rows = [
+                [
+                    w.number,
+                    w.status,
+                    w.customer_email,
+                    w.created_at.isoformat(),
+                    w.since.isoformat() if w.since else "",
+                    w.due.isoformat() if w.due else "",
+                    w.detail or "",
+                ]  # fmt: skip
+                for w in waiting[name.removeprefix("waiting-")]
+            ]
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
     writer.writerows([[_cell(value) for value in row] for row in rows])
-    filename = f"{name}_{_query(found).replace('from=', '').replace('&to=', '_')}.csv"
+    filename = f"{name}_{_query(begins, ends).replace('from=', '').replace('&to=', '_')}.csv"
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -313,7 +312,7 @@ async def _admin(request: Request) -> Staff:
 def _values(policy: Policy) -> dict[str, Any]:
     """The policy as the form shows it."""
     document = policy.model_dump(mode="json")
-    values: dict[str, Any] = {name: document[name] for name in document}
+    values: dict[str, Any] = dict(document)
     for name in LISTS:
         values[name] = "\n".join(document[name])
     for name in NEVER_WHEN_EMPTY:

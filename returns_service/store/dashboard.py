@@ -159,8 +159,14 @@ async def figures(session: AsyncSession, start: datetime, end: datetime, now: da
         .group_by(ReturnReasonRow.reason)
     )
     found.reasons = dict(sorted(((r, int(n)) for r, n in reasons.all()), key=lambda x: -x[1]))
-    found.skus = await _skus(session, start, end)
-    found.waiting = await _waiting(session, now)
+    found.skus = await skus_in(session, start, end)
+    found.waiting = await waiting_now(session, now)
+    found.refunds = await refunds_in(session, start, end)
+    return found
+
+
+async def refunds_in(session: AsyncSession, start: datetime, end: datetime) -> list[RefundMade]:
+    """The refunds the ledger made in the period, oldest first."""
     refunds = await session.execute(
         select(LedgerEntryRow, ReturnRow.number)
         .join(ReturnRow, ReturnRow.id == LedgerEntryRow.return_id)
@@ -172,7 +178,7 @@ async def figures(session: AsyncSession, start: datetime, end: datetime, now: da
         .order_by(LedgerEntryRow.created_at)
         .limit(LIMIT)
     )
-    found.refunds = [
+    return [
         RefundMade(
             return_id=entry.return_id,
             number=number,
@@ -183,10 +189,9 @@ async def figures(session: AsyncSession, start: datetime, end: datetime, now: da
         )
         for entry, number in refunds.all()
     ]
-    return found
 
 
-async def _skus(
+async def skus_in(
     session: AsyncSession, start: datetime, end: datetime
 ) -> list[tuple[str, str, int]]:
     """The most returned SKUs of returns created in the period: units asked back, most first."""
@@ -205,7 +210,7 @@ async def _skus(
     return [(sku, names[sku], n) for sku, n in units.most_common(10)]
 
 
-async def _waiting(session: AsyncSession, now: datetime) -> dict[str, list[Listed]]:
+async def waiting_now(session: AsyncSession, now: datetime) -> dict[str, list[Listed]]:
     """What waits longer than it should, oldest first in each list."""
     rows = await session.scalars(
         select(ReturnRow)
