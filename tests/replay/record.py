@@ -92,7 +92,12 @@ async def main() -> None:
             await env.sleep(timedelta(days=3, seconds=1))
             await keep(review, "reviewed_expired")
 
-            damaged = await start("damaged_agent_refund", None, Policy())
+            # Requested by an agent for a customer who called (the console's new return).
+            damaged = await start(
+                "damaged_agent_refund", None, Policy(),
+                actor=Actor(kind="agent", id="maria@shop.example"),
+                note="on behalf of ann@example.com",
+            )  # fmt: skip
             await damaged.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
             await damaged.execute_update(u.RECEIVE, receive("damaged"))
             refund = RefundReturn(actor=Actor(kind="agent"), amount=1000)

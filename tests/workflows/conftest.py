@@ -85,6 +85,8 @@ class Harness:
         created_at: datetime | None = None,
         replacement_items: list[dict[str, Any]] | None = None,
         indexed: bool = False,
+        actor: Actor | None = None,
+        note: str | None = None,
     ) -> WorkflowHandle[Any, Any]:
         line = order.lines[0]
         return_id = f"ret_{uuid.uuid4().hex}"
@@ -106,9 +108,10 @@ class Harness:
             ],
             policy=policy or Policy(),
             created_at=created_at or await self.now(),
-            actor=Actor(kind="customer"),
+            actor=actor or Actor(kind="customer"),
             replacement_items=replacement_items or [],
             indexed=indexed,
+            note=note,
         )
         handle = await self.client.start_workflow(
             WORKFLOW_NAME, start, id=return_id, task_queue=self.task_queue, result_type=ReturnState
