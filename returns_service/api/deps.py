@@ -3,12 +3,14 @@ Temporal."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import types
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from returns_service.api.errors import InvalidInput
 from returns_service.config import Settings
 from returns_service.gateway import Gateway
 from returns_service.store.db import Sessions
@@ -46,3 +48,26 @@ def get_read_sessions(request: Request) -> Sessions:
 
 
 ReadSessionsDep = Annotated[Sessions, Depends(get_read_sessions)]
+
+
+def _takes_many(annotation: Any) -> bool:
+    """Whether a query parameter of this type may be given several times (`status=a&status=b`)."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType, Annotated):
+        return any(_takes_many(part) for part in get_args(annotation))
+    return isinstance(origin, type) and issubclass(origin, Sequence) and origin is not str
+
+
+async def one_value_each(request: Request) -> None:
+    """A query parameter that takes one value, given more than once, is refused on its name
+    (rather than quietly taking the last): every API route declares this."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    for field in dependant.query_params:
+        name = field.alias
+        if len(request.query_params.getlist(name)) > 1 and not _takes_many(
+            field.field_info.annotation
+        ):
+            raise InvalidInput(name, "given more than once; give it once")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from returns_service import i18n, pages
+from returns_service.api.deps import one_value_each
 from returns_service.api.errors import InvalidInput, install_error_handlers
 from returns_service.api.limits import BodyLimit, SlidingWindow
 from returns_service.api.routes import (
@@ -107,7 +108,7 @@ def create_app(
         staff.router,
     )
     for router in routers:
-        app.include_router(router, responses=PROBLEMS)
+        app.include_router(router, responses=PROBLEMS, dependencies=[Depends(one_value_each)])
     pages.install(app)
 
     @app.get("/healthz", response_model=Health, tags=["health"])

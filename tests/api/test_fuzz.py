@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -64,3 +65,18 @@ def test_every_operation_holds_against_generated_requests(
             ignored_auth,
         ],
     )
+
+
+def test_a_query_parameter_of_one_value_given_twice_is_refused_on_its_name(
+    stack: tuple[str, dict[str, str]],
+):
+    """Schemathesis found `number=a&number=b` quietly searched for `b`."""
+    base, keys = stack
+    ops = {"Authorization": f"Bearer {keys['ops']}"}
+    twice = httpx.get(f"{base}/v1/returns?number=R-1&number=R-2", headers=ops)
+    assert twice.status_code == 422, twice.text
+    assert twice.json()["errors"] == [
+        {"field": "number", "message": "given more than once; give it once"}
+    ]
+    several = httpx.get(f"{base}/v1/returns?status=approved&status=closed", headers=ops)
+    assert several.status_code == 200, several.text
