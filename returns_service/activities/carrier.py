@@ -4,8 +4,10 @@ The contract this adapter speaks (and `tests/fakes/carrier.py` serves):
 
 - `POST {base}/v1/return-labels`, JSON, `Authorization: Bearer <key>`, `Idempotency-Key:
   label:<return id>`, body `{"reference", "from_address", "to_address", "parcel": {"items":
-  [{"sku", "name", "quantity"}]}, "expires_at"}`. It answers 201 (or, for a key it has seen,
-  the first answer again) `{"id", "carrier", "tracking_number", "label_url"}`; 422 with
+  [{"sku", "name", "quantity"}]}, "expires_at"}`, and `"method": "qr_drop_off"` for a parcel
+  dropped off without a printed label. It answers 201 (or, for a key it has seen, the first
+  answer again) `{"id", "carrier", "tracking_number", "label_url"}` (for `qr_drop_off`:
+  `"drop_off_code"` instead of a label to fetch); 422 with
   `{"error": {"code", "message", "field"}}` when it will not ship (an address it cannot read);
   409 while a request with the same key is still running; 429 and 5xx when it is struggling.
 - `GET {label_url}` with the same key: the label, `application/pdf`.
@@ -24,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 from returns_service.activities.http import json_object
 from returns_service.activities.ports import BoughtLabel, CarrierUnavailable
 from returns_service.domain.messages import CreateLabel
+from returns_service.domain.models import ReturnMethod
 
 
 class HttpCarrier:
@@ -56,6 +59,8 @@ class HttpCarrier:
             },
             "expires_at": request.expires_at.isoformat().replace("+00:00", "Z"),
         }
+        if request.method is ReturnMethod.QR_DROP_OFF:
+            body["method"] = request.method.value
         try:
             answer = await self.client.post(
                 "/v1/return-labels",
@@ -65,6 +70,16 @@ class HttpCarrier:
         except httpx.HTTPError as error:
             raise CarrierUnavailable(f"the carrier could not be reached: {error!r}") from error
         shipment = json_object(answer)
+        if answer.status_code in (200, 201) and request.method is ReturnMethod.QR_DROP_OFF:
+            if not shipment.get("drop_off_code"):
+                raise CarrierUnavailable("the carrier answered no drop-off code")
+            return BoughtLabel(
+                carrier=str(shipment.get("carrier") or "carrier"),
+                tracking_number=str(shipment["tracking_number"]),
+                pdf=None,
+                reference=str(shipment["id"]),
+                drop_off_code=str(shipment["drop_off_code"])[:64],
+            )
         if answer.status_code in (200, 201):
             return await self._with_pdf(shipment)
         if answer.status_code in (409, 429) or answer.status_code >= 500:

@@ -12,7 +12,7 @@ from returns_service.activities.ports import (
 )
 from returns_service.domain.ids import derived
 from returns_service.domain.messages import CreateLabel
-from returns_service.domain.models import Address, Label
+from returns_service.domain.models import Address, Label, ReturnMethod
 from returns_service.store.db import Sessions
 from returns_service.store.orders import claim_tracking_number, get_orders
 from returns_service.store.tables import (
@@ -29,7 +29,14 @@ class RenderedLabels:
 
     async def buy(self, request: CreateLabel) -> BoughtLabel:
         tracking_number = "RT" + derived(request.return_id, 14).upper()
-        return BoughtLabel(carrier=self.name, tracking_number=tracking_number, pdf=None)
+        code = (
+            "DO" + derived(f"drop-off:{request.return_id}", 12).upper()
+            if request.method is ReturnMethod.QR_DROP_OFF
+            else None
+        )
+        return BoughtLabel(
+            carrier=self.name, tracking_number=tracking_number, pdf=None, drop_off_code=code
+        )
 
 
 class StoreCarrier:
@@ -64,6 +71,7 @@ class StoreCarrier:
                         "spec": addressed.model_dump(mode="json") if bought.pdf is None else None,
                         "created_at": request.created_at,
                         "expires_at": request.expires_at,
+                        "drop_off_code": bought.drop_off_code,
                     },
                 )
                 await claim_tracking_number(
@@ -76,6 +84,7 @@ class StoreCarrier:
             carrier=row.carrier,
             tracking_number=row.tracking_number,
             expires_at=row.expires_at,
+            drop_off_code=row.drop_off_code,
         )
 
     async def _addressed(self, request: CreateLabel) -> CreateLabel:

@@ -63,6 +63,8 @@ class BoughtLabel(Model):
     pdf: bytes | None
     # The carrier's own id of the shipment, when it has one.
     reference: str | None = None
+    # For a `qr_drop_off` return: the code shown at the drop-off point (no PDF).
+    drop_off_code: str | None = None
 
 
 class LabelSource(Protocol):

@@ -19,6 +19,7 @@ from returns_service.api.errors import InvalidInput, install_error_handlers
 from returns_service.api.limits import BodyLimit, SlidingWindow
 from returns_service.api.routes import (
     carrier,
+    lists,
     orders,
     policy,
     returns,
@@ -106,6 +107,7 @@ def create_app(
         webhooks.router,
         carrier.router,
         staff.router,
+        lists.router,
     )
     for router in routers:
         app.include_router(router, responses=PROBLEMS, dependencies=[Depends(one_value_each)])

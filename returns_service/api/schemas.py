@@ -19,6 +19,7 @@ from returns_service.domain.models import (
     Reason,
     RefundMethod,
     Resolution,
+    ReturnMethod,
 )
 from returns_service.domain.types import (
     MAX_AMOUNT,
@@ -150,6 +151,14 @@ class ReturnCreate(Request):
             description="The customer's language for what they are told (`en`, `de`).",
         ),
     ] = None
+    method: ReturnMethod = Field(
+        default=ReturnMethod.LABEL,
+        description="How the goods go back: one of the policy's `return_methods` (staff may"
+        " choose any); `keep_item` only where the policy allows it.",
+    )
+    store_id: Ident | None = Field(
+        default=None, description="For `in_store`: which of the policy's `stores`."
+    )
 
     @model_validator(mode="after")
     def _few_orders(self) -> ReturnCreate:

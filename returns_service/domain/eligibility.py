@@ -5,21 +5,26 @@ The facts are gathered (and the quantities reserved) by an activity; the rules h
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import Field
 
+from returns_service.domain import rules
 from returns_service.domain.models import (
     Model,
     Order,
     Policy,
     ReturnItem,
+    ReturnMethod,
+    Rule,
     RuleOutcome,
     RuleResult,
     WindowBasis,
 )
 from returns_service.domain.status import Event
+from returns_service.domain.views import BLOCKED_CUSTOMER as BLOCKED
 
 ELIGIBLE, INELIGIBLE, REVIEW = RuleOutcome.ELIGIBLE, RuleOutcome.INELIGIBLE, RuleOutcome.REVIEW
 
@@ -34,6 +39,43 @@ class EligibilityFacts(Model):
     reserved: bool
     returns_in_90_days: int = Field(default=0, ge=0)
     estimated_refund_amount: int = 0
+    # Whose return it is, and the units of each item's line earlier returns hold (to value an
+    # item for the policy's rules).
+    customer_email: str = ""
+    prior_quantity: dict[str, int] = Field(default_factory=dict)
+    # The customer's entry on the shop's lists, if any, and why they are on it.
+    customer_list: Literal["blocked", "allowed"] | None = None
+    customer_list_reason: str | None = None
+    method: ReturnMethod = ReturnMethod.LABEL
+    store_id: str | None = None
+    # Not the customer asked for it, but staff or the shop's systems (they may choose any
+    # method, as any resolution).
+    by_staff: bool = False
+
+
+Matched = Mapping[str, list[Rule]]
+
+
+def matched_rules(facts: EligibilityFacts, policy: Policy) -> dict[str, list[Rule]]:
+    return rules.matching(
+        policy, facts.orders, facts.items, facts.customer_email, facts.prior_quantity
+    )
+
+
+def ruled_window(item: ReturnItem, matched: Matched) -> bool:
+    """Whether a rule sets this item's return window (the policy's does not apply to it)."""
+    return rules.first(matched.get(item.id, []), "window_days") is not None
+
+
+def deadline(order: Order, policy: Policy, days: int) -> tuple[WindowBasis, datetime | None]:
+    """When an order's return window closes (None: at the end of the calendar)."""
+    basis, start = window_start(order, policy.window_basis)
+    try:
+        return basis, start + timedelta(days=days)
+    except OverflowError:
+        # A date at the end of the calendar (kept before dates were bounded at the edge): the
+        # window cannot have closed.
+        return basis, None
 
 
 _FALLBACK = [WindowBasis.DELIVERED, WindowBasis.FULFILLED, WindowBasis.PLACED]
@@ -53,34 +95,32 @@ def window_start(order: Order, basis: WindowBasis) -> tuple[WindowBasis, datetim
     return WindowBasis.PLACED, order.placed_at
 
 
-def return_window(facts: EligibilityFacts, policy: Policy) -> list[RuleResult]:
+def return_window(facts: EligibilityFacts, policy: Policy, matched: Matched) -> list[RuleResult]:
+    """The policy's window, per order, for the items no rule gives a window of its own."""
     results = []
-    for order_id in sorted({item.order_id for item in facts.items}):
+    ordered = {item.order_id for item in facts.items if not ruled_window(item, matched)}
+    for order_id in sorted(ordered):
         order = facts.orders[order_id]
-        basis, start = window_start(order, policy.window_basis)
-        try:
-            deadline = start + timedelta(days=policy.return_window_days)
-            within = facts.now <= deadline
-        except OverflowError:
-            # A date at the end of the calendar (kept before dates were bounded at the edge):
-            # the window cannot have closed.
-            deadline, within = datetime.max.replace(tzinfo=facts.now.tzinfo), True
+        basis, closes = deadline(order, policy, policy.return_window_days)
+        within = closes is None or facts.now <= closes
+        if closes is None:
+            closes = datetime.max.replace(tzinfo=facts.now.tzinfo)
         if within:
             detail = (
                 f"order {order.number}: within {policy.return_window_days} days of being"
-                f" {basis.value} (until {deadline.date().isoformat()})"
+                f" {basis.value} (until {closes.date().isoformat()})"
             )
             results.append(RuleResult(rule="return_window", outcome=ELIGIBLE, detail=detail))
         else:
             detail = (
                 f"order {order.number}: the {policy.return_window_days}-day return window"
-                f" closed on {deadline.date().isoformat()}"
+                f" closed on {closes.date().isoformat()}"
             )
             results.append(RuleResult(rule="return_window", outcome=INELIGIBLE, detail=detail))
     return results
 
 
-def final_sale(facts: EligibilityFacts, policy: Policy) -> list[RuleResult]:
+def final_sale(facts: EligibilityFacts, policy: Policy, matched: Matched) -> list[RuleResult]:
     results = []
     for item in facts.items:
         line = facts.orders[item.order_id].line(item.line_id)
@@ -96,7 +136,7 @@ def final_sale(facts: EligibilityFacts, policy: Policy) -> list[RuleResult]:
     return results
 
 
-def non_returnable(facts: EligibilityFacts, policy: Policy) -> list[RuleResult]:
+def non_returnable(facts: EligibilityFacts, policy: Policy, matched: Matched) -> list[RuleResult]:
     results = []
     for item in facts.items:
         line = facts.orders[item.order_id].line(item.line_id)
@@ -116,7 +156,9 @@ def non_returnable(facts: EligibilityFacts, policy: Policy) -> list[RuleResult]:
     return results
 
 
-def returnable_quantity(facts: EligibilityFacts, policy: Policy) -> list[RuleResult]:
+def returnable_quantity(
+    facts: EligibilityFacts, policy: Policy, matched: Matched
+) -> list[RuleResult]:
     results = []
     for item in facts.items:
         available = facts.available_quantity.get(item.id, 0)
@@ -134,7 +176,15 @@ def returnable_quantity(facts: EligibilityFacts, policy: Policy) -> list[RuleRes
     return results
 
 
-def review_threshold(facts: EligibilityFacts, policy: Policy) -> list[RuleResult]:
+def allowed(rule: str, facts: EligibilityFacts) -> list[RuleResult]:
+    """A customer on the allowed list skips the review threshold and the frequent-returner
+    rule."""
+    return [RuleResult(rule=rule, outcome=ELIGIBLE, detail="the customer is on the allowed list")]
+
+
+def review_threshold(facts: EligibilityFacts, policy: Policy, matched: Matched) -> list[RuleResult]:
+    if facts.customer_list == "allowed":
+        return allowed("review_threshold", facts)
     limit = policy.review_above_amount
     if limit is not None and facts.estimated_refund_amount > limit:
         return [
@@ -147,7 +197,11 @@ def review_threshold(facts: EligibilityFacts, policy: Policy) -> list[RuleResult
     return []
 
 
-def frequent_returner(facts: EligibilityFacts, policy: Policy) -> list[RuleResult]:
+def frequent_returner(
+    facts: EligibilityFacts, policy: Policy, matched: Matched
+) -> list[RuleResult]:
+    if facts.customer_list == "allowed":
+        return allowed("frequent_returner", facts)
     limit = policy.review_if_returns_in_90_days_over
     if limit is not None and facts.returns_in_90_days > limit:
         return [
@@ -160,13 +214,66 @@ def frequent_returner(facts: EligibilityFacts, policy: Policy) -> list[RuleResul
     return []
 
 
-RULES: list[Callable[[EligibilityFacts, Policy], list[RuleResult]]] = [
+def blocked_customer(facts: EligibilityFacts, policy: Policy, matched: Matched) -> list[RuleResult]:
+    """A blocked customer's return waits for an agent, who reads why (the customer does not)."""
+    if facts.customer_list != "blocked":
+        return []
+    why = facts.customer_list_reason or "the customer is on the blocked list"
+    return [RuleResult(rule=BLOCKED, outcome=REVIEW, detail=why)]
+
+
+def policy_rules(facts: EligibilityFacts, policy: Policy, matched: Matched) -> list[RuleResult]:
+    within = {}
+    for item in facts.items:
+        if ruled_window(item, matched):
+            days = rules.window_days(policy, matched[item.id])
+            _, closes = deadline(facts.orders[item.order_id], policy, days)
+            within[item.id] = closes is None or facts.now <= closes
+    return rules.results(policy, facts.orders, facts.items, matched, within)
+
+
+def return_method(facts: EligibilityFacts, policy: Policy, matched: Matched) -> list[RuleResult]:
+    """The way back the return asked for: one the shop offers for its items (staff may choose
+    any), at one of its stores; keeping the items only where the policy allows it (else an agent
+    decides)."""
+    method = facts.method
+    offered = rules.methods_offered(policy, facts.items, matched)
+    if method is ReturnMethod.LABEL and method in offered:
+        return []
+    if method is ReturnMethod.IN_STORE:
+        store = policy.store(facts.store_id)
+        if store is None:
+            detail = f"store {facts.store_id} is not one of the shop's stores"
+            return [RuleResult(rule="return_method", outcome=INELIGIBLE, detail=detail)]
+    if method not in offered and not facts.by_staff:
+        detail = f"the shop does not offer {method.value} for these items"
+        return [RuleResult(rule="return_method", outcome=INELIGIBLE, detail=detail)]
+    if method is ReturnMethod.KEEP_ITEM and not facts.by_staff:
+        if not rules.keep_allowed(policy, facts.items, matched, facts.estimated_refund_amount):
+            detail = (
+                f"keeping the items needs an agent: the estimated refund"
+                f" {facts.estimated_refund_amount} is above what the policy lets customers keep"
+            )
+            return [RuleResult(rule="return_method", outcome=REVIEW, detail=detail)]
+    detail = {
+        ReturnMethod.LABEL: "sent back with a printed label",
+        ReturnMethod.QR_DROP_OFF: "sent back with a code shown at a drop-off point",
+        ReturnMethod.IN_STORE: f"brought to the store {facts.store_id}",
+        ReturnMethod.KEEP_ITEM: "the customer keeps the items",
+    }[method]
+    return [RuleResult(rule="return_method", outcome=ELIGIBLE, detail=detail)]
+
+
+RULES: list[Callable[[EligibilityFacts, Policy, Matched], list[RuleResult]]] = [
     return_window,
     final_sale,
     non_returnable,
     returnable_quantity,
     review_threshold,
     frequent_returner,
+    blocked_customer,
+    policy_rules,
+    return_method,
 ]
 
 
@@ -180,13 +287,16 @@ PASSED = {
 
 
 def evaluate(facts: EligibilityFacts, policy: Policy) -> tuple[Event, list[RuleResult]]:
-    """Apply every rule and show each one's answer; any ineligible rejects, else any review
-    routes to an agent."""
+    """Apply every rule and show each one's answer (the policy's own rules only where they
+    match); any ineligible rejects, else any review routes to an agent."""
     results = []
+    matched = matched_rules(facts, policy)
     for rule in RULES:
-        found = rule(facts, policy)
+        found = rule(facts, policy, matched)
         name = rule.__name__
-        results.extend(found or [RuleResult(rule=name, outcome=ELIGIBLE, detail=PASSED[name])])
+        if not found and name in PASSED:
+            found = [RuleResult(rule=name, outcome=ELIGIBLE, detail=PASSED[name])]
+        results.extend(found)
     outcomes = {result.outcome for result in results}
     if INELIGIBLE in outcomes:
         return Event.INELIGIBLE, results

@@ -21,10 +21,11 @@ from returns_service.domain.models import (
     ReplacementItem,
     Resolution,
     ReturnItem,
+    ReturnMethod,
     ReturnState,
     TimelineEntry,
 )
-from returns_service.domain.refunds import OrderRefund
+from returns_service.domain.refunds import OrderRefund, Terms
 from returns_service.domain.status import Status
 
 TASK_QUEUE = "returns"
@@ -57,6 +58,9 @@ class StartReturn(Model):
     # What the first entry of the timeline says besides who requested it: for a return a staff
     # member requested, on whose behalf.
     note: str | None = None
+    # How the goods go back (and for `in_store`, to which of the shop's stores).
+    method: ReturnMethod = ReturnMethod.LABEL
+    store_id: str | None = None
 
     def initial_state(self) -> ReturnState:
         """The return as it stands before anything has been checked."""
@@ -67,6 +71,8 @@ class StartReturn(Model):
             order_ids=list(dict.fromkeys(item.order_id for item in self.items)),
             resolution=self.resolution,
             items=[item.model_copy() for item in self.items],
+            method=self.method,
+            store_id=self.store_id,
             replacement_items=[item.model_copy() for item in self.replacement_items],
             language=self.language,
             created_at=self.created_at,
@@ -117,6 +123,8 @@ class RefundReturn(Model):
     amount: int | None = Field(default=None, ge=0)
     capture_id: str | None = None
     method: RefundMethod | None = None
+    # What the timeline says of it (the workflow's own refunds: why it pays now).
+    note: str | None = None
 
 
 class ReportReplacement(Model):
@@ -220,6 +228,9 @@ class RegisteredReturn(Model):
     returns_in_90_days: int
     # Per order and line: the units other returns hold (to know when an order is all back).
     held: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # The customer's entry on the shop's block or allow list, and why (absent: on neither).
+    customer_list: Literal["blocked", "allowed"] | None = None
+    customer_list_reason: str | None = None
 
 
 class CreateLabel(Model):
@@ -229,6 +240,8 @@ class CreateLabel(Model):
     items: list[ReturnItem]
     created_at: datetime
     expires_at: datetime
+    # `qr_drop_off`: the carrier gives a drop-off code instead of a label to print.
+    method: ReturnMethod = ReturnMethod.LABEL
     # Filled in by the label activity (from the order and the settings), not by the workflow.
     from_address: Address | None = None
     to_address: Address | None = None
@@ -277,6 +290,8 @@ class EntitleRefund(Model):
     # The return is about to pay: from now on its units count as back for good (other returns
     # may rely on them for the original shipping), and it takes the shipping if it now may.
     settle: bool = False
+    # What the policy's rules changed in the return's fees (None: the policy's own).
+    terms: Terms | None = None
 
 
 class Entitled(Model):

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    ValidationInfo,
     field_validator,
 )
 
@@ -25,12 +26,14 @@ from returns_service.domain.status import Status, available_actions
 from returns_service.domain.types import (
     EMAIL_LENGTH,
     Category,
+    Email,
     Ident,
     Method,
     MinorUnits,
     Moment,
     Name,
     Reference,
+    ShortText,
     Sku,
 )
 from returns_service.domain.types import _single_line as single_line
@@ -161,6 +164,64 @@ class Condition(StrEnum):
     WRONG_ITEM = "wrong_item"
 
 
+class ReturnMethod(StrEnum):
+    """How the goods go back: a printed label, a code shown at a drop-off point, brought to one of
+    the shop's stores, or not at all (the customer keeps them and is paid back at once)."""
+
+    LABEL = "label"
+    QR_DROP_OFF = "qr_drop_off"
+    IN_STORE = "in_store"
+    KEEP_ITEM = "keep_item"
+
+
+class Store(Model):
+    """One of the shop's stores, where an `in_store` return is brought."""
+
+    id: Ident
+    name: Name
+    address: Annotated[str, Field(min_length=1, max_length=300), AfterValidator(single_line)]
+
+
+RuleName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class RuleWhen(Model):
+    """Which items a rule is about: every condition given must hold for the item (each list is
+    any-of); a rule with no condition matches every item."""
+
+    reasons: list[Reason] | None = Field(default=None, min_length=1, max_length=8)
+    skus: list[Sku] | None = Field(default=None, min_length=1, max_length=10_000)
+    categories: list[Category] | None = Field(default=None, min_length=1, max_length=1000)
+    # The item's refund value (its units' share of what was paid), above which the rule holds.
+    amount_above: MinorUnits | None = None
+    customer_emails: list[Email] | None = Field(default=None, min_length=1, max_length=10_000)
+
+
+class RuleThen(Model):
+    """What a rule decides for the items it matches."""
+
+    # The return is refused, and the customer reads why.
+    reject: Annotated[ShortText, Field(min_length=1)] | None = None
+    # An agent decides.
+    review: StrictBool | None = None
+    # The return window for these items instead of the policy's.
+    window_days: StrictInt | None = Field(default=None, ge=0, le=3650)
+    restocking_fee_percent: StrictInt | None = Field(default=None, ge=0, le=100)
+    return_shipping_fee: MinorUnits | None = None
+    # The customer may keep these items and be paid back at once.
+    keep_item: StrictBool | None = None
+    # The portal asks for photos of these items.
+    photos_required: StrictBool | None = None
+    # The methods offered for these items (of the policy's).
+    methods: list[ReturnMethod] | None = Field(default=None, min_length=1, max_length=4)
+
+
+class Rule(Model):
+    name: RuleName
+    when: RuleWhen = Field(default_factory=RuleWhen)
+    then: RuleThen
+
+
 class Policy(Model):
     return_window_days: StrictInt = Field(default=30, ge=0, le=3650)
     window_basis: WindowBasis = WindowBasis.DELIVERED
@@ -183,6 +244,41 @@ class Policy(Model):
     photos_required_for: list[Reason] = Field(
         default_factory=lambda: [Reason.DAMAGED, Reason.DEFECTIVE], max_length=8
     )
+    # How customers may send the goods back (staff may choose any), and the stores that take
+    # them in person.
+    return_methods: list[ReturnMethod] = Field(
+        default_factory=lambda: [ReturnMethod.LABEL], min_length=1, max_length=4
+    )
+    stores: list[Store] = Field(default_factory=list, max_length=1000, validate_default=True)
+    # A return whose estimated refund is at most this may be kept (None: never, unless a rule
+    # says so).
+    keep_item_below_amount: MinorUnits | None = None
+    # An expired return may get a new label for this many days after it expired.
+    label_reissue_days: StrictInt = Field(default=14, ge=0, le=365)
+    # Decided in order for every item; see domain/rules.py.
+    rules: list[Rule] = Field(default_factory=list, max_length=200)
+
+    @field_validator("stores")
+    @classmethod
+    def _stores(cls, stores: list[Store], info: ValidationInfo) -> list[Store]:
+        ids = [store.id for store in stores]
+        if len(ids) != len(set(ids)):
+            raise ValueError("each store needs its own id")
+        if ReturnMethod.IN_STORE in info.data.get("return_methods", ()) and not stores:
+            raise ValueError("offering in_store needs at least one store")
+        return stores
+
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, rules: list[Rule]) -> list[Rule]:
+        names = [rule.name for rule in rules]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"each rule needs its own name ({', '.join(twice)} twice)")
+        return rules
+
+    def store(self, store_id: str | None) -> Store | None:
+        return next((store for store in self.stores if store.id == store_id), None)
 
 
 # --- returns ------------------------------------------------------------------------------------
@@ -248,6 +344,8 @@ class Label(Model):
     carrier: str
     tracking_number: str
     expires_at: datetime
+    # A `qr_drop_off` return's code, shown (as a QR image) at the drop-off point: nothing to print.
+    drop_off_code: str | None = None
 
 
 class RefundMethod(StrEnum):
@@ -328,6 +426,9 @@ class ReturnState(Model):
     order_ids: list[str]
     resolution: Resolution
     items: list[ReturnItem]
+    # How the goods go back (returns older than methods: a label), and for `in_store`, where.
+    method: ReturnMethod = ReturnMethod.LABEL
+    store_id: str | None = None
     estimated_refund_amount: int = 0
     refunded_amount: int = 0
     # What may still be paid back, once the goods are back (None before).
@@ -359,6 +460,12 @@ class ReturnState(Model):
             actions = [a for a in actions if a not in refused] + ["replacement"]
         if self.status is Status.REFUNDED and not self.refundable_amount:
             actions = [a for a in actions if a != "refund"]
+        if self.status is Status.APPROVED:
+            # Kept items are paid back once approved (again by an agent, if that failed);
+            # nothing of theirs is shipped or received. Other returns are paid back once back.
+            keep = self.method is ReturnMethod.KEEP_ITEM
+            unfit = ("ship", "receive") if keep else ("refund",)
+            actions = [a for a in actions if a not in unfit]
         return actions
 
     @property

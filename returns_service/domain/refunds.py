@@ -15,6 +15,29 @@ from pydantic import Field
 from returns_service.domain.models import Capture, Model, Order, OrderLine, Policy, ReturnItem
 
 
+class Terms(Model):
+    """What the policy's rules change in a return's arithmetic (domain/rules.py decides them):
+    the restocking fee of the lines they match, and the return shipping fee. Without them the
+    policy's own fees apply."""
+
+    # Per order and line, where a rule sets it.
+    restocking_fee_percent: dict[str, dict[str, int]] = Field(default_factory=dict)
+    # The return's shipping fee, where a rule sets it for one of its items.
+    return_shipping_fee: int | None = None
+
+    def percent(self, policy: Policy, order_id: str, line_id: str) -> int:
+        by_line = self.restocking_fee_percent.get(order_id, {})
+        return by_line.get(line_id, policy.restocking_fee_percent)
+
+    def shipping_fee(self, policy: Policy) -> int:
+        if self.return_shipping_fee is None:
+            return policy.return_shipping_fee
+        return self.return_shipping_fee
+
+
+NO_TERMS = Terms()
+
+
 class ReturnedUnits(Model):
     """Units of one order line that a return gives back."""
 
@@ -96,31 +119,36 @@ def refund_by_order(
     units: Iterable[ReturnedUnits],
     policy: Policy,
     held: Mapping[str, Mapping[str, int]] | None = None,
+    terms: Terms = NO_TERMS,
 ) -> list[OrderRefund]:
-    """What a return refunds, per order, under `policy`. `held` gives, per order and line, the
-    units earlier returns hold: with them, a return that brings back the rest of an order brings
-    back the whole order (and its original shipping, when the policy refunds it)."""
+    """What a return refunds, per order, under `policy` (and its rules' `terms`). `held` gives,
+    per order and line, the units earlier returns hold: with them, a return that brings back the
+    rest of an order brings back the whole order (and its original shipping, when the policy
+    refunds it)."""
     per_order: dict[str, list[ReturnedUnits]] = {}
     for unit in units:
         per_order.setdefault(unit.order_id, []).append(unit)
-    shipping_fee_left = policy.return_shipping_fee
+    shipping_fee_left = terms.shipping_fee(policy)
     result = []
     for order_id, order_units in per_order.items():
         order = orders[order_id]
-        items_amount = 0
+        by_percent: dict[int, int] = {}
         returned_after: dict[str, int] = dict((held or {}).get(order_id, {}))
         for unit in order_units:
             line = order.line(unit.line_id)
             if line is None or unit.quantity == 0:
                 continue
-            items_amount += units_value(order, line, unit.quantity, unit.prior_quantity)
+            percent = terms.percent(policy, order_id, line.id)
+            by_percent[percent] = by_percent.get(percent, 0) + units_value(
+                order, line, unit.quantity, unit.prior_quantity
+            )
             before = max(returned_after.get(line.id, 0), unit.prior_quantity)
             returned_after[line.id] = before + unit.quantity
         whole_order_back = all(returned_after.get(ln.id, 0) >= ln.quantity for ln in order.lines)
         shipping = (
             order.shipping_amount if policy.refund_original_shipping and whole_order_back else 0
         )
-        refund = priced(order_id, items_amount, shipping, policy, shipping_fee_left)
+        refund = priced(order_id, by_percent, shipping, shipping_fee_left)
         shipping_fee_left -= refund.return_shipping_fee
         result.append(refund)
     return result
@@ -131,6 +159,7 @@ def estimate(
     held: Mapping[tuple[str, str], int],
     picks: Iterable[tuple[str, str, int]],
     policy: Policy,
+    terms: Terms = NO_TERMS,
 ) -> list[OrderRefund]:
     """What a return of `picks` (order, line, units) would pay back per order, as its workflow
     reckons it when the return is requested: after the units other returns hold (`held`, per
@@ -148,16 +177,21 @@ def estimate(
     by_order: dict[str, dict[str, int]] = {}
     for (order_id, line_id), quantity in held.items():
         by_order.setdefault(order_id, {})[line_id] = quantity
-    return refund_by_order(orders, units, policy, by_order)
+    return refund_by_order(orders, units, policy, by_order, terms)
 
 
 def priced(
-    order_id: str, items_amount: int, shipping: int, policy: Policy, return_fee_left: int
+    order_id: str, by_percent: Mapping[int, int], shipping: int, return_fee_left: int
 ) -> OrderRefund:
-    """An order's refund from the value of its items and its original shipping: less the
-    restocking fee, and less what is left of the return shipping fee."""
-    # Cumulative rounding down: the fee is what is left after rounding the refund down.
-    restocking_fee = items_amount - (items_amount * (100 - policy.restocking_fee_percent) // 100)
+    """An order's refund from the value of its items (by the restocking fee percent that applies
+    to them) and its original shipping: less the restocking fee, and less what is left of the
+    return shipping fee."""
+    items_amount = sum(by_percent.values())
+    # Cumulative rounding down: the fee is what is left after rounding the refund down (per
+    # percent: one restocking fee for the whole order reckons exactly as it always did).
+    restocking_fee = sum(
+        amount - (amount * (100 - percent) // 100) for percent, amount in by_percent.items()
+    )
     gross = items_amount + shipping - restocking_fee
     return_fee = min(return_fee_left, gross)
     return OrderRefund(
@@ -201,6 +235,7 @@ def entitle(
     shipping_taken: bool,
     policy: Policy,
     return_fee_left: int,
+    terms: Terms = NO_TERMS,
 ) -> Entitlement:
     """The entitlement of a return that brought back `back` units per line of `order`, of which
     `refundable` are in a condition the policy pays back, when other returns have claimed
@@ -224,7 +259,7 @@ def entitle(
         amount = min(max(paid * claimed // line.quantity - other.amount, 0), fair)
         lines.append(ClaimedUnits(line_id=line.id, back=came, amount=amount, units=good))
     shipping = original_shipping(order, lines, kept, shipping_taken, policy)
-    return priced_claims(order, lines, shipping, policy, return_fee_left)
+    return priced_claims(order, lines, shipping, policy, return_fee_left, terms)
 
 
 def original_shipping(
@@ -251,15 +286,22 @@ def priced_claims(
     shipping: int,
     policy: Policy,
     return_fee_left: int,
+    terms: Terms = NO_TERMS,
 ) -> Entitlement:
     """An entitlement from the value of its claimed units and the original shipping: `due` counts
     the units the policy pays back by itself, each line's share of its value, and the shipping
     only with them (goods that came back damaged are an agent's decision, shipping and all)."""
-    items_amount = sum(claim.amount for claim in lines)
-    items_due = sum(claim.amount * claim.units // claim.back for claim in lines if claim.back)
+    items: dict[int, int] = {}
+    due: dict[int, int] = {}
+    for claim in lines:
+        percent = terms.percent(policy, order.id, claim.line_id)
+        items[percent] = items.get(percent, 0) + claim.amount
+        if claim.back:
+            due[percent] = due.get(percent, 0) + claim.amount * claim.units // claim.back
+    shipping_due = shipping if sum(due.values()) else 0
     return Entitlement(
-        refund=priced(order.id, items_amount, shipping, policy, return_fee_left),
-        due=priced(order.id, items_due, shipping if items_due else 0, policy, return_fee_left),
+        refund=priced(order.id, items, shipping, return_fee_left),
+        due=priced(order.id, due, shipping_due, return_fee_left),
         lines=lines,
     )
 

@@ -53,8 +53,9 @@ TRANSITIONS: dict[Action | Event, dict[Status, Status]] = {
     Action.SHIP: {S.LABEL_SENT: S.SHIPPED},
     Event.LABEL_EXPIRED: {S.LABEL_SENT: S.EXPIRED},
     Action.RECEIVE: {S.APPROVED: S.RECEIVED, S.LABEL_SENT: S.RECEIVED, S.SHIPPED: S.RECEIVED},
-    # Again from refunded while an agent's partial refund left something to pay back.
-    Action.REFUND: {S.RECEIVED: S.REFUNDED, S.REFUNDED: S.REFUNDED},
+    # Again from refunded while an agent's partial refund left something to pay back; from
+    # approved only for items the customer keeps (ReturnState.actions says which).
+    Action.REFUND: {S.APPROVED: S.REFUNDED, S.RECEIVED: S.REFUNDED, S.REFUNDED: S.REFUNDED},
     Action.CLOSE: {S.RECEIVED: S.CLOSED, S.REFUNDED: S.CLOSED},
     Action.CANCEL: {
         S.REQUESTED: S.CANCELLED,

@@ -18,17 +18,29 @@ from returns_service.domain.models import (
     ReplacementItem,
     Resolution,
     ReturnError,
+    ReturnMethod,
     ReturnState,
     RuleResult,
     Timestamps,
 )
 
+# The eligibility rule that says why a customer is on the block list (agents only).
+BLOCKED_CUSTOMER = "blocked_customer"
+
 
 class LabelOut(BaseModel):
     carrier: str
     tracking_number: str
-    url: str
+    url: str | None = Field(
+        description="The label's PDF to print; null for `qr_drop_off` (nothing to print)."
+    )
     expires_at: datetime
+    drop_off_code: str | None = Field(
+        default=None, description="`qr_drop_off`: the code shown at the drop-off point."
+    )
+    qr_url: str | None = Field(
+        default=None, description="`qr_drop_off`: the code as a QR image (`image/png`)."
+    )
 
 
 class ReturnItemOut(BaseModel):
@@ -54,6 +66,8 @@ class ReturnOut(BaseModel):
     order_ids: list[str]
     resolution: Resolution
     items: list[ReturnItemOut]
+    method: ReturnMethod
+    store_id: str | None = None
     estimated_refund_amount: int
     refunded_amount: int
     refundable_amount: int | None = Field(
@@ -90,14 +104,22 @@ class ReturnOut(BaseModel):
                 "note": None,
                 "by": by if by.startswith("customer") else by.split(":", 1)[0],
             }
+        if for_customer:
+            # Why a customer is on the shop's block list is for its agents only.
+            data["eligibility"] = [
+                result for result in data["eligibility"] if result["rule"] != BLOCKED_CUSTOMER
+            ]
+        label = state.label
         data["label"] = (
             LabelOut(
-                carrier=state.label.carrier,
-                tracking_number=state.label.tracking_number,
-                url=f"/v1/returns/{state.id}/label",
-                expires_at=state.label.expires_at,
+                carrier=label.carrier,
+                tracking_number=label.tracking_number,
+                url=None if label.drop_off_code else f"/v1/returns/{state.id}/label",
+                expires_at=label.expires_at,
+                drop_off_code=label.drop_off_code,
+                qr_url=f"/v1/returns/{state.id}/label/qr" if label.drop_off_code else None,
             )
-            if state.label
+            if label
             else None
         )
         data["available_actions"] = state.actions()

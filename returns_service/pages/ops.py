@@ -373,7 +373,10 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
         values[name] = form.get(name) == "on"
     for name in CHOICES:
         values[name] = [str(value) for value in form.getlist(name)]
-    document: dict[str, Any] = {**values}
+    async with write.begin():
+        current = await current_policy(write)
+    # What the form does not show (rules, stores, methods) stays as it is.
+    document: dict[str, Any] = {**current.model_dump(mode="json"), **values}
     for name in NUMBERS:
         document[name] = whole_number(values[name])
     for name in NEVER_WHEN_EMPTY:

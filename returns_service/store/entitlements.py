@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from returns_service.domain.messages import Entitled, EntitleRefund
 from returns_service.domain.models import RESTOCKABLE, Order
 from returns_service.domain.refunds import (
+    NO_TERMS,
     ClaimedUnits,
     OrderRefund,
     entitle,
@@ -52,7 +53,8 @@ async def entitle_return(session: AsyncSession, request: EntitleRefund) -> Entit
 async def make(
     session: AsyncSession, request: EntitleRefund, order_ids: list[str], orders: dict[str, Order]
 ) -> dict[str, RefundEntitlementRow]:
-    fee_left = request.policy.return_shipping_fee
+    terms = request.terms or NO_TERMS
+    fee_left = terms.shipping_fee(request.policy)
     rows = {}
     for order_id in order_ids:
         order = orders.get(order_id)
@@ -76,6 +78,7 @@ async def make(
             await shipping_taken(session, order_id, request.return_id),
             request.policy,
             fee_left,
+            terms,
         )
         fee_left -= entitlement.refund.return_shipping_fee
         row = RefundEntitlementRow(
@@ -111,6 +114,7 @@ async def settle(
     on returns that can no longer be rejected gives its original shipping to this one, if no
     other has it: the return that completes an order while another of its parcels still waits
     for an agent's decision gets it when it pays, or that other one does."""
+    terms = request.terms or NO_TERMS
     for row in rows.values():
         if row.settled_at is None:
             row.settled_at = request.at
@@ -138,7 +142,8 @@ async def settle(
             own,
             shipping,
             request.policy,
-            request.policy.return_shipping_fee - fees_elsewhere,
+            terms.shipping_fee(request.policy) - fees_elsewhere,
+            terms,
         )
         for field, value in entitlement.refund.model_dump(exclude={"order_id"}).items():
             setattr(row, field, value)

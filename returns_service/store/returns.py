@@ -17,11 +17,13 @@ from returns_service.domain.messages import RegisteredReturn, RegisterReturn
 from returns_service.domain.models import ReturnState, still_returnable
 from returns_service.domain.status import RELEASED
 from returns_service.store.entitlements import release_entitlement
+from returns_service.store.lists import entry_for
 from returns_service.store.orders import get_orders, held_quantities
 from returns_service.store.tables import (
     LabelRow,
     ReplacementOrderRow,
     ReturnEventRow,
+    ReturnInputRow,
     ReturnLineRow,
     ReturnReasonRow,
     ReturnRow,
@@ -110,7 +112,8 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
             ReturnRow.id != request.return_id,
         )
     )
-    return RegisteredReturn(
+    listed = await entry_for(session, request.customer_email)
+    registered = RegisteredReturn(
         number=row.number,
         orders=orders,
         available_quantity=available,
@@ -118,7 +121,24 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
         reserved=reserved,
         returns_in_90_days=int(recent or 0),
         held=by_order,
+        customer_list=listed.list if listed is not None else None,  # type: ignore[arg-type]
+        customer_list_reason=listed.reason if listed is not None else None,
     )
+    if await session.get(ReturnInputRow, request.return_id) is None:
+        # What eligibility is decided on, as it is now: the policy simulator's input.
+        state = request.state
+        facts = {
+            "registered": registered.model_dump(mode="json", exclude={"number"}),
+            "items": [item.model_dump(mode="json") for item in request.items],
+            "customer_email": request.customer_email.lower(),
+            "method": state.method.value if state is not None else "label",
+            "store_id": state.store_id if state is not None else None,
+            "actor": state.timeline[0].actor.kind if state is not None and state.timeline else None,
+        }
+        session.add(
+            ReturnInputRow(return_id=request.return_id, created_at=request.created_at, facts=facts)
+        )
+    return registered
 
 
 async def record_event(

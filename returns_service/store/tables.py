@@ -266,6 +266,8 @@ class LabelRow(Base):
     spec: Mapped[dict | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+    # A `qr_drop_off` return's code for the drop-off point (its QR is drawn when asked for).
+    drop_off_code: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
 
 
 class ReturnPhotoRow(Base):
@@ -323,6 +325,32 @@ class StaffSessionRow(Base):
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class CustomerListRow(Base):
+    """A customer on the shop's block list (their returns wait for an agent) or allow list (no
+    review threshold, no frequent-returner review): at most one entry per address."""
+
+    __tablename__ = "customer_lists"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    list: Mapped[str] = mapped_column(String(16))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime]
+
+
+class ReturnInputRow(Base):
+    """What a return's eligibility was decided on, as it was when the return was registered
+    (order snapshots, units other returns held, the customer's recent returns and list entry):
+    the policy simulator decides it again from these."""
+
+    __tablename__ = "return_inputs"
+
+    return_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    facts: Mapped[dict]
 
 
 class StockLevelRow(Base):

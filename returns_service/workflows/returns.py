@@ -18,8 +18,8 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from returns_service.domain import refunds, search
-    from returns_service.domain.eligibility import EligibilityFacts, evaluate
+    from returns_service.domain import refunds, rules, search
+    from returns_service.domain.eligibility import BLOCKED, EligibilityFacts, evaluate
     from returns_service.domain.messages import (
         CARRIER_EVENT_SIGNAL,
         IN_CARRIERS_HANDS,
@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         RESTOCKABLE,
         SYSTEM,
         Actor,
+        Condition,
         Decision,
         Order,
         Refund,
@@ -60,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         Resolution,
         ReturnError,
         ReturnItem,
+        ReturnMethod,
         ReturnState,
         TimelineEntry,
     )
@@ -139,6 +141,8 @@ class ReturnWorkflow:
         # Per order, what the policy pays back by itself (of the above).
         self.due: dict[str, int] = {}
         self.refund_sequence = 0
+        # What the policy's rules changed in the return's fees (decided with its eligibility).
+        self.terms = refunds.NO_TERMS
         self.lock = asyncio.Lock()
 
     # --- the process ---------------------------------------------------------------------------
@@ -147,7 +151,16 @@ class ReturnWorkflow:
     async def run(self, start: StartReturn) -> ReturnState:
         await self.check_eligibility()
         await workflow.wait_condition(lambda: self.status is not Status.PENDING_REVIEW)
-        if self.status is Status.APPROVED:
+        if self.state.method is ReturnMethod.KEEP_ITEM:
+            if self.status is Status.APPROVED:
+                await self.keep()
+                await self.until_paid_then_close()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self.state
+        if self.status is Status.APPROVED and self.state.method is ReturnMethod.IN_STORE:
+            # Brought to the store: nothing to print, the store receives it.
+            self.label_settled = True
+        elif self.status is Status.APPROVED:
             await self.send_label()
         if self.status is Status.LABEL_SENT and self.state.label is not None:
             try:
@@ -166,15 +179,22 @@ class ReturnWorkflow:
                 await self.exchange()
             elif self.refunds_by_itself():
                 await self.refund_by_policy()
-            await workflow.wait_condition(lambda: self.status is Status.REFUNDED or self.finished)
-            if workflow.patched(PARTIAL_REFUNDS_STAY_OPEN):
-                # A partial refund leaves the rest refundable until an agent closes the return.
-                await workflow.wait_condition(
-                    lambda: self.finished or self.refundable_amount() == 0
-                )
-            await self.happen(Action.CLOSE)
+            await self.until_paid_then_close()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
+
+    async def until_paid_then_close(self) -> None:
+        await workflow.wait_condition(lambda: self.status is Status.REFUNDED or self.finished)
+        if workflow.patched(PARTIAL_REFUNDS_STAY_OPEN):
+            # A partial refund leaves the rest refundable until an agent closes the return.
+            await workflow.wait_condition(lambda: self.finished or self.refundable_amount() == 0)
+        await self.happen(Action.CLOSE)
+
+    async def keep(self) -> None:
+        """The customer keeps the items: once approved the return is paid back at once, and
+        nothing is shipped, received or restocked. A refund that fails waits for an agent."""
+        self.label_settled = True
+        await self.refund_by_policy(note="the customer keeps the items")
 
     async def check_eligibility(self) -> None:
         """Under the lock: a decision that arrives meanwhile (a cancel) waits for the verdict."""
@@ -209,6 +229,11 @@ class ReturnWorkflow:
         self.orders = registered.orders
         self.prior_quantity = registered.prior_quantity
         self.held = registered.held
+        email = self.state.customer.email
+        matched = rules.matching(
+            self.policy, self.orders, self.state.items, email, self.prior_quantity
+        )
+        self.terms = rules.terms(self.policy, self.state.items, matched)
         self.state.estimated_refund_amount = self.amount_for(lambda item: item.quantity)
         facts = EligibilityFacts(
             now=workflow.now(),
@@ -218,6 +243,13 @@ class ReturnWorkflow:
             reserved=registered.reserved,
             returns_in_90_days=registered.returns_in_90_days,
             estimated_refund_amount=self.state.estimated_refund_amount,
+            customer_email=email,
+            prior_quantity=registered.prior_quantity,
+            customer_list=registered.customer_list,
+            customer_list_reason=registered.customer_list_reason,
+            method=self.state.method,
+            store_id=self.state.store_id,
+            by_staff=self.state.timeline[0].actor.kind != "customer",
         )
         verdict, self.state.eligibility = evaluate(facts, self.policy)
         outcome = {
@@ -225,7 +257,12 @@ class ReturnWorkflow:
             Event.NEEDS_REVIEW: "pending_review",
             Event.INELIGIBLE: "rejected",
         }[verdict]
-        reasons = [r.detail for r in self.state.eligibility if r.outcome.value != "eligible"]
+        # Why a customer is on the block list is for agents only (they read it on the rule).
+        reasons = [
+            r.detail
+            for r in self.state.eligibility
+            if r.outcome.value != "eligible" and r.rule != BLOCKED
+        ]
         self.state.decision = Decision(
             outcome=outcome,  # type: ignore[arg-type]
             automatic=True,
@@ -247,6 +284,7 @@ class ReturnWorkflow:
                     items=self.state.items,
                     created_at=workflow.now(),
                     expires_at=expires_at,
+                    method=self.state.method,
                 ),
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=LABEL_RETRY,
@@ -317,11 +355,23 @@ class ReturnWorkflow:
         request = EntitleRefund(
             return_id=self.state.id,
             policy=self.policy,
-            items=self.state.items,
+            items=self.claimed_items(),
             at=workflow.now(),
             settle=settle,
+            terms=self.terms if self.terms != refunds.NO_TERMS else None,
         )
         return await self.in_store(ReturnSteps.entitle_refund, request, failure="EntitlementFailed")
+
+    def claimed_items(self) -> list[ReturnItem]:
+        """The items as the return claims them: kept items count as back in good condition."""
+        if self.state.method is not ReturnMethod.KEEP_ITEM:
+            return self.state.items
+        return [
+            item.model_copy(
+                update={"quantity_received": item.quantity, "condition": Condition.GOOD}
+            )
+            for item in self.state.items
+        ]
 
     def take(self, entitled: Entitled) -> None:
         self.entitled = {refund.order_id: refund.amount for refund in entitled.orders}
@@ -359,9 +409,9 @@ class ReturnWorkflow:
         elif replacement.status == "cancelled" and self.policy.auto_refund:
             await self.refund_by_policy()
 
-    async def refund_by_policy(self) -> None:
+    async def refund_by_policy(self, note: str | None = None) -> None:
         try:
-            await self.refund(RefundReturn(actor=POLICY))
+            await self.refund(RefundReturn(actor=POLICY, note=note))
         except ApplicationError:
             pass  # recorded on the return, which waits in `received` for an agent
 
@@ -406,7 +456,7 @@ class ReturnWorkflow:
             )
             if amount > 0:
                 await self.pay(request, split, method)
-            return await self.change(Action.REFUND, request.actor)
+            return await self.change(Action.REFUND, request.actor, note=request.note)
 
     async def pay(self, request: RefundReturn, split: dict[str, int], method: RefundMethod) -> None:
         self.refund_sequence += 1
@@ -488,7 +538,7 @@ class ReturnWorkflow:
         return sum(r.amount for r in self.refund_by_order(units))
 
     def refund_by_order(self, units: list[refunds.ReturnedUnits]) -> list[refunds.OrderRefund]:
-        return refunds.refund_by_order(self.orders, units, self.policy, self.held)
+        return refunds.refund_by_order(self.orders, units, self.policy, self.held, self.terms)
 
     def received_value_by_order(self) -> dict[str, int]:
         """Per order, what every received unit is worth under the return's policy: the most the

@@ -9,6 +9,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from returns_service.domain import rules
 from returns_service.domain.models import (
     Capture,
     Order,
@@ -19,6 +20,7 @@ from returns_service.domain.models import (
 )
 from returns_service.domain.refunds import (
     CaptureBalance,
+    Terms,
     allocate,
     estimate,
     line_paid,
@@ -69,7 +71,9 @@ def orders(draw: st.DrawFn, order_id: str) -> Order:
     return shaped.model_copy(update={"captures": captures})
 
 
-def an_item(number: int, order: Order, line: OrderLine, count: int) -> ReturnItem:
+def an_item(
+    number: int, order: Order, line: OrderLine, count: int, reason: Reason = Reason.WRONG_SIZE
+) -> ReturnItem:
     return ReturnItem(
         id=f"ri_{number}",
         order_id=order.id,
@@ -77,20 +81,59 @@ def an_item(number: int, order: Order, line: OrderLine, count: int) -> ReturnIte
         sku=line.sku,
         name=line.name,
         quantity=count,
-        reason=Reason.WRONG_SIZE,
+        reason=reason,
     )
 
+
+# Rules that change the fees of the items they match (by SKU, reason or value), in any order.
+rule_sets = st.lists(
+    st.fixed_dictionaries(
+        {
+            "when": st.fixed_dictionaries(
+                {},
+                optional={
+                    "skus": st.lists(
+                        st.sampled_from([f"SKU-{i}" for i in range(4)]), min_size=1, max_size=4
+                    ),
+                    "reasons": st.lists(st.sampled_from(list(Reason)), min_size=1, max_size=8),
+                    "amount_above": st.integers(0, 60_000),
+                },
+            ),
+            "then": st.fixed_dictionaries(
+                {},
+                optional={
+                    "restocking_fee_percent": st.integers(0, 100),
+                    "return_shipping_fee": st.integers(0, 3_000),
+                },
+            ),
+        }
+    ),
+    max_size=3,
+).map(lambda found: [{"name": f"rule-{i}", **rule} for i, rule in enumerate(found)])
 
 policies = st.builds(
     Policy,
     restocking_fee_percent=st.integers(0, 40),
     return_shipping_fee=st.integers(0, 1_500),
     refund_original_shipping=st.booleans(),
+    rules=rule_sets,
 )
+
+
+def ruled(policy: Policy, by_id: dict[str, Order], items: list[ReturnItem], prior) -> Terms:
+    """The fees the policy's rules set for these items (as the workflow decides them)."""
+    return rules.terms(
+        policy, items, rules.matching(policy, by_id, items, "ann@example.com", prior)
+    )
+
 
 # A return asks for (order index, line index, quantity, share of the maximum an agent refunds).
 asks = st.lists(
-    st.tuples(st.integers(0, 1), st.integers(0, 3), st.integers(1, 6)), min_size=1, max_size=4
+    st.tuples(
+        st.integers(0, 1), st.integers(0, 3), st.integers(1, 6), st.sampled_from(list(Reason))
+    ),
+    min_size=1,
+    max_size=4,
 )
 returns = st.lists(
     st.tuples(asks, st.sampled_from([None, 0.0, 0.5, 1.0]), st.booleans()),
@@ -115,7 +158,7 @@ def test_refunds_never_exceed_captures_or_the_returned_units_and_splits_add_up(
         # The units this return gets: what its lines still have, as the reservation would give.
         items = []
         taken: dict[tuple[str, str], int] = {}
-        for order_index, line_index, quantity in asked:
+        for order_index, line_index, quantity, reason in asked:
             order = (a, b)[order_index]
             line = order.lines[line_index % len(order.lines)]
             left = (
@@ -125,12 +168,13 @@ def test_refunds_never_exceed_captures_or_the_returned_units_and_splits_add_up(
                 continue
             count = min(quantity, left)
             taken[(order.id, line.id)] = taken.get((order.id, line.id), 0) + count
-            items.append(an_item(len(items) + 1, order, line, count))
+            items.append(an_item(len(items) + 1, order, line, count, reason))
         if not items:
             continue
         prior = {item.id: held[item.order_id].get(item.line_id, 0) for item in items}
         units = returned_units(items, prior, lambda item: item.quantity)
-        per_order = refund_by_order(by_id, units, policy, held)
+        terms = ruled(policy, by_id, items, prior)
+        per_order = refund_by_order(by_id, units, policy, held, terms)
         maxima = {r.order_id: r.amount for r in per_order}
         maximum = sum(maxima.values())
         # The automatic refund (None) pays the maximum; an agent picks part of it.
@@ -236,11 +280,14 @@ def test_the_portals_estimate_is_what_the_workflow_reckons_at_the_request(
         picks.append((order.id, line.id, count))
         if count:
             items.append(an_item(len(items) + 1, order, line, count))
-    shown = sum(part.amount for part in estimate(by_id, held_flat, picks, policy))
+    prior = {item.id: held_flat[(item.order_id, item.line_id)] for item in items}
+    terms = ruled(policy, by_id, items, prior)
+    shown = sum(part.amount for part in estimate(by_id, held_flat, picks, policy, terms))
     held_nested: dict[str, dict[str, int]] = {}
     for (order_id, line_id), count in held_flat.items():
         held_nested.setdefault(order_id, {})[line_id] = count
-    prior = {item.id: held_flat[(item.order_id, item.line_id)] for item in items}
     units = returned_units(items, prior, lambda item: item.quantity)
-    reckoned = sum(part.amount for part in refund_by_order(by_id, units, policy, held_nested))
+    reckoned = sum(
+        part.amount for part in refund_by_order(by_id, units, policy, held_nested, terms)
+    )
     assert shown == reckoned

@@ -114,9 +114,14 @@ class FakeCarrier:
             "tracking_number": f"FP{number:010d}",
             "label_url": f"/v1/return-labels/{shipment_id}.pdf",
             "reference": body.get("reference"),
+            "method": body.get("method", "label"),
             "from_address": body["from_address"],
             "to_address": body["to_address"],
         }
+        if shipment["method"] == "qr_drop_off":
+            # Nothing to print: a code the drop-off point scans.
+            shipment["label_url"] = None
+            shipment["drop_off_code"] = f"FPDROP{number:08d}"
         self.shipments[shipment_id] = shipment
         return 201, shipment
 

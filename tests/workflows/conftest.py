@@ -36,8 +36,10 @@ from returns_service.domain.models import (
     Customer,
     Order,
     Policy,
+    Reason,
     Resolution,
     ReturnItem,
+    ReturnMethod,
     ReturnState,
 )
 from returns_service.store.orders import put_order
@@ -87,6 +89,9 @@ class Harness:
         indexed: bool = False,
         actor: Actor | None = None,
         note: str | None = None,
+        method: ReturnMethod = ReturnMethod.LABEL,
+        store_id: str | None = None,
+        reason: Reason = Reason.WRONG_SIZE,
     ) -> WorkflowHandle[Any, Any]:
         line = order.lines[0]
         return_id = f"ret_{uuid.uuid4().hex}"
@@ -103,7 +108,7 @@ class Harness:
                     sku=line.sku,
                     name=line.name,
                     quantity=quantity,
-                    reason="wrong_size",
+                    reason=reason,
                 )
             ],
             policy=policy or Policy(),
@@ -112,6 +117,8 @@ class Harness:
             replacement_items=replacement_items or [],
             indexed=indexed,
             note=note,
+            method=method,
+            store_id=store_id,
         )
         handle = await self.client.start_workflow(
             WORKFLOW_NAME, start, id=return_id, task_queue=self.task_queue, result_type=ReturnState

@@ -60,6 +60,8 @@ from returns_service.api.schemas import (
 )
 from returns_service.config import Settings
 from returns_service.documents.label_pdf import label_pdf
+from returns_service.documents.qr import qr_png
+from returns_service.domain import refunds, rules
 from returns_service.domain.messages import (
     AddNote,
     ApproveReturn,
@@ -75,10 +77,13 @@ from returns_service.domain.messages import (
 )
 from returns_service.domain.models import (
     Customer,
+    Order,
+    Policy,
     Reason,
     ReplacementItem,
     Resolution,
     ReturnItem,
+    ReturnMethod,
     ReturnState,
     still_returnable,
 )
@@ -118,6 +123,7 @@ from returns_service.store.returns import (
     keep_label_pdf,
     list_returns,
 )
+from returns_service.store.tables import LabelRow
 from returns_service.workflows.returns import ReturnWorkflow
 
 router = APIRouter(prefix="/v1/returns", tags=["returns"])
@@ -141,9 +147,19 @@ def _by(*roles: str) -> Any:
 # --- create ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class Resolved:
+    items: list[ReturnItem]
+    customer: Customer
+    currency: str
+    orders: dict[str, Order]
+    # Per order and line, the units other returns hold.
+    held: dict[tuple[str, str], int]
+
+
 async def _resolve_items(
     session: AsyncSession, body: ReturnCreate, principal: Principal
-) -> tuple[list[ReturnItem], Customer, str]:
+) -> Resolved:
     """Check the request against the order snapshots; every mistake names its field. A customer's
     request sees only their own orders: another's answers like one that does not exist."""
     orders = {
@@ -207,7 +223,44 @@ async def _resolve_items(
     if body.resolution is not Resolution.EXCHANGE and body.replacement_items:
         raise InvalidInput("replacement_items", "only an exchange sends replacement items")
     first = involved[0].customer
-    return items, Customer(id=first.id, email=email), currencies.pop()
+    return Resolved(items, Customer(id=first.id, email=email), currencies.pop(), orders, held)
+
+
+def _check_method(body: ReturnCreate, resolved: Resolved, policy: Policy, customer: bool) -> None:
+    """The way back asked for: at one of the shop's stores for `in_store`; for a customer, one
+    the shop offers for these items, and keeping them only where the policy allows it (the
+    workflow decides the same again, with the same rules)."""
+    method = body.method
+    if method is ReturnMethod.IN_STORE:
+        if body.store_id is None:
+            raise InvalidInput("store_id", "name the store the items are brought to")
+        if policy.store(body.store_id) is None:
+            stores = ", ".join(store.id for store in policy.stores) or "none"
+            raise InvalidInput("store_id", f"not one of the shop's stores ({stores})")
+    elif body.store_id is not None:
+        raise InvalidInput("store_id", "only an in_store return names a store")
+    if not customer:
+        return
+    matched = rules.matching(
+        policy, resolved.orders, resolved.items, resolved.customer.email, _prior(resolved)
+    )
+    offered = rules.methods_offered(policy, resolved.items, matched)
+    if method not in offered:
+        names = ", ".join(m.value for m in offered) or "no method"
+        raise InvalidInput("method", f"the shop offers {names} for these items")
+    if method is ReturnMethod.KEEP_ITEM:
+        picks = [(item.order_id, item.line_id, item.quantity) for item in resolved.items]
+        terms = rules.terms(policy, resolved.items, matched)
+        estimate = sum(
+            part.amount
+            for part in refunds.estimate(resolved.orders, resolved.held, picks, policy, terms)
+        )
+        if not rules.keep_allowed(policy, resolved.items, matched, estimate):
+            raise InvalidInput("method", "the shop's policy does not let these items be kept")
+
+
+def _prior(resolved: Resolved) -> dict[str, int]:
+    return {item.id: resolved.held.get((item.order_id, item.line_id), 0) for item in resolved.items}
 
 
 @router.post(
@@ -260,8 +313,9 @@ async def _create(
     if seed is not None and await gateway.started(return_id) is not None:
         return await _decided(read, gateway, return_id, principal)
     async with read.begin():
-        items, customer, currency = await _resolve_items(read, body, principal)
+        resolved = await _resolve_items(read, body, principal)
         policy = await current_policy(read)
+    items, customer, currency = resolved.items, resolved.customer, resolved.currency
     if body.language is not None and body.language not in languages():
         raise InvalidInput("language", f"one of {', '.join(languages())}")
     for index, item in enumerate(body.items):
@@ -271,6 +325,7 @@ async def _create(
     if principal.is_customer and body.resolution not in policy.resolutions:
         offered = ", ".join(r.value for r in policy.resolutions)
         raise InvalidInput("resolution", f"the shop offers {offered}")
+    _check_method(body, resolved, policy, principal.is_customer)
     if principal.is_customer:
         await _within_hourly_limit(write, customer.email, settings.customer_returns_per_hour)
     start = StartReturn(
@@ -285,6 +340,8 @@ async def _create(
         replacement_items=[ReplacementItem(**item.model_dump()) for item in body.replacement_items],
         language=body.language,
         note=None if principal.is_customer else f"on behalf of {customer.email}",
+        method=body.method,
+        store_id=body.store_id,
     )
     try:
         state = await gateway.start_return(start)
@@ -427,6 +484,45 @@ async def read_label(
     return await label_response(read, write, return_id, principal)
 
 
+@router.get(
+    "/{return_id}/label/qr",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+async def read_label_qr(
+    return_id: ReturnId,
+    read: SessionDep,
+    principal: Annotated[Principal, _by(*STAFF, CUSTOMER)],
+) -> Response:
+    """A `qr_drop_off` return's drop-off code as a QR image, to show at the drop-off point."""
+    return await qr_response(read, return_id, principal)
+
+
+async def qr_response(read: AsyncSession, return_id: str, principal: Principal) -> Response:
+    """The return's drop-off QR as a PNG, for the API and the portal: NotFound as for a label."""
+    label = await _valid_label(read, return_id, principal)
+    if label.drop_off_code is None:
+        raise NotFound(f"return {return_id} is sent with a printed label, not a drop-off code")
+    return Response(
+        qr_png(label.drop_off_code),
+        media_type="image/png",
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
+
+
+async def _valid_label(read: AsyncSession, return_id: str, principal: Principal) -> LabelRow:
+    """The return's label: NotFound when it has none, it is someone else's, or it is void (the
+    return will not be sent)."""
+    async with read.begin():
+        found = await get_label(read, return_id)
+    if found is None or not principal.may_see(found[1]):
+        raise NotFound(f"return {return_id} has no label")
+    label, _, status = found
+    if status in VOID_LABEL:
+        raise NotFound(f"the label of return {return_id} is void: the return is {status}")
+    return label
+
+
 async def label_response(
     read: AsyncSession,
     write: AsyncSession,
@@ -436,13 +532,9 @@ async def label_response(
 ) -> Response:
     """The return's label as a PDF, for the API and the portal: NotFound when it has none, it
     is someone else's, or it is void (the return will not be sent)."""
-    async with read.begin():
-        found = await get_label(read, return_id)
-    if found is None or not principal.may_see(found[1]):
-        raise NotFound(f"return {return_id} has no label")
-    label, _, status = found
-    if status in VOID_LABEL:
-        raise NotFound(f"the label of return {return_id} is void: the return is {status}")
+    label = await _valid_label(read, return_id, principal)
+    if label.drop_off_code is not None:
+        raise NotFound(f"return {return_id} has nothing to print: show its drop-off QR code")
     pdf = label.pdf
     if pdf is None:
         pdf = await asyncio.to_thread(label_pdf, label)
