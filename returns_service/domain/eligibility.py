@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from returns_service.domain import rules
+from returns_service.domain import refunds, rules
 from returns_service.domain.models import (
     Model,
     Order,
@@ -23,6 +23,7 @@ from returns_service.domain.models import (
     RuleResult,
     WindowBasis,
 )
+from returns_service.domain.refunds import Terms
 from returns_service.domain.status import Event
 from returns_service.domain.views import BLOCKED_CUSTOMER as BLOCKED
 
@@ -286,11 +287,39 @@ PASSED = {
 }
 
 
-def evaluate(facts: EligibilityFacts, policy: Policy) -> tuple[Event, list[RuleResult]]:
+class Verdict(Model):
+    event: Event
+    results: list[RuleResult]
+    # What the return would pay back, as requested, and what the rules changed in its fees.
+    estimated_refund_amount: int
+    terms: Terms
+
+
+def decide(
+    facts: EligibilityFacts, held: Mapping[str, Mapping[str, int]], policy: Policy
+) -> Verdict:
+    """A return's verdict under `policy` from the facts it was requested with (`held`: per order
+    and line, the units other returns held): the workflow decides by it, and the policy
+    simulator decides again by it under a draft."""
+    matched = matched_rules(facts, policy)
+    terms = rules.terms(policy, facts.items, matched)
+    units = refunds.returned_units(facts.items, facts.prior_quantity, lambda item: item.quantity)
+    estimate = sum(
+        part.amount for part in refunds.refund_by_order(facts.orders, units, policy, held, terms)
+    )
+    facts = facts.model_copy(update={"estimated_refund_amount": estimate})
+    event, results = evaluate(facts, policy, matched)
+    return Verdict(event=event, results=results, estimated_refund_amount=estimate, terms=terms)
+
+
+def evaluate(
+    facts: EligibilityFacts, policy: Policy, matched: Matched | None = None
+) -> tuple[Event, list[RuleResult]]:
     """Apply every rule and show each one's answer (the policy's own rules only where they
     match); any ineligible rejects, else any review routes to an agent."""
     results = []
-    matched = matched_rules(facts, policy)
+    if matched is None:
+        matched = matched_rules(facts, policy)
     for rule in RULES:
         found = rule(facts, policy, matched)
         name = rule.__name__

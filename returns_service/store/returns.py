@@ -160,6 +160,29 @@ async def record_event(
     return ReturnEventRow(**values) if fresh else None
 
 
+VERDICTS = ("approved", "pending_review", "rejected")
+
+
+async def keep_verdict(session: AsyncSession, state: ReturnState) -> None:
+    """The policy's verdict on the return, once, beside what it was decided on: what the policy
+    simulator compares a draft policy's verdict with."""
+    timeline = state.timeline
+    if len(timeline) != 2 or timeline[1].actor.kind != "policy":
+        return
+    if timeline[1].status.value not in VERDICTS:
+        return
+    inputs = table(ReturnInputRow).c
+    await session.execute(
+        update(table(ReturnInputRow))
+        .where(inputs.return_id == state.id, inputs.outcome.is_(None))
+        .values(
+            outcome=timeline[1].status.value,
+            estimated_refund_amount=state.estimated_refund_amount,
+            decided_at=timeline[1].at,
+        )
+    )
+
+
 async def project_return(
     session: AsyncSession, state: ReturnState, document: dict[str, Any] | None = None
 ) -> bool:
@@ -203,6 +226,8 @@ async def project_return(
             },
             keys=["id"],
         )
+    if written:
+        await keep_verdict(session, state)
     if written and state.status in RELEASED:
         kept = await release_entitlement(session, state.id)
         await session.execute(

@@ -351,6 +351,13 @@ class ReturnInputRow(Base):
     return_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
     facts: Mapped[dict]
+    # The policy's verdict on them (approved, pending_review, rejected), the estimated refund
+    # then, and when it was decided; None until it is.
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True, default=None)
+    estimated_refund_amount: Mapped[int | None] = mapped_column(
+        BigInteger, nullable=True, default=None
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
 
 
 class StockLevelRow(Base):

@@ -18,8 +18,8 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from returns_service.domain import refunds, rules, search
-    from returns_service.domain.eligibility import BLOCKED, EligibilityFacts, evaluate
+    from returns_service.domain import refunds, search
+    from returns_service.domain.eligibility import BLOCKED, EligibilityFacts, decide
     from returns_service.domain.messages import (
         CARRIER_EVENT_SIGNAL,
         IN_CARRIERS_HANDS,
@@ -229,12 +229,6 @@ class ReturnWorkflow:
         self.orders = registered.orders
         self.prior_quantity = registered.prior_quantity
         self.held = registered.held
-        email = self.state.customer.email
-        matched = rules.matching(
-            self.policy, self.orders, self.state.items, email, self.prior_quantity
-        )
-        self.terms = rules.terms(self.policy, self.state.items, matched)
-        self.state.estimated_refund_amount = self.amount_for(lambda item: item.quantity)
         facts = EligibilityFacts(
             now=workflow.now(),
             orders=registered.orders,
@@ -242,8 +236,7 @@ class ReturnWorkflow:
             available_quantity=registered.available_quantity,
             reserved=registered.reserved,
             returns_in_90_days=registered.returns_in_90_days,
-            estimated_refund_amount=self.state.estimated_refund_amount,
-            customer_email=email,
+            customer_email=self.state.customer.email,
             prior_quantity=registered.prior_quantity,
             customer_list=registered.customer_list,
             customer_list_reason=registered.customer_list_reason,
@@ -251,7 +244,10 @@ class ReturnWorkflow:
             store_id=self.state.store_id,
             by_staff=self.state.timeline[0].actor.kind != "customer",
         )
-        verdict, self.state.eligibility = evaluate(facts, self.policy)
+        decided = decide(facts, self.held, self.policy)
+        verdict, self.state.eligibility = decided.event, decided.results
+        self.terms = decided.terms
+        self.state.estimated_refund_amount = decided.estimated_refund_amount
         outcome = {
             Event.ELIGIBLE: "approved",
             Event.NEEDS_REVIEW: "pending_review",

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
+from pydantic import Field
 
 from returns_service.api.auth import STAFF, Principal, allow
 from returns_service.api.deps import SessionDep, WriteSessionDep
+from returns_service.api.errors import InvalidInput
+from returns_service.api.schemas import Request
 from returns_service.domain.models import Policy
+from returns_service.domain.simulation import Simulation
+from returns_service.domain.types import Moment
 from returns_service.store.orders import current_policy, put_policy
+from returns_service.store.simulation import simulate_period
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
 
@@ -30,3 +38,49 @@ async def replace_policy(
     async with session.begin():
         await put_policy(session, body, datetime.now(UTC))
     return body
+
+
+class SimulationIn(Request):
+    policy: Policy = Field(description="The draft policy, as `PUT /v1/policy` takes it.")
+    created_after: Moment = Field(description="Returns created at or after this moment...")
+    created_before: Moment = Field(description="...and before this one.")
+    cursor: str | None = Field(
+        default=None, max_length=300, description="`next_cursor` of the answer before."
+    )
+
+
+def _cursor(after: tuple[datetime, str]) -> str:
+    raw = json.dumps([after[0].isoformat(), after[1]]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[datetime, str]:
+    try:
+        moment, return_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(moment), str(return_id)
+    except (ValueError, TypeError) as error:
+        raise InvalidInput("cursor", "not a cursor this API gave") from error
+
+
+@router.post("/simulations", response_model=Simulation)
+async def simulate_policy(
+    body: SimulationIn,
+    session: SessionDep,
+    _: Annotated[Principal, Depends(allow("ops", "admin"))],
+) -> Simulation:
+    """Decide every return created in the period again under a draft policy, with the workflow's
+    own eligibility and refund code, on the facts each return was decided on (its items, order
+    snapshots, the units other returns held, the customer's recent returns and list entry):
+    moves nothing, starts nothing, saves nothing. Returns requested before the simulator
+    existed, or not decided yet, are not counted."""
+    if body.created_before <= body.created_after:
+        raise InvalidInput("created_before", "must be later than created_after")
+    after = _after(body.cursor) if body.cursor else None
+    async with session.begin():
+        simulator = await simulate_period(
+            session, body.policy, body.created_after, body.created_before, after
+        )
+    result = simulator.result
+    following = simulator.next_after()
+    result.next_cursor = _cursor(following) if following else None
+    return result

@@ -30,6 +30,9 @@ def upgrade() -> None:
         sa.Column("return_id", sa.String(64), primary_key=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
         sa.Column("facts", sa.JSON(), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=True),
+        sa.Column("estimated_refund_amount", sa.BigInteger(), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
     )
 
     with op.batch_alter_table("labels") as batch:

@@ -1,0 +1,179 @@
+"""The policy simulator: every return of a period decided again under a draft policy, by the same
+pure eligibility and refund code as the workflow, on the facts each return was decided on. It
+moves nothing and starts nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, NamedTuple
+
+from pydantic import BaseModel, Field
+
+from returns_service.domain.eligibility import EligibilityFacts, decide
+from returns_service.domain.models import Model, Order, Policy, ReturnItem, ReturnMethod
+from returns_service.domain.status import Event
+
+OUTCOME = {
+    Event.ELIGIBLE: "approved",
+    Event.NEEDS_REVIEW: "pending_review",
+    Event.INELIGIBLE: "rejected",
+}
+# How many changed returns one answer lists.
+PAGE = 100
+
+
+class RegisteredFacts(Model):
+    """What the store found when it registered the return (`RegisteredReturn`, without its
+    number)."""
+
+    orders: dict[str, Order]
+    available_quantity: dict[str, int]
+    prior_quantity: dict[str, int]
+    reserved: bool
+    returns_in_90_days: int
+    held: dict[str, dict[str, int]] = Field(default_factory=dict)
+    customer_list: Literal["blocked", "allowed"] | None = None
+    customer_list_reason: str | None = None
+
+
+class RecordedInputs(Model):
+    """A return's eligibility inputs as the store keeps them (`return_inputs.facts`)."""
+
+    registered: RegisteredFacts
+    items: list[ReturnItem]
+    customer_email: str
+    method: ReturnMethod = ReturnMethod.LABEL
+    store_id: str | None = None
+    # Who requested it (an actor's kind).
+    actor: str | None = None
+
+    def facts(self, now: datetime) -> EligibilityFacts:
+        """The workflow's facts, from these already validated parts."""
+        registered = self.registered
+        return EligibilityFacts.model_construct(
+            now=now,
+            orders=registered.orders,
+            items=self.items,
+            available_quantity=registered.available_quantity,
+            reserved=registered.reserved,
+            returns_in_90_days=registered.returns_in_90_days,
+            estimated_refund_amount=0,
+            customer_email=self.customer_email,
+            prior_quantity=registered.prior_quantity,
+            customer_list=registered.customer_list,
+            customer_list_reason=registered.customer_list_reason,
+            method=self.method,
+            store_id=self.store_id,
+            by_staff=self.actor != "customer",
+        )
+
+
+class Recorded(Model):
+    """One return as the simulator reads it: its facts, and the policy's verdict on them."""
+
+    id: str
+    number: str | None
+    created_at: datetime
+    facts: EligibilityFacts
+    # Per order and line, the units other returns held when it was requested.
+    held: dict[str, dict[str, int]] = Field(default_factory=dict)
+    outcome: str
+    estimated_refund_amount: int
+
+
+class Tally(BaseModel):
+    approved: int = 0
+    pending_review: int = 0
+    rejected: int = 0
+    estimated_refund_total: int = 0
+
+    def add(self, outcome: str, refund: int) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        self.estimated_refund_total += refund
+
+
+class Change(BaseModel):
+    id: str
+    number: str | None
+    now: str
+    draft: str
+    refund_now: int
+    refund_draft: int
+
+
+class Simulation(BaseModel):
+    returns: int = 0
+    changed: int = 0
+    now: Tally = Field(default_factory=Tally)
+    draft: Tally = Field(default_factory=Tally)
+    changes: list[Change] = Field(default_factory=list)
+    next_cursor: str | None = None
+
+
+class Redecided(NamedTuple):
+    """A return's verdicts now and under the draft: all that comes back from a simulating
+    process."""
+
+    created_at: datetime
+    id: str
+    number: str | None
+    now: str
+    refund_now: int
+    draft: str
+    refund_draft: int
+
+
+def redecided(one: Recorded, draft: Policy) -> Redecided:
+    verdict = decide(one.facts, one.held, draft)
+    return Redecided(
+        one.created_at,
+        one.id,
+        one.number,
+        one.outcome,
+        one.estimated_refund_amount,
+        OUTCOME[verdict.event],
+        verdict.estimated_refund_amount,
+    )
+
+
+class Simulator:
+    """Decides returns again under `draft`, one by one: the changes listed are the first `PAGE`
+    after the return `after` (created_at, id), in the order the returns come."""
+
+    def __init__(self, draft: Policy, after: tuple[datetime, str] | None = None) -> None:
+        self.draft = draft
+        self.after = after
+        self.result = Simulation()
+        self.last: tuple[datetime, str] | None = None
+        self.more = False
+
+    def count(self, decided: Redecided) -> None:
+        """One return's verdicts, now and under the draft, in the period's order."""
+        result = self.result
+        result.returns += 1
+        result.now.add(decided.now, decided.refund_now)
+        result.draft.add(decided.draft, decided.refund_draft)
+        if decided.draft == decided.now and decided.refund_draft == decided.refund_now:
+            return
+        result.changed += 1
+        key = (decided.created_at, decided.id)
+        if self.after is not None and key <= self.after:
+            return
+        if len(result.changes) == PAGE:
+            self.more = True
+            return
+        result.changes.append(
+            Change(
+                id=decided.id,
+                number=decided.number,
+                now=decided.now,
+                draft=decided.draft,
+                refund_now=decided.refund_now,
+                refund_draft=decided.refund_draft,
+            )
+        )
+        self.last = key
+
+    def next_after(self) -> tuple[datetime, str] | None:
+        """Where the next page of changes starts, when there is one."""
+        return self.last if self.more else None
