@@ -217,8 +217,10 @@ class RegisterReturn(Model):
     state: ReturnState | None = None
 
 
-class RegisteredReturn(Model):
-    number: str
+class RegisteredFacts(Model):
+    """What the store found when it registered a return: what its eligibility is decided on
+    (kept with it, so that the policy simulator can decide it again)."""
+
     orders: dict[str, Order]
     # Per item id: units of the line still returnable before this return, and how many units of
     # the line earlier returns hold (for cumulative refund rounding).
@@ -231,6 +233,10 @@ class RegisteredReturn(Model):
     # The customer's entry on the shop's block or allow list, and why (absent: on neither).
     customer_list: Literal["blocked", "allowed"] | None = None
     customer_list_reason: str | None = None
+
+
+class RegisteredReturn(RegisteredFacts):
+    number: str
 
 
 class CreateLabel(Model):

@@ -5,12 +5,13 @@ moves nothing and starts nothing."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field
 
 from returns_service.domain.eligibility import EligibilityFacts, decide
-from returns_service.domain.models import Model, Order, Policy, ReturnItem, ReturnMethod
+from returns_service.domain.messages import RegisteredFacts
+from returns_service.domain.models import Model, Policy, ReturnItem, ReturnMethod
 from returns_service.domain.status import Event
 
 OUTCOME = {
@@ -20,20 +21,6 @@ OUTCOME = {
 }
 # How many changed returns one answer lists.
 PAGE = 100
-
-
-class RegisteredFacts(Model):
-    """What the store found when it registered the return (`RegisteredReturn`, without its
-    number)."""
-
-    orders: dict[str, Order]
-    available_quantity: dict[str, int]
-    prior_quantity: dict[str, int]
-    reserved: bool
-    returns_in_90_days: int
-    held: dict[str, dict[str, int]] = Field(default_factory=dict)
-    customer_list: Literal["blocked", "allowed"] | None = None
-    customer_list_reason: str | None = None
 
 
 class RecordedInputs(Model):
