@@ -24,6 +24,7 @@ import httpx
 from temporalio.exceptions import ApplicationError
 
 from returns_service.activities.http import json_object
+from returns_service.activities.labels import label_key
 from returns_service.activities.ports import BoughtLabel, CarrierUnavailable
 from returns_service.domain.messages import CreateLabel
 from returns_service.domain.models import ReturnMethod
@@ -65,7 +66,7 @@ class HttpCarrier:
             answer = await self.client.post(
                 "/v1/return-labels",
                 json=body,
-                headers={"Idempotency-Key": f"label:{request.return_id}"},
+                headers={"Idempotency-Key": f"label:{label_key(request)}"},
             )
         except httpx.HTTPError as error:
             raise CarrierUnavailable(f"the carrier could not be reached: {error!r}") from error

@@ -4,7 +4,7 @@ API makes it (`carrier.py`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from returns_service.activities.ports import (
     BoughtLabel,
@@ -28,15 +28,24 @@ class RenderedLabels:
     name = "builtin"
 
     async def buy(self, request: CreateLabel) -> BoughtLabel:
-        tracking_number = "RT" + derived(request.return_id, 14).upper()
+        key = label_key(request)
+        tracking_number = "RT" + derived(key, 14).upper()
         code = (
-            "DO" + derived(f"drop-off:{request.return_id}", 12).upper()
+            "DO" + derived(f"drop-off:{key}", 12).upper()
             if request.method is ReturnMethod.QR_DROP_OFF
             else None
         )
         return BoughtLabel(
             carrier=self.name, tracking_number=tracking_number, pdf=None, drop_off_code=code
         )
+
+
+def label_key(request: CreateLabel) -> str:
+    """What makes a label one of a kind: its return, and which of the return's labels it is
+    (an expired return's new label is another)."""
+    if request.attempt == 1:
+        return request.return_id
+    return f"{request.return_id}:{request.attempt}"
 
 
 class StoreCarrier:
@@ -54,10 +63,22 @@ class StoreCarrier:
         self.return_address = return_address
 
     async def create_label(self, request: CreateLabel) -> Label:
+        """The return's label, bought once per attempt: a second one (for an expired return)
+        takes the first one's place."""
         row = await self._saved(request.return_id)
-        if row is None:
+        if row is None or row.attempt < request.attempt:
             addressed = await self._addressed(request)
             bought = await self.source.buy(addressed)
+            values = {
+                "carrier": bought.carrier,
+                "tracking_number": bought.tracking_number,
+                "pdf": bought.pdf,
+                "spec": addressed.model_dump(mode="json") if bought.pdf is None else None,
+                "created_at": request.created_at,
+                "expires_at": request.expires_at,
+                "drop_off_code": bought.drop_off_code,
+                "attempt": request.attempt,
+            }
             async with self.sessions.begin() as session:
                 await insert_once(
                     session,
@@ -65,14 +86,16 @@ class StoreCarrier:
                     {
                         "id": f"lbl_{derived(request.return_id, 20)}",
                         "return_id": request.return_id,
-                        "carrier": bought.carrier,
-                        "tracking_number": bought.tracking_number,
-                        "pdf": bought.pdf,
-                        "spec": addressed.model_dump(mode="json") if bought.pdf is None else None,
-                        "created_at": request.created_at,
-                        "expires_at": request.expires_at,
-                        "drop_off_code": bought.drop_off_code,
+                        **values,
                     },
+                )
+                await session.execute(
+                    update(LabelRow)
+                    .where(
+                        LabelRow.return_id == request.return_id,
+                        LabelRow.attempt < request.attempt,
+                    )
+                    .values(**values)
                 )
                 await claim_tracking_number(
                     session, bought.tracking_number, request.return_id, request.created_at

@@ -21,11 +21,14 @@ from returns_service.domain.messages import (
     CreateLabel,
     Entitled,
     EntitleRefund,
+    HoldItems,
     IssueRefund,
     RecordStatus,
     RefundResult,
+    RegisteredFacts,
     RegisteredReturn,
     RegisterReturn,
+    ReleaseItems,
     RestockItems,
     RestockResult,
     ReturnActivity,
@@ -34,7 +37,12 @@ from returns_service.domain.models import Label
 from returns_service.domain.status import Status, status_event
 from returns_service.domain.steps import ReturnSteps
 from returns_service.store.entitlements import entitle_return
-from returns_service.store.returns import project_return, register_return
+from returns_service.store.returns import (
+    hold_items,
+    project_return,
+    register_return,
+    release_items,
+)
 
 T = TypeVar("T")
 
@@ -113,6 +121,17 @@ class ReturnActivities(ReturnSteps):
         await self.notifications.wake(endpoints)
         return registered
 
+    @activity.defn(name=ReturnActivity.HOLD_ITEMS)
+    async def hold_items(self, request: HoldItems) -> RegisteredFacts:
+        with bad_data_is_final():
+            async with self.sessions.begin() as session:
+                return await hold_items(session, request)
+
+    @activity.defn(name=ReturnActivity.RELEASE_ITEMS)
+    async def release_items(self, request: ReleaseItems) -> None:
+        async with self.sessions.begin() as session:
+            await release_items(session, request.return_id, request.item_ids)
+
     @activity.defn(name=ReturnActivity.ENTITLE)
     async def entitle_refund(self, request: EntitleRefund) -> Entitled:
         with bad_data_is_final():
@@ -147,6 +166,8 @@ class ReturnActivities(ReturnSteps):
     def all(self) -> list[Callable[..., Any]]:
         return [
             self.register_return,
+            self.hold_items,
+            self.release_items,
             self.entitle_refund,
             self.create_label,
             self.restock_items,

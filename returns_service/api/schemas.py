@@ -19,6 +19,7 @@ from returns_service.domain.models import (
     Reason,
     RefundMethod,
     Resolution,
+    ReturnItem,
     ReturnMethod,
 )
 from returns_service.domain.types import (
@@ -238,6 +239,21 @@ class RefundIn(Request):
 
 class CloseIn(Request):
     note: Text | None = None
+
+
+class ReissueIn(Request):
+    """A new label for an expired return (nothing to say: the caller is who asks)."""
+
+
+class AddItemsIn(Request):
+    items: Annotated[list[ReturnItemIn], Field(min_length=1, max_length=50)]
+
+
+class AddedItems(Request):
+    """The items to add as the workflow takes them: checked against the orders, numbered after
+    the return's own."""
+
+    items: list[ReturnItem]
 
 
 class NoteIn(Request):

@@ -134,6 +134,16 @@ class ReportReplacement(Model):
     note: str | None = None
 
 
+class ReissueLabel(Model):
+    actor: Actor
+
+
+class AddItems(Model):
+    actor: Actor
+    # Checked against the orders by the API: the customer's, not in the return yet.
+    items: list[ReturnItem] = Field(min_length=1)
+
+
 class CloseReturn(Model):
     actor: Actor
     note: str | None = None
@@ -188,6 +198,8 @@ class ReturnUpdate:
     CLOSE = "close"
     REPLACEMENT = "replacement"
     NOTE = "note"
+    REISSUE_LABEL = "reissue_label"
+    ADD_ITEMS = "add_items"
 
 
 STATE_QUERY = "state"
@@ -203,6 +215,8 @@ class ReturnActivity:
     REFUND = "issue_refund"
     RECORD_STATUS = "record_status"
     ENTITLE = "entitle_refund"
+    HOLD_ITEMS = "hold_items"
+    RELEASE_ITEMS = "release_items"
 
 
 # --- activities ----------------------------------------------------------------------------------
@@ -239,6 +253,25 @@ class RegisteredReturn(RegisteredFacts):
     number: str
 
 
+class HoldItems(Model):
+    """Hold the units of these items for the return again (a new label for an expired return),
+    or for the first time (items it adds); all or none."""
+
+    return_id: str
+    customer_email: str
+    items: list[ReturnItem]
+    # The return's creation and status (for the lists of returns by reason).
+    created_at: datetime
+    status: str
+
+
+class ReleaseItems(Model):
+    """Items the return tried to add and was refused: they are not its."""
+
+    return_id: str
+    item_ids: list[str]
+
+
 class CreateLabel(Model):
     return_id: str
     number: str
@@ -248,6 +281,8 @@ class CreateLabel(Model):
     expires_at: datetime
     # `qr_drop_off`: the carrier gives a drop-off code instead of a label to print.
     method: ReturnMethod = ReturnMethod.LABEL
+    # The return's n-th label (a new one for an expired return is the second).
+    attempt: int = 1
     # Filled in by the label activity (from the order and the settings), not by the workflow.
     from_address: Address | None = None
     to_address: Address | None = None

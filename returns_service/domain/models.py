@@ -440,6 +440,8 @@ class ReturnState(Model):
     eligibility: list[RuleResult] = Field(default_factory=list)
     errors: list[ReturnError] = Field(default_factory=list)
     receiving_location: str | None = None
+    # An expired return may get a new label until then (None: it may not, or not any more).
+    reissue_until: datetime | None = None
     replacement_items: list[ReplacementItem] = Field(default_factory=list)
     replacement: Replacement | None = None
     # The customer's language for what they are told (None: the shop's default, English).
@@ -460,6 +462,8 @@ class ReturnState(Model):
             actions = [a for a in actions if a not in refused] + ["replacement"]
         if self.status is Status.REFUNDED and not self.refundable_amount:
             actions = [a for a in actions if a != "refund"]
+        if self.reissue_until is None:
+            actions = [a for a in actions if a != "reissue_label"]
         if self.status is Status.APPROVED:
             # Kept items are paid back once approved (again by an agent, if that failed);
             # nothing of theirs is shipped or received. Other returns are paid back once back.

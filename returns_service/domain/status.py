@@ -29,6 +29,8 @@ class Action(StrEnum):
     RECEIVE = "receive"
     REFUND = "refund"
     CLOSE = "close"
+    # A new label for a return whose label expired (within the policy's days after).
+    REISSUE_LABEL = "reissue_label"
 
 
 class Event(StrEnum):
@@ -57,6 +59,7 @@ TRANSITIONS: dict[Action | Event, dict[Status, Status]] = {
     # approved only for items the customer keeps (ReturnState.actions says which).
     Action.REFUND: {S.APPROVED: S.REFUNDED, S.RECEIVED: S.REFUNDED, S.REFUNDED: S.REFUNDED},
     Action.CLOSE: {S.RECEIVED: S.CLOSED, S.REFUNDED: S.CLOSED},
+    Action.REISSUE_LABEL: {S.EXPIRED: S.LABEL_SENT},
     Action.CANCEL: {
         S.REQUESTED: S.CANCELLED,
         S.PENDING_REVIEW: S.CANCELLED,

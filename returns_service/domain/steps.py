@@ -15,11 +15,14 @@ from returns_service.domain.messages import (
     DrainWebhooks,
     Entitled,
     EntitleRefund,
+    HoldItems,
     IssueRefund,
     RecordStatus,
     RefundResult,
+    RegisteredFacts,
     RegisteredReturn,
     RegisterReturn,
+    ReleaseItems,
     RestockItems,
     RestockResult,
     ReturnActivity,
@@ -52,6 +55,16 @@ class ReturnSteps(Protocol):
     @activity.defn(name=ReturnActivity.REFUND)
     async def issue_refund(self, request: IssueRefund) -> RefundResult:
         """Pay back, once per key, against the orders' captures."""
+        ...
+
+    @activity.defn(name=ReturnActivity.HOLD_ITEMS)
+    async def hold_items(self, request: HoldItems) -> RegisteredFacts:
+        """Hold the items' units for the return again, or for the first time; all or none."""
+        ...
+
+    @activity.defn(name=ReturnActivity.RELEASE_ITEMS)
+    async def release_items(self, request: ReleaseItems) -> None:
+        """Items the return was refused: they hold nothing and are not its."""
         ...
 
     @activity.defn(name=ReturnActivity.RECORD_STATUS)

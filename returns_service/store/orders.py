@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.domain.models import Order, Policy, still_returnable
@@ -182,9 +182,13 @@ async def customers_of_order(session: AsyncSession, number: str) -> list[str]:
 
 
 async def held_quantities(
-    session: AsyncSession, order_ids: Iterable[str], excluding_return: str | None = None
+    session: AsyncSession,
+    order_ids: Iterable[str],
+    excluding_return: str | None = None,
+    excluding_items: tuple[str, Sequence[str]] | None = None,
 ) -> dict[tuple[str, str], int]:
-    """Units of each order line that returns hold (open or finished, not given back)."""
+    """Units of each order line that returns hold (open or finished, not given back), but
+    those of one return, or of some items of one return."""
     query = (
         select(ReturnLineRow.order_id, ReturnLineRow.line_id, func.sum(ReturnLineRow.quantity))
         .where(ReturnLineRow.order_id.in_(sorted(set(order_ids))), ReturnLineRow.holds.is_(True))
@@ -192,6 +196,11 @@ async def held_quantities(
     )
     if excluding_return is not None:
         query = query.where(ReturnLineRow.return_id != excluding_return)
+    if excluding_items is not None:
+        return_id, item_ids = excluding_items
+        query = query.where(
+            ~and_(ReturnLineRow.return_id == return_id, ReturnLineRow.item_id.in_(list(item_ids)))
+        )
     return {(o, ln): int(q) for o, ln, q in (await session.execute(query)).all()}
 
 

@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, func, literal_column, select, tuple_, update
+from sqlalchemy import String, and_, delete, func, literal_column, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.domain.ids import derived
-from returns_service.domain.messages import RegisteredReturn, RegisterReturn
-from returns_service.domain.models import ReturnState, still_returnable
+from returns_service.domain.messages import (
+    HoldItems,
+    RegisteredFacts,
+    RegisteredReturn,
+    RegisterReturn,
+)
+from returns_service.domain.models import Order, ReturnItem, ReturnState, still_returnable
 from returns_service.domain.status import RELEASED
 from returns_service.store.entitlements import release_entitlement
 from returns_service.store.lists import entry_for
 from returns_service.store.orders import get_orders, held_quantities
 from returns_service.store.tables import (
+    CustomerListRow,
     LabelRow,
     ReplacementOrderRow,
     ReturnEventRow,
@@ -32,17 +39,33 @@ from returns_service.store.tables import (
 from returns_service.store.upsert import insert_once, upsert
 
 
-async def register_return(session: AsyncSession, request: RegisterReturn) -> RegisteredReturn:
-    """Give the return its number and reserve its units if every line still has them, in one
-    transaction under the orders' lock, so that two returns never both get the last unit.
-    Repeating it for the same return changes nothing."""
-    order_ids = sorted({item.order_id for item in request.items})
+@dataclass
+class Availability:
+    """Units of the items' lines that other holds leave, under the orders' lock."""
+
+    orders: dict[str, Order]
+    available: dict[str, int]
+    prior: dict[str, int]
+    # Per order and line: the units other returns (and other items) hold.
+    held: dict[str, dict[str, int]]
+    # Whether every item's units fit (items naming the same line share it).
+    fits: bool
+
+
+async def availability(
+    session: AsyncSession, return_id: str, items: Sequence[ReturnItem]
+) -> Availability:
+    """Lock the items' orders and reckon what their lines have left beside every hold but the
+    items' own."""
+    order_ids = sorted({item.order_id for item in items})
     orders = await get_orders(session, order_ids, lock=True)
-    held = await held_quantities(session, order_ids, excluding_return=request.return_id)
+    held = await held_quantities(
+        session, order_ids, excluding_items=(return_id, [item.id for item in items])
+    )
     returnable = {order_id: still_returnable(order, held) for order_id, order in orders.items()}
     available = {}
     prior = {}
-    for item in request.items:
+    for item in items:
         prior[item.id] = held.get((item.order_id, item.line_id), 0)
         available[item.id] = returnable.get(item.order_id, {}).get(item.line_id, 0)
     by_order: dict[str, dict[str, int]] = {}
@@ -50,12 +73,110 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
         by_order.setdefault(order_id, {})[line_id] = units
     # Several items of one return may name the same line: they share its availability.
     asked: dict[tuple[str, str], int] = {}
-    for item in request.items:
+    for item in items:
         key = (item.order_id, item.line_id)
         asked[key] = asked.get(key, 0) + item.quantity
-    reserved = all(
-        asked[(item.order_id, item.line_id)] <= available[item.id] for item in request.items
+    fits = all(asked[(item.order_id, item.line_id)] <= available[item.id] for item in items)
+    return Availability(orders, available, prior, by_order, fits)
+
+
+async def customer_context(
+    session: AsyncSession, return_id: str, email: str, at: datetime
+) -> tuple[int, CustomerListRow | None]:
+    """The customer's other returns in the 90 days before `at`, and their list entry."""
+    recent = await session.scalar(
+        select(func.count())
+        .select_from(ReturnRow)
+        .where(
+            ReturnRow.customer_email == email.lower(),
+            ReturnRow.created_at >= at - timedelta(days=90),
+            ReturnRow.id != return_id,
+        )
     )
+    return int(recent or 0), await entry_for(session, email)
+
+
+def registered_facts(
+    found: Availability, reserved: bool, recent: int, listed: CustomerListRow | None
+) -> dict[str, Any]:
+    return {
+        "orders": found.orders,
+        "available_quantity": found.available,
+        "prior_quantity": found.prior,
+        "reserved": reserved,
+        "returns_in_90_days": recent,
+        "held": found.held,
+        "customer_list": listed.list if listed is not None else None,
+        "customer_list_reason": listed.reason if listed is not None else None,
+    }
+
+
+async def hold_items(session: AsyncSession, request: HoldItems) -> RegisteredFacts:
+    """Hold the units of `request.items` for the return, all or none, under the orders' lock:
+    items it has (an expired return getting a new label) and items it adds (kept with their
+    reasons). Repeating it answers the same."""
+    found = await availability(session, request.return_id, request.items)
+    if found.fits:
+        rows = {
+            row.item_id: row
+            for row in await session.scalars(
+                select(ReturnLineRow).where(ReturnLineRow.return_id == request.return_id)
+            )
+        }
+        reasons = set(
+            await session.scalars(
+                select(ReturnReasonRow.reason).where(ReturnReasonRow.return_id == request.return_id)
+            )
+        )
+        for item in request.items:
+            row = rows.get(item.id)
+            if row is not None:
+                row.holds = True
+                continue
+            session.add(line_row(request.return_id, item, holds=True))
+            if item.reason.value not in reasons:
+                reasons.add(item.reason.value)
+                session.add(
+                    ReturnReasonRow(
+                        return_id=request.return_id,
+                        reason=item.reason.value,
+                        status=request.status,
+                        created_at=request.created_at,
+                    )
+                )
+    recent, listed = await customer_context(
+        session, request.return_id, request.customer_email, request.created_at
+    )
+    return RegisteredFacts(**registered_facts(found, found.fits, recent, listed))
+
+
+async def release_items(session: AsyncSession, return_id: str, item_ids: Sequence[str]) -> None:
+    """Items the return tried to add and was refused: they hold nothing and are not its."""
+    await session.execute(
+        delete(ReturnLineRow).where(
+            ReturnLineRow.return_id == return_id, ReturnLineRow.item_id.in_(list(item_ids))
+        )
+    )
+
+
+def line_row(return_id: str, item: ReturnItem, holds: bool) -> ReturnLineRow:
+    return ReturnLineRow(
+        return_id=return_id,
+        item_id=item.id,
+        order_id=item.order_id,
+        line_id=item.line_id,
+        quantity=item.quantity,
+        reason=item.reason.value,
+        holds=holds,
+    )
+
+
+async def register_return(session: AsyncSession, request: RegisterReturn) -> RegisteredReturn:
+    """Give the return its number and reserve its units if every line still has them, in one
+    transaction under the orders' lock, so that two returns never both get the last unit.
+    Repeating it for the same return changes nothing."""
+    found = await availability(session, request.return_id, request.items)
+    reserved = found.fits
 
     row = await session.scalar(select(ReturnRow).where(ReturnRow.id == request.return_id))
     if row is None:
@@ -83,17 +204,7 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
                 )
             )
         for item in request.items:
-            session.add(
-                ReturnLineRow(
-                    return_id=request.return_id,
-                    item_id=item.id,
-                    order_id=item.order_id,
-                    line_id=item.line_id,
-                    quantity=item.quantity,
-                    reason=item.reason.value,
-                    holds=reserved,
-                )
-            )
+            session.add(line_row(request.return_id, item, holds=reserved))
     else:
         reserved = bool(
             await session.scalar(
@@ -103,26 +214,11 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
             )
         )
 
-    recent = await session.scalar(
-        select(func.count())
-        .select_from(ReturnRow)
-        .where(
-            ReturnRow.customer_email == request.customer_email.lower(),
-            ReturnRow.created_at >= request.created_at - timedelta(days=90),
-            ReturnRow.id != request.return_id,
-        )
+    recent, listed = await customer_context(
+        session, request.return_id, request.customer_email, request.created_at
     )
-    listed = await entry_for(session, request.customer_email)
     registered = RegisteredReturn(
-        number=row.number,
-        orders=orders,
-        available_quantity=available,
-        prior_quantity=prior,
-        reserved=reserved,
-        returns_in_90_days=int(recent or 0),
-        held=by_order,
-        customer_list=listed.list if listed is not None else None,  # type: ignore[arg-type]
-        customer_list_reason=listed.reason if listed is not None else None,
+        number=row.number, **registered_facts(found, reserved, recent, listed)
     )
     if await session.get(ReturnInputRow, request.return_id) is None:
         # What eligibility is decided on, as it is now: the policy simulator's input.

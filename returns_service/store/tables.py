@@ -268,6 +268,8 @@ class LabelRow(Base):
     expires_at: Mapped[datetime]
     # A `qr_drop_off` return's code for the drop-off point (its QR is drawn when asked for).
     drop_off_code: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    # Which of the return's labels this is: an expired return's new label takes its place.
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class ReturnPhotoRow(Base):

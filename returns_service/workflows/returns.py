@@ -18,13 +18,14 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from returns_service.domain import refunds, search
+    from returns_service.domain import refunds, rules, search
     from returns_service.domain.eligibility import BLOCKED, EligibilityFacts, decide
     from returns_service.domain.messages import (
         CARRIER_EVENT_SIGNAL,
         IN_CARRIERS_HANDS,
         STATE_QUERY,
         WORKFLOW_NAME,
+        AddItems,
         AddNote,
         ApproveReturn,
         CancelReturn,
@@ -33,13 +34,17 @@ with workflow.unsafe.imports_passed_through():
         CreateLabel,
         Entitled,
         EntitleRefund,
+        HoldItems,
         IssueRefund,
         OrderAmount,
         ReceiveItems,
         RecordStatus,
         RefundReturn,
+        RegisteredFacts,
         RegisterReturn,
+        ReissueLabel,
         RejectReturn,
+        ReleaseItems,
         ReportReplacement,
         RestockItem,
         RestockItems,
@@ -54,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         Condition,
         Decision,
+        Label,
         Order,
         Refund,
         RefundMethod,
@@ -102,6 +108,7 @@ PAYMENT_HEARTBEAT = timedelta(seconds=5)
 ENTITLEMENTS = "refund-entitlements"
 PARTIAL_REFUNDS_STAY_OPEN = "partial-refunds-stay-open"
 SHIPPING_WHEN_SETTLED = "shipping-when-settled"
+LABEL_REISSUE = "label-reissue"
 BAD_DATA = "BadData"
 T = TypeVar("T")
 In = TypeVar("In")
@@ -141,6 +148,8 @@ class ReturnWorkflow:
         # Per order, what the policy pays back by itself (of the above).
         self.due: dict[str, int] = {}
         self.refund_sequence = 0
+        # How many labels the return was given (an expired one may get another).
+        self.labels = 0
         # What the policy's rules changed in the return's fees (decided with its eligibility).
         self.terms = refunds.NO_TERMS
         self.lock = asyncio.Lock()
@@ -162,14 +171,7 @@ class ReturnWorkflow:
             self.label_settled = True
         elif self.status is Status.APPROVED:
             await self.send_label()
-        if self.status is Status.LABEL_SENT and self.state.label is not None:
-            try:
-                await workflow.wait_condition(
-                    lambda: self.status is not Status.LABEL_SENT,
-                    timeout=max(self.state.label.expires_at - workflow.now(), timedelta(0)),
-                )
-            except TimeoutError:
-                await self.happen(Event.LABEL_EXPIRED, note="no shipment before expiry")
+        await self.until_shipped_or_expired()
         await workflow.wait_condition(lambda: self.status is Status.RECEIVED or self.finished)
         if self.status is Status.RECEIVED:
             await self.restock()
@@ -182,6 +184,40 @@ class ReturnWorkflow:
             await self.until_paid_then_close()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
+
+    async def until_shipped_or_expired(self) -> None:
+        """Wait for the parcel until its label expires. An expired return may get a new label
+        within the policy's days after, and waits again (returns started before there were new
+        labels: expired is final)."""
+        while self.status is Status.LABEL_SENT and self.state.label is not None:
+            label = self.state.label
+            try:
+                await workflow.wait_condition(
+                    lambda: self.status is not Status.LABEL_SENT,
+                    timeout=max(label.expires_at - workflow.now(), timedelta(0)),
+                )
+                return
+            except TimeoutError:
+                days = self.policy.label_reissue_days
+                if days:
+                    self.state.reissue_until = workflow.now() + timedelta(days=days)
+                await self.happen(Event.LABEL_EXPIRED, note="no shipment before expiry")
+            until = self.state.reissue_until
+            if self.status is not Status.EXPIRED or until is None:
+                return
+            if not workflow.patched(LABEL_REISSUE):
+                return
+            try:
+                await workflow.wait_condition(
+                    lambda: self.status is not Status.EXPIRED,
+                    timeout=max(until - workflow.now(), timedelta(0)),
+                )
+            except TimeoutError:
+                async with self.lock:
+                    if self.status is Status.EXPIRED:
+                        self.state.reissue_until = None
+                        await self.record("the time for a new label is over")
+                return
 
     async def until_paid_then_close(self) -> None:
         await workflow.wait_condition(lambda: self.status is Status.REFUNDED or self.finished)
@@ -269,29 +305,12 @@ class ReturnWorkflow:
         await self.change(verdict, POLICY)
 
     async def send_label(self) -> None:
-        expires_at = workflow.now() + timedelta(days=self.policy.label_expiry_days)
         try:
-            label = await workflow.execute_activity_method(
-                ReturnSteps.create_label,
-                CreateLabel(
-                    return_id=self.state.id,
-                    number=self.state.number or self.state.id,
-                    customer=self.state.customer,
-                    items=self.state.items,
-                    created_at=workflow.now(),
-                    expires_at=expires_at,
-                    method=self.state.method,
-                ),
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=LABEL_RETRY,
-            )
+            label = await self.buy_label()
         except ActivityError as error:
             # The carrier will not ship it (an address it cannot read): the return stays
             # approved, shows why, and can still be received when it arrives anyway.
-            detail = str(error.cause) if error.cause else str(error)
-            self.state.errors.append(
-                ReturnError(code="LabelRefused", detail=detail, at=workflow.now())
-            )
+            detail = self.label_refused(error)
             self.label_settled = True  # those waiting for the label hear it will not come
             await self.record(f"label refused: {detail}")
             return
@@ -299,6 +318,30 @@ class ReturnWorkflow:
         self.state.tracking_number = label.tracking_number
         self.label_settled = True
         await self.happen(Event.LABEL_CREATED)
+
+    async def buy_label(self) -> Label:
+        """The return's next label, valid for the policy's days from now."""
+        self.labels += 1
+        return await workflow.execute_activity_method(
+            ReturnSteps.create_label,
+            CreateLabel(
+                return_id=self.state.id,
+                number=self.state.number or self.state.id,
+                customer=self.state.customer,
+                items=self.state.items,
+                created_at=workflow.now(),
+                expires_at=workflow.now() + timedelta(days=self.policy.label_expiry_days),
+                method=self.state.method,
+                attempt=self.labels,
+            ),
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=LABEL_RETRY,
+        )
+
+    def label_refused(self, error: ActivityError) -> str:
+        detail = str(error.cause) if error.cause else str(error)
+        self.state.errors.append(ReturnError(code="LabelRefused", detail=detail, at=workflow.now()))
+        return detail
 
     async def restock(self) -> None:
         location = self.state.receiving_location or "default"
@@ -944,6 +987,189 @@ class ReturnWorkflow:
             raise ApplicationError(
                 "text: write the note", {"field": "text"}, type="InvalidInput", non_retryable=True
             )
+
+    @workflow.update(name=ReturnUpdate.REISSUE_LABEL)
+    async def reissue_label(self, request: ReissueLabel) -> ReturnState:
+        """A new label for an expired return: its units are held again (unless other returns
+        took them meanwhile), and it waits for its parcel as before, with a new expiry."""
+        async with self.lock:
+            self.check_reissue()
+            held = await self.hold(self.state.items)
+            if not held.reserved:
+                raise ApplicationError(
+                    "the items can no longer be returned: other returns hold them now",
+                    {"current_status": self.status.value, "available_actions": self.actions()},
+                    type="InvalidTransition",
+                    non_retryable=True,
+                )
+            try:
+                label = await self.buy_label()
+            except ActivityError as error:
+                detail = self.label_refused(error)
+                await self.record(f"new label refused: {detail}")
+                raise ApplicationError(
+                    f"the carrier refused a new label: {detail}",
+                    {"current_status": self.status.value, "available_actions": self.actions()},
+                    type="LabelRefused",
+                    non_retryable=True,
+                ) from error
+            self.state.label = label
+            self.state.tracking_number = label.tracking_number
+            self.state.reissue_until = None
+            return await self.change(Action.REISSUE_LABEL, request.actor, note="a new label")
+
+    @reissue_label.validator
+    def validate_reissue(self, request: ReissueLabel) -> None:
+        self.check_reissue()
+
+    def check_reissue(self) -> None:
+        self.require(Action.REISSUE_LABEL)
+        until = self.state.reissue_until
+        if until is not None and workflow.now() > until:
+            raise ApplicationError(
+                f"a new label was possible until {until.isoformat()}",
+                {"current_status": self.status.value, "available_actions": []},
+                type="InvalidTransition",
+                non_retryable=True,
+            )
+
+    async def hold(self, items: list[ReturnItem]) -> RegisteredFacts:
+        held = await self.in_store(
+            ReturnSteps.hold_items,
+            HoldItems(
+                return_id=self.state.id,
+                customer_email=self.state.customer.email,
+                items=items,
+                created_at=self.state.created_at,
+                status=self.status.value,
+            ),
+            failure="HoldFailed",
+        )
+        if held is None:
+            raise ApplicationError(
+                f"the store could not hold the items: {self.state.errors[-1].detail}",
+                type="InvalidTransition",
+                non_retryable=True,
+            )
+        return held
+
+    @workflow.update(name=ReturnUpdate.ADD_ITEMS)
+    async def add_items(self, request: AddItems) -> ReturnState:
+        """Items the customer forgot, added while the parcel has not left: their units are held
+        and their eligibility decided as for a new return (anything it refuses, or, for a
+        customer, sends to an agent, adds nothing); the estimate grows and the label stays."""
+        async with self.lock:
+            self.check_adding(request)
+            held = await self.hold(request.items)
+            if not held.reserved:
+                raise ApplicationError(
+                    "items: other returns hold these units now",
+                    {"field": "items"},
+                    type="InvalidInput",
+                    non_retryable=True,
+                )
+            facts = EligibilityFacts(
+                now=workflow.now(),
+                orders=held.orders,
+                items=request.items,
+                available_quantity=held.available_quantity,
+                reserved=True,
+                returns_in_90_days=held.returns_in_90_days,
+                customer_email=self.state.customer.email,
+                prior_quantity=held.prior_quantity,
+                customer_list=held.customer_list,
+                customer_list_reason=held.customer_list_reason,
+                method=self.state.method,
+                store_id=self.state.store_id,
+                by_staff=request.actor.kind != "customer",
+            )
+            decided = decide(facts, held.held, self.policy)
+            reasons = [r.detail for r in decided.results if r.outcome.value != "eligible"]
+            if decided.event is Event.NEEDS_REVIEW and request.actor.kind != "customer":
+                reasons = []  # an agent is the review
+            others = {
+                order.id
+                for order in held.orders.values()
+                if order.currency != self.state.currency
+                or order.customer.email.lower() != self.state.customer.email.lower()
+            }
+            if others:
+                reasons.append("the orders are another customer's, or in another currency")
+            if reasons:
+                await self.in_store(
+                    ReturnSteps.release_items,
+                    ReleaseItems(return_id=self.state.id, item_ids=[i.id for i in request.items]),
+                    failure="ReleaseFailed",
+                )
+                raise ApplicationError(
+                    "items: " + "; ".join(reasons),
+                    {"field": "items"},
+                    type="InvalidInput",
+                    non_retryable=True,
+                )
+            self.take_items(request.items, held)
+            self.state.eligibility.extend(decided.results)
+            names = ", ".join(f"{item.name} ×{item.quantity}" for item in request.items)
+            self.state.timeline.append(
+                TimelineEntry(
+                    at=workflow.now(),
+                    status=self.status,
+                    actor=request.actor,
+                    note=f"items added: {names}",
+                )
+            )
+            self.index()
+            await self.record(f"items added by {request.actor.label()}: {names}")
+            return self.snapshot()
+
+    def take_items(self, items: list[ReturnItem], held: RegisteredFacts) -> None:
+        """The added items are the return's: their orders, the units others hold before them,
+        and the fees and estimate of the whole return again."""
+        for order_id, order in held.orders.items():
+            if order_id not in self.orders:
+                self.orders[order_id] = order
+                self.held[order_id] = dict(held.held.get(order_id, {}))
+        for item in items:
+            self.prior_quantity[item.id] = held.prior_quantity.get(item.id, 0)
+        self.state.items.extend(item.model_copy() for item in items)
+        self.state.order_ids = list(dict.fromkeys(i.order_id for i in self.state.items))
+        matched = rules.matching(
+            self.policy,
+            self.orders,
+            self.state.items,
+            self.state.customer.email,
+            self.prior_quantity,
+        )
+        self.terms = rules.terms(self.policy, self.state.items, matched)
+        self.state.estimated_refund_amount = self.amount_for(lambda item: item.quantity)
+
+    @add_items.validator
+    def validate_add_items(self, request: AddItems) -> None:
+        self.check_adding(request)
+
+    def check_adding(self, request: AddItems) -> None:
+        if self.status not in (Status.APPROVED, Status.LABEL_SENT) or (
+            self.state.method is ReturnMethod.KEEP_ITEM
+        ):
+            raise ApplicationError(
+                f"cannot add items to a return that is {self.status.value}"
+                + (" (kept items)" if self.state.method is ReturnMethod.KEEP_ITEM else ""),
+                {"current_status": self.status.value, "available_actions": self.actions()},
+                type="InvalidTransition",
+                non_retryable=True,
+            )
+        ids = {item.id for item in self.state.items}
+        lines = {(item.order_id, item.line_id) for item in self.state.items}
+        for index, item in enumerate(request.items):
+            if item.id in ids or (item.order_id, item.line_id) in lines:
+                raise ApplicationError(
+                    f"items[{index}].line_id: this order line is in the return already",
+                    {"field": f"items[{index}].line_id"},
+                    type="InvalidInput",
+                    non_retryable=True,
+                )
+            ids.add(item.id)
+            lines.add((item.order_id, item.line_id))
 
     @workflow.update(name=ReturnUpdate.CLOSE)
     async def close(self, request: CloseReturn) -> ReturnState:

@@ -26,10 +26,15 @@ def test_the_happy_path_is_allowed_step_by_step():
     assert status is Status.CLOSED
 
 
-def test_terminal_statuses_allow_nothing():
-    for status in TERMINAL:
+def test_terminal_statuses_allow_nothing_but_a_new_label_for_an_expired_return():
+    for status in TERMINAL - {Status.EXPIRED}:
         assert available_actions(status) == []
         assert not any(status in table for table in TRANSITIONS.values())
+    assert available_actions(Status.EXPIRED) == ["reissue_label"]
+    assert [change for change, table in TRANSITIONS.items() if Status.EXPIRED in table] == [
+        Action.REISSUE_LABEL
+    ]
+    assert next_status(Status.EXPIRED, Action.REISSUE_LABEL) is Status.LABEL_SENT
 
 
 def test_cancel_only_before_receipt():

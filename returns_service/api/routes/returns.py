@@ -38,6 +38,8 @@ from returns_service.api.idempotency import (
 )
 from returns_service.api.ids import new_id
 from returns_service.api.schemas import (
+    AddedItems,
+    AddItemsIn,
     ApproveIn,
     BulkActionIn,
     BulkActionOut,
@@ -50,10 +52,12 @@ from returns_service.api.schemas import (
     PhotoOut,
     ReceiveIn,
     RefundIn,
+    ReissueIn,
     RejectIn,
     ReplacementIn,
     Request,
     ReturnCreate,
+    ReturnItemIn,
     ReturnOut,
     ReturnPage,
     ShipIn,
@@ -63,12 +67,14 @@ from returns_service.documents.label_pdf import label_pdf
 from returns_service.documents.qr import qr_png
 from returns_service.domain import refunds, rules
 from returns_service.domain.messages import (
+    AddItems,
     AddNote,
     ApproveReturn,
     CancelReturn,
     CloseReturn,
     ReceiveItems,
     RefundReturn,
+    ReissueLabel,
     RejectReturn,
     ReportReplacement,
     ShipReturn,
@@ -157,22 +163,25 @@ class Resolved:
     held: dict[tuple[str, str], int]
 
 
-async def _resolve_items(
-    session: AsyncSession, body: ReturnCreate, principal: Principal
-) -> Resolved:
-    """Check the request against the order snapshots; every mistake names its field. A customer's
-    request sees only their own orders: another's answers like one that does not exist."""
+async def _items_of(
+    session: AsyncSession,
+    asked_items: list[ReturnItemIn],
+    principal: Principal,
+    numbered_after: int = 0,
+) -> tuple[list[ReturnItem], dict[str, Order], dict[tuple[str, str], int]]:
+    """The items asked for, checked against the order snapshots; every mistake names its field.
+    A customer sees only their own orders: another's answers like one that does not exist."""
     orders = {
         order_id: order
         for order_id, order in (
-            await get_orders(session, [item.order_id for item in body.items])
+            await get_orders(session, [item.order_id for item in asked_items])
         ).items()
         if principal.may_see(order.customer.email)
     }
     held = await held_quantities(session, orders)
     items: list[ReturnItem] = []
     seen: set[tuple[str, str]] = set()
-    for index, asked in enumerate(body.items):
+    for index, asked in enumerate(asked_items):
         order = orders.get(asked.order_id)
         if order is None:
             raise InvalidInput(f"items[{index}].order_id", f"order {asked.order_id} does not exist")
@@ -198,7 +207,7 @@ async def _resolve_items(
             )
         items.append(
             ReturnItem(
-                id=f"ri_{index + 1}",
+                id=f"ri_{numbered_after + index + 1}",
                 order_id=order.id,
                 line_id=line.id,
                 sku=line.sku,
@@ -208,6 +217,14 @@ async def _resolve_items(
                 comment=asked.comment,
             )
         )
+    return items, orders, held
+
+
+async def _resolve_items(
+    session: AsyncSession, body: ReturnCreate, principal: Principal
+) -> Resolved:
+    """Check the request against the order snapshots; every mistake names its field."""
+    items, orders, held = await _items_of(session, body.items, principal)
     involved = [orders[item.order_id] for item in items]
     emails = {order.customer.email.lower() for order in involved}
     if len(emails) > 1:
@@ -796,6 +813,15 @@ ACTIONS: dict[str, Action[Any, Any]] = {
             " shown to the customer.",
         ),
         Action(
+            "label",
+            ReturnWorkflow.reissue_label,
+            ReissueLabel,
+            ReissueIn,
+            ("agent", CUSTOMER),
+            "A new label for an expired return, within the policy's `label_reissue_days` after it"
+            " expired: its units are held again and it is `label_sent` with a new expiry.",
+        ),
+        Action(
             "replacement",
             ReturnWorkflow.report_replacement,
             ReportReplacement,
@@ -860,8 +886,8 @@ def _action_route(action: Action[Any, Any]) -> Callable[..., Awaitable[Response]
         )
     ]
     route.__signature__ = inspect.Signature(parameters, return_annotation=Response)  # type: ignore[attr-defined]
-    route.__name__ = (
-        "report_replacement" if action.name == "replacement" else f"{action.name}_return"
+    route.__name__ = {"replacement": "report_replacement", "label": "reissue_label"}.get(
+        action.name, f"{action.name}_return"
     )
     route.__doc__ = action.description
     return route
@@ -874,6 +900,51 @@ for _action in ACTIONS.values():
         methods=["POST"],
         response_model=ReturnOut,
     )
+
+
+ADD_ITEMS: Action[AddItems, AddedItems] = Action(
+    "items",
+    ReturnWorkflow.add_items,
+    AddItems,
+    AddedItems,
+    ("agent", CUSTOMER),
+    "Add forgotten items.",
+)
+
+
+@router.post("/{return_id}/items", response_model=ReturnOut)
+async def add_items(
+    return_id: ReturnId,
+    body: AddItemsIn,
+    actions: ActionsDep,
+    principal: Annotated[Principal, _by("agent", CUSTOMER)],
+) -> Response:
+    """Items the customer forgot, from their orders, added while the return is `approved` or
+    `label_sent`: their eligibility is decided as for a new return (what it refuses, or for a
+    customer sends to an agent, adds nothing: 422 on `items`); the estimate grows and the label
+    stays the parcel's."""
+
+    async def work() -> Answer:
+        current = await actions.document(return_id, principal)
+        async with actions.sessions() as read, read.begin():
+            items, orders, _ = await _items_of(read, body.items, principal, len(current.items))
+            policy = await current_policy(read)
+        lines = {(item.order_id, item.line_id) for item in current.items}
+        for index, item in enumerate(items):
+            order = orders[item.order_id]
+            if order.customer.email.lower() != current.customer.email.lower():
+                raise InvalidInput(f"items[{index}].order_id", "is not the customer's order")
+            if order.currency != current.currency:
+                raise InvalidInput(f"items[{index}].order_id", "is in another currency")
+            if (item.order_id, item.line_id) in lines:
+                raise InvalidInput(f"items[{index}].line_id", "is in the return already")
+            if principal.is_customer and item.reason not in policy.reasons:
+                offered = ", ".join(r.value for r in policy.reasons)
+                raise InvalidInput(f"items[{index}].reason", f"the shop's reasons are {offered}")
+        out = await actions.deliver(return_id, ADD_ITEMS, AddedItems(items=items), principal)
+        return Answer(200, out.model_dump(mode="json"), {})
+
+    return await actions.idempotency.run(principal, body, work)
 
 
 @router.post("/actions", response_model=BulkActionOut)

@@ -1,5 +1,6 @@
 """customer_lists (the shop's block and allow lists), return_inputs (what each return's
-eligibility was decided on, for the policy simulator), labels.drop_off_code (qr_drop_off)
+eligibility was decided on, for the policy simulator), labels.drop_off_code (qr_drop_off) and
+labels.attempt (a new label for an expired return)
 
 Revision ID: 0018
 Revises: 0017
@@ -37,10 +38,12 @@ def upgrade() -> None:
 
     with op.batch_alter_table("labels") as batch:
         batch.add_column(sa.Column("drop_off_code", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("labels") as batch:
+        batch.drop_column("attempt")
         batch.drop_column("drop_off_code")
     op.drop_table("return_inputs")
     op.drop_table("customer_lists")
