@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from returns_service.domain import refunds, rules
+from returns_service.domain.messages import RegisteredFacts
 from returns_service.domain.models import (
     Model,
     Order,
@@ -55,6 +56,39 @@ class EligibilityFacts(Model):
 
 
 Matched = Mapping[str, list[Rule]]
+
+
+def facts_of(
+    registered: RegisteredFacts,
+    now: datetime,
+    items: list[ReturnItem],
+    customer_email: str,
+    method: ReturnMethod,
+    store_id: str | None,
+    by_staff: bool,
+    trusted: bool = False,
+) -> EligibilityFacts:
+    """The facts a return (or items added to it) is decided on, from what the store found when
+    it held their units. `trusted`: parts validated already (the simulator's), not again."""
+    fields: dict[str, Any] = {
+        "now": now,
+        "orders": registered.orders,
+        "items": items,
+        "available_quantity": registered.available_quantity,
+        "reserved": registered.reserved,
+        "returns_in_90_days": registered.returns_in_90_days,
+        "estimated_refund_amount": 0,
+        "customer_email": customer_email,
+        "prior_quantity": registered.prior_quantity,
+        "customer_list": registered.customer_list,
+        "customer_list_reason": registered.customer_list_reason,
+        "method": method,
+        "store_id": store_id,
+        "by_staff": by_staff,
+    }
+    if trusted:
+        return EligibilityFacts.model_construct(**fields)
+    return EligibilityFacts.model_validate(fields)
 
 
 def matched_rules(facts: EligibilityFacts, policy: Policy) -> dict[str, list[Rule]]:

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, Field
 
-from returns_service.domain.eligibility import EligibilityFacts, decide
+from returns_service.domain.eligibility import EligibilityFacts, decide, facts_of
 from returns_service.domain.messages import RegisteredFacts
 from returns_service.domain.models import Model, Policy, ReturnItem, ReturnMethod
 from returns_service.domain.status import Event
@@ -36,22 +36,15 @@ class RecordedInputs(Model):
 
     def facts(self, now: datetime) -> EligibilityFacts:
         """The workflow's facts, from these already validated parts."""
-        registered = self.registered
-        return EligibilityFacts.model_construct(
-            now=now,
-            orders=registered.orders,
-            items=self.items,
-            available_quantity=registered.available_quantity,
-            reserved=registered.reserved,
-            returns_in_90_days=registered.returns_in_90_days,
-            estimated_refund_amount=0,
-            customer_email=self.customer_email,
-            prior_quantity=registered.prior_quantity,
-            customer_list=registered.customer_list,
-            customer_list_reason=registered.customer_list_reason,
-            method=self.method,
-            store_id=self.store_id,
+        return facts_of(
+            self.registered,
+            now,
+            self.items,
+            self.customer_email,
+            self.method,
+            self.store_id,
             by_staff=self.actor != "customer",
+            trusted=True,
         )
 
 

@@ -19,7 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from returns_service.domain import refunds, rules, search
-    from returns_service.domain.eligibility import BLOCKED, EligibilityFacts, decide
+    from returns_service.domain.eligibility import BLOCKED, decide, facts_of
     from returns_service.domain.messages import (
         CARRIER_EVENT_SIGNAL,
         IN_CARRIERS_HANDS,
@@ -265,19 +265,13 @@ class ReturnWorkflow:
         self.orders = registered.orders
         self.prior_quantity = registered.prior_quantity
         self.held = registered.held
-        facts = EligibilityFacts(
-            now=workflow.now(),
-            orders=registered.orders,
-            items=self.state.items,
-            available_quantity=registered.available_quantity,
-            reserved=registered.reserved,
-            returns_in_90_days=registered.returns_in_90_days,
-            customer_email=self.state.customer.email,
-            prior_quantity=registered.prior_quantity,
-            customer_list=registered.customer_list,
-            customer_list_reason=registered.customer_list_reason,
-            method=self.state.method,
-            store_id=self.state.store_id,
+        facts = facts_of(
+            registered,
+            workflow.now(),
+            self.state.items,
+            self.state.customer.email,
+            self.state.method,
+            self.state.store_id,
             by_staff=self.state.timeline[0].actor.kind != "customer",
         )
         decided = decide(facts, self.held, self.policy)
@@ -1068,19 +1062,13 @@ class ReturnWorkflow:
                     type="InvalidInput",
                     non_retryable=True,
                 )
-            facts = EligibilityFacts(
-                now=workflow.now(),
-                orders=held.orders,
-                items=request.items,
-                available_quantity=held.available_quantity,
-                reserved=True,
-                returns_in_90_days=held.returns_in_90_days,
-                customer_email=self.state.customer.email,
-                prior_quantity=held.prior_quantity,
-                customer_list=held.customer_list,
-                customer_list_reason=held.customer_list_reason,
-                method=self.state.method,
-                store_id=self.state.store_id,
+            facts = facts_of(
+                held,
+                workflow.now(),
+                request.items,
+                self.state.customer.email,
+                self.state.method,
+                self.state.store_id,
                 by_staff=request.actor.kind != "customer",
             )
             decided = decide(facts, held.held, self.policy)

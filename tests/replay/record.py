@@ -18,16 +18,25 @@ from temporalio.worker import Worker
 from returns_service.config import Settings
 from returns_service.domain.messages import (
     CARRIER_EVENT_SIGNAL,
+    AddItems,
     ApproveReturn,
     CarrierEvent,
     CloseReturn,
     ReceiveItems,
     RefundReturn,
+    ReissueLabel,
     ReportReplacement,
     ReturnUpdate,
     ShipReturn,
 )
-from returns_service.domain.models import Actor, Policy, Resolution, ReturnState
+from returns_service.domain.models import (
+    Actor,
+    Policy,
+    Resolution,
+    ReturnItem,
+    ReturnMethod,
+    ReturnState,
+)
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.worker.main import build_activities
 from returns_service.workflows.returns import ReturnWorkflow
@@ -67,7 +76,10 @@ async def main() -> None:
             async def start(
                 name: str, lines: list[Any] | None, policy: Policy, **options: Any
             ) -> Any:
-                payload = order_payload(number=name, now=now, lines=lines)
+                # A customer of their own each: none is a frequent returner.
+                payload = order_payload(
+                    number=name, now=now, lines=lines, email=f"{name.replace('_', '-')}@example.com"
+                )
                 order = await harness.put_order(payload, order_id=f"o_{name}")
                 return await harness.start(order, policy=policy, **options)
 
@@ -77,7 +89,16 @@ async def main() -> None:
                 (HERE / f"{name}-{stamp}.json").write_text(history.to_json())
                 print("recorded", name, len(history.events), "events")
 
+            async def until(handle: Any, status: str) -> None:
+                for _ in range(200):
+                    state = await handle.query("state", result_type=ReturnState)
+                    if state.status == status:
+                        return
+                    await asyncio.sleep(0.05)
+                raise AssertionError(f"{handle.id} is {state.status} at {await harness.now()}")
+
             u = ReturnUpdate
+            customer = Actor(kind="customer", id="ann@example.com")
             happy = await start("refunded", None, Policy())
             await happy.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
             await happy.execute_update(u.SHIP, ShipReturn(actor=Actor(kind="customer")))
@@ -85,7 +106,9 @@ async def main() -> None:
             await keep(happy, "refunded")
 
             review = await start(
-                "reviewed_expired", [expensive_line()], Policy(label_expiry_days=3)
+                "reviewed_expired",
+                [expensive_line()],
+                Policy(label_expiry_days=3, label_reissue_days=0),
             )
             await review.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
             await review.execute_update(u.APPROVE, ApproveReturn(actor=Actor(kind="agent")))
@@ -137,6 +160,87 @@ async def main() -> None:
                 await asyncio.sleep(0.05)
             await tracked.execute_update(u.RECEIVE, receive("good"))
             await keep(tracked, "carrier_shipped")
+
+            # An expired return that gets a new label and is sent back with it.
+            relabelled = await start(
+                "expired_new_label", None, Policy(label_expiry_days=2, label_reissue_days=5)
+            )
+            await relabelled.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            await env.sleep(timedelta(days=2, seconds=1))
+            await until(relabelled, "expired")
+            await relabelled.execute_update(u.REISSUE_LABEL, ReissueLabel(actor=customer))
+            await relabelled.execute_update(u.SHIP, ShipReturn(actor=customer))
+            await relabelled.execute_update(u.RECEIVE, receive("good"))
+            await keep(relabelled, "expired_new_label")
+
+            # One whose time for a new label runs out.
+            lapsed = await start(
+                "expired_window_over", None, Policy(label_expiry_days=1, label_reissue_days=2)
+            )
+            await lapsed.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            await env.sleep(timedelta(days=1, seconds=1))
+            await until(lapsed, "expired")
+            await env.sleep(timedelta(days=2, seconds=1))
+            await keep(lapsed, "expired_window_over")
+
+            # A forgotten item added to the parcel.
+            socks = {"id": "l2", "sku": "SKU-SOCK", "name": "Socks", "quantity": 3,
+                     "unit_amount": 900, "tax_amount": 513, "category": "apparel"}  # fmt: skip
+            two = await start("item_added", [order_payload()["lines"][0], socks], Policy())
+            await two.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            forgotten = ReturnItem(
+                id="ri_2", order_id="o_item_added", line_id="l2", sku="SKU-SOCK", name="Socks",
+                quantity=1, reason="wrong_size",
+            )  # fmt: skip
+            await two.execute_update(u.ADD_ITEMS, AddItems(actor=customer, items=[forgotten]))
+            await two.execute_update(u.SHIP, ShipReturn(actor=customer))
+            both = ReceiveItems(
+                actor=Actor(kind="warehouse"),
+                location="WH1",
+                items=[
+                    {"item_id": i, "quantity": 1, "condition": "good"} for i in ("ri_1", "ri_2")
+                ],
+            )
+            await two.execute_update(u.RECEIVE, both)
+            await keep(two, "item_added")
+
+            # The customer keeps the item and is paid back at once.
+            kept = await start(
+                "kept_item",
+                None,
+                Policy(return_methods=["label", "keep_item"], keep_item_below_amount=5000),
+                method=ReturnMethod.KEEP_ITEM,
+            )
+            await keep(kept, "kept_item")
+
+            # Dropped off with a QR code, nothing printed.
+            qr = await start(
+                "qr_drop_off", None, Policy(return_methods=["qr_drop_off"]),
+                method=ReturnMethod.QR_DROP_OFF,
+            )  # fmt: skip
+            await qr.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            await qr.execute_update(u.SHIP, ShipReturn(actor=customer))
+            await qr.execute_update(u.RECEIVE, receive("good"))
+            await keep(qr, "qr_drop_off")
+
+            # Brought to a store, and received there.
+            store = {"id": "berlin-mitte", "name": "Berlin Mitte", "address": "Torstr. 1"}
+            in_store = await start(
+                "in_store", None, Policy(return_methods=["in_store"], stores=[store]),
+                method=ReturnMethod.IN_STORE, store_id="berlin-mitte",
+            )  # fmt: skip
+            await in_store.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            at_store = receive("good").model_copy(update={"location": "berlin-mitte"})
+            await in_store.execute_update(u.RECEIVE, at_store)
+            await keep(in_store, "in_store")
+
+            # A rule's fees on the refund.
+            fee = {"name": "apparel-fee", "when": {"categories": ["apparel"]},
+                   "then": {"restocking_fee_percent": 10, "return_shipping_fee": 300}}  # fmt: skip
+            ruled = await start("ruled_fee", None, Policy(rules=[fee]))
+            await ruled.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            await ruled.execute_update(u.RECEIVE, receive("good"))
+            await keep(ruled, "ruled_fee")
     await engine.dispose()
 
 
