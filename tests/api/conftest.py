@@ -121,30 +121,36 @@ class Api:
             await asyncio.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
-async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
-    data_dir: Path = tmp_path_factory.mktemp("api")
+@asynccontextmanager
+async def api_on(env: WorkflowEnvironment, data_dir: Path) -> AsyncIterator[Api]:
+    """The API and a worker over a fresh SQLite store, on `env`'s Temporal."""
     url = f"sqlite+aiosqlite:///{data_dir / 'store.db'}"
     await migrate_async(url)
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=url,
+        api_keys=KEYS,
+        task_queue=f"api-{uuid.uuid4().hex[:8]}",
+        carrier_webhook_secret=CARRIER_SECRET,
+    )
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    # The worker may deliver webhooks to receivers on loopback (tests put such endpoints in
+    # the store directly); the API still refuses to register them.
+    delivering = settings.model_copy(update={"webhooks_allow_private": True})
+    worker: Worker = build_worker(env.client, settings, build_activities(delivering, sessions))
+    app = create_app(settings, env.client, engine)
+    async with worker, serving(app) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            yield Api(http, settings, sessions, env.client, engine, app)
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=binary("temporal"),
     ) as env:
-        settings = Settings(
-            data_dir=data_dir,
-            database_url=url,
-            api_keys=KEYS,
-            task_queue=f"api-{uuid.uuid4().hex[:8]}",
-            carrier_webhook_secret=CARRIER_SECRET,
-        )
-        engine = create_engine(url)
-        sessions = session_factory(engine)
-        # The worker may deliver webhooks to receivers on loopback (tests put such endpoints in
-        # the store directly); the API still refuses to register them.
-        delivering = settings.model_copy(update={"webhooks_allow_private": True})
-        worker: Worker = build_worker(env.client, settings, build_activities(delivering, sessions))
-        app = create_app(settings, env.client, engine)
-        async with worker, serving(app) as base_url:
-            async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-                yield Api(http, settings, sessions, env.client, engine, app)
-        await engine.dispose()
+        async with api_on(env, tmp_path_factory.mktemp("api")) as api:
+            yield api
