@@ -13,8 +13,10 @@ from pathlib import Path
 
 import aiosmtplib
 
+from returns_service.activities.emails import QR_CID
 from returns_service.activities.relay import Relay
 from returns_service.config import Settings
+from returns_service.documents.qr import qr_png
 from returns_service.domain.ids import derived
 from returns_service.store.db import Sessions
 from returns_service.store.tables import OutboxEmailRow
@@ -29,6 +31,11 @@ def mime(row: OutboxEmailRow, sender: str) -> MimeMessage:
     message.set_content(row.body)
     if row.html:
         message.add_alternative(row.html, subtype="html")
+        if row.qr_code:
+            # The drop-off QR inside the message (an image from the web would need a sign-in).
+            html = message.get_body(preferencelist=("html",))
+            assert isinstance(html, MimeMessage)
+            html.add_related(qr_png(row.qr_code), "image", "png", cid=f"<{QR_CID}>")
     return message
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from returns_service.activities.ports import EmailMessage
-from returns_service.domain.models import ReturnState
+from returns_service.domain.models import ReturnState, Store
 from returns_service.domain.status import Status
 from returns_service.i18n import DEFAULT, day, languages, money, translations
 
@@ -70,11 +70,20 @@ def carrier_name(state: ReturnState) -> str:
     return "" if carrier in ("", "builtin") else carrier
 
 
+# How the HTML of a `qr_drop_off` return's label email names its QR image (email_relay.py).
+QR_CID = "drop-off-qr@returns"
+
+
 def status_email(
-    state: ReturnState, public_url: str, templates: Path | None = None, brand: Brand | None = None
+    state: ReturnState,
+    public_url: str,
+    templates: Path | None = None,
+    brand: Brand | None = None,
+    store: Store | None = None,
 ) -> EmailMessage | None:
     """The message for the return's current status, or None when the customer needs none; in
-    the customer's language (the shop's default, English, when it is not known)."""
+    the customer's language (the shop's default, English, when it is not known). `store`: the
+    shop's store an `in_store` return is brought to."""
     subject = SUBJECTS.get(state.status)
     if subject is None:
         return None
@@ -97,6 +106,11 @@ def status_email(
         # The reason the customer reads; a decision's note is the shop's own, never sent.
         "reason": (state.decision.reason or "") if state.decision else "",
         "items": state.items,
+        "method": state.method.value,
+        "drop_off_code": state.label.drop_off_code if state.label else None,
+        "qr_cid": QR_CID,
+        "store": store,
+        "reissue_until": day(state.reissue_until, language) if state.reissue_until else "",
     }
     env = environment(str(templates) if templates else None, language)
     return EmailMessage(
@@ -106,4 +120,5 @@ def status_email(
         subject=translations(language).gettext(subject) % {"number": number},
         body=env.get_template("status_email.txt.j2").render(context),
         html=env.get_template("status_email.html.j2").render(context),
+        qr_code=context["drop_off_code"] if state.status is Status.LABEL_SENT else None,
     )

@@ -26,6 +26,7 @@ class OutboxEmail:
                 "subject": message.subject,
                 "body": message.body,
                 "html": message.html,
+                "qr_code": message.qr_code,
                 "created_at": now,
                 "status": "pending",
                 "next_attempt_at": now,

@@ -18,6 +18,9 @@ class EmailMessage(Model):
     subject: str
     body: str
     html: str | None = None
+    # A drop-off code whose QR image the HTML shows (`cid:drop-off-qr@returns`), drawn when
+    # the message is sent.
+    qr_code: str | None = None
 
 
 class ProcessorRefund(Model):

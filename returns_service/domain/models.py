@@ -16,10 +16,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StrictBool,
     StrictInt,
     ValidationInfo,
     field_validator,
+    model_serializer,
 )
 
 from returns_service.domain.status import Status, available_actions
@@ -185,7 +187,16 @@ class Store(Model):
 RuleName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
-class RuleWhen(Model):
+class Sparse(Model):
+    """Written without the fields it leaves out (a rule says only what it says)."""
+
+    # No return annotation: the JSON schema stays the model's own.
+    @model_serializer(mode="wrap")
+    def _given(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        return {name: value for name, value in handler(self).items() if value is not None}
+
+
+class RuleWhen(Sparse):
     """Which items a rule is about: every condition given must hold for the item (each list is
     any-of); a rule with no condition matches every item."""
 
@@ -197,7 +208,7 @@ class RuleWhen(Model):
     customer_emails: list[Email] | None = Field(default=None, min_length=1, max_length=10_000)
 
 
-class RuleThen(Model):
+class RuleThen(Sparse):
     """What a rule decides for the items it matches."""
 
     # The return is refused, and the customer reads why.

@@ -25,7 +25,15 @@ from returns_service.api.routes.returns import (
     _document,
     act_on_many,
 )
-from returns_service.api.schemas import ApproveIn, CloseIn, NoteIn, ReceiveIn, RefundIn, RejectIn
+from returns_service.api.schemas import (
+    ApproveIn,
+    CloseIn,
+    NoteIn,
+    ReceiveIn,
+    RefundIn,
+    ReissueIn,
+    RejectIn,
+)
 from returns_service.config import Settings
 from returns_service.domain.messages import workflow_id
 from returns_service.domain.models import RESTOCKABLE, Condition
@@ -41,6 +49,7 @@ from returns_service.pages.portal import (
 from returns_service.pages.portal import safe_next as portal_next
 from returns_service.pages.render import render, signed_in_to, whole_number
 from returns_service.store import staff
+from returns_service.store.lists import entry_for
 from returns_service.store.orders import customers_of_order
 from returns_service.store.photos import photos_of
 from returns_service.store.returns import ReturnFilter, list_returns
@@ -55,12 +64,14 @@ DECIDES = {
     "reject": ("agent",),
     "refund": ("agent",),
     "close": ("agent",),
+    "reissue_label": ("agent",),
     "receive": ("warehouse", "agent"),
     "note": ("agent", "ops"),
     "create": ("agent",),
     "dashboard": ("ops",),
     "webhooks": ("ops",),
     "policy": (),  # admins only
+    "lists": ("ops",),
 }
 NUMBER = re.compile(r"^R-\d+$", re.IGNORECASE)
 
@@ -344,6 +355,7 @@ async def _page(
     async with read.begin():
         photos = await photos_of(read, return_id)
         others, _ = await list_returns(read, ReturnFilter(customer_email=state.customer.email), 20)
+        listed = await entry_for(read, state.customer.email)
     settings: Settings = request.app.state.settings
     actions = set(state.actions())
     return render(
@@ -354,6 +366,7 @@ async def _page(
         s=state,
         photos=photos,
         others=[other for other in others if other.id != state.id],
+        listed=listed,
         can={
             **{name: name in actions and person.may(name) for name in DECIDES},
             "note": person.may("note") and state.status not in TERMINAL,
@@ -443,6 +456,7 @@ BODIES: dict[str, Any] = {
     "reject": RejectIn,
     "refund": RefundIn,
     "close": CloseIn,
+    "label": ReissueIn,
 }
 
 
@@ -450,7 +464,7 @@ BODIES: dict[str, Any] = {
 async def decide(
     request: Request,
     return_id: ReturnId,
-    action: Annotated[str, Path(pattern=r"^(approve|reject|refund|close|note)$")],
+    action: Annotated[str, Path(pattern=r"^(approve|reject|refund|close|note|label)$")],
     read: SessionDep,
     gateway: GatewayDep,
 ) -> Response:
@@ -458,7 +472,7 @@ async def decide(
     shows the return as it is now."""
     person = await staff_of(request)
     form = await checked_form(request)
-    if not person.may(action):
+    if not person.may("reissue_label" if action == "label" else action):
         raise RoleRefused
     fields: dict[str, Any] = {}
     note = str(form.get("note", "")).strip()

@@ -1,11 +1,13 @@
 """The console's pages for ops and admins: the dashboard (returns by status, what waits too long,
 reasons and SKUs, refunds; each chart with its table and a CSV of the list behind it), the
-webhook endpoints with their failing deliveries, and the shop's policy."""
+webhook endpoints with their failing deliveries, the shop's policy (tried on the last returns
+before it is saved), and its block and allow lists of customers."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from typing import Annotated, Any
@@ -19,17 +21,21 @@ from sqlalchemy import select
 from returns_service import i18n
 from returns_service.api.deps import GatewayDep, SessionDep, WriteSessionDep
 from returns_service.api.errors import Conflict, NotFound, Unavailable
+from returns_service.api.ids import new_id
+from returns_service.api.routes.lists import CustomerListIn
 from returns_service.api.routes.webhooks import failing_deliveries, redeliver_once_more
 from returns_service.config import Settings
-from returns_service.domain.models import Policy, Reason, Resolution, WindowBasis
+from returns_service.domain.models import Policy, Reason, Resolution, ReturnMethod, WindowBasis
+from returns_service.domain.simulation import Simulation
 from returns_service.pages.charts import bars as bar_chart
 from returns_service.pages.charts import per_day as day_chart
 from returns_service.pages.console import RoleRefused, Staff, staff_of
 from returns_service.pages.portal import checked_form
 from returns_service.pages.render import language_of, render, whole_number
-from returns_service.store import dashboard
+from returns_service.store import dashboard, lists
 from returns_service.store.dashboard import WAITING
 from returns_service.store.orders import current_policy, put_policy
+from returns_service.store.simulation import simulate_period
 from returns_service.store.tables import ReturnRow, WebhookEndpointRow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -287,11 +293,25 @@ NUMBERS = (
     "restocking_fee_percent",
     "return_shipping_fee",
     "label_expiry_days",
+    "label_reissue_days",
 )
-NEVER_WHEN_EMPTY = ("review_above_amount", "review_if_returns_in_90_days_over")
+NEVER_WHEN_EMPTY = (
+    "review_above_amount",
+    "review_if_returns_in_90_days_over",
+    "keep_item_below_amount",
+)
 SWITCHES = ("refund_original_shipping", "auto_refund")
 LISTS = ("non_returnable_skus", "non_returnable_categories")
-CHOICES = {"resolutions": Resolution, "reasons": Reason, "photos_required_for": Reason}
+CHOICES = {
+    "resolutions": Resolution,
+    "reasons": Reason,
+    "photos_required_for": Reason,
+    "return_methods": ReturnMethod,
+}
+# Written as JSON: the shop's stores, and the rules (domain/rules.py).
+DOCUMENTS = ("stores", "rules")
+# "Try this policy" decides the returns of this many days again.
+TRY_DAYS = 30
 
 
 @router.get("/policy", response_class=HTMLResponse)
@@ -319,6 +339,8 @@ def _values(policy: Policy) -> dict[str, Any]:
         values[name] = "" if document[name] is None else str(document[name])
     for name in NUMBERS:
         values[name] = str(document[name])
+    for name in DOCUMENTS:
+        values[name] = json.dumps(document[name], indent=2, ensure_ascii=False)
     return values
 
 
@@ -332,9 +354,12 @@ def _policy_error(error: Any) -> dict[str, Any]:
         "greater_than_equal": "at_least", "too_short": "choose", "too_long": "too_many",
         "enum": "choose",
     }  # fmt: skip
-    line = (
-        error["loc"][1] + 1 if len(error["loc"]) > 1 and isinstance(error["loc"][1], int) else None
-    )
+    location = error["loc"]
+    if location[0] in DOCUMENTS:
+        # Where in the JSON, as the API names it: rules[0].then.restocking_fee_percent.
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in location[1:])
+        return {"kind": words.get(kind, "invalid"), "limit": limit, "where": location[0] + where}
+    line = location[1] + 1 if len(location) > 1 and isinstance(location[1], int) else None
     return {"kind": words.get(kind, "invalid"), "limit": limit, "line": line}
 
 
@@ -344,10 +369,12 @@ def _policy_form(
     values: dict[str, Any],
     errors: dict[str, dict[str, Any]],
     saved: bool = False,
+    tried: Simulation | None = None,
 ) -> HTMLResponse:
     return render(
         request, "console/policy.html", status_code=422 if errors else 200, person=person,
         values=values, errors=errors, saved=saved, bases=[b.value for b in WindowBasis],
+        tried=tried, try_days=TRY_DAYS,
         # The chosen ones first, in their order (the reasons are shown to customers in it).
         options={
             name: [*chosen, *(c.value for c in kind if c.value not in chosen)]
@@ -367,7 +394,7 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
         raise RoleRefused
     values: dict[str, Any] = {
         name: str(form.get(name, "")).strip()
-        for name in (*NUMBERS, *NEVER_WHEN_EMPTY, *LISTS, "window_basis")
+        for name in (*NUMBERS, *NEVER_WHEN_EMPTY, *LISTS, *DOCUMENTS, "window_basis")
     }
     for name in SWITCHES:
         values[name] = form.get(name) == "on"
@@ -383,6 +410,14 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
         document[name] = whole_number(values[name]) if values[name] else None
     for name in LISTS:
         document[name] = [line.strip() for line in values[name].splitlines() if line.strip()]
+    unreadable = {}
+    for name in DOCUMENTS:
+        try:
+            document[name] = json.loads(values[name] or "[]")
+        except ValueError:
+            unreadable[name] = {"kind": "json"}
+    if unreadable:
+        return _policy_form(request, person, values, unreadable)
     try:
         policy = Policy.model_validate(document)
     except ValidationError as invalid:
@@ -390,6 +425,86 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
             str(error["loc"][0]): _policy_error(error) for error in invalid.errors() if error["loc"]
         }
         return _policy_form(request, person, values, errors or {"": {"kind": "invalid"}})
+    if form.get("intent") == "try":
+        # Every return of the last days decided again under the draft: nothing is saved.
+        before = datetime.now(UTC) + timedelta(seconds=1)
+        async with write.begin():
+            simulator = await simulate_period(
+                write, policy, before - timedelta(days=TRY_DAYS), before
+            )
+        return _policy_form(request, person, values, {}, tried=simulator.result)
     async with write.begin():
         await put_policy(write, policy, datetime.now(UTC))
     return RedirectResponse("/console/policy?saved=1", status_code=303)
+
+
+# --- the block and allow lists --------------------------------------------------------------------
+
+
+async def _lists_person(request: Request) -> Staff:
+    person = await staff_of(request)
+    if not person.may("lists"):
+        raise RoleRefused
+    return person
+
+
+@router.get("/lists", response_class=HTMLResponse)
+async def lists_page(request: Request, read: SessionDep, done: str | None = None) -> Response:
+    person = await _lists_person(request)
+    return await _lists(request, person, read, {}, {}, done=done)
+
+
+async def _lists(
+    request: Request,
+    person: Staff,
+    read: Any,
+    values: dict[str, str],
+    errors: dict[str, str],
+    done: str | None = None,
+) -> HTMLResponse:
+    async with read.begin():
+        entries = await lists.entries(read)
+    return render(
+        request, "console/lists.html", status_code=422 if errors else 200, person=person,
+        entries=entries, values=values, errors=errors, done=done,
+    )  # fmt: skip
+
+
+@router.post("/lists", response_class=HTMLResponse)
+async def add_to_list(request: Request, read: SessionDep, write: WriteSessionDep) -> Response:
+    """As `POST /v1/customer-lists`: the same model, the same one entry per address."""
+    person = await staff_of(request)
+    form = await checked_form(request)
+    if not person.may("lists"):
+        raise RoleRefused
+    values = {name: str(form.get(name, "")).strip() for name in ("email", "list", "reason")}
+    try:
+        entry = CustomerListIn.model_validate({**values, "reason": values["reason"] or None})
+    except ValidationError as invalid:
+        wrong = {str(e["loc"][0]): "invalid" for e in invalid.errors() if e["loc"]}
+        return await _lists(request, person, read, values, wrong)
+    async with write.begin():
+        try:
+            await lists.add_entry(
+                write, new_id("cl"), entry.list, entry.email, entry.reason,
+                person.principal.actor.label(), datetime.now(UTC),
+            )  # fmt: skip
+        except lists.Listed:
+            return await _lists(request, person, read, values, {"email": "listed"})
+    return RedirectResponse("/console/lists?done=added", status_code=303)
+
+
+ListEntryId = Annotated[str, Path(max_length=64, pattern=r"^cl_[0-9a-z]+$")]
+
+
+@router.post("/lists/{entry_id}/remove", response_class=HTMLResponse)
+async def remove_from_list(
+    request: Request, entry_id: ListEntryId, write: WriteSessionDep
+) -> Response:
+    person = await staff_of(request)
+    await checked_form(request)
+    if not person.may("lists"):
+        raise RoleRefused
+    async with write.begin():
+        await lists.remove_entry(write, entry_id)
+    return RedirectResponse("/console/lists?done=removed", status_code=303)

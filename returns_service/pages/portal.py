@@ -33,18 +33,21 @@ from returns_service.api.routes.returns import (
     _create,
     _document,
     label_response,
+    qr_response,
 )
 from returns_service.api.routes.sessions import CustomerSessionIn, open_customer_session
-from returns_service.api.schemas import CancelIn, ReturnCreate, ReturnOut
+from returns_service.api.schemas import CancelIn, ReissueIn, ReturnCreate, ReturnOut
 from returns_service.config import Settings
 from returns_service.documents.photos import NotAPhoto, Photo, checked_photo
-from returns_service.domain import refunds
+from returns_service.domain import refunds, rules
 from returns_service.domain.eligibility import window_start
 from returns_service.domain.models import (
     Order,
     OrderLine,
     Policy,
+    Reason,
     Resolution,
+    ReturnItem,
     ReturnState,
 )
 from returns_service.domain.status import TERMINAL
@@ -244,12 +247,13 @@ async def _return_page(
         state = await gateway.live_state(return_id, LIVE_STATE_SECONDS) or state
     async with read.begin():
         photos = await photos_of(read, return_id)
+        policy = await current_policy(read)
     return render(
         request,
         template,
         status_code=status_code,
         email=customer.email,
-        ret=view(state),
+        ret=view(state, policy),
         error=error,
         photos=photos,
     )
@@ -299,6 +303,24 @@ async def label(
         return not_found(request)
 
 
+@router.get("/returns/{return_id}/qr")
+async def drop_off_qr(request: Request, return_id: ReturnId, read: SessionDep) -> Response:
+    """The drop-off code as a QR image, to show at the drop-off point."""
+    customer = await customer_of(request)
+    try:
+        return await qr_response(read, return_id, customer)
+    except NotFound:
+        return not_found(request)
+
+
+@router.post("/returns/{return_id}/label", response_class=HTMLResponse)
+async def new_label(
+    request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
+) -> Response:
+    """A new label for an expired return (while the shop allows one)."""
+    return await _decide(request, return_id, read, gateway, "label", ReissueIn(), "relabel_refused")
+
+
 @router.get("/returns/{return_id}/cancel", response_class=HTMLResponse)
 async def cancel_page(
     request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
@@ -311,16 +333,29 @@ async def cancel_page(
 async def cancel(
     request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
 ) -> Response:
+    return await _decide(request, return_id, read, gateway, "cancel", CancelIn(), "moved")
+
+
+async def _decide(
+    request: Request,
+    return_id: str,
+    read: AsyncSession,
+    gateway: Gateway,
+    action: str,
+    body: Any,
+    refused_as: str,
+) -> Response:
+    """The customer's decision on their return; refused (the status moved on meanwhile: a
+    second click, another tab) the page says so and shows the return as it is now."""
     customer = await customer_of(request)
     await checked_form(request)
     actions = Actions(request.app.state.sessions, gateway, no_key(request))
     try:
-        await actions.deliver(return_id, ACTIONS["cancel"], CancelIn(), customer)
+        await actions.deliver(return_id, ACTIONS[action], body, customer)
     except NotFound:
         return not_found(request)
     except Problem as refused:
-        # The status moved on meanwhile (a second click, another tab): say so, show it now.
-        why = "moved" if refused.status == 409 else "unavailable"
+        why = refused_as if refused.status == 409 else "unavailable"
         return await _return_page(
             request, return_id, read, gateway, "portal/return.html", why, refused.status
         )
@@ -331,7 +366,7 @@ def no_key(request: Request) -> Idempotency:
     return Idempotency(request, None, request.app.state.write_sessions, timedelta(seconds=60))
 
 
-def view(state: ReturnState) -> dict[str, Any]:
+def view(state: ReturnState, policy: Policy | None = None) -> dict[str, Any]:
     """What the return's page shows, in the order a customer reads it."""
     return {
         "id": state.id,
@@ -343,6 +378,8 @@ def view(state: ReturnState) -> dict[str, Any]:
         "following": state.status not in TERMINAL,
         "has_label": state.label is not None and state.status.value in LABEL_SHOWN,
         "carrier": carrier_name(state),
+        "can_relabel": "reissue_label" in state.actions(),
+        "store": policy.store(state.store_id) if policy is not None else None,
     }
 
 
@@ -392,7 +429,19 @@ async def new_form(
                 picks.append((order.id, line.id, min(count, left)))
         groups.append({"order": order, "lines": lines})
     by_id = {order.id: order for order in orders}
-    parts = refunds.estimate(by_id, held, picks, policy)
+    picked = [
+        ReturnItem(
+            id=f"ri_{index + 1}", order_id=order_id, line_id=line_id,
+            sku=by_id[order_id].line(line_id).sku,  # type: ignore[union-attr]
+            name=by_id[order_id].line(line_id).name,  # type: ignore[union-attr]
+            quantity=count, reason=_reason(values, order_id, line_id, policy),
+        )
+        for index, (order_id, line_id, count) in enumerate(picks)
+        if count > 0
+    ]  # fmt: skip
+    prior = {item.id: held.get((item.order_id, item.line_id), 0) for item in picked}
+    matched = rules.matching(policy, by_id, picked, email, prior)
+    parts = refunds.estimate(by_id, held, picks, policy, rules.terms(policy, picked, matched))
     currencies = {by_id[part.order_id].currency for part in parts}
     # Items of orders in different currencies cannot be one return: no sum of them is shown.
     currency = next(iter(currencies)) if len(currencies) == 1 else None
@@ -404,7 +453,9 @@ async def new_form(
         groups=groups,
         reasons=[reason.value for reason in policy.reasons],
         methods=[method.value for method in policy.resolutions],
-        photo_reasons=[reason.value for reason in policy.photos_required_for],
+        photo_reasons=photo_reasons_of(policy, by_id, email),
+        return_methods=[m.value for m in rules.methods_offered(policy, picked, matched)],
+        stores=policy.stores,
         values=values,
         errors=errors,
         # A refused form gets a new key: its answer is kept under the old one, and the corrected
@@ -433,6 +484,12 @@ async def new_return_estimate(request: Request, read: SessionDep) -> Response:
     return await new_form(
         request, read, customer.email, values, {}, template="portal/estimate.html"
     )
+
+
+def _reason(values: Mapping[str, str], order_id: str, line_id: str, policy: Policy) -> Reason:
+    """The reason chosen for a line so far (the shop's first until one is)."""
+    chosen = values.get(f"reason:{order_id}{KEY_SEPARATOR}{line_id}")
+    return Reason(chosen) if chosen in {r.value for r in policy.reasons} else policy.reasons[0]
 
 
 def _not_returnable(
@@ -525,18 +582,17 @@ async def request_return(
     instead = values.get("instead", "").strip()
     async with read.begin():
         policy = await current_policy(read)
-        lines = {
-            (order.id, line.id): line
-            for order in (await get_orders(read, [item["order_id"] for item in items])).values()
-            for line in order.lines
-        }
+        orders = await get_orders(read, [item["order_id"] for item in items])
+    lines = {(order.id, line.id): line for order in orders.values() for line in order.lines}
     method = values.get("method") or policy.resolutions[0].value
     errors: dict[str, str] = {}
     if method not in {resolution.value for resolution in policy.resolutions}:
         errors["method"] = "method"
     if method == Resolution.EXCHANGE.value and not instead:
         errors["instead"] = "instead"
-    photos, photo_errors = await _photos(form, keys, items, policy, settings.photo_max_bytes)
+    photos, photo_errors = await _photos(
+        form, keys, items, photo_reasons_of(policy, orders, email), settings.photo_max_bytes
+    )
     errors.update(photo_errors)
     replacements = [
         {
@@ -547,6 +603,7 @@ async def request_return(
         for item in items
         if method == Resolution.EXCHANGE.value and (item["order_id"], item["line_id"]) in lines
     ]
+    way = values.get("return_method") or policy.return_methods[0].value
     try:
         body = ReturnCreate.model_validate(
             {
@@ -555,6 +612,8 @@ async def request_return(
                 "replacement_items": replacements,
                 "language": language if language in i18n.languages() else None,
                 "customer_email": email,
+                "method": way,
+                "store_id": (values.get("store_id") or None) if way == "in_store" else None,
             }
         )
     except ValidationError as invalid:
@@ -607,11 +666,32 @@ KEY_SEPARATOR = "|"
 PHOTOS_PER_ITEM = 3
 
 
+def photo_reasons_of(
+    policy: Policy, orders: Mapping[str, Order], email: str
+) -> dict[str, list[str]]:
+    """Per form key of an order line, the reasons for which the shop asks for photos of it:
+    a rule that matches the line and says so decides, else the policy's reasons."""
+    asked: dict[str, list[str]] = {}
+    for order in orders.values():
+        for line in order.lines:
+            key = f"{order.id}{KEY_SEPARATOR}{line.id}"
+            asked[key] = []
+            for reason in policy.reasons:
+                item = ReturnItem(
+                    id="ri_1", order_id=order.id, line_id=line.id, sku=line.sku,
+                    name=line.name, quantity=1, reason=reason,
+                )  # fmt: skip
+                matched = rules.matching(policy, {order.id: order}, [item], email)["ri_1"]
+                if rules.photos_required(policy, reason, matched):
+                    asked[key].append(reason.value)
+    return asked
+
+
 async def _photos(
     form: FormData,
     keys: list[str],
     items: list[dict[str, Any]],
-    policy: Policy,
+    photo_reasons: Mapping[str, list[str]],
     max_bytes: int,
 ) -> tuple[list[tuple[str, Photo]], dict[str, str]]:
     """The photos of each chosen item, checked by their content; and, per item, why not."""
@@ -633,7 +713,7 @@ async def _photos(
             except NotAPhoto as refused:
                 errors[f"photos:{key}"] = refused.reason
                 break
-        needed = item["reason"] in {reason.value for reason in policy.photos_required_for}
+        needed = item["reason"] in photo_reasons.get(key, [])
         if needed and not uploads and f"photos:{key}" not in errors:
             errors[f"photos:{key}"] = "required"
     return photos, errors
@@ -658,6 +738,8 @@ def _field_errors(invalid: ValidationError, keys: list[str]) -> dict[str, str]:
                 errors["items"] = "not_yours"
         elif location and location[0] == "resolution":
             errors["method"] = "method"
+        elif location and location[0] in ("method", "store_id"):
+            errors["return_method" if location[0] == "method" else "store_id"] = str(location[0])
         elif location and location[0] == "replacement_items":
             errors["instead"] = "instead_invalid"
         else:
@@ -679,6 +761,11 @@ def _problem_errors(problems: list[dict[str, str]], keys: list[str]) -> dict[str
                 errors["items"] = "not_yours"
         elif field == "resolution":
             errors["method"] = "method"
+        elif field == "method":
+            kept = "kept" in problem.get("message", "")
+            errors["return_method"] = "keep" if kept else "return_method"
+        elif field == "store_id":
+            errors["store_id"] = "store_id"
         elif field.startswith("replacement_items"):
             errors["instead"] = "instead_invalid"
         elif field == "items":

@@ -402,6 +402,8 @@ class OutboxEmailRow(Relayed, Base):
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text, default=None)
+    # The drop-off code whose QR the HTML shows as an inline image.
+    qr_code: Mapped[str | None] = mapped_column(String(64), default=None, nullable=True)
 
 
 class PolicyRow(Base):

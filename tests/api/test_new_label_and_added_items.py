@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import httpx
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -16,6 +17,7 @@ from tests.api.conftest import Api, api_on
 from tests.api.test_authorization import customer_token
 from tests.conftest import binary
 from tests.factories import order_payload
+from tests.pages.test_portal_attacks import CSRF
 
 SOCKS = {
     "id": "l2", "sku": "SKU-SOCK", "name": "Socks", "quantity": 3, "unit_amount": 900,
@@ -124,3 +126,38 @@ async def test_forgotten_items_are_added_by_http_and_wrong_ones_named(skipping):
     assert late.status_code == 409 and late.json()["current_status"] == "shipped"
     final = (await api.http.get(f"/v1/returns/{created['id']}", headers=api.auth("ops"))).json()
     assert len(final["items"]) == 2
+
+
+async def test_the_portal_offers_a_new_label_for_an_expired_return(skipping):
+    """The portal's page of an expired return: "Get a new label" while the shop allows one."""
+    api, env = skipping
+    await api.http.put(
+        "/v1/policy", json={"label_expiry_days": 1, "label_reissue_days": 3},
+        headers=api.auth("admin"),
+    )  # fmt: skip
+    order_id = await api.put_order()
+    async with httpx.AsyncClient(base_url=str(api.http.base_url), timeout=30) as browser:
+        token = CSRF.search((await browser.get("/portal")).text).group(1)  # type: ignore[union-attr]
+        signed = await browser.post(
+            "/portal",
+            data={"csrf_token": token, "order_number": order_id.upper(),
+                  "email": f"{order_id}@example.com"},
+        )  # fmt: skip
+        assert signed.status_code == 303
+        made = await browser.post(
+            "/portal/new",
+            data={"csrf_token": token, f"quantity:{order_id}|l1": "1",
+                  f"reason:{order_id}|l1": "wrong_size", "method": "refund"},
+        )  # fmt: skip
+        page = made.headers["location"]
+        await env.sleep(timedelta(days=1, seconds=1))
+        await status_becomes(api, page.rsplit("/", 1)[1], "expired")
+        expired = (await browser.get(page)).text
+        assert "Get a new label" in expired and "You can get a new one until" in expired
+        forged = await browser.post(f"{page}/label", data={})
+        assert forged.status_code == 403
+        again = await browser.post(f"{page}/label", data={"csrf_token": token})
+        assert again.status_code == 303
+        shown = (await browser.get(page)).text
+        assert "Download label" in shown and "Get a new label" not in shown
+    await api.http.put("/v1/policy", json={}, headers=api.auth("admin"))

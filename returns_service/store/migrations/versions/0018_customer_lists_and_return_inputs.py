@@ -36,6 +36,8 @@ def upgrade() -> None:
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
     )
 
+    with op.batch_alter_table("outbox_emails") as batch:
+        batch.add_column(sa.Column("qr_code", sa.String(64), nullable=True))
     with op.batch_alter_table("labels") as batch:
         batch.add_column(sa.Column("drop_off_code", sa.String(64), nullable=True))
         batch.add_column(sa.Column("attempt", sa.Integer(), nullable=False, server_default="1"))
@@ -45,5 +47,7 @@ def downgrade() -> None:
     with op.batch_alter_table("labels") as batch:
         batch.drop_column("attempt")
         batch.drop_column("drop_off_code")
+    with op.batch_alter_table("outbox_emails") as batch:
+        batch.drop_column("qr_code")
     op.drop_table("return_inputs")
     op.drop_table("customer_lists")
