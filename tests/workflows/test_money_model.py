@@ -85,6 +85,7 @@ from returns_service.domain.models import (
     ReplacementItem,
     Resolution,
     ReturnItem,
+    ReturnMethod,
     ReturnState,
 )
 from returns_service.domain.refunds import line_paid
@@ -117,6 +118,12 @@ REFUSALS = {"InvalidTransition", "RefundTooLarge", "InvalidInput", "Insufficient
 # Errors a return may show (a processor that refused); a store failure never.
 RETURN_ERRORS = {"InsufficientCaptures", "PaymentFailed", "LabelRefused"}
 
+PRICEY_FEES = {
+    "name": "pricey-fees",
+    "when": {"amount_above": 1000},
+    "then": {"restocking_fee_percent": 20, "return_shipping_fee": 500},
+}
+
 policies = st.builds(
     Policy,
     return_window_days=st.sampled_from([3, 30, 30]),
@@ -127,6 +134,10 @@ policies = st.builds(
     refund_original_shipping=st.booleans(),
     label_expiry_days=st.sampled_from([2, 30]),
     auto_refund=st.booleans(),
+    # Kept items are paid back at once; a rule's fees replace the policy's for what it matches.
+    return_methods=st.just([ReturnMethod.LABEL, ReturnMethod.KEEP_ITEM]),
+    keep_item_below_amount=st.sampled_from([None, 3000]),
+    rules=st.sampled_from([[], [PRICEY_FEES]]),
 )
 
 
@@ -315,6 +326,8 @@ class ReturnsMachine(RuleBasedStateMachine):
     def create_return(
         self, data: st.DataObject, resolution: Resolution, keyed_repeat: bool
     ) -> None:
+        """A return of some lines of one or two orders; now and then one whose items the
+        customer keeps (paid back at once where the policy allows it, else an agent decides)."""
         if not self.orders:
             return
         first = self.orders[data.draw(st.sampled_from(list(self.orders)))]
@@ -341,7 +354,9 @@ class ReturnsMachine(RuleBasedStateMachine):
                             reason="wrong_size",
                         )
                     )
-        self.begin(items, first.customer.email, resolution, keyed_repeat)
+        kept = data.draw(st.integers(0, 3)) == 0
+        method = ReturnMethod.KEEP_ITEM if kept else ReturnMethod.LABEL
+        self.begin(items, first.customer.email, resolution, keyed_repeat, method)
 
     @rule(data=st.data(), whole=st.sampled_from(["rest", "one line"]))
     def return_the_rest(self, data: st.DataObject, whole: str) -> None:
@@ -377,7 +392,12 @@ class ReturnsMachine(RuleBasedStateMachine):
         self.begin(items, order.customer.email, Resolution.REFUND, False)
 
     def begin(
-        self, items: list[ReturnItem], email: str, resolution: Resolution, keyed_repeat: bool
+        self,
+        items: list[ReturnItem],
+        email: str,
+        resolution: Resolution,
+        keyed_repeat: bool,
+        method: ReturnMethod = ReturnMethod.LABEL,
     ) -> None:
         return_id = f"ret_{uuid.uuid4().hex}"
         start = StartReturn(
@@ -394,6 +414,7 @@ class ReturnsMachine(RuleBasedStateMachine):
                 if resolution is Resolution.EXCHANGE
                 else []
             ),
+            method=method,
         )
         handle = self.m.run(self.start(start))
         if keyed_repeat:
@@ -679,14 +700,18 @@ class ReturnsMachine(RuleBasedStateMachine):
                     )
                 )
             ).all()
-        # Units each line got back, by every return, whatever became of it.
+        # Units each line got back, by every return, whatever became of it; the units of a
+        # return whose items the customer keeps count as back (they are paid as if they were).
         received: dict[tuple[str, str], int] = {}
         for document in documents:
             if document is None:
                 continue
-            for item in ReturnState.model_validate(document).items:
+            state = ReturnState.model_validate(document)
+            kept = state.method is ReturnMethod.KEEP_ITEM
+            for item in state.items:
                 key = (item.order_id, item.line_id)
-                received[key] = received.get(key, 0) + item.quantity_received
+                back = item.quantity if kept else item.quantity_received
+                received[key] = received.get(key, 0) + back
         for capture in captures:
             if capture.order_id not in self.orders:
                 continue
