@@ -113,7 +113,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+            {
+                # A body that is not JSON at all: its position is not a field.
+                "field": "body" if e.get("type") == "json_invalid" else _field(e.get("loc", ())),
+                "message": str(e.get("msg", "invalid")),
+            }
             for e in error.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
@@ -139,9 +143,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not found", 405: "Method not allowed"}.get(error.status_code, "Error")
+        extra: dict[str, Any] = {}
+        if error.status_code == 400:
+            # A body that could not be read (nested too deep, a number too long): say which part.
+            extra["errors"] = [{"field": "body", "message": str(error.detail)}]
         return problem_response(
             error.status_code,
             title,
             str(error.detail),
             f"https://returns.dev/problems/{title.lower().replace(' ', '-')}",
+            **extra,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -22,6 +22,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
     model_serializer,
+    model_validator,
 )
 
 from returns_service.domain.status import Status, available_actions
@@ -39,6 +40,8 @@ from returns_service.domain.types import (
     Sku,
 )
 from returns_service.domain.types import _single_line as single_line
+
+T = TypeVar("T")
 
 
 class Model(BaseModel):
@@ -187,6 +190,13 @@ class Store(Model):
 RuleName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
+def once_each(values: list[T]) -> list[T]:
+    twice = sorted({str(v) for v in values if values.count(v) > 1})
+    if twice:
+        raise ValueError(f"each only once ({', '.join(twice)} twice)")
+    return values
+
+
 class Sparse(Model):
     """Written without the fields it leaves out (a rule says only what it says)."""
 
@@ -223,8 +233,19 @@ class RuleThen(Sparse):
     keep_item: StrictBool | None = None
     # The portal asks for photos of these items.
     photos_required: StrictBool | None = None
-    # The methods offered for these items (of the policy's).
+    # The methods offered for these items (instead of the policy's).
     methods: list[ReturnMethod] | None = Field(default=None, min_length=1, max_length=4)
+
+    @field_validator("methods")
+    @classmethod
+    def _once_each(cls, methods: list[ReturnMethod] | None) -> list[ReturnMethod] | None:
+        return once_each(methods) if methods is not None else None
+
+    @model_validator(mode="after")
+    def _decides(self) -> RuleThen:
+        if all(value is None for value in self.__dict__.values()):
+            raise ValueError("say what the rule decides (reject, review, a fee, ...)")
+        return self
 
 
 class Rule(Model):
@@ -279,13 +300,26 @@ class Policy(Model):
             raise ValueError("offering in_store needs at least one store")
         return stores
 
+    @field_validator("return_methods")
+    @classmethod
+    def _methods(cls, methods: list[ReturnMethod]) -> list[ReturnMethod]:
+        return once_each(methods)
+
     @field_validator("rules")
     @classmethod
-    def _rules(cls, rules: list[Rule]) -> list[Rule]:
+    def _rules(cls, rules: list[Rule], info: ValidationInfo) -> list[Rule]:
         names = [rule.name for rule in rules]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError(f"each rule needs its own name ({', '.join(twice)} twice)")
+        stores = info.data.get("stores")
+        for rule in rules:
+            methods = rule.then.methods
+            if methods and not stores and all(m is ReturnMethod.IN_STORE for m in methods):
+                raise ValueError(
+                    f"rule {rule.name} offers only in_store, and the shop has no store: its"
+                    " items could not be returned at all"
+                )
         return rules
 
     def store(self, store_id: str | None) -> Store | None:

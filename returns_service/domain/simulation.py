@@ -65,11 +65,14 @@ class Tally(BaseModel):
     approved: int = 0
     pending_review: int = 0
     rejected: int = 0
-    estimated_refund_total: int = 0
+    estimated_refund_total: int = Field(
+        default=0, description="What the returns approved or under review would pay back."
+    )
 
     def add(self, outcome: str, refund: int) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
-        self.estimated_refund_total += refund
+        if outcome != "rejected":
+            self.estimated_refund_total += refund
 
 
 class Change(BaseModel):

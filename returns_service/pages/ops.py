@@ -414,7 +414,7 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
     for name in DOCUMENTS:
         try:
             document[name] = json.loads(values[name] or "[]")
-        except ValueError:
+        except (ValueError, RecursionError):
             unreadable[name] = {"kind": "json"}
     if unreadable:
         return _policy_form(request, person, values, unreadable)

@@ -30,6 +30,7 @@ from returns_service.store.tables import ReturnInputRow, ReturnRow
 BATCH = 1000
 # From this many returns on, they are decided in processes of their own, one per core.
 IN_PROCESSES_FROM = 5000
+MOST_PROCESSES = 8
 _pool: ProcessPoolExecutor | None = None
 
 
@@ -94,12 +95,18 @@ async def decided_rows(
         yield [tuple(row) for row in partition]
 
 
+def cores() -> int:
+    """The cores this process may run on (a container's share, not the host's count)."""
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return min(len(usable) if usable else (os.cpu_count() or 1), MOST_PROCESSES)
+
+
 def _processes() -> ProcessPoolExecutor:
     global _pool
     if _pool is None:
         # Spawned, not forked: the API's threads (the store's, the event loop's) stay behind.
         _pool = ProcessPoolExecutor(
-            max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
+            max_workers=cores(), mp_context=multiprocessing.get_context("spawn")
         )
     return _pool
 
@@ -116,8 +123,7 @@ async def simulate_period(
     count = await session.scalar(
         select(func.count()).select_from(ReturnInputRow).where(*_period(after, before))
     )
-    cores = os.cpu_count() or 1
-    if int(count or 0) < IN_PROCESSES_FROM or cores == 1:
+    if int(count or 0) < IN_PROCESSES_FROM or cores() == 1:
         async for rows in decided_rows(session, after, before):
             for row in rows:
                 simulator.count(redecided(recorded(row), draft))
@@ -132,7 +138,7 @@ async def simulate_period(
 
     async for rows in decided_rows(session, after, before):
         waiting.append(pool.submit(redecide, policy, rows))
-        if len(waiting) > 2 * cores:
+        if len(waiting) > 2 * cores():
             await take_oldest()
     while waiting:
         await take_oldest()

@@ -1072,9 +1072,18 @@ class ReturnWorkflow:
                 by_staff=request.actor.kind != "customer",
             )
             decided = decide(facts, held.held, self.policy)
-            reasons = [r.detail for r in decided.results if r.outcome.value != "eligible"]
-            if decided.event is Event.NEEDS_REVIEW and request.actor.kind != "customer":
-                reasons = []  # an agent is the review
+            customer = request.actor.kind == "customer"
+            # What a customer may read: why not (as a rejected return says), never the shop's
+            # own thresholds or why they are on its block list; an agent is the review.
+            reasons = [
+                r.detail
+                for r in decided.results
+                if r.outcome.value == "ineligible" or (r.outcome.value == "review" and not customer)
+            ]
+            if decided.event is Event.NEEDS_REVIEW and not customer:
+                reasons = []
+            elif decided.event is Event.NEEDS_REVIEW:
+                reasons.append("the shop's team needs to look at these items: ask them to add them")
             others = {
                 order.id
                 for order in held.orders.values()

@@ -96,6 +96,32 @@ async def test_keeping_items_is_refused_above_the_limit_and_refunded_below_it(ap
     assert closed["timestamps"]["received_at"] is None
 
 
+async def test_kept_items_are_never_an_exchange(api):
+    """The attack found a kept item with `resolution: exchange` paid back in money."""
+    order_id = await api.put_order()
+    replacement = [{"sku": "SKU-001-L", "name": "Shirt L", "quantity": 1}]
+    for headers in (await as_customer(api, order_id), api.auth("agent")):
+        answer = await create(
+            api, order_id, headers, method="keep_item", resolution="exchange",
+            replacement_items=replacement,
+        )  # fmt: skip
+        assert "exchange" in refused_on(answer, "method")
+    assert await returns_of(api, f"{order_id}@example.com") == 0
+
+
+async def test_a_body_that_is_not_json_names_the_body(api):
+    """The attack found a character position given as the field, and a 400 naming nothing."""
+    headers = {**api.auth("admin"), "Content-Type": "application/json"}
+    broken = await api.http.put("/v1/policy", content=b'{"rules": [', headers=headers)
+    assert broken.status_code == 422
+    assert [e["field"] for e in broken.json()["errors"]] == ["body"]
+    long_number = b'{"review_above_amount": 1' + b"0" * 5000 + b"}"
+    unreadable = await api.http.put("/v1/policy", content=long_number, headers=headers)
+    assert unreadable.status_code in (400, 422), unreadable.text
+    assert unreadable.headers["content-type"] == PROBLEM
+    assert [e["field"] for e in unreadable.json()["errors"]] in (["body"], ["review_above_amount"])
+
+
 async def test_staff_may_choose_any_method(api):
     order_id = await api.put_order()
     answer = await create(api, order_id, api.auth("agent"), method="keep_item")
@@ -163,9 +189,13 @@ async def test_rules_show_on_the_return_and_change_its_estimate(api):
 
 async def test_a_policy_with_rules_that_cannot_work_is_refused_on_its_field(api):
     for document, field in (
-        ({"rules": [{"name": "a", "then": {}}, {"name": "a", "then": {}}]}, "rules"),
+        ({"rules": [{"name": "a", "then": {"review": True}}] * 2}, "rules"),
         ({"return_methods": ["in_store"]}, "stores"),
-        ({"rules": [{"name": "a", "when": {"skus": []}, "then": {}}]}, "rules[0].when.skus"),
+        (
+            {"rules": [{"name": "a", "when": {"skus": []}, "then": {"review": True}}]},
+            "rules[0].when.skus",
+        ),
+        ({"rules": [{"name": "a", "then": {}}]}, "rules[0].then"),
     ):
         answer = await api.http.put("/v1/policy", json=document, headers=api.auth("admin"))
         assert answer.status_code == 422, answer.text

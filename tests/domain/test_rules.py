@@ -65,7 +65,13 @@ def test_every_condition_of_a_rule_must_hold_for_the_item():
 
 def test_customer_emails_match_whatever_the_case():
     policy = Policy(
-        rules=[{"name": "vip", "when": {"customer_emails": ["Ann@Example.com"]}, "then": {}}]
+        rules=[
+            {
+                "name": "vip",
+                "when": {"customer_emails": ["Ann@Example.com"]},
+                "then": {"review": True},
+            }
+        ]
     )
     assert len(matched(policy, [item("l2")], "ANN@example.COM")["ri_l2"]) == 1
     assert matched(policy, [item("l2")], "bob@example.com")["ri_l2"] == []
@@ -139,12 +145,17 @@ def test_photos_are_asked_for_by_rule_first_then_by_reason():
 @pytest.mark.parametrize(
     ("document", "field"),
     [
-        ({"rules": [{"name": "a", "then": {}}, {"name": "a", "then": {}}]}, "rules"),
+        ({"rules": [{"name": "a", "then": {"review": True}}] * 2}, "rules"),
         ({"return_methods": ["in_store"]}, "stores"),
         ({"stores": [{"id": "s", "name": "a", "address": "b"}] * 2}, "stores"),
-        ({"rules": [{"name": "a b", "then": {}}]}, "rules"),
+        ({"rules": [{"name": "a b", "then": {"review": True}}]}, "rules"),
         ({"rules": [{"name": "a", "then": {"restocking_fee_percent": 101}}]}, "rules"),
         ({"return_methods": ["teleport"]}, "return_methods"),
+        # Found by the attack on the first version: each was saved as it came.
+        ({"return_methods": ["label", "label"]}, "return_methods"),
+        ({"rules": [{"name": "a", "then": {}}]}, "rules"),
+        ({"rules": [{"name": "a", "then": {"methods": ["label", "label"]}}]}, "rules"),
+        ({"rules": [{"name": "a", "then": {"methods": ["in_store"]}}]}, "rules"),
     ],
 )
 def test_a_policy_that_cannot_work_is_refused_on_its_field(document, field):

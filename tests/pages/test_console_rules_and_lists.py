@@ -73,6 +73,10 @@ def test_an_admin_tries_a_draft_policy_then_saves_it(stack: Shop, browser: Brows
         rules.fill("[{")
         page.get_by_role("button", name="Try this policy").click()
         expect(page.get_by_text("This is not valid JSON.")).to_be_visible()
+        # Nested deeper than any reader goes (the attack found it a 500).
+        page.get_by_label("Rules (JSON)").fill("[" * 3000 + "]" * 3000)
+        page.get_by_role("button", name="Try this policy").click()
+        expect(page.get_by_text("This is not valid JSON.")).to_be_visible()
         wrong = [{"name": "fee", "then": {"restocking_fee_percent": 150}}]
         page.get_by_label("Rules (JSON)").fill(json.dumps(wrong))
         page.get_by_role("button", name="Try this policy").click()

@@ -4,7 +4,7 @@ with the real activities over SQLite."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,12 +12,14 @@ from temporalio.client import WorkflowUpdateFailedError
 
 from returns_service.domain.messages import (
     AddItems,
+    ApproveReturn,
     ReceiveItems,
     ReissueLabel,
     ReturnUpdate,
     ShipReturn,
 )
 from returns_service.domain.models import Actor, Policy, ReturnItem, ReturnState
+from returns_service.store import lists
 from returns_service.store.tables import ReturnLineRow
 from tests.factories import order_payload
 from tests.workflows.conftest import finished
@@ -181,3 +183,30 @@ async def test_an_item_the_policy_refuses_is_not_added_and_holds_nothing(harness
             handle, ReturnUpdate.ADD_ITEMS, AddItems(actor=CUSTOMER, items=[added(SOCKS, 2)])
         )
     assert "shipped" in str(late.value.cause)
+
+
+async def test_a_customer_adding_items_learns_no_threshold_and_no_block_reason(harness):
+    """The attack found the review threshold in the refusal a customer reads; the block list's
+    reason would have been there too."""
+    async with harness.sessions.begin() as session:
+        await lists.add_entry(
+            session, "cl_9", "blocked", "ann@example.com", "chargebacks", "ops", datetime.now(UTC)
+        )
+    order = await harness.put_order(
+        order_payload(now=await harness.now(), lines=[order_payload()["lines"][0], SOCKS])
+    )
+    handle = await harness.start(order, actor=Actor(kind="agent"))
+    await update(handle, ReturnUpdate.WAIT_DECIDED)
+    await update(handle, ReturnUpdate.APPROVE, ApproveReturn(actor=Actor(kind="agent")))
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await update(
+            handle, ReturnUpdate.ADD_ITEMS, AddItems(actor=CUSTOMER, items=[added(SOCKS, 2)])
+        )
+    told = str(refused.value.cause)
+    assert "the shop's team needs to look at these items" in told
+    assert "chargebacks" not in told and "20000" not in told
+    # An agent is the review: the same items are added.
+    grown = await update(
+        handle, ReturnUpdate.ADD_ITEMS, AddItems(actor=Actor(kind="agent"), items=[added(SOCKS, 2)])
+    )
+    assert [item.id for item in grown.items] == ["ri_1", "ri_2"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -21,6 +22,8 @@ from returns_service.store.orders import current_policy, put_policy
 from returns_service.store.simulation import simulate_period
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
+
+RETURN_ID = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
 @router.get("", response_model=Policy)
@@ -55,11 +58,16 @@ def _cursor(after: tuple[datetime, str]) -> str:
 
 
 def _after(cursor: str) -> tuple[datetime, str]:
+    """Where a page of changes starts: a cursor this API gave, the moment (with its offset) and
+    the id of the last change listed; anything else is refused."""
     try:
         moment, return_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(moment), str(return_id)
-    except (ValueError, TypeError) as error:
+        at = datetime.fromisoformat(moment)
+    except (ValueError, TypeError, RecursionError) as error:
         raise InvalidInput("cursor", "not a cursor this API gave") from error
+    if at.tzinfo is None or not isinstance(return_id, str) or not RETURN_ID.match(return_id):
+        raise InvalidInput("cursor", "not a cursor this API gave")
+    return at, return_id
 
 
 @router.post("/simulations", response_model=Simulation)

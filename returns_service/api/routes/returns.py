@@ -248,6 +248,8 @@ def _check_method(body: ReturnCreate, resolved: Resolved, policy: Policy, custom
     the shop offers for these items, and keeping them only where the policy allows it (the
     workflow decides the same again, with the same rules)."""
     method = body.method
+    if method is ReturnMethod.KEEP_ITEM and body.resolution is Resolution.EXCHANGE:
+        raise InvalidInput("method", "kept items are paid back; an exchange needs them back")
     if method is ReturnMethod.IN_STORE:
         if body.store_id is None:
             raise InvalidInput("store_id", "name the store the items are brought to")
