@@ -32,11 +32,12 @@ from returns_service.api.routes.returns import (
     Actions,
     _create,
     _document,
+    add_to_return,
     label_response,
     qr_response,
 )
 from returns_service.api.routes.sessions import CustomerSessionIn, open_customer_session
-from returns_service.api.schemas import CancelIn, ReissueIn, ReturnCreate, ReturnOut
+from returns_service.api.schemas import AddItemsIn, CancelIn, ReissueIn, ReturnCreate, ReturnOut
 from returns_service.config import Settings
 from returns_service.documents.photos import NotAPhoto, Photo, checked_photo
 from returns_service.domain import refunds, rules
@@ -321,6 +322,83 @@ async def new_label(
     return await _decide(request, return_id, read, gateway, "label", ReissueIn(), "relabel_refused")
 
 
+@router.get("/returns/{return_id}/items", response_class=HTMLResponse)
+async def add_items_page(
+    request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
+) -> Response:
+    """What else of the customer's orders can join this return's parcel."""
+    return await _add_items_form(request, return_id, read, gateway, {}, {})
+
+
+async def _add_items_form(
+    request: Request,
+    return_id: str,
+    read: AsyncSession,
+    gateway: Gateway,
+    values: Mapping[str, str],
+    errors: Mapping[str, str],
+    status_code: int = 200,
+) -> Response:
+    customer = await customer_of(request)
+    assert customer.email is not None
+    try:
+        state = await _document(read, gateway, return_id, customer)
+    except NotFound:
+        return not_found(request)
+    async with read.begin():
+        orders = await orders_of(read, customer.email)
+        held = await held_quantities(read, [order.id for order in orders])
+        policy = await current_policy(read)
+    taken = {(item.order_id, item.line_id) for item in state.items}
+    now = datetime.now(UTC)
+    lines = [
+        {"order": order, "line": line, "left": left, "key": f"{order.id}{KEY_SEPARATOR}{line.id}"}
+        for order in orders
+        if order.currency == state.currency
+        for line in order.lines
+        if (order.id, line.id) not in taken
+        for left in [max(line.quantity - held.get((order.id, line.id), 0), 0)]
+        if _not_returnable(order, line, left, policy, now) is None
+    ]
+    return render(
+        request, "portal/add_items.html", status_code=status_code, email=customer.email,
+        ret=view(state, policy), lines=lines, reasons=[r.value for r in policy.reasons],
+        values=values, errors=errors,
+    )  # fmt: skip
+
+
+@router.post("/returns/{return_id}/items", response_class=HTMLResponse)
+async def add_items(
+    request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
+) -> Response:
+    """Add the chosen items, checked and decided as `POST /v1/returns/{id}/items` does."""
+    customer = await customer_of(request)
+    form = await checked_form(request)
+    values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
+    _, asked = chosen_lines(values)
+    if not asked:
+        return await _add_items_form(request, return_id, read, gateway, values, {"": "choose"}, 422)
+    try:
+        body = AddItemsIn.model_validate({"items": asked})
+        actions = Actions(request.app.state.sessions, gateway, no_key(request))
+        await add_to_return(actions, return_id, body, customer)
+    except ValidationError:
+        return await _add_items_form(request, return_id, read, gateway, values, {"": "check"}, 422)
+    except NotFound:
+        return not_found(request)
+    except InvalidInput as refused:
+        why = str(refused.extra.get("errors", [{}])[0].get("message", ""))
+        # What the shop's rules said (a reason the customer may read), or what to check.
+        shown = why if refused.detail.startswith("items:") else "check"
+        return await _add_items_form(request, return_id, read, gateway, values, {"": shown}, 422)
+    except Problem as refused:
+        why = "moved" if refused.status == 409 else "unavailable"
+        return await _add_items_form(
+            request, return_id, read, gateway, values, {"": why}, refused.status
+        )
+    return RedirectResponse(f"/portal/returns/{return_id}", status_code=303)
+
+
 @router.get("/returns/{return_id}/cancel", response_class=HTMLResponse)
 async def cancel_page(
     request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
@@ -374,6 +452,9 @@ def view(state: ReturnState, policy: Policy | None = None) -> dict[str, Any]:
         "status": state.status.value,
         "state": state,
         "can_cancel": "cancel" in state.actions(),
+        # Forgotten items join the parcel while it has not left.
+        "can_add": state.status.value in ("approved", "label_sent")
+        and state.method.value != "keep_item",
         # The page follows the workflow while something is still to happen by itself.
         "following": state.status not in TERMINAL,
         "has_label": state.label is not None and state.status.value in LABEL_SHOWN,
@@ -560,23 +641,7 @@ async def request_return(
     workflow as `POST /v1/returns`, then the photos kept with it. Answers the new return's id,
     or (nothing kept) what was wrong with which field and the page's status."""
     values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
-    items: list[dict[str, Any]] = []
-    keys: list[str] = []
-    for name, value in values.items():
-        if not name.startswith("quantity:") or value in ("", "0"):
-            continue
-        key = name.removeprefix("quantity:")
-        order_id, _, line_id = key.partition(KEY_SEPARATOR)
-        keys.append(key)
-        items.append(
-            {
-                "order_id": order_id,
-                "line_id": line_id,
-                "quantity": whole_number(value),
-                "reason": values.get(f"reason:{key}") or None,
-                "comment": values.get(f"comment:{key}", "").strip() or None,
-            }
-        )
+    keys, items = chosen_lines(values)
     if not items:
         return None, {"items": "choose"}, 422
     instead = values.get("instead", "").strip()
@@ -649,6 +714,28 @@ async def request_return(
         async with write.begin():
             await keep_photos(write, created["id"], kept, datetime.now(UTC), PHOTOS_PER_ITEM)
     return str(created["id"]), {}, 201
+
+
+def chosen_lines(values: Mapping[str, str]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The lines a form chose (a quantity above 0), as the API's items, and their form keys."""
+    keys: list[str] = []
+    items: list[dict[str, Any]] = []
+    for name, value in values.items():
+        if not name.startswith("quantity:") or value in ("", "0"):
+            continue
+        key = name.removeprefix("quantity:")
+        order_id, _, line_id = key.partition(KEY_SEPARATOR)
+        keys.append(key)
+        items.append(
+            {
+                "order_id": order_id,
+                "line_id": line_id,
+                "quantity": whole_number(value),
+                "reason": values.get(f"reason:{key}") or None,
+                "comment": values.get(f"comment:{key}", "").strip() or None,
+            }
+        )
+    return keys, items
 
 
 def _trouble(status: int) -> str:

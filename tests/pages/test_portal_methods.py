@@ -124,3 +124,36 @@ def test_a_return_brought_to_a_store_and_one_kept(stack: Shop, browser: Browser)
         page.get_by_role("button", name="Request return").click()
         expect(page.get_by_text("These items cannot be kept")).to_be_visible()
         accessible(page)
+
+
+def test_a_shopper_adds_a_forgotten_item_to_the_parcel(stack: Shop, browser: Browser):
+    tag = uuid.uuid4().hex[:8]
+    email = f"noa.{tag}@example.com"
+    boots = {"id": "l2", "sku": "BO-7", "name": "Hiking boots", "quantity": 1, "unit_amount": 12900}
+    stack.put_order(f"o_n_{tag}", f"N-{tag}", email, [SHIRT, boots])
+    page = new_page(browser, phone=True)
+    sign_in(page, stack.base, f"N-{tag}", email)
+    page.goto(stack.base + "/portal/new")
+    choose_shirt(page)
+    page.get_by_role("button", name="Request return").click()
+    expect(page.get_by_text("Estimated refund: €45.00")).to_be_visible()
+    page.get_by_role("link", name="Add forgotten items").click()
+    expect(page.get_by_role("group", name="Linen shirt")).to_have_count(0)  # in it already
+    # A post without this browser's form token changes nothing.
+    forged = page.request.post(
+        page.url, form={f"quantity:o_n_{tag}|l2": "1", f"reason:o_n_{tag}|l2": "wrong_size"}
+    )
+    assert forged.status == 403
+    item = page.get_by_role("group", name="Hiking boots")
+    item.get_by_label("Quantity to return").select_option("1")
+    page.get_by_role("button", name="Add to return").click()
+    expect(page.get_by_role("alert")).to_contain_text("a quantity and a reason")
+    page.get_by_role("group", name="Hiking boots").get_by_label("Reason").select_option(
+        label="Wrong size"
+    )
+    accessible(page)
+    shoot(page, "portal-add-items-phone")
+    page.get_by_role("button", name="Add to return").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"Return R-\d+"))
+    expect(page.get_by_role("region", name="Items")).to_contain_text("Hiking boots")
+    expect(page.get_by_text("Estimated refund: €174.00")).to_be_visible()

@@ -927,26 +927,35 @@ async def add_items(
     stays the parcel's."""
 
     async def work() -> Answer:
-        current = await actions.document(return_id, principal)
-        async with actions.sessions() as read, read.begin():
-            items, orders, _ = await _items_of(read, body.items, principal, len(current.items))
-            policy = await current_policy(read)
-        lines = {(item.order_id, item.line_id) for item in current.items}
-        for index, item in enumerate(items):
-            order = orders[item.order_id]
-            if order.customer.email.lower() != current.customer.email.lower():
-                raise InvalidInput(f"items[{index}].order_id", "is not the customer's order")
-            if order.currency != current.currency:
-                raise InvalidInput(f"items[{index}].order_id", "is in another currency")
-            if (item.order_id, item.line_id) in lines:
-                raise InvalidInput(f"items[{index}].line_id", "is in the return already")
-            if principal.is_customer and item.reason not in policy.reasons:
-                offered = ", ".join(r.value for r in policy.reasons)
-                raise InvalidInput(f"items[{index}].reason", f"the shop's reasons are {offered}")
-        out = await actions.deliver(return_id, ADD_ITEMS, AddedItems(items=items), principal)
+        out = await add_to_return(actions, return_id, body, principal)
         return Answer(200, out.model_dump(mode="json"), {})
 
     return await actions.idempotency.run(principal, body, work)
+
+
+async def add_to_return(
+    actions: Actions, return_id: str, body: AddItemsIn, principal: Principal
+) -> ReturnOut:
+    """The items checked against the orders (the customer's, in the return's currency, not in
+    it yet, with a reason the shop offers), then given to the workflow, which decides them; for
+    the API and the portal."""
+    current = await actions.document(return_id, principal)
+    async with actions.sessions() as read, read.begin():
+        items, orders, _ = await _items_of(read, body.items, principal, len(current.items))
+        policy = await current_policy(read)
+    lines = {(item.order_id, item.line_id) for item in current.items}
+    for index, item in enumerate(items):
+        order = orders[item.order_id]
+        if order.customer.email.lower() != current.customer.email.lower():
+            raise InvalidInput(f"items[{index}].order_id", "is not the customer's order")
+        if order.currency != current.currency:
+            raise InvalidInput(f"items[{index}].order_id", "is in another currency")
+        if (item.order_id, item.line_id) in lines:
+            raise InvalidInput(f"items[{index}].line_id", "is in the return already")
+        if principal.is_customer and item.reason not in policy.reasons:
+            offered = ", ".join(r.value for r in policy.reasons)
+            raise InvalidInput(f"items[{index}].reason", f"the shop's reasons are {offered}")
+    return await actions.deliver(return_id, ADD_ITEMS, AddedItems(items=items), principal)
 
 
 @router.post("/actions", response_model=BulkActionOut)
