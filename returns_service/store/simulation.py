@@ -111,6 +111,14 @@ def _processes() -> ProcessPoolExecutor:
     return _pool
 
 
+def stop_processes() -> None:
+    """Stop the simulating processes (they start again when needed)."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+        _pool = None
+
+
 async def simulate_period(
     session: AsyncSession,
     draft: Policy,

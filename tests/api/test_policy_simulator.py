@@ -137,14 +137,18 @@ async def test_changes_come_a_page_at_a_time_from_processes_of_their_own(api, mo
         "policy": {"restocking_fee_percent": 50},
     }
     seen, cursor = [], None
-    for _ in range(5):
-        body = {**period, **({"cursor": cursor} if cursor else {})}
-        answer = (
-            await api.http.post("/v1/policy/simulations", json=body, headers=api.auth("ops"))
-        ).json()
-        assert answer["changed"] == 5 and len(answer["changes"]) <= 2
-        seen += [change["id"] for change in answer["changes"]]
-        cursor = answer["next_cursor"]
-        if cursor is None:
-            break
+    try:
+        for _ in range(5):
+            body = {**period, **({"cursor": cursor} if cursor else {})}
+            answer = (
+                await api.http.post("/v1/policy/simulations", json=body, headers=api.auth("ops"))
+            ).json()
+            assert answer["changed"] == 5 and len(answer["changes"]) <= 2
+            seen += [change["id"] for change in answer["changes"]]
+            cursor = answer["next_cursor"]
+            if cursor is None:
+                break
+    finally:
+        # The processes live as long as the API does; the rest of the suite does without them.
+        stored.stop_processes()
     assert seen == made
