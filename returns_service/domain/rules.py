@@ -22,7 +22,7 @@ from returns_service.domain.models import (
     RuleOutcome,
     RuleResult,
 )
-from returns_service.domain.refunds import Terms, units_value
+from returns_service.domain.refunds import OrderRefund, Terms, estimate, units_value
 
 T = TypeVar("T")
 
@@ -84,6 +84,22 @@ def matching(
         ]
         for item in items
     }
+
+
+def requested(
+    policy: Policy,
+    orders: Mapping[str, Order],
+    held: Mapping[tuple[str, str], int],
+    items: list[ReturnItem],
+    email: str,
+) -> tuple[dict[str, list[Rule]], list[OrderRefund]]:
+    """Before a return exists (the API's checks, the portal's estimate): the rules matching its
+    items, and what it would pay back per order with their fees, after the units other returns
+    hold (`held`, per order and line)."""
+    prior = {item.id: held.get((item.order_id, item.line_id), 0) for item in items}
+    matched = matching(policy, orders, items, email, prior)
+    picks = [(item.order_id, item.line_id, item.quantity) for item in items]
+    return matched, estimate(orders, held, picks, policy, terms(policy, items, matched))
 
 
 def first(rules: Iterable[Rule], field: str) -> object | None:

@@ -40,7 +40,7 @@ from returns_service.api.routes.sessions import CustomerSessionIn, open_customer
 from returns_service.api.schemas import AddItemsIn, CancelIn, ReissueIn, ReturnCreate, ReturnOut
 from returns_service.config import Settings
 from returns_service.documents.photos import NotAPhoto, Photo, checked_photo
-from returns_service.domain import refunds, rules
+from returns_service.domain import rules
 from returns_service.domain.eligibility import window_start
 from returns_service.domain.models import (
     Order,
@@ -520,9 +520,7 @@ async def new_form(
         for index, (order_id, line_id, count) in enumerate(picks)
         if count > 0
     ]  # fmt: skip
-    prior = {item.id: held.get((item.order_id, item.line_id), 0) for item in picked}
-    matched = rules.matching(policy, by_id, picked, email, prior)
-    parts = refunds.estimate(by_id, held, picks, policy, rules.terms(policy, picked, matched))
+    matched, parts = rules.requested(policy, by_id, held, picked, email)
     currencies = {by_id[part.order_id].currency for part in parts}
     # Items of orders in different currencies cannot be one return: no sum of them is shown.
     currency = next(iter(currencies)) if len(currencies) == 1 else None

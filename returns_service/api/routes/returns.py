@@ -65,7 +65,7 @@ from returns_service.api.schemas import (
 from returns_service.config import Settings
 from returns_service.documents.label_pdf import label_pdf
 from returns_service.documents.qr import qr_png
-from returns_service.domain import refunds, rules
+from returns_service.domain import rules
 from returns_service.domain.messages import (
     AddItems,
     AddNote,
@@ -260,26 +260,18 @@ def _check_method(body: ReturnCreate, resolved: Resolved, policy: Policy, custom
         raise InvalidInput("store_id", "only an in_store return names a store")
     if not customer:
         return
-    matched = rules.matching(
-        policy, resolved.orders, resolved.items, resolved.customer.email, _prior(resolved)
+    matched, parts = rules.requested(
+        policy, resolved.orders, resolved.held, resolved.items, resolved.customer.email
     )
     offered = rules.methods_offered(policy, resolved.items, matched)
     if method not in offered:
         names = ", ".join(m.value for m in offered) or "no method"
         raise InvalidInput("method", f"the shop offers {names} for these items")
-    if method is ReturnMethod.KEEP_ITEM:
-        picks = [(item.order_id, item.line_id, item.quantity) for item in resolved.items]
-        terms = rules.terms(policy, resolved.items, matched)
-        estimate = sum(
-            part.amount
-            for part in refunds.estimate(resolved.orders, resolved.held, picks, policy, terms)
-        )
-        if not rules.keep_allowed(policy, resolved.items, matched, estimate):
-            raise InvalidInput("method", "the shop's policy does not let these items be kept")
-
-
-def _prior(resolved: Resolved) -> dict[str, int]:
-    return {item.id: resolved.held.get((item.order_id, item.line_id), 0) for item in resolved.items}
+    estimate = sum(part.amount for part in parts)
+    if method is ReturnMethod.KEEP_ITEM and not rules.keep_allowed(
+        policy, resolved.items, matched, estimate
+    ):
+        raise InvalidInput("method", "the shop's policy does not let these items be kept")
 
 
 @router.post(
