@@ -53,6 +53,7 @@ def test_ops_block_a_customer_and_the_agent_reads_why(stack: Shop, browser: Brow
     expect(agent.get_by_text("On the blocked list")).to_be_visible()
     eligibility = agent.get_by_role("region", name="Eligibility")
     expect(eligibility).to_contain_text("blocked_customer: three chargebacks <b>in 2025</b>")
+    shoot(agent, "console-return-blocked-desktop")
     assert agent.goto(f"{stack.base}/console/lists").status == 403
 
     page.goto(f"{stack.base}/console/lists")

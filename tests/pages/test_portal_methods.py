@@ -110,6 +110,7 @@ def test_a_return_brought_to_a_store_and_one_kept(stack: Shop, browser: Browser)
             "Bring the items to our store Berlin Mitte, Torstraße 1, 10119 Berlin."
         )).to_be_visible()  # fmt: skip
         expect(page.get_by_role("link", name="Download label")).to_have_count(0)
+        shoot(page, "portal-return-store-desktop")
 
         kept = shopper(stack, browser)
         choose_shirt(kept)
