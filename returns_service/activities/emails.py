@@ -107,6 +107,8 @@ def status_email(
         "reason": (state.decision.reason or "") if state.decision else "",
         "items": state.items,
         "method": state.method.value,
+        "store_credit": any(r.method.value == "store_credit" for r in state.refunds)
+        and all(r.method.value == "store_credit" for r in state.refunds),
         "drop_off_code": state.label.drop_off_code if state.label else None,
         "qr_cid": QR_CID,
         "store": store,
@@ -116,7 +118,8 @@ def status_email(
     return EmailMessage(
         key=f"email:{state.id}:{state.status.value}",
         return_id=state.id,
-        to=state.customer.email,
+        # A gift's return is the recipient's business: the buyer hears nothing of it.
+        to=state.recipient_email or state.customer.email,
         subject=translations(language).gettext(subject) % {"number": number},
         body=env.get_template("status_email.txt.j2").render(context),
         html=env.get_template("status_email.html.j2").render(context),

@@ -286,6 +286,7 @@ class LedgerPayments:
                 "currency": request.currency,
                 "status": status,
                 "created_at": request.requested_at,
+                "holder_email": request.holder if capture_id is None else None,
             },
         )
 
@@ -316,4 +317,5 @@ def _refund(row: LedgerEntryRow) -> Refund:
         status=row.status,  # type: ignore[arg-type]
         created_at=row.created_at,
         failure_reason=row.failure,
+        issued_to=row.holder_email,
     )

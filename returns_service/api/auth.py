@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from returns_service.api import sessions
 from returns_service.api.errors import Forbidden, NotFound, Unauthorized
-from returns_service.domain.models import Actor
+from returns_service.domain.models import Actor, Order, ReturnState
 from returns_service.store.revoked import is_revoked
 
 STAFF = ("integration", "agent", "warehouse", "ops", "admin")
@@ -25,27 +25,60 @@ class Principal:
     role: str
     # A customer's email, from their session token.
     email: str | None = None
+    # A gift's recipient's session: the one order they may return (and no email).
+    order_id: str | None = None
 
     @property
     def actor(self) -> Actor:
         return Actor(kind=self.role, id=self.email)  # type: ignore[arg-type]
+
+    def actor_on(self, state: ReturnState) -> Actor:
+        """Who acts on the return: a gift's recipient by the email they gave it."""
+        if self.is_gift:
+            return Actor(kind="customer", id=state.recipient_email)
+        return self.actor
 
     @property
     def is_customer(self) -> bool:
         return self.role == CUSTOMER
 
     @property
+    def is_gift(self) -> bool:
+        """A gift's recipient, who may return that one order and knows nobody's email."""
+        return self.is_customer and self.order_id is not None
+
+    @property
     def scope(self) -> str:
         """Whose requests these are, for idempotency keys and limits."""
+        if self.is_gift:
+            return f"{self.role}:gift:{self.order_id}"
         return f"{self.role}:{self.email}" if self.email else self.role
 
     def may_see(self, customer_email: str) -> bool:
-        """Staff see every customer; a customer sees their own, and nobody else's."""
+        """Staff see every customer; a customer sees their own, and nobody else's (a gift's
+        recipient nobody's: they see one order)."""
+        if self.is_gift:
+            return False
         return not self.is_customer or customer_email.lower() == (self.email or "")
 
-    def require_owner(self, customer_email: str, what: str) -> None:
-        """Another customer's object answers like one that does not exist."""
-        if not self.may_see(customer_email):
+    def may_see_order(self, order: Order) -> bool:
+        """Staff see every order; a customer their own; a gift's recipient the gift's."""
+        if self.is_gift:
+            return order.gift and order.id == self.order_id
+        return self.may_see(order.customer.email)
+
+    def may_see_return(self, state: ReturnState) -> bool:
+        """Staff see every return; a customer their own, except the returns of gifts they gave
+        (the recipients' business); a gift's recipient the returns of that gift."""
+        if self.is_gift:
+            return state.recipient_email is not None and state.order_ids == [self.order_id]
+        return self.may_see(state.customer.email) and (
+            not self.is_customer or state.recipient_email is None
+        )
+
+    def require_return(self, state: ReturnState, what: str) -> None:
+        """Another customer's return answers like one that does not exist."""
+        if not self.may_see_return(state):
             raise NotFound(f"{what} does not exist")
 
 
@@ -64,6 +97,13 @@ async def customer_claims(request: Request, token: str) -> sessions.Claims:
     return claims
 
 
+def principal_of(claims: sessions.Claims) -> Principal:
+    """The customer a token is for: by email, or as the recipient of one gift order."""
+    if claims.order_id is not None:
+        return Principal(role=CUSTOMER, order_id=claims.order_id)
+    return Principal(role=CUSTOMER, email=(claims.email or "").lower())
+
+
 async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -77,7 +117,7 @@ async def authenticate(
             claims = await customer_claims(request, secret)
         except sessions.InvalidToken as error:
             raise Unauthorized(f"{error}: start a new customer session") from None
-        return Principal(role=CUSTOMER, email=claims.email.lower())
+        return principal_of(claims)
     keys: dict[str, str] = settings.api_keys
     for role, key in keys.items():
         if key and hmac.compare_digest(key.encode(), secret.encode()):

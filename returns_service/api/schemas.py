@@ -64,6 +64,11 @@ class OrderIn(Request):
     shipping_amount: MinorUnits = 0
     order_discount_amount: MinorUnits = 0
     captures: Annotated[list[Capture], Field(max_length=50)] = []
+    gift: bool = Field(
+        default=False,
+        description="A gift: its recipient may return it with the order number and the"
+        " shipping address's postal code, for store credit of their own.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderIn:
@@ -96,7 +101,9 @@ class OrderLineOut(OrderLine):
 class OrderOut(BaseModel):
     id: str
     number: str
-    customer: Customer
+    customer: Customer | None = Field(
+        description="Who bought it; null for a gift's recipient, who never learns it."
+    )
     shipping_address: Address | None = None
     currency: str
     placed_at: datetime
@@ -106,10 +113,14 @@ class OrderOut(BaseModel):
     shipping_amount: int
     order_discount_amount: int
     captures: list[Capture]
+    gift: bool = False
 
     @classmethod
-    def build(cls, order: Order, returnable: dict[str, int]) -> OrderOut:
+    def build(cls, order: Order, returnable: dict[str, int], recipient: bool = False) -> OrderOut:
+        """The order; for a gift's recipient without the buyer and what they paid with."""
         data = order.model_dump()
+        if recipient:
+            data["customer"], data["captures"] = None, []
         data["lines"] = [
             OrderLineOut(**line.model_dump(), returnable_quantity=returnable.get(line.id, 0))
             for line in order.lines
@@ -159,6 +170,13 @@ class ReturnCreate(Request):
     )
     store_id: Ident | None = Field(
         default=None, description="For `in_store`: which of the policy's `stores`."
+    )
+    recipient_email: Email | None = Field(
+        default=None,
+        description="A gift's return (its order has `gift: true`): the email of the recipient"
+        " who returns it. Required in a gift recipient's session (opened with the order's"
+        " postal code); such a return is always `store_credit`, issued to the recipient, and its"
+        " emails go to the recipient only.",
     )
 
     @model_validator(mode="after")

@@ -1,8 +1,10 @@
-"""Customer session tokens: the customer's email and an expiry, signed with HMAC-SHA256.
+"""Customer session tokens: the customer's email (or, for a gift's recipient, the one order
+they may return) and an expiry, signed with HMAC-SHA256.
 
 `cs.<payload>.<signature>`, both base64url; the payload is
-`{"email": ..., "exp": <unix time>, "sid": <random>}`. Stateless, so any API instance that shares
-the signing key accepts it; signing out keeps its `sid` as revoked until it would have expired.
+`{"email": ..., "exp": <unix time>, "sid": <random>}` (a gift's: `"order"` instead of `"email"`).
+Stateless, so any API instance that shares the signing key accepts it; signing out keeps its
+`sid` as revoked until it would have expired.
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def issue(key: bytes, email: str, expires_at: datetime) -> str:
-    claims = {"email": email, "exp": int(expires_at.timestamp()), "sid": secrets.token_hex(12)}
+def issue(key: bytes, email: str | None, expires_at: datetime, order_id: str | None = None) -> str:
+    """A token for the customer `email`, or for the recipient of the gift `order_id`."""
+    if (email is None) == (order_id is None):
+        raise ValueError("a token is for an email or for a gift's order")
+    who = {"email": email} if email is not None else {"order": order_id}
+    claims = {**who, "exp": int(expires_at.timestamp()), "sid": secrets.token_hex(12)}
     payload = _b64(json.dumps(claims).encode())
     signature = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
     return f"{PREFIX}{payload}.{signature}"
@@ -39,15 +45,12 @@ class InvalidToken(Exception):
 
 @dataclass(frozen=True)
 class Claims:
-    email: str
+    # The customer's email; None in a gift's recipient's token, which names its `order_id`.
+    email: str | None
     expires_at: datetime
     # Tokens issued before sign-out could end a session have none.
     sid: str | None
-
-
-def verify(key: bytes, token: str, now: datetime | None = None) -> str:
-    """The email the token was issued for; InvalidToken when it is forged, damaged or expired."""
-    return claims_of(key, token, now).email
+    order_id: str | None = None
 
 
 def claims_of(key: bytes, token: str, now: datetime | None = None) -> Claims:
@@ -60,10 +63,14 @@ def claims_of(key: bytes, token: str, now: datetime | None = None) -> Claims:
         raise InvalidToken("forged or damaged token")
     try:
         claims = json.loads(_unb64(payload))
-        email, expires = str(claims["email"]), int(claims["exp"])
+        email = str(claims["email"]) if "email" in claims else None
+        order_id = str(claims["order"]) if "order" in claims else None
+        expires = int(claims["exp"])
         sid = str(claims["sid"]) if "sid" in claims else None
     except (ValueError, KeyError, TypeError) as error:
         raise InvalidToken("damaged token") from error
+    if (email is None) == (order_id is None):
+        raise InvalidToken("damaged token")
     if (now or datetime.now(UTC)).timestamp() >= expires:
         raise InvalidToken("expired token")
-    return Claims(email, datetime.fromtimestamp(expires, UTC), sid)
+    return Claims(email, datetime.fromtimestamp(expires, UTC), sid, order_id)

@@ -61,6 +61,8 @@ class StartReturn(Model):
     # How the goods go back (and for `in_store`, to which of the shop's stores).
     method: ReturnMethod = ReturnMethod.LABEL
     store_id: str | None = None
+    # A gift's return: who received the gift and returns it (paid in store credit, told by email).
+    recipient_email: str | None = None
 
     def initial_state(self) -> ReturnState:
         """The return as it stands before anything has been checked."""
@@ -73,6 +75,7 @@ class StartReturn(Model):
             items=[item.model_copy() for item in self.items],
             method=self.method,
             store_id=self.store_id,
+            recipient_email=self.recipient_email,
             replacement_items=[item.model_copy() for item in self.replacement_items],
             language=self.language,
             created_at=self.created_at,
@@ -317,6 +320,8 @@ class IssueRefund(Model):
     amounts: list[OrderAmount]
     capture_id: str | None = None
     requested_at: datetime
+    # Whose store credit it is (a gift's recipient); None: the customer's.
+    holder: str | None = None
 
 
 class EntitleRefund(Model):

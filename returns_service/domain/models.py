@@ -124,6 +124,9 @@ class Order(Model):
     shipping_amount: MinorUnits = 0
     order_discount_amount: MinorUnits = 0
     captures: list[Capture] = Field(default_factory=list)
+    # A gift: whoever has its shipping address's postal code may return it (paid in store
+    # credit to them; the buyer is never told).
+    gift: bool = False
 
     def line(self, line_id: str) -> OrderLine | None:
         return next((line for line in self.lines if line.id == line_id), None)
@@ -407,6 +410,8 @@ class Refund(Model):
     status: Literal["pending", "succeeded", "failed"]
     created_at: datetime
     failure_reason: str | None = None
+    # Whose store credit it is: a gift's recipient (None: the customer's).
+    issued_to: str | None = None
 
 
 class ReplacementItem(Model):
@@ -474,6 +479,9 @@ class ReturnState(Model):
     # How the goods go back (returns older than methods: a label), and for `in_store`, where.
     method: ReturnMethod = ReturnMethod.LABEL
     store_id: str | None = None
+    # A gift's return: the recipient who returns it, paid in store credit and told by email
+    # (the buyer, `customer`, hears nothing of it).
+    recipient_email: str | None = None
     estimated_refund_amount: int = 0
     refunded_amount: int = 0
     # What may still be paid back, once the goods are back (None before).

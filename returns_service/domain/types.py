@@ -97,6 +97,8 @@ TrackingNumber = Annotated[
 OrderNumber = Annotated[
     str, Field(min_length=1, max_length=ID_LENGTH), AfterValidator(_single_line)
 ]
+# A postal code as a customer types it (one line; compared without spaces, dashes and case).
+PostalCode = Annotated[str, Field(min_length=1, max_length=20), AfterValidator(_single_line)]
 Text = Annotated[str, Field(max_length=TEXT_LENGTH), AfterValidator(_text)]
 ShortText = Annotated[str, Field(max_length=500), AfterValidator(_text)]
 

@@ -61,7 +61,15 @@ class ReturnOut(BaseModel):
     id: str
     number: str | None
     status: str
-    customer: Customer
+    customer: Customer | None = Field(
+        description="Who bought the orders; null in a gift's return as its recipient reads it"
+        " (the buyer is never shown to them)."
+    )
+    recipient_email: str | None = Field(
+        default=None,
+        description="A gift's return: the recipient who returns it, paid in store credit and"
+        " told by email; null for any other return.",
+    )
     currency: str
     order_ids: list[str]
     resolution: Resolution
@@ -104,6 +112,14 @@ class ReturnOut(BaseModel):
                 "note": None,
                 "by": by if by.startswith("customer") else by.split(":", 1)[0],
             }
+        if for_customer and state.recipient_email is not None:
+            # A gift's recipient never learns who gave it (nor anything of the buyer's).
+            data["customer"] = None
+            data["eligibility"] = [
+                result
+                for result in data["eligibility"]
+                if result["rule"] != "frequent_returner"  # the buyer's returns
+            ]
         if for_customer:
             # Why a customer is on the shop's block list is for its agents only.
             data["eligibility"] = [

@@ -22,7 +22,7 @@ from starlette.datastructures import FormData, UploadFile
 from returns_service import i18n
 from returns_service.activities.emails import carrier_name
 from returns_service.api import sessions
-from returns_service.api.auth import CUSTOMER, Principal, customer_claims
+from returns_service.api.auth import Principal, customer_claims, principal_of
 from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
 from returns_service.api.errors import InvalidInput, NotFound, Problem, TooManyRequests
 from returns_service.api.idempotency import Answer, Idempotency
@@ -84,7 +84,22 @@ async def customer_of(request: Request) -> Principal:
         claims = await customer_claims(request, token)
     except sessions.InvalidToken:
         raise NotSignedIn from None
-    return Principal(role=CUSTOMER, email=claims.email.lower())
+    return principal_of(claims)
+
+
+def signed_in(customer: Principal) -> dict[str, Any]:
+    """Who the page is for, as the layout shows it: a customer by email, a gift's recipient as
+    such (they never see the buyer's email)."""
+    return {"email": customer.email, "gift": customer.is_gift}
+
+
+async def orders_for(read: AsyncSession, customer: Principal) -> list[Order]:
+    """The orders a customer may return from: their own, or a gift's recipient the gift."""
+    if customer.order_id is not None:
+        order = (await get_orders(read, [customer.order_id])).get(customer.order_id)
+        return [order] if order is not None and customer.may_see_order(order) else []
+    assert customer.email is not None
+    return await orders_of(read, customer.email)
 
 
 def to_sign_in(request: Request) -> RedirectResponse:
@@ -140,34 +155,44 @@ async def sign_in_page(request: Request, next: str | None = None) -> Response:
 
 @router.post("", response_class=HTMLResponse)
 async def sign_in(request: Request, read: SessionDep, settings: SettingsDep) -> Response:
+    return await _open_session(request, read, settings, "email", "portal/sign_in.html")
+
+
+async def _open_session(
+    request: Request, read: AsyncSession, settings: Settings, second: str, template: str
+) -> Response:
+    """Sign in with the pair the form gave (the order number and an email, or a gift's postal
+    code: `second`), as `POST /v1/customer-sessions` does; a wrong pair is the form again, never
+    saying which half."""
     form = await checked_form(request)
-    values = {name: str(form.get(name, "")).strip() for name in ("order_number", "email")}
+    values = {name: str(form.get(name, "")).strip() for name in ("order_number", second)}
     target = safe_next(str(form.get("next", "")))
     try:
         body = CustomerSessionIn.model_validate(values)
         token, expires_at = await open_customer_session(request, read, settings, body)
     except (ValidationError, NotFound):
         return render(
-            request,
-            "portal/sign_in.html",
-            status_code=400,
-            next=target,
-            values=values,
-            error="no_match",
+            request, template, status_code=400, next=target, values=values, error="no_match"
         )
     except TooManyRequests as limited:
         refused = render(
-            request,
-            "portal/sign_in.html",
-            status_code=429,
-            next=target,
-            values=values,
-            error="too_many",
+            request, template, status_code=429, next=target, values=values, error="too_many"
         )
         refused.headers.update(getattr(limited, "headers", None) or {})
         return refused
     lasts = int((expires_at - datetime.now(UTC)).total_seconds())
     return signed_in_to(target, settings, SESSION_COOKIE, token, "/portal", lasts)
+
+
+@router.get("/gift", response_class=HTMLResponse)
+async def gift_sign_in_page(request: Request, next: str | None = None) -> Response:
+    """A gift's recipient's way in: the order number and the postal code it was sent to."""
+    return render(request, "portal/gift.html", next=safe_next(next), values={}, error=None)
+
+
+@router.post("/gift", response_class=HTMLResponse)
+async def gift_sign_in(request: Request, read: SessionDep, settings: SettingsDep) -> Response:
+    return await _open_session(request, read, settings, "postal_code", "portal/gift.html")
 
 
 @router.post("/sign-out")
@@ -217,9 +242,13 @@ async def choose_language(request: Request, to: str, next: str | None = None) ->
 @router.get("/returns", response_class=HTMLResponse)
 async def my_returns(request: Request, read: SessionDep) -> Response:
     customer = await customer_of(request)
+    if customer.is_gift:
+        mine = ReturnFilter(order_id=customer.order_id, gift=True)
+    else:
+        mine = ReturnFilter(customer_email=customer.email, gift=False)
     async with read.begin():
-        states, _ = await list_returns(read, ReturnFilter(customer_email=customer.email), 100)
-    return render(request, "portal/returns.html", email=customer.email, returns=states)
+        states, _ = await list_returns(read, mine, 100)
+    return render(request, "portal/returns.html", returns=states, **signed_in(customer))
 
 
 @router.get("/returns/{return_id}", response_class=HTMLResponse)
@@ -253,10 +282,10 @@ async def _return_page(
         request,
         template,
         status_code=status_code,
-        email=customer.email,
         ret=view(state, policy),
         error=error,
         photos=photos,
+        **signed_in(customer),
     )
 
 
@@ -340,13 +369,12 @@ async def _add_items_form(
     status_code: int = 200,
 ) -> Response:
     customer = await customer_of(request)
-    assert customer.email is not None
     try:
         state = await _document(read, gateway, return_id, customer)
     except NotFound:
         return not_found(request)
     async with read.begin():
-        orders = await orders_of(read, customer.email)
+        orders = await orders_for(read, customer)
         held = await held_quantities(read, [order.id for order in orders])
         policy = await current_policy(read)
     taken = {(item.order_id, item.line_id) for item in state.items}
@@ -355,13 +383,14 @@ async def _add_items_form(
         {"order": order, "line": line, "left": left, "key": f"{order.id}{KEY_SEPARATOR}{line.id}"}
         for order in orders
         if order.currency == state.currency
+        and (state.recipient_email is None or order.id in state.order_ids)
         for line in order.lines
         if (order.id, line.id) not in taken
         for left in [max(line.quantity - held.get((order.id, line.id), 0), 0)]
         if _not_returnable(order, line, left, policy, now) is None
     ]
     return render(
-        request, "portal/add_items.html", status_code=status_code, email=customer.email,
+        request, "portal/add_items.html", status_code=status_code, **signed_in(customer),
         ret=view(state, policy), lines=lines, reasons=[r.value for r in policy.reasons],
         values=values, errors=errors,
     )  # fmt: skip
@@ -474,26 +503,29 @@ LABEL_SHOWN = {"label_sent", "shipped"}
 @router.get("/new", response_class=HTMLResponse)
 async def new_return_page(request: Request, read: SessionDep) -> Response:
     customer = await customer_of(request)
-    assert customer.email is not None
-    return await new_form(request, read, customer.email, {}, {})
+    return await new_form(request, read, customer, {}, {})
 
 
 async def new_form(
     request: Request,
     read: Any,
-    email: str,
+    who: Principal | str,
     values: Mapping[str, str],
     errors: Mapping[str, str],
     status_code: int = 200,
     template: str = "portal/new.html",
     **context: Any,
 ) -> HTMLResponse:
-    """The new-return form with the customer's orders, what was chosen so far, and the refund
-    that choice would bring (reckoned by the same code as the return's workflow)."""
+    """The new-return form with the orders of `who` (a customer, a gift's recipient, or for an
+    agent a customer's email), what was chosen so far, and the refund that choice would bring
+    (reckoned by the same code as the return's workflow)."""
+    customer = who if isinstance(who, Principal) else Principal(role="customer", email=who)
     async with read.begin():
-        orders = await orders_of(read, email)
+        orders = await orders_for(read, customer)
         held = await held_quantities(read, [order.id for order in orders])
         policy = await current_policy(read)
+    # Rules that name customers match the buyer's email (a gift's recipient never reads it).
+    email = customer.email or (orders[0].customer.email if orders else "")
     now = datetime.now(UTC)
     groups = []
     picks = []
@@ -528,10 +560,13 @@ async def new_form(
         request,
         template,
         status_code=status_code,
-        email=email,
+        **signed_in(customer),
         groups=groups,
         reasons=[reason.value for reason in policy.reasons],
-        methods=[method.value for method in policy.resolutions],
+        # A gift is paid back as store credit to its recipient, whatever else the shop offers.
+        methods=["store_credit"]
+        if customer.is_gift
+        else [method.value for method in policy.resolutions],
         photo_reasons=photo_reasons_of(policy, by_id, email),
         return_methods=[m.value for m in rules.methods_offered(policy, picked, matched)],
         stores=policy.stores,
@@ -559,10 +594,7 @@ async def new_return_estimate(request: Request, read: SessionDep) -> Response:
     customer = await customer_of(request)
     form = await checked_form(request)
     values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
-    assert customer.email is not None
-    return await new_form(
-        request, read, customer.email, values, {}, template="portal/estimate.html"
-    )
+    return await new_form(request, read, customer, values, {}, template="portal/estimate.html")
 
 
 def _reason(values: Mapping[str, str], order_id: str, line_id: str, policy: Policy) -> Reason:
@@ -603,10 +635,9 @@ async def new_return(
     the photos kept with it. Nothing is kept when anything is wrong."""
     customer = await customer_of(request)
     form = await checked_form(request)
-    assert customer.email is not None
     values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
     if values.get("intent") == "estimate":  # "Update estimate", without the page's script
-        return await new_form(request, read, customer.email, values, {})
+        return await new_form(request, read, customer, values, {})
     created, errors, status_code = await request_return(
         request,
         read,
@@ -619,7 +650,7 @@ async def new_return(
         language_of(request),
     )
     if created is None:
-        return await new_form(request, read, customer.email, values, errors, status_code)
+        return await new_form(request, read, customer, values, errors, status_code)
     return RedirectResponse(f"/portal/returns/{created}", status_code=303)
 
 
@@ -630,14 +661,15 @@ async def request_return(
     gateway: Gateway,
     settings: Settings,
     principal: Principal,
-    email: str,
+    email: str | None,
     form: FormData,
     language: str | None,
 ) -> tuple[str | None, dict[str, str], int]:
     """Request the return a new-return form chose, of the customer's (`email`) orders, as
-    `principal` (the customer, or an agent on their behalf): the same checks and the same
-    workflow as `POST /v1/returns`, then the photos kept with it. Answers the new return's id,
-    or (nothing kept) what was wrong with which field and the page's status."""
+    `principal` (the customer, or an agent on their behalf; a gift's recipient, `email` None,
+    of the gift): the same checks and the same workflow as `POST /v1/returns`, then the photos
+    kept with it. Answers the new return's id, or (nothing kept) what was wrong with which
+    field and the page's status."""
     values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
     keys, items = chosen_lines(values)
     if not items:
@@ -647,14 +679,20 @@ async def request_return(
         policy = await current_policy(read)
         orders = await get_orders(read, [item["order_id"] for item in items])
     lines = {(order.id, line.id): line for order in orders.values() for line in order.lines}
-    method = values.get("method") or policy.resolutions[0].value
+    gift = principal.is_gift
+    offered = ["store_credit"] if gift else [resolution.value for resolution in policy.resolutions]
+    method = values.get("method") or offered[0]
     errors: dict[str, str] = {}
-    if method not in {resolution.value for resolution in policy.resolutions}:
+    if method not in offered:
         errors["method"] = "method"
     if method == Resolution.EXCHANGE.value and not instead:
         errors["instead"] = "instead"
+    recipient = values.get("recipient_email", "").strip()
+    if gift and not recipient:
+        errors["recipient_email"] = "required"
+    buyer = email or next((order.customer.email for order in orders.values()), "")
     photos, photo_errors = await _photos(
-        form, keys, items, photo_reasons_of(policy, orders, email), settings.photo_max_bytes
+        form, keys, items, photo_reasons_of(policy, orders, buyer), settings.photo_max_bytes
     )
     errors.update(photo_errors)
     replacements = [
@@ -675,6 +713,7 @@ async def request_return(
                 "replacement_items": replacements,
                 "language": language if language in i18n.languages() else None,
                 "customer_email": email,
+                "recipient_email": (recipient or None) if gift else None,
                 "method": way,
                 "store_id": (values.get("store_id") or None) if way == "in_store" else None,
             }
@@ -827,6 +866,8 @@ def _field_errors(invalid: ValidationError, keys: list[str]) -> dict[str, str]:
             errors["return_method" if location[0] == "method" else "store_id"] = str(location[0])
         elif location and location[0] == "replacement_items":
             errors["instead"] = "instead_invalid"
+        elif location and location[0] == "recipient_email":
+            errors["recipient_email"] = "invalid"
         else:
             errors["items"] = "failed"
     return errors
@@ -853,6 +894,8 @@ def _problem_errors(problems: list[dict[str, str]], keys: list[str]) -> dict[str
             errors["store_id"] = "store_id"
         elif field.startswith("replacement_items"):
             errors["instead"] = "instead_invalid"
+        elif field == "recipient_email":
+            errors["recipient_email"] = "invalid"
         elif field == "items":
             errors["items"] = "mixed"
         else:

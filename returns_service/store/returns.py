@@ -293,6 +293,7 @@ async def project_return(
             status=state.status.value,
             currency=state.currency,
             resolution=state.resolution.value,
+            recipient_email=state.recipient_email.lower() if state.recipient_email else None,
             tracking_number=state.tracking_number
             or (state.label.tracking_number if state.label else None),
             version=state.version,
@@ -370,6 +371,8 @@ class ReturnFilter:
     number: str | None = None
     tracking_number: str | None = None
     ids: list[str] = field(default_factory=list)
+    # Gifts' returns only (True), none of them (False), or either (None).
+    gift: bool | None = None
 
 
 def encode_cursor(created_at: datetime, return_id: str) -> str:
@@ -416,6 +419,9 @@ async def list_returns(
         query = query.where(status.in_(filters.statuses))
     if filters.customer_email:
         query = query.where(ReturnRow.customer_email == filters.customer_email.lower())
+    if filters.gift is not None:
+        recipient = ReturnRow.recipient_email
+        query = query.where(recipient.is_not(None) if filters.gift else recipient.is_(None))
     if filters.number:
         query = query.where(ReturnRow.number == filters.number)
     if filters.tracking_number:

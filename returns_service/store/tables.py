@@ -83,6 +83,8 @@ class ReturnRow(Base):
     number: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(32))
     customer_email: Mapped[str] = mapped_column(String(320))
+    # A gift's return: its recipient, who alone among customers sees it (not the buyer).
+    recipient_email: Mapped[str | None] = mapped_column(String(320), default=None)
     currency: Mapped[str] = mapped_column(String(3))
     resolution: Mapped[str] = mapped_column(String(32))
     tracking_number: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -155,6 +157,8 @@ class LedgerEntryRow(Base):
     # The payment processor's id for it (a Stripe refund id), once known.
     provider_ref: Mapped[str | None] = mapped_column(String(255), default=None)
     failure: Mapped[str | None] = mapped_column(String(500), default=None)
+    # Whose store credit it is: a gift's recipient (None: the order's customer).
+    holder_email: Mapped[str | None] = mapped_column(String(320), default=None)
 
 
 class ReturnEventRow(Base):

@@ -487,6 +487,9 @@ class ReturnWorkflow:
                 if self.state.resolution is Resolution.STORE_CREDIT
                 else RefundMethod.ORIGINAL_PAYMENT
             )
+            if self.state.recipient_email is not None:
+                # A gift is paid back to the one who returns it, never to the buyer's card.
+                method = RefundMethod.STORE_CREDIT
             if amount > 0:
                 await self.pay(request, split, method)
             return await self.change(Action.REFUND, request.actor, note=request.note)
@@ -509,6 +512,7 @@ class ReturnWorkflow:
                     ],
                     capture_id=request.capture_id,
                     requested_at=workflow.now(),
+                    holder=self.state.recipient_email,
                 ),
                 start_to_close_timeout=timedelta(minutes=2),
                 heartbeat_timeout=PAYMENT_HEARTBEAT,
@@ -527,6 +531,7 @@ class ReturnWorkflow:
                     status="failed",
                     created_at=workflow.now(),
                     failure_reason=detail,
+                    issued_to=self.state.recipient_email,
                 )
                 for order_id, part in split.items()
                 if part
@@ -909,6 +914,15 @@ class ReturnWorkflow:
                     "available_actions": self.actions(),
                 },
                 type="RefundTooLarge",
+                non_retryable=True,
+            )
+        if self.state.recipient_email is not None and (
+            request.method is RefundMethod.ORIGINAL_PAYMENT or request.capture_id is not None
+        ):
+            raise ApplicationError(
+                "method: a gift's return is paid back as store credit to its recipient",
+                {"field": "method"},
+                type="InvalidInput",
                 non_retryable=True,
             )
         captures = {c.id for order in self.orders.values() for c in order.captures}

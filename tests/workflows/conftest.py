@@ -92,6 +92,7 @@ class Harness:
         method: ReturnMethod = ReturnMethod.LABEL,
         store_id: str | None = None,
         reason: Reason = Reason.WRONG_SIZE,
+        recipient_email: str | None = None,
     ) -> WorkflowHandle[Any, Any]:
         line = order.lines[0]
         return_id = f"ret_{uuid.uuid4().hex}"
@@ -119,6 +120,7 @@ class Harness:
             note=note,
             method=method,
             store_id=store_id,
+            recipient_email=recipient_email,
         )
         handle = await self.client.start_workflow(
             WORKFLOW_NAME, start, id=return_id, task_queue=self.task_queue, result_type=ReturnState

@@ -29,9 +29,10 @@ async def _order_out(
 ) -> OrderOut:
     async with session.begin():
         order = (await get_orders(session, [order_id])).get(order_id)
-        if order is None or (principal is not None and not principal.may_see(order.customer.email)):
+        if order is None or (principal is not None and not principal.may_see_order(order)):
             raise NotFound(f"order {order_id} does not exist")
-        return OrderOut.build(order, await returnable_quantities(session, order))
+        recipient = principal is not None and principal.is_gift
+        return OrderOut.build(order, await returnable_quantities(session, order), recipient)
 
 
 @router.put("/{order_id}", response_model=OrderOut)

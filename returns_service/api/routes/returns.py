@@ -82,6 +82,7 @@ from returns_service.domain.messages import (
     workflow_id,
 )
 from returns_service.domain.models import (
+    Actor,
     Customer,
     Order,
     Policy,
@@ -161,6 +162,7 @@ class Resolved:
     orders: dict[str, Order]
     # Per order and line, the units other returns hold.
     held: dict[tuple[str, str], int]
+    resolution: Resolution
 
 
 async def _items_of(
@@ -176,7 +178,7 @@ async def _items_of(
         for order_id, order in (
             await get_orders(session, [item.order_id for item in asked_items])
         ).items()
-        if principal.may_see(order.customer.email)
+        if principal.may_see_order(order)
     }
     held = await held_quantities(session, orders)
     items: list[ReturnItem] = []
@@ -233,14 +235,39 @@ async def _resolve_items(
     if len(currencies) > 1:
         raise InvalidInput("items", "the orders are in different currencies")
     email = emails.pop()
+    resolution = _gift_checked(body, principal, involved)
     if body.customer_email is not None and body.customer_email != email:
         raise InvalidInput("customer_email", "does not match the customer of the orders")
-    if body.resolution is Resolution.EXCHANGE and not body.replacement_items:
+    if resolution is Resolution.EXCHANGE and not body.replacement_items:
         raise InvalidInput("replacement_items", "an exchange names the items to send instead")
-    if body.resolution is not Resolution.EXCHANGE and body.replacement_items:
+    if resolution is not Resolution.EXCHANGE and body.replacement_items:
         raise InvalidInput("replacement_items", "only an exchange sends replacement items")
     first = involved[0].customer
-    return Resolved(items, Customer(id=first.id, email=email), currencies.pop(), orders, held)
+    customer = Customer(id=first.id, email=email)
+    return Resolved(items, customer, currencies.pop(), orders, held, resolution)
+
+
+def _gift_checked(body: ReturnCreate, principal: Principal, involved: list[Order]) -> Resolution:
+    """The resolution the return gets: a gift's return (its recipient's, or staff's for them)
+    names the recipient, holds items of that one gift order and is paid in store credit."""
+    if not principal.is_gift and body.recipient_email is None:
+        return body.resolution
+    if body.recipient_email is None:
+        raise InvalidInput("recipient_email", "a gift's return names the email of its recipient")
+    if principal.is_customer and not principal.is_gift:
+        raise InvalidInput(
+            "recipient_email",
+            "only a gift's recipient (signed in with the order's postal code) or staff name one",
+        )
+    if principal.is_gift and body.customer_email is not None:
+        raise InvalidInput("customer_email", "a gift's recipient does not name the buyer")
+    if len({order.id for order in involved}) > 1:
+        raise InvalidInput("items", "a gift's return holds items of the one gift order")
+    if not involved[0].gift:
+        raise InvalidInput("recipient_email", f"order {involved[0].number} is not a gift")
+    if "resolution" in body.model_fields_set and body.resolution is not Resolution.STORE_CREDIT:
+        raise InvalidInput("resolution", "a gift is paid back as store credit to its recipient")
+    return Resolution.STORE_CREDIT
 
 
 def _check_method(body: ReturnCreate, resolved: Resolved, policy: Policy, customer: bool) -> None:
@@ -333,26 +360,30 @@ async def _create(
         if principal.is_customer and item.reason not in policy.reasons:
             offered = ", ".join(r.value for r in policy.reasons)
             raise InvalidInput(f"items[{index}].reason", f"the shop's reasons are {offered}")
-    if principal.is_customer and body.resolution not in policy.resolutions:
+    gift = body.recipient_email is not None
+    if principal.is_customer and not gift and body.resolution not in policy.resolutions:
         offered = ", ".join(r.value for r in policy.resolutions)
         raise InvalidInput("resolution", f"the shop offers {offered}")
     _check_method(body, resolved, policy, principal.is_customer)
     if principal.is_customer:
         await _within_hourly_limit(write, customer.email, settings.customer_returns_per_hour)
+    # A gift's recipient acts by the email they gave; staff act on behalf of whoever returns.
+    returning = body.recipient_email or customer.email
     start = StartReturn(
         return_id=return_id,
         customer=customer,
         currency=currency,
-        resolution=body.resolution,
+        resolution=resolved.resolution,
         items=items,
         policy=policy,
         created_at=datetime.now(UTC),
-        actor=principal.actor,
+        actor=Actor(kind="customer", id=returning) if principal.is_gift else principal.actor,
         replacement_items=[ReplacementItem(**item.model_dump()) for item in body.replacement_items],
         language=body.language,
-        note=None if principal.is_customer else f"on behalf of {customer.email}",
+        note=None if principal.is_customer else f"on behalf of {returning}",
         method=body.method,
         store_id=body.store_id,
+        recipient_email=body.recipient_email,
     )
     try:
         state = await gateway.start_return(start)
@@ -413,11 +444,11 @@ async def _document(
         if start is None:
             raise NotFound(f"return {return_id} does not exist")
         state = start.initial_state()
-    elif not principal.may_see(state.customer.email):
+    elif not principal.may_see_return(state):
         # As long as for a return that does not exist (which asks Temporal too), so that the
         # time of the answer does not tell whether someone else's return has this id.
         await gateway.started(return_id)
-    principal.require_owner(state.customer.email, f"return {return_id}")
+    principal.require_return(state, f"return {return_id}")
     return state
 
 
@@ -443,12 +474,20 @@ async def search_returns(
             decode_cursor(cursor)
         except ValueError as error:
             raise InvalidInput("cursor", str(error)) from error
-    if principal.is_customer:
-        # A customer's list is their own, whatever else it asks for.
+    gift: bool | None = None
+    if principal.is_gift:
+        # A gift's recipient's list: the returns of that gift, whatever else it asks for.
+        if customer_email is not None or order_id not in (None, principal.order_id):
+            return ReturnPage(data=[], next_cursor=None)
+        order_id, gift = principal.order_id, True
+    elif principal.is_customer:
+        # A customer's list is their own (not the returns of gifts they gave), whatever else it
+        # asks for.
         if customer_email is not None and not principal.may_see(customer_email):
             return ReturnPage(data=[], next_cursor=None)
-        customer_email = principal.email
+        customer_email, gift = principal.email, False
     filters = ReturnFilter(
+        gift=gift,
         statuses=[s.value for s in status],
         customer_email=customer_email,
         order_id=order_id,
@@ -526,7 +565,8 @@ async def _valid_label(read: AsyncSession, return_id: str, principal: Principal)
     return will not be sent)."""
     async with read.begin():
         found = await get_label(read, return_id)
-    if found is None or not principal.may_see(found[1]):
+        state = await get_return_document(read, return_id) if found is not None else None
+    if found is None or state is None or not principal.may_see_return(state):
         raise NotFound(f"return {return_id} has no label")
     label, _, status = found
     if status in VOID_LABEL:
@@ -663,8 +703,9 @@ class Actions:
     ) -> ReturnOut:
         """Deliver a person's decision to the return's workflow as an Update. The request bodies
         carry the same fields as the Update inputs, less the actor, which is the caller."""
-        message = action.message.model_validate({"actor": principal.actor, **body.model_dump()})
         current = await self.document(return_id, principal)
+        actor = principal.actor_on(current)
+        message = action.message.model_validate({"actor": actor, **body.model_dump()})
         try:
             state = await self.gateway.decide(return_id, action.update, message)
         except NoAnswer as error:
@@ -940,6 +981,8 @@ async def add_to_return(
         order = orders[item.order_id]
         if order.customer.email.lower() != current.customer.email.lower():
             raise InvalidInput(f"items[{index}].order_id", "is not the customer's order")
+        if current.recipient_email is not None and order.id not in current.order_ids:
+            raise InvalidInput(f"items[{index}].order_id", "is not the gift's order")
         if order.currency != current.currency:
             raise InvalidInput(f"items[{index}].order_id", "is in another currency")
         if (item.order_id, item.line_id) in lines:

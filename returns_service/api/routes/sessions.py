@@ -1,5 +1,6 @@
 """Customer sessions: an order number and the email that placed it give a signed, expiring token
-for that email (guests and registered customers alike)."""
+for that email (guests and registered customers alike); a gift order's number and its shipping
+address's postal code give its recipient a token for that one order."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.api import sessions
 from returns_service.api.auth import bearer, customer_claims
 from returns_service.api.deps import SessionDep, SettingsDep, WriteSessionDep
-from returns_service.api.errors import NotFound, TooManyRequests, Unauthorized
+from returns_service.api.errors import InvalidInput, NotFound, TooManyRequests, Unauthorized
 from returns_service.api.schemas import Request as RequestBody
 from returns_service.config import Settings
-from returns_service.domain.types import Email, OrderNumber
+from returns_service.domain.types import Email, OrderNumber, PostalCode
 from returns_service.store.revoked import revoke
 from returns_service.store.tables import OrderRow
 
@@ -27,13 +28,31 @@ router = APIRouter(prefix="/v1/customer-sessions", tags=["customers"])
 
 class CustomerSessionIn(RequestBody):
     order_number: OrderNumber
-    email: Email
+    email: Email | None = Field(
+        default=None, description="The email the order was placed with (or `postal_code`)."
+    )
+    postal_code: PostalCode | None = Field(
+        default=None,
+        description="A gift's recipient: the postal code the gift was sent to (instead of"
+        " `email`); the session is for that one order.",
+    )
 
 
 class CustomerSessionOut(BaseModel):
     token: str
-    email: str
+    email: str | None = Field(description="The customer's; null in a gift recipient's session.")
+    gift: bool = Field(
+        default=False, description="A gift recipient's session, for the one order it names."
+    )
     expires_at: datetime
+
+
+def _one_way_in(body: CustomerSessionIn) -> None:
+    """An email or a gift's postal code, not both nor neither: a 422 naming the field."""
+    if body.email is None and body.postal_code is None:
+        raise InvalidInput("email", "the order's email, or a gift's postal code")
+    if body.email is not None and body.postal_code is not None:
+        raise InvalidInput("postal_code", "send the order's email or a gift's postal code")
 
 
 @router.post(
@@ -46,8 +65,10 @@ async def start_customer_session(
     body: CustomerSessionIn, request: Request, read: SessionDep, settings: SettingsDep
 ) -> CustomerSessionOut:
     """A wrong pair answers exactly like an unknown order; too many from one client: 429."""
+    _one_way_in(body)
     token, expires_at = await open_customer_session(request, read, settings, body)
-    return CustomerSessionOut(token=token, email=body.email, expires_at=expires_at)
+    gift = body.postal_code is not None
+    return CustomerSessionOut(token=token, email=body.email, gift=gift, expires_at=expires_at)
 
 
 @router.delete("/current", status_code=204, responses={401: {}})
@@ -78,19 +99,50 @@ async def open_customer_session(
     in with their own."""
     failures = request.app.state.session_failures
     client = request.client.host if request.client else "unknown"
-    counted = (f"{client}|order:{body.order_number.lower()}", f"{client}|email:{body.email}")
+    postal = _postal(body.postal_code) if body.postal_code is not None else None
+    second = f"postal:{postal}" if postal is not None else f"email:{body.email}"
+    counted = (f"{client}|order:{body.order_number.lower()}", f"{client}|{second}")
     waits = [wait for key in counted if (wait := failures.retry_after(key)) is not None]
     if waits:
         raise TooManyRequests("too many wrong order numbers or emails; try again later", max(waits))
     async with read.begin():
-        found = await read.scalar(
-            select(func.count())
-            .select_from(OrderRow)
-            .where(OrderRow.number == body.order_number, OrderRow.customer_email == body.email)
-        )
+        if postal is not None:
+            gift = await _gift_order(read, body.order_number, postal)
+            found = gift is not None
+        else:
+            found = bool(
+                await read.scalar(
+                    select(func.count())
+                    .select_from(OrderRow)
+                    .where(
+                        OrderRow.number == body.order_number, OrderRow.customer_email == body.email
+                    )
+                )
+            )
     if not found:
         for key in counted:
             failures.hit(key)
-        raise NotFound("no order with that number and email")
+        raise NotFound(f"no order with that number and {'postal code' if postal else 'email'}")
     expires_at = datetime.now(UTC) + timedelta(hours=settings.customer_session_hours)
-    return sessions.issue(settings.session_key(), body.email, expires_at), expires_at
+    signing = settings.session_key()
+    if postal is not None:
+        return sessions.issue(signing, None, expires_at, order_id=gift), expires_at
+    return sessions.issue(signing, body.email, expires_at), expires_at
+
+
+def _postal(code: str) -> str:
+    """A postal code as compared: without spaces or dashes, in one case ("SW1A 1AA")."""
+    return "".join(c for c in code if c not in " -").casefold()
+
+
+async def _gift_order(read: AsyncSession, number: str, postal: str) -> str | None:
+    """The id of the gift order with that number sent to that postal code, if there is one."""
+    snapshots = (
+        await read.scalars(select(OrderRow.snapshot).where(OrderRow.number == number))
+    ).all()
+    for snapshot in snapshots:
+        address = snapshot.get("shipping_address") or {}
+        code = address.get("postal_code")
+        if snapshot.get("gift") and isinstance(code, str) and code and _postal(code) == postal:
+            return str(snapshot["id"])
+    return None

@@ -1,0 +1,234 @@
+"""Gift returns through real HTTP: the recipient gets in with the order number and the postal code
+the gift went to, returns it for store credit of their own, and is told by email; the buyer is
+never shown to them, and hears and sees nothing of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from returns_service.store.returns import get_return_document
+from returns_service.store.tables import LedgerEntryRow, OutboxEmailRow
+from tests.api.test_authorization import customer_token
+from tests.api.test_methods_rules_lists import PROBLEM, refused_on, returns_of
+
+ADDRESS = {
+    "name": "Grace Recipient",
+    "line1": "Torstraße 1",
+    "postal_code": "SW1A 1AA",
+    "city": "London",
+    "country": "GB",
+}
+RECIPIENT = "grace.gift@example.com"
+
+
+async def gift_order(api, **overrides: Any) -> str:
+    overrides.setdefault("gift", True)
+    return await api.put_order(shipping_address=ADDRESS, **overrides)
+
+
+async def gift_session(api, order_id: str, postal_code: str = "sw1a1aa") -> dict[str, Any]:
+    answer = await api.http.post(
+        "/v1/customer-sessions",
+        json={"order_number": order_id.upper(), "postal_code": postal_code},
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def items(order_id: str, line_id: str = "l1") -> list[dict[str, Any]]:
+    return [{"order_id": order_id, "line_id": line_id, "quantity": 1, "reason": "wrong_size"}]
+
+
+async def test_a_recipient_returns_a_gift_for_store_credit_and_the_buyer_hears_nothing(api):
+    order_id = await gift_order(api)
+    buyer = f"{order_id}@example.com"
+    session = await gift_session(api, order_id)
+    assert session["email"] is None and session["gift"] is True
+    recipient = bearer(session["token"])
+
+    order = await api.http.get(f"/v1/orders/{order_id}", headers=recipient)
+    assert order.status_code == 200, order.text
+    assert order.json()["customer"] is None and order.json()["captures"] == []
+    assert buyer not in order.text
+
+    # A gift's return names its recipient, and is store credit: refused otherwise, nothing made.
+    body = {"items": items(order_id)}
+    refused_on(await api.http.post("/v1/returns", json=body, headers=recipient), "recipient_email")
+    refused_on(
+        await api.http.post(
+            "/v1/returns",
+            json={**body, "recipient_email": RECIPIENT, "resolution": "refund"},
+            headers=recipient,
+        ),
+        "resolution",
+    )
+    refused_on(
+        await api.http.post(
+            "/v1/returns",
+            json={**body, "recipient_email": RECIPIENT, "customer_email": buyer},
+            headers=recipient,
+        ),
+        "customer_email",
+    )
+    assert await returns_of(api, buyer) == 0
+
+    created = await api.http.post(
+        "/v1/returns", json={**body, "recipient_email": RECIPIENT}, headers=recipient
+    )
+    assert created.status_code == 201, created.text
+    made = created.json()
+    assert made["resolution"] == "store_credit"
+    assert made["recipient_email"] == RECIPIENT and made["customer"] is None
+    assert buyer not in created.text
+    return_id = made["id"]
+
+    receipt = {
+        "location": "WH1",
+        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
+    }
+    assert (await api.act(return_id, "receive", "warehouse", receipt)).status_code == 200
+    closed = await api.wait_for(return_id, "closed")
+    assert closed["refunded_amount"] == 2725
+    assert {(r["method"], r["issued_to"]) for r in closed["refunds"]} == {
+        ("store_credit", RECIPIENT)
+    }
+    # Staff see both: who bought it and who returned it.
+    assert closed["customer"]["email"] == buyer
+
+    seen = await api.http.get(f"/v1/returns/{return_id}", headers=recipient)
+    assert seen.status_code == 200 and buyer not in seen.text
+    listed = await api.http.get("/v1/returns", headers=recipient)
+    assert [r["id"] for r in listed.json()["data"]] == [return_id]
+    history = await api.http.get(f"/v1/returns/{return_id}/history", headers=api.auth("ops"))
+    assert history.json()["events"][0]["actor"] == f"customer:{RECIPIENT}", history.text
+
+    async with api.sessions() as db:
+        emails = (
+            await db.scalars(select(OutboxEmailRow).where(OutboxEmailRow.return_id == return_id))
+        ).all()
+        holders = (
+            await db.scalars(
+                select(LedgerEntryRow.holder_email).where(LedgerEntryRow.return_id == return_id)
+            )
+        ).all()
+    assert emails and {email.recipient for email in emails} == {RECIPIENT}
+    refunded = next(email for email in emails if "refunded" in email.idempotency_key)
+    assert "in store credit" in refunded.body
+    assert holders == [RECIPIENT]
+
+    # The buyer, signed in with their email, does not see the gift's return.
+    mine = bearer(await customer_token(api, order_id, buyer))
+    assert (await api.http.get(f"/v1/returns/{return_id}", headers=mine)).status_code == 404
+    assert (await api.http.get("/v1/returns", headers=mine)).json()["data"] == []
+
+
+async def test_a_recipient_sees_that_one_gift_and_nothing_of_the_buyers(api):
+    order_id = await gift_order(api)
+    buyer = f"{order_id}@example.com"
+    other_order = await api.put_order(email=buyer)  # the buyer's own, not a gift
+    own = await api.create(other_order, customer_email=buyer)
+    assert own.status_code == 201, own.text
+    recipient = bearer((await gift_session(api, order_id))["token"])
+
+    assert (await api.http.get(f"/v1/orders/{other_order}", headers=recipient)).status_code == 404
+    assert (
+        await api.http.get(f"/v1/returns/{own.json()['id']}", headers=recipient)
+    ).status_code == 404
+    for query in ({}, {"customer_email": buyer}, {"order_id": other_order}):
+        listed = await api.http.get("/v1/returns", params=query, headers=recipient)
+        assert listed.json()["data"] == [], query
+    # Items of another order are not the gift's: as if that order did not exist.
+    mixed = {"items": items(order_id) + items(other_order), "recipient_email": RECIPIENT}
+    answer = await api.http.post("/v1/returns", json=mixed, headers=recipient)
+    assert refused_on(answer, "items[1].order_id") == f"order {other_order} does not exist"
+    assert await returns_of(api, buyer) == 1
+
+
+async def test_wrong_gift_pairs_are_refused_alike_and_limited(api):
+    gift = await gift_order(api)
+    plain = await api.put_order(shipping_address=ADDRESS)  # right postal code, not a gift
+
+    async def ask(number: str, postal_code: str):
+        return await api.http.post(
+            "/v1/customer-sessions", json={"order_number": number, "postal_code": postal_code}
+        )
+
+    wrong_code = await ask(gift.upper(), "E1 6AN")
+    not_a_gift = await ask(plain.upper(), "SW1A 1AA")
+    unknown = await ask("NO-SUCH-GIFT", "SW1A 1AA")
+    assert wrong_code.status_code == not_a_gift.status_code == unknown.status_code == 404
+    assert wrong_code.json()["detail"] == not_a_gift.json()["detail"] == unknown.json()["detail"]
+    assert wrong_code.headers["content-type"] == PROBLEM
+
+    both = {"order_number": gift.upper(), "postal_code": "SW1A 1AA", "email": "x@example.com"}
+    refused_on(await api.http.post("/v1/customer-sessions", json=both), "postal_code")
+    refused_on(
+        await api.http.post("/v1/customer-sessions", json={"order_number": gift.upper()}), "email"
+    )
+
+    guesses = [
+        await ask(gift.upper(), f"E{n} 1AA")
+        for n in range(api.settings.session_failures_per_15_minutes)
+    ]
+    right = await ask(gift.upper(), "SW1A 1AA")
+    api.app.state.session_failures.events.clear()  # other tests come from the same address
+    assert [g.status_code for g in guesses[:-1]] == [404] * (len(guesses) - 1)
+    assert right.status_code == 429 and int(right.headers["retry-after"]) > 0
+    assert (await ask(gift.upper(), "SW1A 1AA")).status_code == 201
+
+
+async def test_only_a_recipient_or_staff_name_one_and_only_for_a_gift(api):
+    gift = await gift_order(api)
+    plain = await api.put_order()
+    buyer = bearer(await customer_token(api, gift, f"{gift}@example.com"))
+    as_buyer = {"items": items(gift), "recipient_email": RECIPIENT}
+    refused_on(await api.http.post("/v1/returns", json=as_buyer, headers=buyer), "recipient_email")
+    message = refused_on(
+        await api.create(plain, role="agent", recipient_email=RECIPIENT), "recipient_email"
+    )
+    assert message == f"order {plain.upper()} is not a gift"
+    assert await returns_of(api, f"{gift}@example.com") == 0
+
+    # An agent returns a gift for its recipient (who called): store credit, the recipient's.
+    answer = await api.create(gift, role="agent", recipient_email=RECIPIENT)
+    assert answer.status_code == 201, answer.text
+    made = answer.json()
+    assert made["resolution"] == "store_credit" and made["recipient_email"] == RECIPIENT
+    async with api.sessions() as db, db.begin():
+        state = await get_return_document(db, made["id"])
+    assert state is not None
+    assert (state.timeline[0].actor.label(), state.timeline[0].note) == (
+        "agent",
+        f"on behalf of {RECIPIENT}",
+    )
+
+
+async def test_a_gifts_return_is_never_paid_to_the_buyers_card(api):
+    order_id = await gift_order(api)
+    await api.http.put("/v1/policy", json={"auto_refund": False}, headers=api.auth("admin"))
+    try:
+        made = (await api.create(order_id, role="agent", recipient_email=RECIPIENT)).json()
+    finally:
+        await api.http.put("/v1/policy", json={}, headers=api.auth("admin"))
+    receipt = {
+        "location": "WH1",
+        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
+    }
+    assert (await api.act(made["id"], "receive", "warehouse", receipt)).status_code == 200
+    to_card = await api.act(made["id"], "refund", "agent", {"method": "original_payment"})
+    refused_on(to_card, "method")
+    capture = await api.act(
+        made["id"], "refund", "agent", {"capture_id": f"cap_{order_id.upper()}"}
+    )
+    refused_on(capture, "method")
+    paid = await api.act(made["id"], "refund", "agent", {})
+    assert paid.status_code == 200, paid.text
+    assert [(r["method"], r["issued_to"]) for r in paid.json()["refunds"]] == [
+        ("store_credit", RECIPIENT)
+    ]
