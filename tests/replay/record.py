@@ -241,6 +241,24 @@ async def main() -> None:
             await ruled.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
             await ruled.execute_update(u.RECEIVE, receive("good"))
             await keep(ruled, "ruled_fee")
+
+            # A gift returned by its recipient: store credit of their own, emails to them.
+            address = {"name": "Grace", "line1": "1 High St", "postal_code": "SW1A 1AA",
+                       "city": "London", "country": "GB"}  # fmt: skip
+            payload = order_payload(
+                number="gift", now=now, email="gift-buyer@example.com", gift=True,
+                shipping_address=address,
+            )  # fmt: skip
+            gift_order = await harness.put_order(payload, order_id="o_gift")
+            recipient = Actor(kind="customer", id="grace@example.com")
+            gift = await harness.start(
+                gift_order, resolution=Resolution.STORE_CREDIT, actor=recipient,
+                recipient_email="grace@example.com",
+            )  # fmt: skip
+            await gift.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            await gift.execute_update(u.SHIP, ShipReturn(actor=recipient))
+            await gift.execute_update(u.RECEIVE, receive("good"))
+            await keep(gift, "gift_store_credit")
     await engine.dispose()
 
 
