@@ -222,7 +222,7 @@ def dev(args: argparse.Namespace) -> None:
         sys.exit(f"could not start the stack: {error} (logs in {data_dir / 'logs'})")
     print(
         f"Returns service is up.\n"
-        f"  Portal       {api_url}/portal  (customers: order number and email)\n"
+        f"  Portal       {api_url}/portal  (order number and email; a gift: /portal/gift)\n"
         f"  API          {api_url}  (OpenAPI: {api_url}/docs)\n"
         f"  Temporal UI  {ui_url}\n"
         f"  Temporal     127.0.0.1:{args.temporal_port}\n"

@@ -11,6 +11,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.factories import order_payload
 from tests.pages.conftest import Shop, new_page, shoot
+from tests.pages.test_console import sign_in as console_sign_in
+from tests.pages.test_console import staff
 from tests.pages.test_portal import SHIRT, accessible, sign_in
 from tests.pages.test_portal_methods import choose_shirt
 
@@ -84,6 +86,13 @@ def test_a_recipient_returns_a_gift_and_the_buyer_sees_nothing(stack: Shop, brow
     expect(theirs.get_by_text("You have no returns yet.")).to_be_visible()
     theirs.goto(stack.base + f"/portal/returns/{return_id}")
     expect(theirs.get_by_role("heading", level=1)).to_have_text("Not found")
+
+    # An agent's console says whose gift it is and who returned it.
+    console = new_page(browser)
+    console_sign_in(console, stack.base, staff(stack, "agent", "Maria"))
+    console.goto(stack.base + f"/console/returns/{return_id}")
+    expect(console.get_by_text(f"A gift, returned by {recipient} for store credit")).to_be_visible()
+    expect(console.get_by_text(f"bought by {buyer}, who is not told")).to_be_visible()
 
     # The email's link, opened later without a session, leads through the gift's sign-in.
     later = new_page(browser)
