@@ -88,6 +88,10 @@ def create_app(
     app.state.settings = settings
     i18n.configure(settings.locales_dir)
     app.state.session_failures = SlidingWindow(settings.session_failures_per_15_minutes, 15 * 60)
+    # One client guessing at many orders and postal codes (or emails) at once: five times as many.
+    app.state.session_address_failures = SlidingWindow(
+        5 * settings.session_failures_per_15_minutes, 15 * 60
+    )
     app.state.staff_failures = SlidingWindow(settings.staff_failures_per_15_minutes, 15 * 60)
     app.state.staff_address_failures = SlidingWindow(
         5 * settings.staff_failures_per_15_minutes, 15 * 60

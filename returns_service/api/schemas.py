@@ -24,6 +24,7 @@ from returns_service.domain.models import (
 )
 from returns_service.domain.types import (
     MAX_AMOUNT,
+    DeliverableEmail,
     Email,
     Ident,
     Location,
@@ -171,7 +172,7 @@ class ReturnCreate(Request):
     store_id: Ident | None = Field(
         default=None, description="For `in_store`: which of the policy's `stores`."
     )
-    recipient_email: Email | None = Field(
+    recipient_email: DeliverableEmail | None = Field(
         default=None,
         description="A gift's return (its order has `gift: true`): the email of the recipient"
         " who returns it. Required in a gift recipient's session (opened with the order's"

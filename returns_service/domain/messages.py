@@ -266,6 +266,8 @@ class HoldItems(Model):
     # The return's creation and status (for the lists of returns by reason).
     created_at: datetime
     status: str
+    # A gift's return: its recipient, whose recent returns and list entry count.
+    recipient_email: str | None = None
 
 
 class ReleaseItems(Model):

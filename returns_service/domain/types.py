@@ -114,6 +114,23 @@ def _email(value: str) -> str:
 
 Email = Annotated[str, Field(max_length=EMAIL_LENGTH), AfterValidator(_email)]
 
+
+def _deliverable(value: str) -> str:
+    """An address mail can be sent to as typed: its local part plain ASCII of at most 64
+    characters (RFC 5321), an international domain written as IDNA (`xn--...`)."""
+    local, _, domain = value.rpartition("@")
+    if len(local) > 64 or not local.isascii():
+        raise ValueError("the part before @ must be at most 64 plain ASCII characters")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as error:
+        raise ValueError("the domain is not one mail can be sent to") from error
+    return f"{local}@{ascii_domain}"
+
+
+# An address the service itself writes to (a gift's recipient's), not only keeps.
+DeliverableEmail = Annotated[Email, AfterValidator(_deliverable)]
+
 MinorUnits = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")

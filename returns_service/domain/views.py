@@ -115,6 +115,9 @@ class ReturnOut(BaseModel):
         if for_customer and state.recipient_email is not None:
             # A gift's recipient never learns who gave it (nor anything of the buyer's).
             data["customer"] = None
+            # What a failed refund ran into is about the buyer's payment (what it still holds).
+            data["errors"] = []
+            data["refunds"] = [{**refund, "failure_reason": None} for refund in data["refunds"]]
             data["eligibility"] = [
                 result
                 for result in data["eligibility"]

@@ -81,19 +81,33 @@ async def availability(
 
 
 async def customer_context(
-    session: AsyncSession, return_id: str, email: str, at: datetime
+    session: AsyncSession,
+    return_id: str,
+    email: str,
+    at: datetime,
+    recipient: str | None = None,
 ) -> tuple[int, CustomerListRow | None]:
-    """The customer's other returns in the 90 days before `at`, and their list entry."""
+    """The customer's other returns in the 90 days before `at`, and their list entry; for a
+    gift's return (`recipient`), the recipient's: who returns it, not the buyer, who neither
+    answers for the recipient's returns nor has them counted against their own (except that a
+    blocked buyer's gift waits for an agent too)."""
+    who = (
+        ReturnRow.recipient_email == recipient.lower()
+        if recipient is not None
+        else and_(ReturnRow.customer_email == email.lower(), ReturnRow.recipient_email.is_(None))
+    )
     recent = await session.scalar(
         select(func.count())
         .select_from(ReturnRow)
-        .where(
-            ReturnRow.customer_email == email.lower(),
-            ReturnRow.created_at >= at - timedelta(days=90),
-            ReturnRow.id != return_id,
-        )
+        .where(who, ReturnRow.created_at >= at - timedelta(days=90), ReturnRow.id != return_id)
     )
-    return int(recent or 0), await entry_for(session, email)
+    entry = await entry_for(session, recipient or email)
+    if recipient is not None and (entry is None or entry.list != "blocked"):
+        # A blocked buyer does not get round the block by giving to an address of their own.
+        bought_by = await entry_for(session, email)
+        if bought_by is not None and bought_by.list == "blocked":
+            entry = bought_by
+    return int(recent or 0), entry
 
 
 def registered_facts(
@@ -145,8 +159,9 @@ async def hold_items(session: AsyncSession, request: HoldItems) -> RegisteredFac
                     )
                 )
     recent, listed = await customer_context(
-        session, request.return_id, request.customer_email, request.created_at
-    )
+        session, request.return_id, request.customer_email, request.created_at,
+        request.recipient_email,
+    )  # fmt: skip
     return RegisteredFacts(**registered_facts(found, found.fits, recent, listed))
 
 
@@ -214,8 +229,9 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
             )
         )
 
+    recipient = request.state.recipient_email if request.state is not None else None
     recent, listed = await customer_context(
-        session, request.return_id, request.customer_email, request.created_at
+        session, request.return_id, request.customer_email, request.created_at, recipient
     )
     registered = RegisteredReturn(
         number=row.number, **registered_facts(found, reserved, recent, listed)

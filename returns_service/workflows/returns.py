@@ -1050,6 +1050,7 @@ class ReturnWorkflow:
                 items=items,
                 created_at=self.state.created_at,
                 status=self.status.value,
+                recipient_email=self.state.recipient_email,
             ),
             failure="HoldFailed",
         )

@@ -154,3 +154,16 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     ) as env:
         async with api_on(env, tmp_path_factory.mktemp("api")) as api:
             yield api
+
+
+def forget_sign_in_failures(app: Any) -> None:
+    """Every test talks to the API from the same address: one's wrong sign-ins are not
+    another's."""
+    app.state.session_failures.events.clear()
+    app.state.session_address_failures.events.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_failures(request: pytest.FixtureRequest) -> None:
+    if "api" in request.fixturenames:
+        forget_sign_in_failures(request.getfixturevalue("api").app)

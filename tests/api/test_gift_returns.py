@@ -10,8 +10,10 @@ from sqlalchemy import select
 
 from returns_service.store.returns import get_return_document
 from returns_service.store.tables import LedgerEntryRow, OutboxEmailRow
+from tests.api.conftest import forget_sign_in_failures
 from tests.api.test_authorization import customer_token
 from tests.api.test_methods_rules_lists import PROBLEM, refused_on, returns_of
+from tests.factories import order_payload
 
 ADDRESS = {
     "name": "Grace Recipient",
@@ -25,7 +27,8 @@ RECIPIENT = "grace.gift@example.com"
 
 async def gift_order(api, **overrides: Any) -> str:
     overrides.setdefault("gift", True)
-    return await api.put_order(shipping_address=ADDRESS, **overrides)
+    overrides.setdefault("shipping_address", ADDRESS)
+    return await api.put_order(**overrides)
 
 
 async def gift_session(api, order_id: str, postal_code: str = "sw1a1aa") -> dict[str, Any]:
@@ -177,7 +180,7 @@ async def test_wrong_gift_pairs_are_refused_alike_and_limited(api):
         for n in range(api.settings.session_failures_per_15_minutes)
     ]
     right = await ask(gift.upper(), "SW1A 1AA")
-    api.app.state.session_failures.events.clear()  # other tests come from the same address
+    forget_sign_in_failures(api.app)  # the next requests come from the same address
     assert [g.status_code for g in guesses[:-1]] == [404] * (len(guesses) - 1)
     assert right.status_code == 429 and int(right.headers["retry-after"]) > 0
     assert (await ask(gift.upper(), "SW1A 1AA")).status_code == 201
@@ -232,3 +235,145 @@ async def test_a_gifts_return_is_never_paid_to_the_buyers_card(api):
     assert [(r["method"], r["issued_to"]) for r in paid.json()["refunds"]] == [
         ("store_credit", RECIPIENT)
     ]
+
+
+# --- what an attack on gifts found (each failed before its fix) -------------------------------
+
+
+async def test_one_client_guessing_at_many_gifts_is_stopped_too(api):
+    """Wrong pairs of ever new order numbers and postal codes were never limited."""
+    gift = await gift_order(api)
+    answers = [
+        await api.http.post(
+            "/v1/customer-sessions",
+            json={"order_number": f"NOPE-{n}", "postal_code": f"Q{n} 1AA"},
+        )
+        for n in range(5 * api.settings.session_failures_per_15_minutes)
+    ]
+    right = await api.http.post(
+        "/v1/customer-sessions", json={"order_number": gift.upper(), "postal_code": "SW1A 1AA"}
+    )
+    forget_sign_in_failures(api.app)  # the next requests come from the same address
+    assert {answer.status_code for answer in answers} == {404}
+    assert right.status_code == 429, right.text
+    assert "postal codes" in right.json()["detail"]
+
+
+async def test_a_postal_code_of_dashes_opens_nothing_and_one_number_twice_neither(api):
+    dashes = await gift_order(api, shipping_address={**ADDRESS, "postal_code": "-"})
+    answer = await api.http.post(
+        "/v1/customer-sessions", json={"order_number": dashes.upper(), "postal_code": "--"}
+    )
+    refused_on(answer, "postal_code")
+    # Two gifts of one number to one postal code: which is whose cannot be told.
+    first = await gift_order(api, email="first.buyer@example.com")
+    second = order_payload(
+        number=first.upper(), email="second.buyer@example.com", gift=True,
+        shipping_address=ADDRESS,
+    )  # fmt: skip
+    pushed = await api.http.put(
+        f"/v1/orders/{first}_2", json=second, headers=api.auth("integration")
+    )
+    assert pushed.status_code == 200, pushed.text
+    both = await api.http.post(
+        "/v1/customer-sessions", json={"order_number": first.upper(), "postal_code": "SW1A1AA"}
+    )
+    assert both.status_code == 404, both.text
+
+
+async def test_a_failed_refund_tells_the_recipient_nothing_of_the_buyers_payment(api):
+    order_id = await gift_order(api)
+    recipient = bearer((await gift_session(api, order_id))["token"])
+    made = await api.http.post(
+        "/v1/returns", json={"items": items(order_id), "recipient_email": RECIPIENT},
+        headers=recipient,
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    # The shop lowers what was captured: the refund cannot be paid.
+    lowered = order_payload(
+        number=order_id.upper(), email=f"{order_id}@example.com", gift=True,
+        shipping_address=ADDRESS,
+        captures=[{"id": "cap_low", "amount": 1234, "captured_at": "2026-11-20T10:00:00Z"}],
+    )  # fmt: skip
+    pushed = await api.http.put(
+        f"/v1/orders/{order_id}", json=lowered, headers=api.auth("integration")
+    )
+    assert pushed.status_code == 200, pushed.text
+    receipt = {
+        "location": "WH1",
+        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
+    }
+    assert (await api.act(made.json()["id"], "receive", "warehouse", receipt)).status_code == 200
+    staff_view = await api.wait_for(made.json()["id"], "received")
+    for _ in range(50):
+        if staff_view["errors"]:
+            break
+        staff_view = await api.wait_for(made.json()["id"], "received")
+    assert "1234" in str(staff_view["errors"]), staff_view
+    seen = await api.http.get(f"/v1/returns/{made.json()['id']}", headers=recipient)
+    assert seen.json()["errors"] == [] and "1234" not in seen.text
+    assert all(refund["failure_reason"] is None for refund in seen.json()["refunds"])
+
+
+async def test_a_recipients_returns_count_for_the_gift_not_against_the_buyer(api):
+    order_id = await gift_order(
+        api, lines=[{**order_payload()["lines"][0], "quantity": 20}], captures=[]
+    )
+    buyer = f"{order_id}@example.com"
+    recipient = bearer((await gift_session(api, order_id))["token"])
+    limit = api.settings.customer_returns_per_hour
+    body = {"items": items(order_id), "recipient_email": RECIPIENT}
+    answers = [
+        await api.http.post("/v1/returns", json=body, headers=recipient) for _ in range(limit + 1)
+    ]
+    assert [a.status_code for a in answers] == [201] * limit + [429]
+    # The buyer's own return of another order: neither limited nor a frequent returner.
+    own_order = await api.put_order(email=buyer)
+    mine = bearer(await customer_token(api, own_order, buyer))
+    own = await api.http.post("/v1/returns", json={"items": items(own_order)}, headers=mine)
+    assert own.status_code == 201, own.text
+    assert own.json()["status"] == "label_sent"
+
+
+async def test_the_lists_apply_to_who_returns_a_gift_and_a_blocked_buyer_too(api):
+    async def listed(email: str, which: str) -> str:
+        entry = {"list": which, "email": email, "reason": "chargebacks"}
+        added = await api.http.post("/v1/customer-lists", json=entry, headers=api.auth("ops"))
+        assert added.status_code == 201, added.text
+        return str(added.json()["id"])
+
+    async def gift_return(order_id: str, recipient_email: str) -> dict[str, Any]:
+        token = bearer((await gift_session(api, order_id))["token"])
+        body = {"items": items(order_id), "recipient_email": recipient_email}
+        answer = await api.http.post("/v1/returns", json=body, headers=token)
+        assert answer.status_code == 201, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+    blocked_recipient = "blocked.recipient@example.com"
+    entries = [await listed(blocked_recipient, "blocked")]
+    assert (await gift_return(await gift_order(api), blocked_recipient))["status"] == (
+        "pending_review"
+    )
+    blocked_buyer = await gift_order(api)
+    entries.append(await listed(f"{blocked_buyer}@example.com", "blocked"))
+    assert (await gift_return(blocked_buyer, RECIPIENT))["status"] == "pending_review"
+    # The buyer's allowed-list entry is theirs: the recipient's return says nothing of it.
+    allowed_buyer = await gift_order(api)
+    entries.append(await listed(f"{allowed_buyer}@example.com", "allowed"))
+    seen = await gift_return(allowed_buyer, RECIPIENT)
+    assert "allowed list" not in str(seen["eligibility"])
+    for entry in entries:
+        await api.http.delete(f"/v1/customer-lists/{entry}", headers=api.auth("ops"))
+
+
+async def test_a_recipient_email_mail_cannot_be_sent_to_is_refused(api):
+    order_id = await gift_order(api)
+    recipient = bearer((await gift_session(api, order_id))["token"])
+    for address in ("jürgen@example.de", "x" * 65 + "@example.com"):
+        body = {"items": items(order_id), "recipient_email": address}
+        answer = await api.http.post("/v1/returns", json=body, headers=recipient)
+        refused_on(answer, "recipient_email")
+    body = {"items": items(order_id), "recipient_email": "Grace@Exämple.de"}
+    made = await api.http.post("/v1/returns", json=body, headers=recipient)
+    assert made.status_code == 201, made.text
+    assert made.json()["recipient_email"] == "grace@xn--exmple-cua.de"

@@ -366,7 +366,9 @@ async def _create(
         raise InvalidInput("resolution", f"the shop offers {offered}")
     _check_method(body, resolved, policy, principal.is_customer)
     if principal.is_customer:
-        await _within_hourly_limit(write, customer.email, settings.customer_returns_per_hour)
+        # A gift's returns are counted for the gift, never against the buyer's own.
+        counted = f"gift:{items[0].order_id}" if principal.is_gift else customer.email
+        await _within_hourly_limit(write, counted, settings.customer_returns_per_hour)
     # A gift's recipient acts by the email they gave; staff act on behalf of whoever returns.
     returning = body.recipient_email or customer.email
     start = StartReturn(

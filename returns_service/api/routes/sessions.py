@@ -98,13 +98,20 @@ async def open_customer_session(
     stopped there (TooManyRequests), while other customers behind the same address still get
     in with their own."""
     failures = request.app.state.session_failures
+    per_address = request.app.state.session_address_failures
     client = request.client.host if request.client else "unknown"
     postal = _postal(body.postal_code) if body.postal_code is not None else None
+    if postal == "":
+        raise InvalidInput("postal_code", "holds no letter or digit")
     second = f"postal:{postal}" if postal is not None else f"email:{body.email}"
     counted = (f"{client}|order:{body.order_number.lower()}", f"{client}|{second}")
     waits = [wait for key in counted if (wait := failures.retry_after(key)) is not None]
+    if (wait := per_address.retry_after(client)) is not None:
+        waits.append(wait)
     if waits:
-        raise TooManyRequests("too many wrong order numbers or emails; try again later", max(waits))
+        raise TooManyRequests(
+            "too many wrong order numbers, emails or postal codes; try again later", max(waits)
+        )
     async with read.begin():
         if postal is not None:
             gift = await _gift_order(read, body.order_number, postal)
@@ -122,7 +129,9 @@ async def open_customer_session(
     if not found:
         for key in counted:
             failures.hit(key)
-        raise NotFound(f"no order with that number and {'postal code' if postal else 'email'}")
+        per_address.hit(client)
+        what = "email" if postal is None else "postal code"
+        raise NotFound(f"no order with that number and {what}")
     expires_at = datetime.now(UTC) + timedelta(hours=settings.customer_session_hours)
     signing = settings.session_key()
     if postal is not None:
@@ -136,13 +145,17 @@ def _postal(code: str) -> str:
 
 
 async def _gift_order(read: AsyncSession, number: str, postal: str) -> str | None:
-    """The id of the gift order with that number sent to that postal code, if there is one."""
+    """The id of the one gift order with that number sent to that postal code; None when there
+    is none, or several (orders of one number: which gift is whose cannot be told, so neither
+    opens rather than one recipient landing in another's gift)."""
     snapshots = (
         await read.scalars(select(OrderRow.snapshot).where(OrderRow.number == number))
     ).all()
-    for snapshot in snapshots:
-        address = snapshot.get("shipping_address") or {}
-        code = address.get("postal_code")
-        if snapshot.get("gift") and isinstance(code, str) and code and _postal(code) == postal:
-            return str(snapshot["id"])
-    return None
+    found = [
+        str(snapshot["id"])
+        for snapshot in snapshots
+        if snapshot.get("gift")
+        and isinstance(code := (snapshot.get("shipping_address") or {}).get("postal_code"), str)
+        and _postal(code) == postal
+    ]
+    return found[0] if len(found) == 1 else None
