@@ -26,7 +26,7 @@ from tests.conftest import binary
 from tests.factories import order_payload
 from tests.fakes.stripe import FakeStripe
 
-KILLS = 8
+KILLS = 6
 REFUND = 2725  # one shirt of the factory's order
 
 
