@@ -93,6 +93,7 @@ def test_a_recipient_returns_a_gift_and_the_buyer_sees_nothing(stack: Shop, brow
     console.goto(stack.base + f"/console/returns/{return_id}")
     expect(console.get_by_text(f"A gift, returned by {recipient} for store credit")).to_be_visible()
     expect(console.get_by_text(f"bought by {buyer}, who is not told")).to_be_visible()
+    shoot(console, "console-return-gift-desktop")
 
     # The email's link, opened later without a session, leads through the gift's sign-in.
     later = new_page(browser)
