@@ -24,6 +24,7 @@ from returns_service.api.routes.returns import (
     Actions,
     _document,
     act_on_many,
+    photo_answer,
 )
 from returns_service.api.schemas import (
     ApproveIn,
@@ -43,7 +44,6 @@ from returns_service.pages.portal import (
     checked_form,
     new_form,
     no_key,
-    photo_answer,
     request_return,
 )
 from returns_service.pages.portal import safe_next as portal_next

@@ -34,6 +34,7 @@ from returns_service.api.routes.returns import (
     _document,
     add_to_return,
     label_response,
+    photo_answer,
     qr_response,
 )
 from returns_service.api.routes.sessions import CustomerSessionIn, open_customer_session
@@ -62,7 +63,7 @@ from returns_service.pages.render import (
 )
 from returns_service.pages.security import CSRF_COOKIE, CSRF_FIELD, csrf_valid
 from returns_service.store.orders import current_policy, get_orders, held_quantities, orders_of
-from returns_service.store.photos import get_photo, keep_photos, photos_of
+from returns_service.store.photos import keep_photos, photos_of
 from returns_service.store.returns import ReturnFilter, list_returns
 from returns_service.store.revoked import revoke
 
@@ -307,19 +308,6 @@ async def photo(
     except NotFound:
         return not_found(request)
     return await photo_answer(read, return_id, photo_id) or not_found(request)
-
-
-async def photo_answer(read: AsyncSession, return_id: str, photo_id: str) -> Response | None:
-    """A kept photo as the image it was checked to be; None when the return has no such."""
-    async with read.begin():
-        kept = await get_photo(read, return_id, photo_id)
-    if kept is None:
-        return None
-    return Response(
-        kept.data,
-        media_type=kept.content_type,
-        headers={"Cache-Control": "private, max-age=3600", "Content-Disposition": "inline"},
-    )
 
 
 @router.get("/returns/{return_id}/label")

@@ -640,14 +640,27 @@ async def read_photo(
 ) -> Response:
     """One photo, as the image it was checked to be."""
     await _document(read, gateway, return_id, principal)
-    async with read.begin():
-        row = await get_photo(read, return_id, photo_id)
-    if row is None:
+    answer = await photo_answer(read, return_id, photo_id)
+    if answer is None:
         raise NotFound(f"return {return_id} has no photo {photo_id}")
+    return answer
+
+
+async def photo_answer(read: AsyncSession, return_id: str, photo_id: str) -> Response | None:
+    """A kept photo as the image it was checked to be, for the API and the pages; None when the
+    return has no such photo."""
+    async with read.begin():
+        kept = await get_photo(read, return_id, photo_id)
+    if kept is None:
+        return None
     return Response(
-        row.data,
-        media_type=row.content_type,
-        headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline"},
+        kept.data,
+        media_type=kept.content_type,
+        headers={
+            "Cache-Control": "private, max-age=3600",
+            "Content-Disposition": "inline",
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 
