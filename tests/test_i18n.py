@@ -11,6 +11,7 @@ from babel.messages.pofile import read_po
 
 import returns_service
 from returns_service.activities.emails import status_email
+from returns_service.domain.models import Refund, RefundMethod, ReturnMethod
 from returns_service.domain.status import Status
 from returns_service.i18n import choose, configure, languages, money, translations
 from returns_service.pages.brand import text_on
@@ -124,3 +125,20 @@ def test_a_shop_adds_a_language_and_its_own_words(tmp_path):
     finally:
         configure(None)
     assert "fr" not in languages()
+
+
+@pytest.mark.parametrize("method", ["label", "keep_item"])
+def test_store_credit_is_called_store_credit_in_the_email(method):
+    """A gift's kept item said "We have refunded" though nothing went back to a card."""
+    state = a_return_state("ret_credit", Status.REFUNDED, 7)
+    credit = Refund(
+        id="rf_1", amount=2725, capture_id=None, method=RefundMethod.STORE_CREDIT,
+        status="succeeded", created_at=state.created_at, issued_to="grace@example.com",
+    )  # fmt: skip
+    state = state.model_copy(
+        update={"refunds": [credit], "refunded_amount": 2725, "method": ReturnMethod(method)}
+    )
+    message = status_email(state, "https://shop.example")
+    assert message is not None
+    assert "in store credit" in message.body and "We have refunded" not in message.body
+    assert ("You keep the items" in message.body) == (method == "keep_item")
