@@ -6,6 +6,7 @@ import shutil
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from returns_service.store.db import create_engine, migrate_async, session_factory
 
 BIN = Path(sys.executable).parent
+
+
+# How long a Temporal server the tests start may take to come up: the SDK's default (5 s) was
+# once too short on this 2-core machine while another suite's processes were exiting.
+SERVER_STARTUP = timedelta(seconds=60)
 
 
 def binary(name: str) -> str:

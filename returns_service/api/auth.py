@@ -25,8 +25,10 @@ class Principal:
     role: str
     # A customer's email, from their session token.
     email: str | None = None
-    # A gift's recipient's session: the one order they may return (and no email).
+    # A gift's recipient's session: the one order they may return (and no email), and the
+    # digest of the postal code it was opened with.
     order_id: str | None = None
+    postal: str | None = None
 
     @property
     def actor(self) -> Actor:
@@ -64,7 +66,14 @@ class Principal:
     def may_see_order(self, order: Order) -> bool:
         """Staff see every order; a customer their own; a gift's recipient the gift's."""
         if self.is_gift:
-            return order.gift and order.id == self.order_id
+            # Sent elsewhere since (the shop corrected the address): the session no longer fits.
+            address = order.shipping_address
+            return (
+                order.gift
+                and order.id == self.order_id
+                and address is not None
+                and sessions.postal_digest(address.postal_code) == self.postal
+            )
         return self.may_see(order.customer.email)
 
     def may_see_return(self, state: ReturnState) -> bool:
@@ -100,7 +109,7 @@ async def customer_claims(request: Request, token: str) -> sessions.Claims:
 def principal_of(claims: sessions.Claims) -> Principal:
     """The customer a token is for: by email, or as the recipient of one gift order."""
     if claims.order_id is not None:
-        return Principal(role=CUSTOMER, order_id=claims.order_id)
+        return Principal(role=CUSTOMER, order_id=claims.order_id, postal=claims.postal)
     return Principal(role=CUSTOMER, email=(claims.email or "").lower())
 
 

@@ -28,11 +28,30 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def issue(key: bytes, email: str | None, expires_at: datetime, order_id: str | None = None) -> str:
-    """A token for the customer `email`, or for the recipient of the gift `order_id`."""
+def postal_key(code: str) -> str:
+    """A postal code as compared: without spaces or dashes, in one case ("SW1A 1AA")."""
+    return "".join(c for c in code if c not in " -").casefold()
+
+
+def postal_digest(code: str) -> str:
+    """What a gift's token keeps of the postal code it was opened with (to notice a change)."""
+    return hashlib.sha256(postal_key(code).encode()).hexdigest()[:16]
+
+
+def issue(
+    key: bytes,
+    email: str | None,
+    expires_at: datetime,
+    order_id: str | None = None,
+    postal_code: str | None = None,
+) -> str:
+    """A token for the customer `email`, or for the recipient of the gift `order_id` sent to
+    `postal_code`."""
     if (email is None) == (order_id is None):
         raise ValueError("a token is for an email or for a gift's order")
-    who = {"email": email} if email is not None else {"order": order_id}
+    who: dict[str, str | None] = {"email": email}
+    if order_id is not None:
+        who = {"order": order_id, "postal": postal_digest(postal_code or "")}
     claims = {**who, "exp": int(expires_at.timestamp()), "sid": secrets.token_hex(12)}
     payload = _b64(json.dumps(claims).encode())
     signature = _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
@@ -51,6 +70,8 @@ class Claims:
     # Tokens issued before sign-out could end a session have none.
     sid: str | None
     order_id: str | None = None
+    # A gift's token: the digest of the postal code it was opened with.
+    postal: str | None = None
 
 
 def claims_of(key: bytes, token: str, now: datetime | None = None) -> Claims:
@@ -67,10 +88,11 @@ def claims_of(key: bytes, token: str, now: datetime | None = None) -> Claims:
         order_id = str(claims["order"]) if "order" in claims else None
         expires = int(claims["exp"])
         sid = str(claims["sid"]) if "sid" in claims else None
+        postal = str(claims["postal"]) if "postal" in claims else None
     except (ValueError, KeyError, TypeError) as error:
         raise InvalidToken("damaged token") from error
     if (email is None) == (order_id is None):
         raise InvalidToken("damaged token")
     if (now or datetime.now(UTC)).timestamp() >= expires:
         raise InvalidToken("expired token")
-    return Claims(email, datetime.fromtimestamp(expires, UTC), sid, order_id)
+    return Claims(email, datetime.fromtimestamp(expires, UTC), sid, order_id, postal)

@@ -25,7 +25,7 @@ from returns_service.api.main import create_app
 from returns_service.config import Settings
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.worker.main import build_activities, build_worker
-from tests.conftest import binary, free_port
+from tests.conftest import SERVER_STARTUP, binary, free_port
 from tests.factories import order_payload
 
 CARRIER_SECRET = "whsec_" + base64.b64encode(b"carrier events are signed with it").decode()
@@ -151,6 +151,7 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     async with await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=binary("temporal"),
+        dev_server_startup_timeout=SERVER_STARTUP,
     ) as env:
         async with api_on(env, tmp_path_factory.mktemp("api")) as api:
             yield api

@@ -377,3 +377,31 @@ async def test_a_recipient_email_mail_cannot_be_sent_to_is_refused(api):
     made = await api.http.post("/v1/returns", json=body, headers=recipient)
     assert made.status_code == 201, made.text
     assert made.json()["recipient_email"] == "grace@xn--exmple-cua.de"
+
+
+async def test_a_gift_sent_elsewhere_since_needs_a_session_with_the_new_postal_code(api):
+    order_id = await gift_order(api)
+    old = bearer((await gift_session(api, order_id))["token"])
+    made = await api.http.post(
+        "/v1/returns", json={"items": items(order_id), "recipient_email": RECIPIENT}, headers=old
+    )
+    assert made.status_code == 201, made.text
+    # The shop corrects the address the gift went to.
+    moved = order_payload(
+        number=order_id.upper(), email=f"{order_id}@example.com", gift=True,
+        shipping_address={**ADDRESS, "postal_code": "EH1 1YZ"},
+    )  # fmt: skip
+    pushed = await api.http.put(
+        f"/v1/orders/{order_id}", json=moved, headers=api.auth("integration")
+    )
+    assert pushed.status_code == 200, pushed.text
+    assert (await api.http.get(f"/v1/orders/{order_id}", headers=old)).status_code == 404
+    again = await api.http.post(
+        "/v1/returns", json={"items": items(order_id), "recipient_email": RECIPIENT}, headers=old
+    )
+    refused_on(again, "items[0].order_id")
+    # The return already made stays the recipient's to follow.
+    seen = await api.http.get(f"/v1/returns/{made.json()['id']}", headers=old)
+    assert seen.status_code == 200
+    new = bearer((await gift_session(api, order_id, "eh11yz"))["token"])
+    assert (await api.http.get(f"/v1/orders/{order_id}", headers=new)).status_code == 200

@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.api.conftest import Api, api_on
 from tests.api.test_authorization import customer_token
-from tests.conftest import binary
+from tests.conftest import SERVER_STARTUP, binary
 from tests.factories import order_payload
 from tests.pages.test_portal_attacks import CSRF
 
@@ -31,6 +31,7 @@ async def skipping(tmp_path_factory) -> AsyncIterator[tuple[Api, WorkflowEnviron
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=binary("temporal-test-server"),
+        test_server_startup_timeout=SERVER_STARTUP,
     ) as env:
         async with api_on(env, tmp_path_factory.mktemp("skipping")) as api:
             yield api, env

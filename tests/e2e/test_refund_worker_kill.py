@@ -22,7 +22,7 @@ from returns_service.config import Settings
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.store.tables import LedgerEntryRow
 from tests.api.conftest import KEYS, serving
-from tests.conftest import binary
+from tests.conftest import SERVER_STARTUP, binary
 from tests.factories import order_payload
 from tests.fakes.stripe import FakeStripe
 
@@ -70,7 +70,9 @@ async def test_a_worker_killed_after_each_accepted_refund_never_pays_twice(tmp_p
     stripe = FakeStripe()
     async with (
         await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter, dev_server_existing_path=binary("temporal")
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=binary("temporal"),
+            dev_server_startup_timeout=SERVER_STARTUP,
         ) as temporal,
         serving(stripe.app()) as stripe_url,
     ):

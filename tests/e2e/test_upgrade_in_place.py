@@ -28,7 +28,7 @@ from returns_service.store.db import create_engine, migrate_async, session_facto
 from returns_service.store.tables import LedgerEntryRow
 from returns_service.worker.main import build_activities, build_worker
 from tests.api.conftest import KEYS, serving
-from tests.conftest import binary, free_port
+from tests.conftest import SERVER_STARTUP, binary, free_port
 from tests.factories import expensive_line, order_payload
 from tests.fakes.carrier import FakeCarrier
 
@@ -76,7 +76,9 @@ async def test_returns_in_flight_under_the_previous_release_finish_under_this_co
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     carrier = FakeCarrier()
     async with await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter, dev_server_existing_path=binary("temporal")
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"),
+        dev_server_startup_timeout=SERVER_STARTUP,
     ) as temporal:
         task_queue = f"upgrade-{uuid.uuid4().hex[:8]}"
         env = {

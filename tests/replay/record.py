@@ -40,7 +40,7 @@ from returns_service.domain.models import (
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.worker.main import build_activities
 from returns_service.workflows.returns import ReturnWorkflow
-from tests.conftest import binary
+from tests.conftest import SERVER_STARTUP, binary
 from tests.factories import expensive_line, order_payload
 from tests.workflows.conftest import Harness, finished
 
@@ -65,6 +65,7 @@ async def main() -> None:
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=binary("temporal-test-server"),
+        test_server_startup_timeout=SERVER_STARTUP,
     ) as env:
         harness = Harness(env, env.client, sessions, activities, "record")
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M")

@@ -45,7 +45,7 @@ from returns_service.domain.models import (
 from returns_service.store.orders import put_order
 from returns_service.worker.main import build_activities
 from returns_service.workflows.returns import ReturnWorkflow
-from tests.conftest import binary
+from tests.conftest import SERVER_STARTUP, binary
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +53,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=binary("temporal-test-server"),
+        test_server_startup_timeout=SERVER_STARTUP,
     ) as environment:
         yield environment
 

@@ -100,7 +100,7 @@ async def open_customer_session(
     failures = request.app.state.session_failures
     per_address = request.app.state.session_address_failures
     client = request.client.host if request.client else "unknown"
-    postal = _postal(body.postal_code) if body.postal_code is not None else None
+    postal = sessions.postal_key(body.postal_code) if body.postal_code is not None else None
     if postal == "":
         raise InvalidInput("postal_code", "holds no letter or digit")
     second = f"postal:{postal}" if postal is not None else f"email:{body.email}"
@@ -135,13 +135,9 @@ async def open_customer_session(
     expires_at = datetime.now(UTC) + timedelta(hours=settings.customer_session_hours)
     signing = settings.session_key()
     if postal is not None:
-        return sessions.issue(signing, None, expires_at, order_id=gift), expires_at
+        token = sessions.issue(signing, None, expires_at, gift, body.postal_code)
+        return token, expires_at
     return sessions.issue(signing, body.email, expires_at), expires_at
-
-
-def _postal(code: str) -> str:
-    """A postal code as compared: without spaces or dashes, in one case ("SW1A 1AA")."""
-    return "".join(c for c in code if c not in " -").casefold()
 
 
 async def _gift_order(read: AsyncSession, number: str, postal: str) -> str | None:
@@ -156,6 +152,6 @@ async def _gift_order(read: AsyncSession, number: str, postal: str) -> str | Non
         for snapshot in snapshots
         if snapshot.get("gift")
         and isinstance(code := (snapshot.get("shipping_address") or {}).get("postal_code"), str)
-        and _postal(code) == postal
+        and sessions.postal_key(code) == postal
     ]
     return found[0] if len(found) == 1 else None
