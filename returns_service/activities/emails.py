@@ -113,6 +113,7 @@ def status_email(
         "qr_cid": QR_CID,
         "store": store,
         "reissue_until": day(state.reissue_until, language) if state.reissue_until else "",
+        "bring_by": day(state.bring_by, language) if state.bring_by else "",
     }
     env = environment(str(templates) if templates else None, language)
     return EmailMessage(

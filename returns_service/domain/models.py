@@ -495,6 +495,9 @@ class ReturnState(Model):
     receiving_location: str | None = None
     # An expired return may get a new label until then (None: it may not, or not any more).
     reissue_until: datetime | None = None
+    # An approved `in_store` return: the items are brought to the store by then, or it expires
+    # (None: returns approved before there was such a day wait without one).
+    bring_by: datetime | None = None
     replacement_items: list[ReplacementItem] = Field(default_factory=list)
     replacement: Replacement | None = None
     # The customer's language for what they are told (None: the shop's default, English).

@@ -53,7 +53,8 @@ TRANSITIONS: dict[Action | Event, dict[Status, Status]] = {
     Action.REJECT: {S.PENDING_REVIEW: S.REJECTED, S.RECEIVED: S.REJECTED},
     Event.LABEL_CREATED: {S.APPROVED: S.LABEL_SENT},
     Action.SHIP: {S.LABEL_SENT: S.SHIPPED},
-    Event.LABEL_EXPIRED: {S.LABEL_SENT: S.EXPIRED},
+    # A label unused, or (approved, in_store) the items not brought to the store, in time.
+    Event.LABEL_EXPIRED: {S.LABEL_SENT: S.EXPIRED, S.APPROVED: S.EXPIRED},
     Action.RECEIVE: {S.APPROVED: S.RECEIVED, S.LABEL_SENT: S.RECEIVED, S.SHIPPED: S.RECEIVED},
     # Again from refunded while an agent's partial refund left something to pay back; from
     # approved only for items the customer keeps (ReturnState.actions says which).

@@ -94,6 +94,11 @@ class ReturnOut(BaseModel):
         default=None, description="The customer's language for emails; null: the shop's default."
     )
     available_actions: list[str]
+    bring_by: datetime | None = Field(
+        default=None,
+        description="An approved `in_store` return: the items are brought to the store by then,"
+        " or it expires and its units are released.",
+    )
     created_at: datetime
     updated_at: datetime
     timestamps: Timestamps

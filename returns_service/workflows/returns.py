@@ -109,6 +109,8 @@ ENTITLEMENTS = "refund-entitlements"
 PARTIAL_REFUNDS_STAY_OPEN = "partial-refunds-stay-open"
 SHIPPING_WHEN_SETTLED = "shipping-when-settled"
 LABEL_REISSUE = "label-reissue"
+# An in_store return expires when its items are not brought to the store in time.
+IN_STORE_EXPIRY = "in-store-expiry"
 BAD_DATA = "BadData"
 T = TypeVar("T")
 In = TypeVar("In")
@@ -169,6 +171,7 @@ class ReturnWorkflow:
         if self.status is Status.APPROVED and self.state.method is ReturnMethod.IN_STORE:
             # Brought to the store: nothing to print, the store receives it.
             self.label_settled = True
+            await self.until_brought_or_expired()
         elif self.status is Status.APPROVED:
             await self.send_label()
         await self.until_shipped_or_expired()
@@ -218,6 +221,20 @@ class ReturnWorkflow:
                         self.state.reissue_until = None
                         await self.record("the time for a new label is over")
                 return
+
+    async def until_brought_or_expired(self) -> None:
+        """Wait for an in_store return's items at the store until its day (returns approved
+        before there was one wait without it), then release its units: it expires."""
+        bring_by = self.state.bring_by
+        if bring_by is None:
+            return
+        try:
+            await workflow.wait_condition(
+                lambda: self.status is not Status.APPROVED,
+                timeout=max(bring_by - workflow.now(), timedelta(0)),
+            )
+        except TimeoutError:
+            await self.happen(Event.LABEL_EXPIRED, note="not brought to the store in time")
 
     async def until_paid_then_close(self) -> None:
         await workflow.wait_condition(lambda: self.status is Status.REFUNDED or self.finished)
@@ -646,6 +663,12 @@ class ReturnWorkflow:
         (the run may move on before an Update's answer is sent)."""
         target = next_status(self.status, change)
         now = workflow.now()
+        if (
+            target is Status.APPROVED
+            and self.state.method is ReturnMethod.IN_STORE
+            and workflow.patched(IN_STORE_EXPIRY)
+        ):
+            self.state.bring_by = now + timedelta(days=self.policy.label_expiry_days)
         self.state.status = target
         if target in STATUS_TIMESTAMP:
             setattr(self.state.timestamps, STATUS_TIMESTAMP[target], now)

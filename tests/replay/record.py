@@ -235,6 +235,16 @@ async def main() -> None:
             await in_store.execute_update(u.RECEIVE, at_store)
             await keep(in_store, "in_store")
 
+            # Approved to be brought to a store, never brought: it expires.
+            not_brought = await start(
+                "in_store_expired", None,
+                Policy(return_methods=["in_store"], stores=[store], label_expiry_days=2),
+                method=ReturnMethod.IN_STORE, store_id="berlin-mitte",
+            )  # fmt: skip
+            await not_brought.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            await env.sleep(timedelta(days=2, seconds=1))
+            await keep(not_brought, "in_store_expired")
+
             # A rule's fees on the refund.
             fee = {"name": "apparel-fee", "when": {"categories": ["apparel"]},
                    "then": {"restocking_fee_percent": 10, "return_shipping_fee": 300}}  # fmt: skip

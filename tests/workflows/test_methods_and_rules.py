@@ -4,7 +4,7 @@ block and allow lists, on the time-skipping test server with the real activities
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import zxingcpp
 from PIL import Image
@@ -19,6 +19,7 @@ from returns_service.domain.messages import (
 )
 from returns_service.domain.models import Actor, Policy, ReturnMethod, ReturnState
 from returns_service.store import lists
+from returns_service.store.orders import held_quantities
 from returns_service.store.tables import LedgerEntryRow, ReturnInputRow, StockLevelRow
 from tests.factories import expensive_line, order_payload
 from tests.workflows.conftest import finished
@@ -127,6 +128,26 @@ async def test_an_in_store_return_has_no_label_and_is_received_at_its_store(harn
         "requested", "approved", "received", "refunded", "closed"
     ]  # fmt: skip
     assert await stock(harness) == {("SKU-001", "berlin-mitte"): 1}
+
+
+async def test_items_not_brought_to_the_store_in_time_expire_and_are_returnable_again(harness, env):
+    policy = Policy(return_methods=["in_store"], stores=[SHOP], label_expiry_days=3)
+    order = await harness.put_order(order_payload(now=await harness.now()))
+    handle = await harness.start(
+        order, policy=policy, method=ReturnMethod.IN_STORE, store_id="berlin-mitte"
+    )
+    decided = await update(handle, ReturnUpdate.WAIT_DECIDED)
+    assert decided.status == "approved"
+    assert decided.bring_by - decided.timestamps.approved_at == timedelta(days=3)
+    await env.sleep(timedelta(days=3, seconds=1))
+    final = await finished(handle)
+    assert final.status == "expired" and final.actions() == []
+    assert final.timeline[-1].note == "not brought to the store in time"
+    async with harness.sessions() as session:
+        assert await held_quantities(session, [order.id]) == {}
+    # The shirts can be returned again.
+    again = await harness.start(order, policy=Policy(), quantity=2)
+    assert (await update(again, ReturnUpdate.WAIT_DECIDED)).status == "label_sent"
 
 
 async def test_a_store_the_shop_does_not_have_is_rejected(harness):
