@@ -150,6 +150,21 @@ async def test_items_not_brought_to_the_store_in_time_expire_and_are_returnable_
     assert (await update(again, ReturnUpdate.WAIT_DECIDED)).status == "label_sent"
 
 
+async def test_an_in_store_return_an_agent_approves_gets_its_day_from_the_approval(harness):
+    policy = Policy(
+        return_methods=["in_store"], stores=[SHOP], label_expiry_days=5, review_above_amount=100
+    )
+    order = await harness.put_order(order_payload(now=await harness.now()))
+    handle = await harness.start(
+        order, policy=policy, method=ReturnMethod.IN_STORE, store_id="berlin-mitte"
+    )
+    waiting = await update(handle, ReturnUpdate.WAIT_DECIDED)
+    assert waiting.status == "pending_review" and waiting.bring_by is None
+    approved = await update(handle, ReturnUpdate.APPROVE, ApproveReturn(actor=AGENT))
+    assert approved.status == "approved"
+    assert approved.bring_by - approved.timestamps.approved_at == timedelta(days=5)
+
+
 async def test_a_store_the_shop_does_not_have_is_rejected(harness):
     policy = Policy(return_methods=["in_store"], stores=[SHOP])
     order = await harness.put_order(order_payload(now=await harness.now()))
