@@ -23,6 +23,9 @@ with workflow.unsafe.imports_passed_through():
     from returns_service.domain.steps import WebhookSteps
 
 ROUNDS = 200  # then continue as new, so the history stays small
+# A person's "try again" that arrives while a drain runs is kept (it was lost when the drain found
+# the endpoint down, and the queue waited out its pause).
+HURRY_KEPT = "hurry-kept-during-drain"
 DRAIN_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5)
 )
@@ -49,6 +52,9 @@ class WebhookEndpointWorkflow:
         down = queue.down
         for _ in range(ROUNDS):
             self.woken = False
+            keep_hurry = workflow.patched(HURRY_KEPT)
+            if keep_hurry:
+                self.hurried = False
             drained = await workflow.execute_activity_method(
                 WebhookSteps.drain,
                 DrainWebhooks(endpoint_id=queue.endpoint_id, now=workflow.now()),
@@ -60,7 +66,8 @@ class WebhookEndpointWorkflow:
                 return "closed"
             if drained.down:
                 down += 1  # new events do not hurry the next try of a failing endpoint
-                self.hurried = False
+                if not keep_hurry:
+                    self.hurried = False
                 try:
                     await workflow.wait_condition(lambda: self.hurried, timeout=webhook_retry(down))
                 except TimeoutError:
