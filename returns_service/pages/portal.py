@@ -171,7 +171,7 @@ async def _open_session(
     try:
         body = CustomerSessionIn.model_validate(values)
         token, expires_at = await open_customer_session(request, read, settings, body)
-    except (ValidationError, NotFound):
+    except (ValidationError, NotFound, InvalidInput):
         return render(
             request, template, status_code=400, next=target, values=values, error="no_match"
         )

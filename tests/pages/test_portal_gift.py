@@ -55,6 +55,8 @@ def test_a_recipient_returns_a_gift_and_the_buyer_sees_nothing(stack: Shop, brow
     )
     accessible(page)
     shoot(page, "portal-gift-phone")
+    find_gift(page, number, "- -")  # no letter or digit: the same answer, a page, not JSON
+    expect(page.get_by_role("alert")).to_contain_text("We could not find a gift")
     find_gift(page, number, "sw1a 1aa")
     expect(page.get_by_role("heading", level=1)).to_have_text("Your returns")
     page.get_by_role("link", name="Start a new return").click()
