@@ -351,16 +351,9 @@ async def project_return(
     return written
 
 
-async def get_label(session: AsyncSession, return_id: str) -> tuple[LabelRow, str, str] | None:
-    """The return's label, the email of its customer (who may read it) and its status."""
-    found = (
-        await session.execute(
-            select(LabelRow, ReturnRow.customer_email, ReturnRow.status)
-            .join(ReturnRow, ReturnRow.id == LabelRow.return_id)
-            .where(LabelRow.return_id == return_id)
-        )
-    ).first()
-    return (found[0], found[1], found[2]) if found else None
+async def get_label(session: AsyncSession, return_id: str) -> LabelRow | None:
+    """The return's label (who may read it, and whether it is void, its document says)."""
+    return await session.scalar(select(LabelRow).where(LabelRow.return_id == return_id))
 
 
 async def keep_label_pdf(session: AsyncSession, label_id: str, pdf: bytes) -> None:

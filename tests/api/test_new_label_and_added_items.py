@@ -37,6 +37,12 @@ async def skipping(tmp_path_factory) -> AsyncIterator[tuple[Api, WorkflowEnviron
             yield api, env
 
 
+async def labels_expire_in_a_day(api: Api) -> None:
+    """A policy whose labels last a day, with three days for a new one after."""
+    policy = {"label_expiry_days": 1, "label_reissue_days": 3}
+    await api.http.put("/v1/policy", json=policy, headers=api.auth("admin"))
+
+
 async def customer(api: Api, order_id: str) -> dict[str, str]:
     return {
         "Authorization": f"Bearer {await customer_token(api, order_id, f'{order_id}@example.com')}"
@@ -54,10 +60,7 @@ async def status_becomes(api: Api, return_id: str, status: str) -> dict:
 
 async def test_an_expired_return_gets_a_new_label_by_http(skipping):
     api, env = skipping
-    await api.http.put(
-        "/v1/policy", json={"label_expiry_days": 1, "label_reissue_days": 3},
-        headers=api.auth("admin"),
-    )  # fmt: skip
+    await labels_expire_in_a_day(api)
     order_id = await api.put_order()
     ann = await customer(api, order_id)
     items = [{"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "wrong_size"}]
@@ -132,10 +135,7 @@ async def test_forgotten_items_are_added_by_http_and_wrong_ones_named(skipping):
 async def test_the_portal_offers_a_new_label_for_an_expired_return(skipping):
     """The portal's page of an expired return: "Get a new label" while the shop allows one."""
     api, env = skipping
-    await api.http.put(
-        "/v1/policy", json={"label_expiry_days": 1, "label_reissue_days": 3},
-        headers=api.auth("admin"),
-    )  # fmt: skip
+    await labels_expire_in_a_day(api)
     order_id = await api.put_order()
     async with httpx.AsyncClient(base_url=str(api.http.base_url), timeout=30) as browser:
         token = CSRF.search((await browser.get("/portal")).text).group(1)  # type: ignore[union-attr]

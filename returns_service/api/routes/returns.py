@@ -137,8 +137,6 @@ router = APIRouter(prefix="/v1/returns", tags=["returns"])
 
 # A read does not wait long for a busy or absent worker: the read model answers instead.
 LIVE_STATE_SECONDS = 2.0
-# A return in these statuses will not be sent: its label must not be printed and posted.
-VOID_LABEL = tuple(status.value for status in RELEASED)
 # How many returns of a bulk action are asked at once.
 BULK_AT_ONCE = 16
 # A bulk action answers within the workflows' deadline and this much more.
@@ -566,13 +564,14 @@ async def _valid_label(read: AsyncSession, return_id: str, principal: Principal)
     """The return's label: NotFound when it has none, it is someone else's, or it is void (the
     return will not be sent)."""
     async with read.begin():
-        found = await get_label(read, return_id)
-        state = await get_return_document(read, return_id) if found is not None else None
-    if found is None or state is None or not principal.may_see_return(state):
+        label = await get_label(read, return_id)
+        state = await get_return_document(read, return_id) if label is not None else None
+    if label is None or state is None or not principal.may_see_return(state):
         raise NotFound(f"return {return_id} has no label")
-    label, _, status = found
-    if status in VOID_LABEL:
-        raise NotFound(f"the label of return {return_id} is void: the return is {status}")
+    if state.status in RELEASED:  # it will not be sent: its label must not be printed and posted
+        raise NotFound(
+            f"the label of return {return_id} is void: the return is {state.status.value}"
+        )
     return label
 
 
