@@ -75,6 +75,8 @@ def test_a_recipient_returns_a_gift_and_the_buyer_sees_nothing(stack: Shop, brow
     return_id = page.url.rsplit("/", 1)[1]
     assert buyer not in page.content()
     accessible(page)
+    shoot(page, "portal-gift-return-phone")
+    expect(page.get_by_text("Estimated store credit")).to_be_visible()
 
     kept = stack.read(return_id)
     assert kept["recipient_email"] == recipient and kept["resolution"] == "store_credit"
@@ -101,6 +103,7 @@ def test_a_recipient_returns_a_gift_and_the_buyer_sees_nothing(stack: Shop, brow
     later = new_page(browser)
     later.goto(stack.base + f"/portal/returns/{return_id}")
     later.get_by_role("link", name="Received a gift? Return it here").click()
+    shoot(later, "portal-gift-desktop")
     find_gift(later, number, "SW1A1AA")
     expect(later.get_by_role("heading", level=1)).to_have_text(f"Return {kept['number']}")
     assert later.url.endswith(f"/portal/returns/{return_id}")
