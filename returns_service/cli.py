@@ -283,10 +283,14 @@ def staff_add(args: argparse.Namespace) -> None:
     if args.data_dir:
         os.environ["RETURNS_DATA_DIR"] = args.data_dir
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else ""
+    from returns_service.domain.passwords import weakness
+
     generated = not password
-    password = password or random.token_urlsafe(18)
-    if len(password) < 12 or not password.strip() or len(set(password)) < 5:
-        sys.exit("the password must have 12 characters or more, at least 5 different ones")
+    while generated and (not password or weakness(password, args.email, args.name)):
+        password = random.token_urlsafe(18)
+    why = weakness(password, args.email, args.name)
+    if why is not None:
+        sys.exit(f"the password {why}")
 
     async def add() -> None:
         url = Settings().store_url()

@@ -20,6 +20,7 @@ from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowHistory,
     WorkflowUpdateFailedError,
@@ -167,6 +168,15 @@ class Gateway:
         except (RPCError, TimeoutError):
             pass
         return None
+
+    async def ended(self, return_id: str) -> bool:
+        """Whether the return's workflow has ended (False too when Temporal does not answer)."""
+        try:
+            async with asyncio.timeout(self.call_seconds):
+                described = await self.handle(return_id).describe()
+        except (RPCError, TimeoutError):
+            return False
+        return described.status is not None and described.status != WorkflowExecutionStatus.RUNNING
 
     async def live_state(self, return_id: str, seconds: float) -> ReturnState | None:
         """The workflow's state now, if it answers within `seconds`."""

@@ -113,7 +113,7 @@ class ReturnActivities(ReturnSteps):
         with bad_data_is_final():
             async with self.sessions.begin() as session:
                 registered = await register_return(session, request)
-                if request.state is not None:
+                if request.state is not None and registered.number is not None:
                     requested = request.state.model_copy(update={"number": registered.number})
                     endpoints = await self.notifications.plan(
                         session, requested, status_event(Status.REQUESTED)

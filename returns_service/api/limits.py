@@ -7,6 +7,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from fnmatch import fnmatchcase
 from html import escape
 from typing import Any
 
@@ -62,7 +63,11 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.uploads.get(scope.get("path", ""), self.max_bytes)
+        path = scope.get("path", "")
+        limit = next(
+            (most for pattern, most in self.uploads.items() if fnmatchcase(path, pattern)),
+            self.max_bytes,
+        )
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             if declared.isdigit() and int(declared) <= limit:

@@ -101,7 +101,10 @@ def create_app(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
         # The new-return forms carry photos (the portal's, and the console's for a customer).
-        uploads=dict.fromkeys(("/portal/new", "/console/returns/new"), settings.upload_max_bytes),
+        uploads=dict.fromkeys(
+            ("/portal/new", "/console/returns/new", "/portal/returns/*/items"),
+            settings.upload_max_bytes,
+        ),
     )
     routers = (
         orders.router,

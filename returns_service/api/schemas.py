@@ -16,6 +16,7 @@ from returns_service.domain.models import (
     Moment,
     Order,
     OrderLine,
+    Policy,
     Reason,
     RefundMethod,
     Resolution,
@@ -149,7 +150,18 @@ class ReturnItemIn(Request):
 class ReplacementItemIn(Request):
     sku: Ident
     name: LineText | None = None
-    quantity: StrictInt = Field(ge=1, le=10000)
+    quantity: StrictInt = Field(
+        ge=1, le=10000, description="Units of the returned item it replaces, one for one."
+    )
+    item: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=49,
+        description="Which of the return's `items` (its index) it replaces: sent once that"
+        " item's units arrive in a condition the policy accepts, for as many of them as did."
+        " May be left out for a return of one item, or with one replacement per item (they"
+        " pair in order).",
+    )
 
 
 class ReturnCreate(Request):
@@ -254,6 +266,8 @@ class RefundIn(Request):
     amount: Annotated[StrictInt, Field(ge=1, le=MAX_AMOUNT)] | None = None
     capture_id: Ident | None = None
     method: RefundMethod | None = None
+    # Why: needed for an amount above what the policy pays back (`due_amount`); in the timeline.
+    note: Text | None = None
 
 
 class CloseIn(Request):
@@ -270,9 +284,11 @@ class AddItemsIn(Request):
 
 class AddedItems(Request):
     """The items to add as the workflow takes them: checked against the orders, numbered after
-    the return's own."""
+    the return's own, decided by the shop's policy as it is now."""
 
     items: list[ReturnItem]
+    policy: Policy | None = None
+    photographed: list[str] | None = None
 
 
 class NoteIn(Request):

@@ -50,9 +50,10 @@ class EligibilityFacts(Model):
     customer_list_reason: str | None = None
     method: ReturnMethod = ReturnMethod.LABEL
     store_id: str | None = None
-    # Not the customer asked for it, but staff or the shop's systems (they may choose any
-    # method, as any resolution).
+    # Not the customer asked for it, but staff (they may choose any method, as any resolution).
     by_staff: bool = False
+    # The items whose photos came with the request (None: not known, not checked).
+    photographed: list[str] | None = None
 
 
 Matched = Mapping[str, list[Rule]]
@@ -67,6 +68,7 @@ def facts_of(
     store_id: str | None,
     by_staff: bool,
     trusted: bool = False,
+    photographed: list[str] | None = None,
 ) -> EligibilityFacts:
     """The facts a return (or items added to it) is decided on, from what the store found when
     it held their units. `trusted`: parts validated already (the simulator's), not again."""
@@ -85,6 +87,7 @@ def facts_of(
         "method": method,
         "store_id": store_id,
         "by_staff": by_staff,
+        "photographed": photographed,
     }
     if trusted:
         return EligibilityFacts.model_construct(**fields)
@@ -290,6 +293,13 @@ def return_method(facts: EligibilityFacts, policy: Policy, matched: Matched) -> 
                 f" {facts.estimated_refund_amount} is above what the policy lets customers keep"
             )
             return [RuleResult(rule="return_method", outcome=REVIEW, detail=detail)]
+    if method not in offered or (
+        method is ReturnMethod.KEEP_ITEM
+        and not rules.keep_allowed(policy, facts.items, matched, facts.estimated_refund_amount)
+    ):
+        # Only agents and admins go beyond the policy, and it says so.
+        detail = f"{method.value} chosen by staff beyond what the policy offers"
+        return [RuleResult(rule="return_method", outcome=ELIGIBLE, detail=detail)]
     detail = {
         ReturnMethod.LABEL: "sent back with a printed label",
         ReturnMethod.QR_DROP_OFF: "sent back with a code shown at a drop-off point",
@@ -297,6 +307,24 @@ def return_method(facts: EligibilityFacts, policy: Policy, matched: Matched) -> 
         ReturnMethod.KEEP_ITEM: "the customer keeps the items",
     }[method]
     return [RuleResult(rule="return_method", outcome=ELIGIBLE, detail=detail)]
+
+
+def photos(facts: EligibilityFacts, policy: Policy, matched: Matched) -> list[RuleResult]:
+    """Photos the policy asks for (by the item's reason, or a rule) that did not come: an agent
+    looks at the claim instead (staff's own returns need none)."""
+    if facts.photographed is None or facts.by_staff:
+        return []
+    return [
+        RuleResult(
+            rule="photos",
+            outcome=REVIEW,
+            detail=f"{item.name}: the shop asks for photos of it, and none came",
+            item_id=item.id,
+        )
+        for item in facts.items
+        if item.id not in facts.photographed
+        and rules.photos_required(policy, item.reason, matched.get(item.id, []))
+    ]
 
 
 RULES: list[Callable[[EligibilityFacts, Policy, Matched], list[RuleResult]]] = [
@@ -309,6 +337,7 @@ RULES: list[Callable[[EligibilityFacts, Policy, Matched], list[RuleResult]]] = [
     blocked_customer,
     policy_rules,
     return_method,
+    photos,
 ]
 
 
@@ -330,13 +359,18 @@ class Verdict(Model):
 
 
 def decide(
-    facts: EligibilityFacts, held: Mapping[str, Mapping[str, int]], policy: Policy
+    facts: EligibilityFacts,
+    held: Mapping[str, Mapping[str, int]],
+    policy: Policy,
+    kept_pays_fees: bool = False,
 ) -> Verdict:
     """A return's verdict under `policy` from the facts it was requested with (`held`: per order
     and line, the units other returns held): the workflow decides by it, and the policy
-    simulator decides again by it under a draft."""
+    simulator decides again by it under a draft. Kept items pay no restocking or return
+    shipping fee unless a rule sets one (`kept_pays_fees`: returns decided before, as they were)."""
     matched = matched_rules(facts, policy)
-    terms = rules.terms(policy, facts.items, matched)
+    kept = facts.method is ReturnMethod.KEEP_ITEM and not kept_pays_fees
+    terms = rules.terms(policy, facts.items, matched, kept)
     units = refunds.returned_units(facts.items, facts.prior_quantity, lambda item: item.quantity)
     estimate = sum(
         part.amount for part in refunds.refund_by_order(facts.orders, units, policy, held, terms)

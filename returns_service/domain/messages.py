@@ -63,6 +63,10 @@ class StartReturn(Model):
     store_id: str | None = None
     # A gift's return: who received the gift and returns it (paid in store credit, told by email).
     recipient_email: str | None = None
+    # The items whose photos came with the request (the portal's form); for the others, photos
+    # the policy asks for are missing and an agent looks. None: requests from before photos were
+    # checked here.
+    photographed: list[str] | None = None
 
     def initial_state(self) -> ReturnState:
         """The return as it stands before anything has been checked."""
@@ -145,6 +149,11 @@ class AddItems(Model):
     actor: Actor
     # Checked against the orders by the API: the customer's, not in the return yet.
     items: list[ReturnItem] = Field(min_length=1)
+    # The shop's policy now: added items are decided by it, as a new return would be (None:
+    # requests made before, decided by the return's own).
+    policy: Policy | None = None
+    # The added items whose photos came with the request (as StartReturn's).
+    photographed: list[str] | None = None
 
 
 class CloseReturn(Model):
@@ -253,7 +262,8 @@ class RegisteredFacts(Model):
 
 
 class RegisteredReturn(RegisteredFacts):
-    number: str
+    # None: other returns took the units meanwhile, and nothing of this one was kept.
+    number: str | None
 
 
 class HoldItems(Model):

@@ -349,6 +349,9 @@ class Actor(Model):
 
 POLICY = Actor(kind="policy")
 SYSTEM = Actor(kind="system")
+# Who may go beyond the policy for a customer (a method it does not offer, a keep above its
+# limit). A storefront's integration key relays the customer's own choices: their limits apply.
+BEYOND_POLICY: frozenset[str] = frozenset({"agent", "admin"})
 
 
 class ReturnItem(Model):
@@ -363,6 +366,8 @@ class ReturnItem(Model):
     quantity_received: int = 0
     condition: Condition | None = None
     quantity_restocked: int = 0
+    # Units that did not arrive with the parcel: given back to the order (returnable again).
+    quantity_released: int = 0
 
 
 class RuleOutcome(StrEnum):
@@ -417,7 +422,11 @@ class Refund(Model):
 class ReplacementItem(Model):
     sku: str
     name: str | None = None
+    # Units of the returned item it replaces, one for one.
     quantity: int = Field(ge=1)
+    # The returned item it replaces (None: returns requested before replacements named one,
+    # which send the whole replacement once their goods are back).
+    item_id: str | None = None
 
 
 class Replacement(Model):
@@ -483,9 +492,15 @@ class ReturnState(Model):
     # (the buyer, `customer`, hears nothing of it).
     recipient_email: str | None = None
     estimated_refund_amount: int = 0
+    # What the approval fixed: the most the return pays back without a person deciding more (the
+    # estimate its approver saw; items added later add theirs). None: returns approved before
+    # approvals fixed it, or not approved yet.
+    approved_amount: int | None = None
     refunded_amount: int = 0
     # What may still be paid back, once the goods are back (None before).
     refundable_amount: int | None = None
+    # Of that, what the policy pays back by itself (an agent paying more gives a reason).
+    due_amount: int | None = None
     refunds: list[Refund] = Field(default_factory=list)
     label: Label | None = None
     tracking_number: str | None = None
@@ -500,6 +515,9 @@ class ReturnState(Model):
     bring_by: datetime | None = None
     replacement_items: list[ReplacementItem] = Field(default_factory=list)
     replacement: Replacement | None = None
+    # Never made: other returns took its units while it was requested, and nothing of it was
+    # kept (the caller heard 409; no number, no email, no webhook).
+    void: bool = False
     # The customer's language for what they are told (None: the shop's default, English).
     language: str | None = None
     created_at: datetime

@@ -92,14 +92,15 @@ def requested(
     held: Mapping[tuple[str, str], int],
     items: list[ReturnItem],
     email: str,
+    kept: bool = False,
 ) -> tuple[dict[str, list[Rule]], list[OrderRefund]]:
     """Before a return exists (the API's checks, the portal's estimate): the rules matching its
-    items, and what it would pay back per order with their fees, after the units other returns
-    hold (`held`, per order and line)."""
+    items, and what it would pay back per order with their fees (`kept`: the customer keeps
+    them), after the units other returns hold (`held`, per order and line)."""
     prior = {item.id: held.get((item.order_id, item.line_id), 0) for item in items}
     matched = matching(policy, orders, items, email, prior)
     picks = [(item.order_id, item.line_id, item.quantity) for item in items]
-    return matched, estimate(orders, held, picks, policy, terms(policy, items, matched))
+    return matched, estimate(orders, held, picks, policy, terms(policy, items, matched, kept))
 
 
 def first(rules: Iterable[Rule], field: str) -> object | None:
@@ -111,9 +112,15 @@ def first(rules: Iterable[Rule], field: str) -> object | None:
     return None
 
 
-def terms(policy: Policy, items: Iterable[ReturnItem], matched: Mapping[str, list[Rule]]) -> Terms:
+def terms(
+    policy: Policy,
+    items: Iterable[ReturnItem],
+    matched: Mapping[str, list[Rule]],
+    kept: bool = False,
+) -> Terms:
     """The fees the rules set: each matched line's restocking fee, and the return shipping fee
-    (the highest of every item's: a rule's where one matches it, else the policy's)."""
+    (the highest of every item's: a rule's where one matches it, else the policy's). Items the
+    customer keeps are neither shipped nor restocked: only a rule's fees apply to them."""
     percents: dict[str, dict[str, int]] = {}
     fees: list[int | None] = []
     for item in items:
@@ -121,14 +128,47 @@ def terms(policy: Policy, items: Iterable[ReturnItem], matched: Mapping[str, lis
         percent = first(rules, "restocking_fee_percent")
         if isinstance(percent, int):
             percents.setdefault(item.order_id, {})[item.line_id] = percent
+        elif kept:
+            percents.setdefault(item.order_id, {})[item.line_id] = 0
         rule_fees = [fee for fee in (r.then.return_shipping_fee for r in rules) if fee is not None]
         fees.append(max(rule_fees) if rule_fees else None)
+    if kept:
+        return Terms(
+            restocking_fee_percent=percents,
+            return_shipping_fee=max((fee for fee in fees if fee is not None), default=0),
+        )
     shipping = (
         max(policy.return_shipping_fee if fee is None else fee for fee in fees)
         if any(fee is not None for fee in fees)
         else None
     )
     return Terms(restocking_fee_percent=percents, return_shipping_fee=shipping)
+
+
+def fixed(policy: Policy, items: Iterable[ReturnItem], terms: Terms) -> Terms:
+    """`terms` with every item's restocking fee written out (the policy's where no rule set one),
+    so that they stay the same whichever policy reads them later."""
+    percents = {order_id: dict(lines) for order_id, lines in terms.restocking_fee_percent.items()}
+    for item in items:
+        percents.setdefault(item.order_id, {}).setdefault(
+            item.line_id, policy.restocking_fee_percent
+        )
+    return Terms(restocking_fee_percent=percents, return_shipping_fee=terms.shipping_fee(policy))
+
+
+def joined(first_terms: Terms, then: Terms) -> Terms:
+    """Fees of a return's items decided at two times (both `fixed`): each line keeps the fee it
+    was decided with; the parcel pays the higher return shipping fee."""
+    percents = {o: dict(lines) for o, lines in first_terms.restocking_fee_percent.items()}
+    for order_id, lines in then.restocking_fee_percent.items():
+        for line_id, percent in lines.items():
+            percents.setdefault(order_id, {}).setdefault(line_id, percent)
+    return Terms(
+        restocking_fee_percent=percents,
+        return_shipping_fee=max(
+            first_terms.return_shipping_fee or 0, then.return_shipping_fee or 0
+        ),
+    )
 
 
 def window_days(policy: Policy, rules: Iterable[Rule]) -> int:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from returns_service.domain.eligibility import EligibilityFacts, decide, facts_of
 from returns_service.domain.messages import RegisteredFacts
-from returns_service.domain.models import Model, Policy, ReturnItem, ReturnMethod
+from returns_service.domain.models import BEYOND_POLICY, Model, Policy, ReturnItem, ReturnMethod
 from returns_service.domain.status import Event
 
 OUTCOME = {
@@ -43,7 +43,7 @@ class RecordedInputs(Model):
             self.customer_email,
             self.method,
             self.store_id,
-            by_staff=self.actor != "customer",
+            by_staff=self.actor in BEYOND_POLICY,
             trusted=True,
         )
 

@@ -55,6 +55,11 @@ class ReturnItemOut(BaseModel):
     quantity_received: int
     condition: Condition | None
     quantity_restocked: int
+    quantity_released: int = Field(
+        default=0,
+        description="Units that did not arrive with the parcel, given back to the order: they"
+        " may be returned again.",
+    )
 
 
 class ReturnOut(BaseModel):
@@ -77,10 +82,21 @@ class ReturnOut(BaseModel):
     method: ReturnMethod
     store_id: str | None = None
     estimated_refund_amount: int
+    approved_amount: int | None = Field(
+        default=None,
+        description="What the approval fixed: the most paid back without a person deciding more"
+        " (the estimate its approver saw, and what items added since were approved for); null"
+        " before approval.",
+    )
     refunded_amount: int
     refundable_amount: int | None = Field(
         default=None,
         description="What may still be paid back, once the goods are back; null before.",
+    )
+    due_amount: int | None = Field(
+        default=None,
+        description="Of `refundable_amount`, what the policy pays back by itself (within"
+        " `approved_amount`); an agent's refund above it needs a `note`. Null before.",
     )
     refunds: list[Refund]
     label: LabelOut | None

@@ -482,7 +482,7 @@ async def decide(
             return await _page(request, person, return_id, read, gateway, {"reason": "required"})
     if action == "refund":
         fields["amount"] = whole_number(form.get("amount")) or None
-    if note and action in ("approve", "reject", "close"):
+    if note and action in ("approve", "reject", "close", "refund"):
         fields["note"] = note
     if action == "note":
         fields["text"] = str(form.get("text", "")).strip()

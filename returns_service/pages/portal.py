@@ -40,7 +40,13 @@ from returns_service.api.routes.returns import (
 from returns_service.api.routes.sessions import CustomerSessionIn, open_customer_session
 from returns_service.api.schemas import AddItemsIn, CancelIn, ReissueIn, ReturnCreate, ReturnOut
 from returns_service.config import Settings
-from returns_service.documents.photos import NotAPhoto, Photo, checked_photo
+from returns_service.documents.photos import (
+    FORM_PIXELS,
+    MAX_PIXELS,
+    NotAPhoto,
+    Photo,
+    checked_photo,
+)
 from returns_service.domain import rules
 from returns_service.domain.eligibility import window_start
 from returns_service.domain.models import (
@@ -50,6 +56,7 @@ from returns_service.domain.models import (
     Reason,
     Resolution,
     ReturnItem,
+    ReturnMethod,
     ReturnState,
 )
 from returns_service.domain.status import TERMINAL
@@ -377,10 +384,12 @@ async def _add_items_form(
         for left in [max(line.quantity - held.get((order.id, line.id), 0), 0)]
         if _not_returnable(order, line, left, policy, now) is None
     ]
+    buyer = customer.email or state.customer.email
     return render(
         request, "portal/add_items.html", status_code=status_code, **signed_in(customer),
         ret=view(state, policy), lines=lines, reasons=[r.value for r in policy.reasons],
         values=values, errors=errors,
+        photo_reasons=photo_reasons_of(policy, {o.id: o for o in orders}, buyer),
     )  # fmt: skip
 
 
@@ -392,13 +401,28 @@ async def add_items(
     customer = await customer_of(request)
     form = await checked_form(request)
     values = {name: str(value) for name, value in form.items() if isinstance(value, str)}
-    _, asked = chosen_lines(values)
+    keys, asked = chosen_lines(values)
     if not asked:
         return await _add_items_form(request, return_id, read, gateway, values, {"": "choose"}, 422)
+    settings: Settings = request.app.state.settings
+    async with read.begin():
+        policy = await current_policy(read)
+        orders = await get_orders(read, [item["order_id"] for item in asked])
+    email = customer.email or next((o.customer.email for o in orders.values()), "")
+    photos, photo_errors = await _photos(
+        form, keys, asked, photo_reasons_of(policy, orders, email), settings.photo_max_bytes
+    )
+    if photo_errors:
+        errors = {"": "photos", **photo_errors}
+        return await _add_items_form(request, return_id, read, gateway, values, errors, 422)
     try:
         body = AddItemsIn.model_validate({"items": asked})
         actions = Actions(request.app.state.sessions, gateway, no_key(request))
-        await add_to_return(actions, return_id, body, customer)
+        state = await _document(read, gateway, return_id, customer)
+        # The added items are numbered after the return's own, in the order they were asked.
+        after = len(state.items)
+        photographed = sorted({f"ri_{after + keys.index(key) + 1}" for key, _ in photos})
+        out = await add_to_return(actions, return_id, body, customer, photographed)
     except ValidationError:
         return await _add_items_form(request, return_id, read, gateway, values, {"": "check"}, 422)
     except NotFound:
@@ -413,6 +437,14 @@ async def add_items(
         return await _add_items_form(
             request, return_id, read, gateway, values, {"": why}, refused.status
         )
+    ids = {(item.order_id, item.line_id): item.id for item in out.items}
+    kept = [
+        (ids[(asked[keys.index(key)]["order_id"], asked[keys.index(key)]["line_id"])], photo)
+        for key, photo in photos
+    ]
+    if kept:
+        async with request.app.state.write_sessions() as write, write.begin():
+            await keep_photos(write, return_id, kept, datetime.now(UTC), PHOTOS_PER_ITEM)
     return RedirectResponse(f"/portal/returns/{return_id}", status_code=303)
 
 
@@ -540,7 +572,15 @@ async def new_form(
         for index, (order_id, line_id, count) in enumerate(picks)
         if count > 0
     ]  # fmt: skip
-    matched, parts = rules.requested(policy, by_id, held, picked, email)
+    kept = values.get("return_method") == ReturnMethod.KEEP_ITEM.value
+    matched, parts = rules.requested(policy, by_id, held, picked, email, kept=kept)
+    offered = rules.methods_offered(policy, picked, matched)
+    # What keeping the items would pay (no return fees), shown before the customer chooses it.
+    keep_amount = (
+        sum(p.amount for p in rules.requested(policy, by_id, held, picked, email, kept=True)[1])
+        if ReturnMethod.KEEP_ITEM in offered and picked
+        else None
+    )
     currencies = {by_id[part.order_id].currency for part in parts}
     # Items of orders in different currencies cannot be one return: no sum of them is shown.
     currency = next(iter(currencies)) if len(currencies) == 1 else None
@@ -556,7 +596,8 @@ async def new_form(
         if customer.is_gift
         else [method.value for method in policy.resolutions],
         photo_reasons=photo_reasons_of(policy, by_id, email),
-        return_methods=[m.value for m in rules.methods_offered(policy, picked, matched)],
+        return_methods=[m.value for m in offered],
+        keep_amount=keep_amount,
         stores=policy.stores,
         values=values,
         errors=errors,
@@ -688,8 +729,9 @@ async def request_return(
             "sku": lines[(item["order_id"], item["line_id"])].sku,
             "name": f"{lines[(item['order_id'], item['line_id'])].name}: {instead}"[:200],
             "quantity": item["quantity"],
+            "item": index,
         }
-        for item in items
+        for index, item in enumerate(items)
         if method == Resolution.EXCHANGE.value and (item["order_id"], item["line_id"]) in lines
     ]
     way = values.get("return_method") or policy.return_methods[0].value
@@ -717,8 +759,13 @@ async def request_return(
         timedelta(seconds=settings.workflow_answer_seconds + 30),
     )
 
+    # The items are numbered in the order they were asked for.
+    photographed = sorted({f"ri_{keys.index(key) + 1}" for key, _ in photos})
+
     async def work() -> Answer:
-        state, decided = await _create(body, read, write, gateway, settings, principal, idempotency)
+        state, decided = await _create(
+            body, read, write, gateway, settings, principal, idempotency, photographed
+        )
         out = ReturnOut.build(state, for_customer=principal.is_customer)
         return Answer(201 if decided else 202, out.model_dump(mode="json"), {})
 
@@ -767,6 +814,8 @@ def _trouble(status: int) -> str:
     """What a refusal that names no field means to the customer."""
     if status == 429:
         return "too_many_returns"
+    if status == 409:
+        return "taken"
     if status >= 500:
         return "unavailable"
     return "failed"
@@ -809,6 +858,9 @@ async def _photos(
     """The photos of each chosen item, checked by their content; and, per item, why not."""
     photos: list[tuple[str, Photo]] = []
     errors: dict[str, str] = {}
+    # The form's photos decode within one budget of pixels (one after the other, each's memory
+    # given back before the next).
+    budget = FORM_PIXELS
     for key, item in zip(keys, items, strict=True):
         uploads = [
             upload
@@ -821,7 +873,11 @@ async def _photos(
         for upload in uploads:
             try:
                 data = await upload.read(max_bytes + 1)
-                photos.append((key, await asyncio.to_thread(checked_photo, data, max_bytes)))
+                limit = min(MAX_PIXELS, budget)
+                photo = await asyncio.to_thread(checked_photo, data, max_bytes, limit)
+                del data
+                budget -= photo.pixels
+                photos.append((key, photo))
             except NotAPhoto as refused:
                 errors[f"photos:{key}"] = refused.reason
                 break

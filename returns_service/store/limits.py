@@ -40,3 +40,18 @@ async def take_slot(
         )
     )
     return (oldest or now) + window - now
+
+
+async def give_back_slot(session: AsyncSession, key: str, taken_at: datetime) -> None:
+    """The slot a request took at `taken_at` is free again: what it was for never happened."""
+    slot = await session.scalar(
+        select(RateSlotRow.slot)
+        .where(RateSlotRow.key == key, RateSlotRow.used_at == taken_at)
+        .limit(1)
+    )
+    if slot is not None:
+        await session.execute(
+            update(RateSlotRow)
+            .where(RateSlotRow.key == key, RateSlotRow.slot == slot)
+            .values(used_at=NEVER)
+        )

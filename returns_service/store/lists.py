@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from returns_service.store.cursors import decode_cursor, encode_cursor
 from returns_service.store.tables import CustomerListRow
 
 
@@ -59,6 +60,25 @@ async def entries(session: AsyncSession, kind: str | None = None) -> list[Custom
     if kind is not None:
         query = query.where(CustomerListRow.list == kind)
     return list(await session.scalars(query))
+
+
+async def page_of_entries(
+    session: AsyncSession, kind: str | None, limit: int, cursor: str | None = None
+) -> tuple[list[CustomerListRow], str | None]:
+    """Newest first, `limit` at a time; the cursor (ValueError: not one of ours) continues
+    after the last entry of the page before."""
+    created_at, ident = CustomerListRow.created_at, CustomerListRow.id
+    query = select(CustomerListRow)
+    if kind is not None:
+        query = query.where(CustomerListRow.list == kind)
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        query = query.where(tuple_(created_at, ident) < tuple_(at, last_id))
+    query = query.order_by(created_at.desc(), ident.desc()).limit(limit + 1)
+    rows = list(await session.scalars(query))
+    page = rows[:limit]
+    following = encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
+    return page, following
 
 
 async def remove_entry(session: AsyncSession, entry_id: str) -> bool:

@@ -3,8 +3,6 @@ status change, and the list with its filters and keyset pagination."""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +20,7 @@ from returns_service.domain.messages import (
 )
 from returns_service.domain.models import Order, ReturnItem, ReturnState, still_returnable
 from returns_service.domain.status import RELEASED
+from returns_service.store.cursors import decode_cursor, encode_cursor
 from returns_service.store.entitlements import release_entitlement
 from returns_service.store.lists import entry_for
 from returns_service.store.orders import get_orders, held_quantities
@@ -194,6 +193,14 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
     reserved = found.fits
 
     row = await session.scalar(select(ReturnRow).where(ReturnRow.id == request.return_id))
+    if row is None and not reserved:
+        # Other returns took the units since the request was checked: nothing of this one is
+        # kept (it is answered 409), and nobody hears of it.
+        recipient = request.state.recipient_email if request.state is not None else None
+        recent, listed = await customer_context(
+            session, request.return_id, request.customer_email, request.created_at, recipient
+        )
+        return RegisteredReturn(number=None, **registered_facts(found, False, recent, listed))
     if row is None:
         row = ReturnRow(
             id=request.return_id,
@@ -341,6 +348,15 @@ async def project_return(
         )
     if written:
         await keep_verdict(session, state)
+    if written and state.timestamps.received_at is not None and state.status not in RELEASED:
+        # Units that did not arrive with the parcel are the order's again.
+        for item in state.items:
+            if item.quantity_received < item.quantity:
+                await session.execute(
+                    update(ReturnLineRow)
+                    .where(ReturnLineRow.return_id == state.id, ReturnLineRow.item_id == item.id)
+                    .values(quantity=item.quantity_received, holds=item.quantity_received > 0)
+                )
     if written and state.status in RELEASED:
         kept = await release_entitlement(session, state.id)
         await session.execute(
@@ -382,21 +398,6 @@ class ReturnFilter:
     ids: list[str] = field(default_factory=list)
     # Gifts' returns only (True), none of them (False), or either (None).
     gift: bool | None = None
-
-
-def encode_cursor(created_at: datetime, return_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), return_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The position a cursor names; ValueError when it is not one of ours."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, return_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), str(return_id)
-    except Exception as error:
-        raise ValueError("not a valid cursor") from error
 
 
 async def list_returns(

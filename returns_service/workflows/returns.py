@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         StartReturn,
     )
     from returns_service.domain.models import (
+        BEYOND_POLICY,
         POLICY,
         RESTOCKABLE,
         SYSTEM,
@@ -61,9 +62,11 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         Label,
         Order,
+        Policy,
         Refund,
         RefundMethod,
         Replacement,
+        ReplacementItem,
         Resolution,
         ReturnError,
         ReturnItem,
@@ -111,6 +114,16 @@ SHIPPING_WHEN_SETTLED = "shipping-when-settled"
 LABEL_REISSUE = "label-reissue"
 # An in_store return expires when its items are not brought to the store in time.
 IN_STORE_EXPIRY = "in-store-expiry"
+# An approval fixes what the return pays back: the policy never pays more by itself.
+APPROVED_AMOUNT = "approved-amount"
+# Kept items pay no restocking or return shipping fee unless a rule sets one.
+KEEP_WITHOUT_FEES = "keep-without-fees"
+# Only agents and admins go beyond the policy; a storefront's key meets the customer's limits.
+STAFF_ONLY_OVERRIDES = "staff-only-overrides"
+# Items added to a return are decided by the shop's policy as it is when they are added.
+ADDED_BY_CURRENT_POLICY = "added-by-current-policy"
+# A person paying back more than the policy does says why.
+REFUND_REASONS = "refund-reasons"
 BAD_DATA = "BadData"
 T = TypeVar("T")
 In = TypeVar("In")
@@ -140,6 +153,7 @@ class ReturnWorkflow:
     def __init__(self, start: StartReturn) -> None:
         self.policy = start.policy
         self.indexed = start.indexed
+        self.photographed = start.photographed
         self.state = start.initial_state()
         self.orders: dict[str, Order] = {}
         self.prior_quantity: dict[str, int] = {}
@@ -178,12 +192,15 @@ class ReturnWorkflow:
         await workflow.wait_condition(lambda: self.status is Status.RECEIVED or self.finished)
         if self.status is Status.RECEIVED:
             await self.restock()
-            async with self.lock:
-                await self.entitle()
-            if self.exchanges_by_itself():
-                await self.exchange()
-            elif self.refunds_by_itself():
-                await self.refund_by_policy()
+            if self.exchanges_by_item():
+                await self.exchange_what_came_back()
+            else:
+                async with self.lock:
+                    await self.entitle()
+                if self.exchanges_by_itself():
+                    await self.exchange()
+                elif self.refunds_by_itself():
+                    await self.refund_by_policy()
             await self.until_paid_then_close()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
@@ -269,14 +286,16 @@ class ReturnWorkflow:
         if registered is None:
             # It can never be registered: refuse it, saying why, rather than wait for ever.
             why = self.state.errors[-1].detail
-            self.state.decision = Decision(
-                outcome="rejected",
-                automatic=True,
-                by="policy",
-                reason="the return could not be registered",
-                at=workflow.now(),
-            )
+            self.refuse_by_policy("the return could not be registered")
             await self.change(Event.INELIGIBLE, POLICY, note=why)
+            return
+        if registered.number is None:
+            # Another return took the units meanwhile: this one is never made (nothing of it
+            # was kept; the caller hears 409).
+            self.state.void = True
+            self.refuse_by_policy("other returns took these units meanwhile")
+            self.state.status = Status.REJECTED
+            self.index()
             return
         self.state.number = registered.number
         self.orders = registered.orders
@@ -289,9 +308,13 @@ class ReturnWorkflow:
             self.state.customer.email,
             self.state.method,
             self.state.store_id,
-            by_staff=self.state.timeline[0].actor.kind != "customer",
+            by_staff=self.beyond_policy(self.state.timeline[0].actor),
+            photographed=self.photographed,
         )
-        decided = decide(facts, self.held, self.policy)
+        kept_pays_fees = self.state.method is ReturnMethod.KEEP_ITEM and not workflow.patched(
+            KEEP_WITHOUT_FEES
+        )
+        decided = decide(facts, self.held, self.policy, kept_pays_fees)
         verdict, self.state.eligibility = decided.event, decided.results
         self.terms = decided.terms
         self.state.estimated_refund_amount = decided.estimated_refund_amount
@@ -314,6 +337,11 @@ class ReturnWorkflow:
             at=workflow.now(),
         )
         await self.change(verdict, POLICY)
+
+    def refuse_by_policy(self, reason: str) -> None:
+        self.state.decision = Decision(
+            outcome="rejected", automatic=True, by="policy", reason=reason, at=workflow.now()
+        )
 
     async def send_label(self) -> None:
         try:
@@ -413,20 +441,98 @@ class ReturnWorkflow:
         return await self.in_store(ReturnSteps.entitle_refund, request, failure="EntitlementFailed")
 
     def claimed_items(self) -> list[ReturnItem]:
-        """The items as the return claims them: kept items count as back in good condition."""
-        if self.state.method is not ReturnMethod.KEEP_ITEM:
+        """The items as the return claims them for money: kept items count as back in good
+        condition; units a fulfilled replacement sent something for are not claimed (the
+        customer was given goods for them, not money)."""
+        if self.state.method is ReturnMethod.KEEP_ITEM:
+            return [
+                item.model_copy(
+                    update={"quantity_received": item.quantity, "condition": Condition.GOOD}
+                )
+                for item in self.state.items
+            ]
+        replaced = self.replaced_units()
+        if not replaced:
             return self.state.items
         return [
             item.model_copy(
-                update={"quantity_received": item.quantity, "condition": Condition.GOOD}
+                update={"quantity_received": item.quantity_received - replaced.get(item.id, 0)}
             )
             for item in self.state.items
         ]
+
+    def replaced_units(self) -> dict[str, int]:
+        """Per returned item, the units a fulfilled replacement order replaced."""
+        replacement = self.state.replacement
+        if replacement is None or replacement.status != "fulfilled":
+            return {}
+        units: dict[str, int] = {}
+        for line in replacement.items:
+            if line.item_id is not None:
+                units[line.item_id] = units.get(line.item_id, 0) + line.quantity
+        return units
+
+    @staticmethod
+    def beyond_policy(actor: Actor) -> bool:
+        """Whether `actor` may go beyond the policy for the customer (returns requested before
+        only agents and admins could: anyone but the customer)."""
+        if actor.kind in BEYOND_POLICY or actor.kind == "customer":
+            return actor.kind in BEYOND_POLICY
+        return not workflow.patched(STAFF_ONLY_OVERRIDES)
 
     def take(self, entitled: Entitled) -> None:
         self.entitled = {refund.order_id: refund.amount for refund in entitled.orders}
         self.due = entitled.due
         self.state.estimated_refund_amount = sum(self.due.values())
+
+    def exchanges_by_item(self) -> bool:
+        """An exchange whose replacement lines each name the item they replace (returns requested
+        before they did send the whole replacement once every item is back in good order)."""
+        lines = self.state.replacement_items
+        return (
+            self.state.resolution is Resolution.EXCHANGE
+            and bool(lines)
+            and all(line.item_id is not None for line in lines)
+        )
+
+    def replaceable(self) -> list[ReplacementItem]:
+        """The replacement lines for what came back in a condition the policy accepts: each for
+        as many units of its item as arrived so (one for one), never more."""
+        good = {
+            item.id: item.quantity_received if item.condition in RESTOCKABLE else 0
+            for item in self.state.items
+        }
+        lines = []
+        for line in self.state.replacement_items:
+            units = min(line.quantity, good.get(line.item_id or "", 0))
+            if units > 0:
+                good[line.item_id or ""] -= units
+                lines.append(line.model_copy(update={"quantity": units}))
+        return lines
+
+    async def exchange_what_came_back(self) -> None:
+        """Replace what came back in good order, then pay back by policy what was not replaced
+        (items added without a replacement, units beyond it; everything, if the shop cancels the
+        replacement order); what the policy does not pay (damaged goods) waits for an agent."""
+        lines = self.replaceable()
+        if lines:
+            replacement = await self.order_replacement(lines)
+            if replacement is None:
+                return
+            await workflow.wait_condition(lambda: replacement.settled or self.finished)
+            if self.finished:
+                return
+        async with self.lock:
+            await self.entitle()
+        fulfilled = self.state.replacement is not None and self.state.replacement.status == (
+            "fulfilled"
+        )
+        if fulfilled and self.refundable_amount() == 0:
+            await self.happen(Action.CLOSE, note="replacement order fulfilled")
+        elif self.policy.auto_refund and self.policy_pays(self.refundable_by_order()) > 0:
+            await self.refund_by_policy(
+                note="what the replacement did not replace" if fulfilled else None
+            )
 
     def exchanges_by_itself(self) -> bool:
         received = [item for item in self.state.items if item.quantity_received > 0]
@@ -437,22 +543,28 @@ class ReturnWorkflow:
             and all(item.condition in RESTOCKABLE for item in received)
         )
 
-    async def exchange(self) -> None:
-        """Create the replacement order, then wait for the shop to fulfil or cancel it: a
-        fulfilled one closes the return; a cancelled one is paid back instead, by policy."""
+    async def order_replacement(self, lines: list[ReplacementItem]) -> Replacement | None:
+        """Create the replacement order for `lines` (None: the return moved on meanwhile)."""
         async with self.lock:
             if self.status is not Status.RECEIVED:
-                return
+                return None
             now = workflow.now()
             self.state.replacement = Replacement(
                 id=f"rpl_{self.state.id.removeprefix('ret_')}",
                 status="created",
-                items=self.state.replacement_items,
+                items=lines,
                 created_at=now,
                 updated_at=now,
             )
             await self.record("replacement order created")
-        replacement = self.state.replacement
+        return self.state.replacement
+
+    async def exchange(self) -> None:
+        """Create the replacement order, then wait for the shop to fulfil or cancel it: a
+        fulfilled one closes the return; a cancelled one is paid back instead, by policy."""
+        replacement = await self.order_replacement(self.state.replacement_items)
+        if replacement is None:
+            return
         await workflow.wait_condition(lambda: replacement.settled or self.finished)
         if replacement.status == "fulfilled":
             await self.happen(Action.CLOSE, note="replacement order fulfilled")
@@ -488,10 +600,24 @@ class ReturnWorkflow:
             if self.status is Status.REFUNDED and not sum(maxima.values()):
                 raise self.refused(Action.REFUND)
             amount = request.amount
+            note = request.note
             if amount is None:
                 amount = self.policy_pays(maxima)
-                if amount == 0 and self.status is Status.REFUNDED:
+                above = self.due_beyond_approval(maxima)
+                if above:
+                    # Figures changed since the approval (prices pushed again): the policy pays
+                    # what was approved, and a person decides any more, seeing both.
+                    why = (
+                        f"{above} more is due on the order's figures now than the"
+                        f" {self.state.approved_amount} approved: an agent decides"
+                    )
+                    note = f"{note}; {why}" if note else why
+                    if amount == 0:
+                        await self.record(why)
+                if amount == 0 and (self.status is Status.REFUNDED or above):
                     raise nothing_due()
+            elif workflow.patched(REFUND_REASONS):
+                self.check_reason(request, maxima)
             try:
                 split = refunds.split_over_orders(amount, maxima)
             except refunds.AboveMaximum as error:
@@ -509,7 +635,7 @@ class ReturnWorkflow:
                 method = RefundMethod.STORE_CREDIT
             if amount > 0:
                 await self.pay(request, split, method)
-            return await self.change(Action.REFUND, request.actor, note=request.note)
+            return await self.change(Action.REFUND, request.actor, note=note)
 
     async def pay(self, request: RefundReturn, split: dict[str, int], method: RefundMethod) -> None:
         self.refund_sequence += 1
@@ -617,10 +743,53 @@ class ReturnWorkflow:
 
     def policy_pays(self, maxima: dict[str, int]) -> int:
         """What a refund without an amount pays: what the policy pays back by itself and is not
-        paid yet."""
+        paid yet, within what the approval fixed."""
+        return min(self.policy_due(maxima), self.left_of_approval())
+
+    def policy_due(self, maxima: dict[str, int]) -> int:
+        """What the policy pays back by itself on the figures as they are now."""
         if self.entitled is not None:
             return self.still_due(maxima)
         return self.amount_for(self.refundable_quantity)
+
+    def left_of_approval(self) -> int:
+        """What the approval still allows to be paid back (returns approved before approvals
+        fixed an amount: no limit of their own)."""
+        approved = self.state.approved_amount
+        if approved is None:
+            return sum(self.refundable_by_order().values())
+        return max(approved - self.state.refunded_amount, 0)
+
+    def due_beyond_approval(self, maxima: dict[str, int]) -> int:
+        return max(self.policy_due(maxima) - self.left_of_approval(), 0)
+
+    def check_reason(self, request: RefundReturn, maxima: dict[str, int]) -> None:
+        """A person paying back more than the policy does says why (kept in the timeline)."""
+        if request.amount is None or request.actor.kind in ("policy", "system"):
+            return
+        due = self.policy_pays(maxima)
+        if request.amount > due and not (request.note or "").strip():
+            raise ApplicationError(
+                f"note: {request.amount} is more than the {due} the policy pays back; say why",
+                {"field": "note", "due": due},
+                type="InvalidInput",
+                non_retryable=True,
+            )
+
+    def approvable(self) -> int:
+        """What an approval fixes: the return's estimate, and each order's original shipping
+        where the policy pays it back once the whole order is back (other returns may bring the
+        rest), on the figures the approval saw."""
+        units = refunds.returned_units(
+            self.state.items, self.prior_quantity, lambda item: item.quantity
+        )
+        total = 0
+        for part in self.refund_by_order(units):
+            total += part.amount
+            order = self.orders.get(part.order_id)
+            if self.policy.refund_original_shipping and not part.shipping_amount and order:
+                total += order.shipping_amount
+        return total
 
     def still_due(self, maxima: dict[str, int]) -> int:
         """What the policy pays back by itself, less what was paid back already."""
@@ -641,10 +810,11 @@ class ReturnWorkflow:
         return sum(self.refundable_by_order().values())
 
     def note_refundable(self) -> None:
-        """What may still be paid back, on the return for everyone to see."""
-        self.state.refundable_amount = (
-            self.refundable_amount() if self.status in (Status.RECEIVED, Status.REFUNDED) else None
-        )
+        """What may still be paid back, and what of it the policy pays, on the return for
+        everyone to see."""
+        back = self.status in (Status.RECEIVED, Status.REFUNDED)
+        self.state.refundable_amount = self.refundable_amount() if back else None
+        self.state.due_amount = self.policy_pays(self.refundable_by_order()) if back else None
 
     # --- state changes --------------------------------------------------------------------------
 
@@ -669,6 +839,12 @@ class ReturnWorkflow:
             and workflow.patched(IN_STORE_EXPIRY)
         ):
             self.state.bring_by = now + timedelta(days=self.policy.label_expiry_days)
+        if (
+            target is Status.APPROVED
+            and self.state.approved_amount is None
+            and workflow.patched(APPROVED_AMOUNT)
+        ):
+            self.state.approved_amount = self.approvable()
         self.state.status = target
         if target in STATUS_TIMESTAMP:
             setattr(self.state.timestamps, STATUS_TIMESTAMP[target], now)
@@ -876,11 +1052,20 @@ class ReturnWorkflow:
                 entry = entries.get(item.id)
                 item.quantity_received = entry.quantity if entry else 0
                 item.condition = entry.condition if entry else None
+                # What did not come is given back to its order, to be returned another time.
+                item.quantity_released = item.quantity - item.quantity_received
             self.state.receiving_location = request.location
             # What the items that arrived in refundable condition are worth.
             self.state.estimated_refund_amount = self.amount_for(self.refundable_quantity)
 
-        return await self.decide(Action.RECEIVE, request.actor, apply=received)
+        expected = sum(item.quantity for item in self.state.items)
+        arrived = sum(min(entry.quantity, expected) for entry in request.items)
+        note = (
+            f"{arrived} of {expected} units arrived; the others may be returned again"
+            if arrived < expected
+            else None
+        )
+        return await self.decide(Action.RECEIVE, request.actor, note=note, apply=received)
 
     @receive.validator
     def validate_receive(self, request: ReceiveItems) -> None:
@@ -926,7 +1111,8 @@ class ReturnWorkflow:
             # Nothing the policy pays by itself (goods that came back damaged, or all paid):
             # the agent names the amount rather than the return moving on with nothing paid.
             raise nothing_due()
-        maximum = sum(self.refundable_by_order().values())
+        maxima = self.refundable_by_order()
+        maximum = sum(maxima.values())
         if request.amount is not None and request.amount > maximum:
             raise ApplicationError(
                 f"amount: {request.amount} is more than the {maximum} still refundable",
@@ -939,6 +1125,8 @@ class ReturnWorkflow:
                 type="RefundTooLarge",
                 non_retryable=True,
             )
+        if request.amount is not None and request.amount <= maximum:
+            self.check_reason(request, maxima)
         if self.state.recipient_email is not None and (
             request.method is RefundMethod.ORIGINAL_PAYMENT or request.capture_id is not None
         ):
@@ -1100,6 +1288,11 @@ class ReturnWorkflow:
                     type="InvalidInput",
                     non_retryable=True,
                 )
+            # Decided as a new return would be now: by the shop's current policy (requests
+            # made before carried none), and for whoever relays the customer, by their limits.
+            now = request.policy is not None and workflow.patched(ADDED_BY_CURRENT_POLICY)
+            policy = request.policy if now and request.policy is not None else self.policy
+            staff = self.beyond_policy(request.actor)
             facts = facts_of(
                 held,
                 workflow.now(),
@@ -1107,20 +1300,32 @@ class ReturnWorkflow:
                 self.state.customer.email,
                 self.state.method,
                 self.state.store_id,
-                by_staff=request.actor.kind != "customer",
+                by_staff=staff,
+                photographed=request.photographed,
             )
-            decided = decide(facts, held.held, self.policy)
-            customer = request.actor.kind == "customer"
+            decided = decide(facts, held.held, policy)
+            customer = request.actor.kind == "customer" or (now and not staff)
             # What a customer may read: why not (as a rejected return says), never the shop's
             # own thresholds or why they are on its block list; an agent is the review.
             reasons = [
                 r.detail
                 for r in decided.results
-                if r.outcome.value == "ineligible" or (r.outcome.value == "review" and not customer)
+                if r.outcome.value == "ineligible"
+                or (r.outcome.value == "review" and (not customer or r.rule == "photos"))
             ]
-            if decided.event is Event.NEEDS_REVIEW and not customer:
+            # The whole return is what its review threshold is about, not the added part alone.
+            limit = policy.review_above_amount
+            total = self.state.estimated_refund_amount + decided.estimated_refund_amount
+            over = (
+                now
+                and limit is not None
+                and total > limit
+                and facts.customer_list != "allowed"
+                and decided.event is Event.ELIGIBLE
+            )
+            if (decided.event is Event.NEEDS_REVIEW or over) and not customer:
                 reasons = []
-            elif decided.event is Event.NEEDS_REVIEW:
+            elif decided.event is Event.NEEDS_REVIEW or over:
                 reasons.append("the shop's team needs to look at these items: ask them to add them")
             others = {
                 order.id
@@ -1142,7 +1347,7 @@ class ReturnWorkflow:
                     type="InvalidInput",
                     non_retryable=True,
                 )
-            self.take_items(request.items, held)
+            self.take_items(request.items, held, (policy, decided.terms) if now else None)
             self.state.eligibility.extend(decided.results)
             names = ", ".join(f"{item.name} ×{item.quantity}" for item in request.items)
             self.state.timeline.append(
@@ -1157,9 +1362,18 @@ class ReturnWorkflow:
             await self.record(f"items added by {request.actor.label()}: {names}")
             return self.snapshot()
 
-    def take_items(self, items: list[ReturnItem], held: RegisteredFacts) -> None:
+    def take_items(
+        self,
+        items: list[ReturnItem],
+        held: RegisteredFacts,
+        decided: tuple[Policy, refunds.Terms] | None = None,
+    ) -> None:
         """The added items are the return's: their orders, the units others hold before them,
-        and the fees and estimate of the whole return again."""
+        and the fees and estimate of the whole return again. `decided`: the policy and fees the
+        added items were decided with (each item keeps the fee it was decided with; items added
+        before there was one: the return's policy decides every fee again). What the approval
+        fixed grows by what the added items were approved for."""
+        before = list(self.state.items)
         for order_id, order in held.orders.items():
             if order_id not in self.orders:
                 self.orders[order_id] = order
@@ -1168,15 +1382,23 @@ class ReturnWorkflow:
             self.prior_quantity[item.id] = held.prior_quantity.get(item.id, 0)
         self.state.items.extend(item.model_copy() for item in items)
         self.state.order_ids = list(dict.fromkeys(i.order_id for i in self.state.items))
-        matched = rules.matching(
-            self.policy,
-            self.orders,
-            self.state.items,
-            self.state.customer.email,
-            self.prior_quantity,
-        )
-        self.terms = rules.terms(self.policy, self.state.items, matched)
+        if decided is not None:
+            policy, terms = decided
+            self.terms = rules.joined(
+                rules.fixed(self.policy, before, self.terms), rules.fixed(policy, items, terms)
+            )
+        else:
+            matched = rules.matching(
+                self.policy,
+                self.orders,
+                self.state.items,
+                self.state.customer.email,
+                self.prior_quantity,
+            )
+            self.terms = rules.terms(self.policy, self.state.items, matched)
         self.state.estimated_refund_amount = self.amount_for(lambda item: item.quantity)
+        if self.state.approved_amount is not None:
+            self.state.approved_amount = max(self.state.approved_amount, self.approvable())
 
     @add_items.validator
     def validate_add_items(self, request: AddItems) -> None:

@@ -598,7 +598,7 @@ async def test_a_default_refund_with_nothing_due_is_refused(api):
         "items": [{"item_id": "ri_1", "quantity": 1, "condition": "damaged"}],
     }
     assert (await api.act(body["id"], "receive", "warehouse", receipt)).status_code == 200
-    part = await api.act(body["id"], "refund", "agent", {"amount": 1000})
+    part = await api.act(body["id"], "refund", "agent", {"amount": 1000, "note": "a goodwill"})
     assert part.status_code == 200
     assert part.json()["refundable_amount"] == 1725  # the answer counts the part just paid
     nothing = await api.act(body["id"], "refund", "agent")
@@ -702,7 +702,7 @@ async def test_a_default_refund_of_damaged_goods_pays_no_shipping_by_itself(api)
     nothing = await api.act(a["id"], "refund", "agent")
     assert nothing.status_code == 422, nothing.text
     # An agent who pays the damaged goods back completes the order: the shipping comes too.
-    paid = await api.act(a["id"], "refund", "agent", {"amount": 5990})
+    paid = await api.act(a["id"], "refund", "agent", {"amount": 5990, "note": "paid as if good"})
     assert paid.status_code == 200 and paid.json()["refunded_amount"] == 5990
 
 

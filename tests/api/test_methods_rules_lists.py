@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -221,7 +222,7 @@ async def test_customer_lists_by_whom_and_what_they_do(api):
     )
     assert again.status_code == 409 and again.json()["entry_id"] == listed["id"]
     seen = await api.http.get("/v1/customer-lists?list=blocked", headers=api.auth("agent"))
-    assert listed["id"] in [e["id"] for e in seen.json()]
+    assert listed["id"] in [e["id"] for e in seen.json()["data"]]
     assert (
         await api.http.get("/v1/customer-lists", headers=api.auth("warehouse"))
     ).status_code == 403
@@ -251,3 +252,29 @@ async def test_customer_lists_by_whom_and_what_they_do(api):
     assert (
         await api.http.delete(f"/v1/customer-lists/{listed['id']}", headers=api.auth("agent"))
     ).status_code == 403
+
+
+async def test_customer_lists_answer_pages_like_every_other_list(api):
+    """Issue 21, defect 13: `GET /v1/customer-lists` answered a bare array."""
+    emails = [f"page{n}.{uuid.uuid4().hex[:6]}@example.com" for n in range(3)]
+    for email in emails:
+        entry = {"list": "allowed", "email": email}
+        added = await api.http.post("/v1/customer-lists", json=entry, headers=api.auth("ops"))
+        assert added.status_code == 201, added.text
+    seen: list[str] = []
+    cursor = None
+    for _ in range(100):
+        params = {"list": "allowed", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = await api.http.get("/v1/customer-lists", params=params, headers=api.auth("agent"))
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert set(body) == {"data", "next_cursor"} and len(body["data"]) <= 2
+        seen += [entry["email"] for entry in body["data"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert set(emails) <= set(seen) and len(seen) == len(set(seen))
+    wrong = await api.http.get(
+        "/v1/customer-lists", params={"cursor": "nonsense"}, headers=api.auth("agent")
+    )
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "cursor"

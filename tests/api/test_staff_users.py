@@ -33,3 +33,29 @@ async def test_an_admin_makes_staff_accounts_and_nobody_else_can(api):
     staff_id = made.json()["id"]
     disabled = await api.http.post(f"/v1/staff-users/{staff_id}/disable", headers=api.auth("admin"))
     assert disabled.status_code == 200 and disabled.json()["active"] is False
+
+
+async def test_a_guessable_password_or_the_accounts_own_email_or_name_is_refused(api):
+    """Issue 21, defect 12: the account's own email, `password1234` and `qwertyuiop123` were
+    accepted."""
+    email = f"jonas.weber.{uuid.uuid4().hex[:6]}@shop.example"
+    body = {"email": email, "name": "Jonas Weber", "role": "agent"}
+    for weak in (email, email.upper() + "!", "password1234", "qwertyuiop123", "WeberJonas2026"):
+        refused = await api.http.post(
+            "/v1/staff-users", json={**body, "password": weak}, headers=api.auth("admin")
+        )
+        assert refused.status_code == 422, weak
+        assert refused.json()["errors"][0]["field"] == "password"
+        assert weak not in refused.text  # never echoed
+    listed = await api.http.get("/v1/staff-users", headers=api.auth("admin"))
+    assert email not in {row["email"] for row in listed.json()}
+    made = await api.http.post(
+        "/v1/staff-users", json={**body, "password": "kettle morning harbour"},
+        headers=api.auth("admin"),
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    reset = await api.http.post(
+        f"/v1/staff-users/{made.json()['id']}/password",
+        json={"password": "jonas.weber.2026"}, headers=api.auth("admin"),
+    )  # fmt: skip
+    assert reset.status_code == 422 and reset.json()["errors"][0]["field"] == "password"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -33,14 +34,18 @@ from tests.factories import expensive_line, order_payload
 from tests.fakes.carrier import FakeCarrier
 
 ROOT = Path(__file__).parent.parent.parent
-# The release before refund entitlements (issue 10).
-PREVIOUS_RELEASE = "e781e2852d39d72395f08b2407f344679aac8560"
+# The release before refund entitlements (issue 10), and the one before approvals fixed the money
+# (issue 21: its returns carry no approved amount, and their exchanges name no item).
+PREVIOUS_RELEASES = [
+    "e781e2852d39d72395f08b2407f344679aac8560",
+    "b42882ae03b7c4f549afb5fdbf751f2131801ee7",
+]
 
 
-def previous_release(folder: Path) -> Path:
+def previous_release(folder: Path, release: str) -> Path:
     """The previous release's source, from this repository's history."""
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", PREVIOUS_RELEASE],
+        ["git", "-C", str(ROOT), "archive", release],
         capture_output=True,
         check=True,
     ).stdout
@@ -69,10 +74,11 @@ async def until(check: Any, timeout: float = 30) -> Any:
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.parametrize("release", PREVIOUS_RELEASES, ids=["entitlements", "approvals"])
 async def test_returns_in_flight_under_the_previous_release_finish_under_this_code(
-    tmp_path: Path,
+    tmp_path: Path, release: str
 ) -> None:
-    source = previous_release(tmp_path / "previous")
+    source = previous_release(tmp_path / "previous", release)
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     carrier = FakeCarrier()
     async with await WorkflowEnvironment.start_local(
@@ -111,7 +117,9 @@ async def test_returns_in_flight_under_the_previous_release_finish_under_this_co
 
                 assert await until(up), log.read_text()[-3000:]
 
-                async def one(name: str, lines: list[Any] | None = None) -> dict[str, Any]:
+                async def one(
+                    name: str, lines: list[Any] | None = None, **body: Any
+                ) -> dict[str, Any]:
                     order_id = f"o_{name}_{uuid.uuid4().hex[:6]}"
                     payload = order_payload(
                         number=order_id.upper(), email=f"{order_id}@x.example", lines=lines
@@ -124,12 +132,14 @@ async def test_returns_in_flight_under_the_previous_release_finish_under_this_co
                     item = {"order_id": order_id, "line_id": line, "quantity": 1}
                     created = await http.post(
                         "/v1/returns",
-                        json={"items": [{**item, "reason": "wrong_size"}]},
+                        json={"items": [{**item, "reason": "wrong_size"}], **body},
                         headers=auth["integration"],
                     )
                     assert created.status_code == 201, created.text
                     return created.json()  # type: ignore[no-any-return]
 
+                larger = [{"sku": "SKU-001-L", "name": "Shirt (L)", "quantity": 1}]
+                exchange = await one("exchange", resolution="exchange", replacement_items=larger)
                 waiting_parcel = await one("parcel")
                 assert waiting_parcel["status"] == "label_sent"
                 waiting_review = await one("review", [expensive_line()])
@@ -195,6 +205,17 @@ async def test_returns_in_flight_under_the_previous_release_finish_under_this_co
             assert approved["status"] == "label_sent"
             await act(waiting_review["id"], "receive", "warehouse", receipt)
             await act(waiting_agent["id"], "refund", "agent")
+            # An exchange requested before replacements named their item sends the whole one.
+            await act(exchange["id"], "receive", "warehouse", receipt)
+
+            async def replacement() -> Any:
+                body = (await http.get(f"/v1/returns/{exchange['id']}", headers=auth["ops"])).json()
+                return body["replacement"]
+
+            sent = await until(replacement)
+            assert sent is not None and [i["quantity"] for i in sent["items"]] == [1]
+            await act(exchange["id"], "replacement", "integration", {"status": "fulfilled"})
+            assert (await closed(exchange["id"]))["refunded_amount"] == 0
             finals = [
                 await closed(r["id"]) for r in (waiting_parcel, waiting_review, waiting_agent)
             ]

@@ -124,7 +124,7 @@ async def main() -> None:
             )  # fmt: skip
             await damaged.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
             await damaged.execute_update(u.RECEIVE, receive("damaged"))
-            refund = RefundReturn(actor=Actor(kind="agent"), amount=1000)
+            refund = RefundReturn(actor=Actor(kind="agent"), amount=1000, note="goodwill")
             await damaged.execute_update(u.REFUND, refund)
             # A part paid back leaves the rest refundable until the agent closes the return.
             await damaged.execute_update(
@@ -270,6 +270,62 @@ async def main() -> None:
             await gift.execute_update(u.SHIP, ShipReturn(actor=recipient))
             await gift.execute_update(u.RECEIVE, receive("good"))
             await keep(gift, "gift_store_credit")
+
+            # Prices pushed again after the approval: the policy pays what was approved, an
+            # agent pays more with a reason and closes.
+            mug = {"id": "l1", "sku": "MUG", "name": "Mug", "quantity": 1, "unit_amount": 1000}
+            repriced = await start("prices_pushed_again", [mug], Policy())
+            await repriced.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            dearer = order_payload(
+                number="prices_pushed_again", now=now, lines=[{**mug, "unit_amount": 100000}],
+                email="prices-pushed-again@example.com",
+            )  # fmt: skip
+            await harness.put_order(dearer, order_id="o_prices_pushed_again")
+            await repriced.execute_update(u.RECEIVE, receive("good"))
+            await until(repriced, "refunded")
+            more = RefundReturn(actor=Actor(kind="agent"), amount=500, note="goodwill")
+            await repriced.execute_update(u.REFUND, more)
+            await repriced.execute_update(u.CLOSE, CloseReturn(actor=Actor(kind="agent")))
+            await keep(repriced, "prices_pushed_again")
+
+            # An exchange whose replacement names the shirt it replaces; a cap added later is
+            # paid back once the replacement is fulfilled; a third item never arrives.
+            cap = {"id": "l2", "sku": "CAP", "name": "Cap", "quantity": 1, "unit_amount": 900}
+            scarf = {"id": "l3", "sku": "SCARF", "name": "Scarf", "quantity": 1,
+                     "unit_amount": 1400}  # fmt: skip
+            by_item = await start(
+                "exchange_by_item", [order_payload()["lines"][0], cap, scarf], Policy(),
+                resolution=Resolution.EXCHANGE,
+                replacement_items=[{"sku": "SKU-001-L", "quantity": 1, "item_id": "ri_1"}],
+            )  # fmt: skip
+            await by_item.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            added = [
+                ReturnItem(
+                    id=f"ri_{n}",
+                    order_id="o_exchange_by_item",
+                    line_id=line["id"],
+                    sku=line["sku"],
+                    name=line["name"],
+                    quantity=1,
+                    reason="wrong_size",
+                )  # fmt: skip
+                for n, line in ((2, cap), (3, scarf))
+            ]
+            await by_item.execute_update(
+                u.ADD_ITEMS, AddItems(actor=customer, items=added, policy=Policy())
+            )
+            part = ReceiveItems(
+                actor=Actor(kind="warehouse"),
+                location="WH1",
+                items=[
+                    {"item_id": i, "quantity": 1, "condition": "good"} for i in ("ri_1", "ri_2")
+                ],
+            )
+            await by_item.execute_update(u.RECEIVE, part)
+            while (await by_item.query("state", result_type=ReturnState)).replacement is None:
+                await asyncio.sleep(0.05)
+            await by_item.execute_update(u.REPLACEMENT, report)
+            await keep(by_item, "exchange_by_item")
     await engine.dispose()
 
 

@@ -61,6 +61,7 @@ from returns_service.domain.messages import (
     CARRIER_EVENT_SIGNAL,
     STATE_QUERY,
     WORKFLOW_NAME,
+    AddItems,
     ApproveReturn,
     CancelReturn,
     CarrierEvent,
@@ -75,6 +76,7 @@ from returns_service.domain.messages import (
     StartReturn,
 )
 from returns_service.domain.models import (
+    RESTOCKABLE,
     Actor,
     Capture,
     Condition,
@@ -89,7 +91,7 @@ from returns_service.domain.models import (
     ReturnState,
 )
 from returns_service.domain.refunds import line_paid
-from returns_service.domain.status import TERMINAL
+from returns_service.domain.status import RELEASED, TERMINAL
 from returns_service.store.orders import OrderChangeRefused, put_order
 from returns_service.store.tables import (
     CaptureRow,
@@ -161,6 +163,19 @@ def order_lines(draw: st.DrawFn) -> list[OrderLine]:
     return lines
 
 
+def some_of(data: st.DataObject, order: Order, line: OrderLine, number: int) -> ReturnItem:
+    """Some units of an order line, as the return's item `ri_<number>`."""
+    return ReturnItem(
+        id=f"ri_{number}",
+        order_id=order.id,
+        line_id=line.id,
+        sku=line.sku,
+        name=line.name,
+        quantity=data.draw(st.integers(1, line.quantity)),
+        reason="wrong_size",
+    )
+
+
 class Model:
     """What the machine knows between steps, and the bridge to the event loop the worker runs
     on (the machine runs in a thread of its own)."""
@@ -220,6 +235,10 @@ class ReturnsMachine(RuleBasedStateMachine):
         # Each return as it was when it last settled.
         self.seen: dict[str, ReturnState] = {}
         self.policy = Policy(review_if_returns_in_90_days_over=None)
+        # Every snapshot each order was pushed with (what was paid is the most any said).
+        self.snapshots: dict[str, list[Order]] = {}
+        # Returns a person paid back an amount of their choosing (beyond the approval, maybe).
+        self.named: set[str] = set()
 
     # --- orders and policy --------------------------------------------------------------------
 
@@ -284,15 +303,42 @@ class ReturnsMachine(RuleBasedStateMachine):
         order = draft.model_copy(update={"captures": captures})
         self.m.run(self.put(order))
         self.orders[order_id] = order
+        self.snapshots[order_id] = [order]
 
-    @rule(data=st.data(), change=st.sampled_from(["drop_capture", "lower", "add", "email"]))
+    @rule(
+        data=st.data(),
+        change=st.sampled_from(
+            ["drop_capture", "lower", "add", "email", "raise_prices", "cut_prices"]
+        ),
+    )
     def push_order_again(self, data: st.DataObject, change: str) -> None:
+        """The shop pushes an order again: captures removed, lowered or added, another email,
+        or its prices raised (x10, the capture raised with them) or cut in half after returns
+        were decided on the old ones."""
         if not self.orders:
             return
         order = self.orders[data.draw(st.sampled_from(list(self.orders)))]
         captures = list(order.captures)
         customer = order.customer
-        if change == "drop_capture":
+        lines = order.lines
+        if change in ("raise_prices", "cut_prices"):
+            factor = (10, 1) if change == "raise_prices" else (1, 2)
+            lines = [
+                line.model_copy(
+                    update={
+                        "unit_amount": line.unit_amount * factor[0] // factor[1],
+                        "discount_amount": line.discount_amount * factor[0] // factor[1],
+                        "tax_amount": line.tax_amount * factor[0] // factor[1],
+                    }
+                )
+                for line in order.lines
+            ]
+            if change == "raise_prices":
+                repriced = order.model_copy(update={"lines": lines})
+                more = self.paid(repriced) - self.paid(order)
+                at = captures[0].captured_at if captures else order.placed_at
+                captures.append(Capture(id=f"r{len(captures)}", amount=more, captured_at=at))
+        elif change == "drop_capture":
             captures = captures[1:]
         elif change == "lower" and captures:
             captures[0] = captures[0].model_copy(update={"amount": captures[0].amount // 2})
@@ -305,12 +351,15 @@ class ReturnsMachine(RuleBasedStateMachine):
         else:
             other = [c for c in CUSTOMERS if c != customer.email][0]
             customer = Customer(email=other)
-        changed = order.model_copy(update={"captures": captures, "customer": customer})
+        changed = order.model_copy(
+            update={"captures": captures, "customer": customer, "lines": lines}
+        )
         try:
             self.m.run(self.put(changed))
         except OrderChangeRefused:
             return
         self.orders[order.id] = changed
+        self.snapshots[order.id].append(changed)
 
     @rule(policy=policies)
     def change_policy(self, policy: Policy) -> None:
@@ -343,20 +392,11 @@ class ReturnsMachine(RuleBasedStateMachine):
         for order in chosen:
             for line in order.lines:
                 if data.draw(st.booleans()) or not items:
-                    items.append(
-                        ReturnItem(
-                            id=f"ri_{len(items) + 1}",
-                            order_id=order.id,
-                            line_id=line.id,
-                            sku=line.sku,
-                            name=line.name,
-                            quantity=data.draw(st.integers(1, line.quantity)),
-                            reason="wrong_size",
-                        )
-                    )
+                    items.append(some_of(data, order, line, len(items) + 1))
         kept = data.draw(st.integers(0, 3)) == 0
         method = ReturnMethod.KEEP_ITEM if kept else ReturnMethod.LABEL
-        self.begin(items, first.customer.email, resolution, keyed_repeat, method)
+        older = resolution is Resolution.EXCHANGE and data.draw(st.integers(0, 4)) == 0
+        self.begin(items, first.customer.email, resolution, keyed_repeat, method, older)
 
     @rule(data=st.data(), whole=st.sampled_from(["rest", "one line"]))
     def return_the_rest(self, data: st.DataObject, whole: str) -> None:
@@ -398,6 +438,7 @@ class ReturnsMachine(RuleBasedStateMachine):
         resolution: Resolution,
         keyed_repeat: bool,
         method: ReturnMethod = ReturnMethod.LABEL,
+        older_exchange: bool = False,
     ) -> None:
         return_id = f"ret_{uuid.uuid4().hex}"
         start = StartReturn(
@@ -409,8 +450,15 @@ class ReturnsMachine(RuleBasedStateMachine):
             policy=self.policy,
             created_at=self.m.run(self.now()),
             actor=Actor(kind="customer", id=email),
+            # Each replacement names the item it replaces (now and then the older kind, which
+            # sends the whole replacement once everything is back in good order).
             replacement_items=(
-                [ReplacementItem(sku="SKU-X", quantity=1)]
+                [
+                    ReplacementItem(sku="SKU-X", quantity=item.quantity, item_id=item.id)
+                    for item in items
+                ]
+                if resolution is Resolution.EXCHANGE and not older_exchange
+                else [ReplacementItem(sku="SKU-X", quantity=1)]
                 if resolution is Resolution.EXCHANGE
                 else []
             ),
@@ -485,13 +533,16 @@ class ReturnsMachine(RuleBasedStateMachine):
             self.m.run(self.returns[return_id].signal(CARRIER_EVENT_SIGNAL, event))
         self.settle(return_id)
 
-    @rule(data=st.data())
-    def receive(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), now=st.booleans())
+    def receive(self, data: st.DataObject, now: bool = False) -> None:
         return_id = self.pick(data, "receive")
         if return_id is None:
             return
-        # Most parcels arrive as sent; the others short, or in any condition.
+        # Most parcels arrive as sent; the others short, or in any condition. The warehouse
+        # reads the return's items now, or as they were when it was requested (items added
+        # since are then not in the receipt).
         as_sent = data.draw(st.booleans())
+        listed = self.m.run(self.state(return_id)).items if now else self.starts[return_id].items
         items = [
             ReceivedItem(item_id=item.id, quantity=item.quantity, condition=Condition.GOOD)
             if as_sent
@@ -500,31 +551,69 @@ class ReturnsMachine(RuleBasedStateMachine):
                 quantity=data.draw(st.integers(0, item.quantity)),
                 condition=data.draw(st.sampled_from(list(Condition))),
             )
-            for item in self.starts[return_id].items
+            for item in listed
         ]
         receipt = ReceiveItems(actor=WAREHOUSE, location="WH1", items=items)
         self.m.run(self.act(self.returns[return_id], ReturnUpdate.RECEIVE, receipt))
         self.settle(return_id)
 
-    @rule(data=st.data(), how=st.sampled_from(["default", "part", "beyond", "store_credit"]))
-    def refund(self, data: st.DataObject, how: str) -> None:
+    @rule(
+        data=st.data(),
+        how=st.sampled_from(["default", "part", "beyond", "store_credit", "all", "above_due"]),
+        why=st.booleans(),
+    )
+    def refund(self, data: st.DataObject, how: str, why: bool = False) -> None:
+        """An agent's refund: what the policy pays, part of what is left, all of it, more than
+        the policy pays (which needs a reason), or more than is left."""
         return_id = self.pick(data, "refund")
         if return_id is None:
             return
         state = self.m.run(self.state(return_id))
         left = state.refundable_amount or 0
+        due = state.due_amount or 0
         amount = {
             "default": None,
             "part": left // 2,
             "beyond": left + data.draw(st.integers(1, 1000)),
             "store_credit": None,
+            "all": left or None,
+            "above_due": min(due + 1, left) or None,
         }[how]
         request = RefundReturn(
             actor=AGENT,
             amount=amount,
             method="store_credit" if how == "store_credit" else None,
+            note="the agent's reason" if why else None,
         )
+        if amount is not None:
+            self.named.add(return_id)
         self.m.run(self.act(self.returns[return_id], ReturnUpdate.REFUND, request))
+        self.settle(return_id)
+
+    @rule(data=st.data(), who=st.sampled_from(["customer", "agent"]))
+    def add_items(self, data: st.DataObject, who: str) -> None:
+        """Items the customer forgot, added to an open return of theirs (a refund, store credit
+        or exchange one) under the shop's policy as it is now."""
+        return_id = self.pick(data, "cancel")
+        if return_id is None:
+            return
+        start = self.starts[return_id]
+        email = start.customer.email
+        taken = {(i.order_id, i.line_id) for i in self.m.run(self.state(return_id)).items}
+        free = [
+            (order, line)
+            for order in self.orders.values()
+            if order.customer.email == email
+            for line in order.lines
+            if (order.id, line.id) not in taken
+        ]
+        if not free:
+            return
+        order, line = data.draw(st.sampled_from(free))
+        item = some_of(data, order, line, len(taken) + 1)
+        actor = AGENT if who == "agent" else Actor(kind="customer", id=email)
+        request = AddItems(actor=actor, items=[item], policy=self.policy)
+        self.m.run(self.act(self.returns[return_id], ReturnUpdate.ADD_ITEMS, request))
         self.settle(return_id)
 
     @rule(data=st.data(), status=st.sampled_from(["fulfilled", "cancelled"]))
@@ -623,6 +712,18 @@ class ReturnsMachine(RuleBasedStateMachine):
             key = (state.version, state.status, row.version if row else None)
             if idle and row is not None and row.version == state.version:
                 break
+            if idle and state.void:
+                # It lost the race for its units: nothing of it is kept, nothing holds them.
+                assert row is None and state.refunded_amount == 0, (row, state)
+                async with self.m.sessions() as session:
+                    lines = await session.scalar(
+                        select(func.count())
+                        .select_from(ReturnLineRow)
+                        .where(ReturnLineRow.return_id == return_id)
+                    )
+                assert not lines
+                self.seen[return_id] = state
+                return
             previous = key
             await asyncio.sleep(0.01)
         else:
@@ -648,12 +749,42 @@ class ReturnsMachine(RuleBasedStateMachine):
                     )
                 ).all()
             )
+            lines = {
+                row.item_id: row
+                for row in await session.scalars(
+                    select(ReturnLineRow).where(ReturnLineRow.return_id == return_id)
+                )
+            }
         assert state.refunded_amount == paid, (state.refunded_amount, paid)
         for item in state.items:
             restocked = moved.get(f"restock:{return_id}:{item.id}", 0)
             assert restocked <= item.quantity_received
             if restocked:
                 assert item.condition in (Condition.NEW, Condition.GOOD)
+        # Paid as decided: never more than the approval fixed, unless a person named more.
+        if state.approved_amount is not None and return_id not in self.named:
+            assert state.refunded_amount <= state.approved_amount, (
+                f"{return_id}: {state.refunded_amount} paid, {state.approved_amount} approved"
+            )
+        # Replaced units <= units received in a condition the policy accepts.
+        if state.replacement is not None:
+            for item in state.items:
+                replaced = sum(
+                    line.quantity for line in state.replacement.items if line.item_id == item.id
+                )
+                good = item.quantity_received if item.condition in RESTOCKABLE else 0
+                assert replaced <= good, f"{item.id}: {replaced} replaced, {good} came back good"
+            assert all(line.item_id for line in state.replacement.items) or not all(
+                line.item_id for line in state.replacement_items
+            )
+        # Every unit claimed ends received or released (returnable again), never held by a
+        # return that will not bring it.
+        if state.timestamps.received_at is not None and state.status not in RELEASED:
+            for item in state.items:
+                assert item.quantity_received + item.quantity_released == item.quantity, item
+                row = lines[item.id]
+                held = row.quantity if row.holds else 0
+                assert held == item.quantity_received, (item.id, held, item.quantity_received)
 
     async def check_store(self) -> None:
         ids = sorted(self.orders)
@@ -730,19 +861,28 @@ class ReturnsMachine(RuleBasedStateMachine):
             total = sum(e.amount for e in mine if e.order_id == order_id)
             captured = sum(c.amount for c in captures if c.order_id == order_id)
             assert total <= captured, f"order {order_id}: {total} paid back, {captured} captured"
-            assert total <= self.paid(order), f"order {order_id}: {total} > {self.paid(order)}"
+            # Prices pushed again: what was paid for the order is the most any snapshot said.
+            snapshots = self.snapshots[order_id]
+            most = max(self.paid(snapshot) for snapshot in snapshots)
+            assert total <= most, f"order {order_id}: {total} > {most}"
+            line_most = {
+                ln.id: max(
+                    line_paid(snapshot, snapshot.line(ln.id) or ln) for snapshot in snapshots
+                )
+                for ln in order.lines
+            }
             # However it was reckoned: no more than the units that came back are worth, and the
             # original shipping only once every unit is back.
             back = {
                 ln.id: min(received.get((order_id, ln.id), 0), ln.quantity) for ln in order.lines
             }
-            worth = sum(line_paid(order, ln) * back[ln.id] // ln.quantity for ln in order.lines)
+            worth = sum(line_most[ln.id] * back[ln.id] // ln.quantity for ln in order.lines)
             if all(back[ln.id] == ln.quantity for ln in order.lines):
                 worth += order.shipping_amount
             assert total <= worth, f"order {order_id}: {total} paid back for goods worth {worth}"
             for line in order.lines:
                 of_line = [c for c in claims if c.order_id == order_id and c.line_id == line.id]
-                paid = line_paid(order, line)
+                paid = line_most[line.id]
                 assert sum(c.back for c in of_line) <= line.quantity
                 assert sum(c.amount for c in of_line) <= paid
                 for claim in of_line:

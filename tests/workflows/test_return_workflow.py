@@ -237,14 +237,19 @@ async def test_damaged_item_waits_for_the_agent_who_refunds_part(harness):
         await update(handle, ReturnUpdate.REFUND, RefundReturn(actor=AGENT, amount=2726))
     assert too_much.value.cause.type == "RefundTooLarge"
     assert await ledger(harness.sessions, state.id) == []
-    refunded = await update(handle, ReturnUpdate.REFUND, RefundReturn(actor=AGENT, amount=1000))
+    # Damaged goods: the policy pays nothing, so the agent says why they pay.
+    with pytest.raises(WorkflowUpdateFailedError) as unexplained:
+        await update(handle, ReturnUpdate.REFUND, RefundReturn(actor=AGENT, amount=1000))
+    assert unexplained.value.cause.type == "InvalidInput"
+    goodwill = RefundReturn(actor=AGENT, amount=1000, note="goodwill")
+    refunded = await update(handle, ReturnUpdate.REFUND, goodwill)
     assert refunded.status == "refunded" and refunded.refunded_amount == 1000
     # A part paid back leaves the rest refundable until the agent closes the return.
     await asyncio.sleep(0.2)
     state = await handle.query("state", result_type=ReturnState)
     assert state.status == "refunded" and state.refundable_amount == 1725
     assert "refund" in state.actions() and "close" in state.actions()
-    more = await update(handle, ReturnUpdate.REFUND, RefundReturn(actor=AGENT, amount=500))
+    more = await update(handle, ReturnUpdate.REFUND, goodwill.model_copy(update={"amount": 500}))
     assert more.refunded_amount == 1500
     with pytest.raises(WorkflowUpdateFailedError):
         await update(handle, ReturnUpdate.REFUND, RefundReturn(actor=AGENT, amount=1226))

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from returns_service.api.auth import Principal, allow
 from returns_service.api.deps import SessionDep, WriteSessionDep
-from returns_service.api.errors import Conflict, NotFound
+from returns_service.api.errors import Conflict, InvalidInput, NotFound
 from returns_service.api.ids import new_id
 from returns_service.api.schemas import Request
 from returns_service.domain.types import Email, ShortText
@@ -80,14 +80,31 @@ async def add_to_list(
     return CustomerListOut.build(row)
 
 
-@router.get("", response_model=list[CustomerListOut])
+class CustomerListPage(BaseModel):
+    data: list[CustomerListOut]
+    next_cursor: str | None
+
+
+@router.get("", response_model=CustomerListPage)
 async def read_lists(
     read: SessionDep,
     _: Annotated[Principal, Depends(allow("agent", "ops", "admin"))],
     list: Annotated[ListName | None, Query(description="Only this list.")] = None,  # noqa: A002
-) -> list[CustomerListOut]:
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=300, description="`next_cursor` of the page before."),
+    ] = None,
+) -> CustomerListPage:
+    """The entries, newest first, a page at a time (like every list of the API)."""
     async with read.begin():
-        return [CustomerListOut.build(row) for row in await lists.entries(read, list)]
+        try:
+            rows, following = await lists.page_of_entries(read, list, limit, cursor)
+        except ValueError:
+            raise InvalidInput("cursor", "not a cursor this list gave") from None
+    return CustomerListPage(
+        data=[CustomerListOut.build(row) for row in rows], next_cursor=following
+    )
 
 
 @router.delete("/{entry_id}", status_code=204, response_class=Response)

@@ -82,6 +82,7 @@ from returns_service.domain.messages import (
     workflow_id,
 )
 from returns_service.domain.models import (
+    BEYOND_POLICY,
     Actor,
     Customer,
     Order,
@@ -113,7 +114,7 @@ from returns_service.gateway import (
 )
 from returns_service.i18n import languages
 from returns_service.store.db import Sessions
-from returns_service.store.limits import take_slot
+from returns_service.store.limits import give_back_slot, take_slot
 from returns_service.store.orders import (
     claim_tracking_number,
     current_policy,
@@ -245,6 +246,37 @@ async def _resolve_items(
     return Resolved(items, customer, currencies.pop(), orders, held, resolution)
 
 
+def _replacements(body: ReturnCreate, items: list[ReturnItem]) -> list[ReplacementItem]:
+    """Each replacement line with the returned item it replaces (named by its index in `items`,
+    or paired: one item, or one line per item in order), never more units than that item's."""
+    lines = body.replacement_items
+    made = []
+    for index, line in enumerate(lines):
+        which = line.item
+        if which is None and len(items) == 1:
+            which = 0
+        elif which is None and len(lines) == len(items):
+            which = index
+        field = f"replacement_items[{index}].item"
+        if which is None:
+            raise InvalidInput(field, "name the index in `items` of the item it replaces")
+        if which >= len(items):
+            raise InvalidInput(field, f"the return has {len(items)} items")
+        made.append(
+            ReplacementItem(
+                sku=line.sku, name=line.name, quantity=line.quantity, item_id=items[which].id
+            )
+        )
+    for index, item in enumerate(items):
+        units = sum(line.quantity for line in made if line.item_id == item.id)
+        if units > item.quantity:
+            raise InvalidInput(
+                "replacement_items",
+                f"{units} units replace items[{index}], which returns {item.quantity}",
+            )
+    return made
+
+
 def _gift_checked(body: ReturnCreate, principal: Principal, involved: list[Order]) -> Resolution:
     """The resolution the return gets: a gift's return (its recipient's, or staff's for them)
     names the recipient, holds items of that one gift order and is paid in store credit."""
@@ -286,7 +318,12 @@ def _check_method(body: ReturnCreate, resolved: Resolved, policy: Policy, custom
     if not customer:
         return
     matched, parts = rules.requested(
-        policy, resolved.orders, resolved.held, resolved.items, resolved.customer.email
+        policy,
+        resolved.orders,
+        resolved.held,
+        resolved.items,
+        resolved.customer.email,
+        kept=method is ReturnMethod.KEEP_ITEM,
     )
     offered = rules.methods_offered(policy, resolved.items, matched)
     if method not in offered:
@@ -339,8 +376,11 @@ async def _create(
     settings: Settings,
     principal: Principal,
     idempotency: Idempotency,
+    photographed: list[str] | None = None,
 ) -> tuple[ReturnState, bool]:
-    """Start the return's workflow and wait for its decision; False when no worker decided yet."""
+    """Start the return's workflow and wait for its decision; False when no worker decided yet.
+    `photographed`: the items whose photos came with the request (the portal's form; the API
+    takes none, so photos the policy asks for are missing and an agent looks)."""
     # With an Idempotency-Key the id comes from it: a repeat can only find the same workflow,
     # and a repeat whose first attempt started it (its answer lost with the API that gave it)
     # answers that return, not a check against the units it now holds itself.
@@ -354,19 +394,25 @@ async def _create(
     items, customer, currency = resolved.items, resolved.customer, resolved.currency
     if body.language is not None and body.language not in languages():
         raise InvalidInput("language", f"one of {', '.join(languages())}")
+    # A storefront relays its customer's choices: the customer's limits apply to it; only
+    # agents and admins go beyond the policy (and the return's eligibility says so).
+    limited = principal.role not in BEYOND_POLICY
     for index, item in enumerate(body.items):
-        if principal.is_customer and item.reason not in policy.reasons:
+        if limited and item.reason not in policy.reasons:
             offered = ", ".join(r.value for r in policy.reasons)
             raise InvalidInput(f"items[{index}].reason", f"the shop's reasons are {offered}")
     gift = body.recipient_email is not None
-    if principal.is_customer and not gift and body.resolution not in policy.resolutions:
+    if limited and not gift and body.resolution not in policy.resolutions:
         offered = ", ".join(r.value for r in policy.resolutions)
         raise InvalidInput("resolution", f"the shop offers {offered}")
-    _check_method(body, resolved, policy, principal.is_customer)
+    _check_method(body, resolved, policy, limited)
+    replacements = _replacements(body, items)
+    slot: tuple[str, datetime] | None = None
     if principal.is_customer:
         # A gift's returns are counted for the gift, never against the buyer's own.
         counted = f"gift:{items[0].order_id}" if principal.is_gift else customer.email
-        await _within_hourly_limit(write, counted, settings.customer_returns_per_hour)
+        taken = await _within_hourly_limit(write, counted, settings.customer_returns_per_hour)
+        slot = (counted, taken)
     # A gift's recipient acts by the email they gave; staff act on behalf of whoever returns.
     returning = body.recipient_email or customer.email
     start = StartReturn(
@@ -378,12 +424,13 @@ async def _create(
         policy=policy,
         created_at=datetime.now(UTC),
         actor=Actor(kind="customer", id=returning) if principal.is_gift else principal.actor,
-        replacement_items=[ReplacementItem(**item.model_dump()) for item in body.replacement_items],
+        replacement_items=replacements,
         language=body.language,
         note=None if principal.is_customer else f"on behalf of {returning}",
         method=body.method,
         store_id=body.store_id,
         recipient_email=body.recipient_email,
+        photographed=photographed or [],
     )
     try:
         state = await gateway.start_return(start)
@@ -398,7 +445,21 @@ async def _create(
         # The return's workflow runs, but no worker has decided it yet (none running, or all
         # busy): it is safe and will be decided when one is. Say so rather than hang.
         return start.initial_state(), False
+    if state.void:
+        if slot is not None:
+            async with write.begin():
+                await give_back_slot(write, f"returns-per-hour:{slot[0]}", slot[1])
+        raise _taken(state)
     return state, True
+
+
+def _taken(state: ReturnState) -> Conflict:
+    """A return that lost the race for its units: nothing of it was made."""
+    names = ", ".join(item.name for item in state.items)
+    return Conflict(
+        f"other returns took these items meanwhile ({names}); nothing was created",
+        code="units_taken",
+    )
 
 
 async def _decided(
@@ -412,20 +473,23 @@ async def _decided(
         return current, current.status is not Status.REQUESTED  # it has finished meanwhile
     if state is None:
         return current, False
+    if state.void:
+        raise _taken(state)
     return state, True
 
 
-async def _within_hourly_limit(session: AsyncSession, email: str, limit: int) -> None:
+async def _within_hourly_limit(session: AsyncSession, email: str, limit: int) -> datetime:
     """Each return may cost a shipping label: a customer creates at most `limit` an hour,
-    counted atomically in the store however many requests arrive at once."""
+    counted atomically in the store however many requests arrive at once. Answers when the
+    slot was taken (to give it back if the return is never made)."""
+    now = datetime.now(UTC)
     async with session.begin():
-        wait = await take_slot(
-            session, f"returns-per-hour:{email}", limit, timedelta(hours=1), datetime.now(UTC)
-        )
+        wait = await take_slot(session, f"returns-per-hour:{email}", limit, timedelta(hours=1), now)
     if wait is not None:
         raise TooManyRequests(
             f"at most {limit} returns an hour; try again later", max(int(wait.total_seconds()), 1)
         )
+    return now
 
 
 # --- read -----------------------------------------------------------------------------------------
@@ -441,7 +505,9 @@ async def _document(
         state = await get_return_document(session, return_id)
     if state is None:
         start = await gateway.started(return_id)
-        if start is None:
+        if start is None or await gateway.ended(return_id):
+            # (A run that ended with nothing in the read model was never made: its units were
+            # taken by another return while it was requested.)
             raise NotFound(f"return {return_id} does not exist")
         state = start.initial_state()
     elif not principal.may_see_return(state):
@@ -981,7 +1047,11 @@ async def add_items(
 
 
 async def add_to_return(
-    actions: Actions, return_id: str, body: AddItemsIn, principal: Principal
+    actions: Actions,
+    return_id: str,
+    body: AddItemsIn,
+    principal: Principal,
+    photographed: list[str] | None = None,
 ) -> ReturnOut:
     """The items checked against the orders (the customer's, in the return's currency, not in
     it yet, with a reason the shop offers), then given to the workflow, which decides them; for
@@ -1001,10 +1071,11 @@ async def add_to_return(
             raise InvalidInput(f"items[{index}].order_id", "is in another currency")
         if (item.order_id, item.line_id) in lines:
             raise InvalidInput(f"items[{index}].line_id", "is in the return already")
-        if principal.is_customer and item.reason not in policy.reasons:
+        if principal.role not in BEYOND_POLICY and item.reason not in policy.reasons:
             offered = ", ".join(r.value for r in policy.reasons)
             raise InvalidInput(f"items[{index}].reason", f"the shop's reasons are {offered}")
-    return await actions.deliver(return_id, ADD_ITEMS, AddedItems(items=items), principal)
+    added = AddedItems(items=items, policy=policy, photographed=photographed or [])
+    return await actions.deliver(return_id, ADD_ITEMS, added, principal)
 
 
 @router.post("/actions", response_model=BulkActionOut)

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.api.auth import Principal, allow
 from returns_service.api.deps import WriteSessionDep
-from returns_service.api.errors import Conflict, NotFound
+from returns_service.api.errors import Conflict, InvalidInput, NotFound
 from returns_service.api.schemas import Request
+from returns_service.domain.passwords import weakness
 from returns_service.domain.types import Email, Name
 from returns_service.store import staff
 
@@ -23,19 +24,21 @@ Role = Literal["agent", "warehouse", "ops", "admin"]
 
 
 def strong_enough(password: SecretStr) -> SecretStr:
-    """At least 12 characters, not blank, and not a few characters over and over."""
-    words = password.get_secret_value()
-    if len(words) < 12 or len(words) > 200 or not words.strip() or len(set(words)) < 5:
-        raise ValueError(
-            "must have 12 to 200 characters, with at least 5 different ones (a phrase is good)"
-        )
+    """At least 12 characters, not blank, not a few characters over and over, and not one of
+    the passwords guessers try first."""
+    why = weakness(password.get_secret_value())
+    if why is not None:
+        raise ValueError(why)
     return password
 
 
 Password = Annotated[
     SecretStr,
     AfterValidator(strong_enough),
-    Field(description="12 to 200 characters, 5 different at least; never shown again."),
+    Field(
+        description="12 to 200 characters, 5 different at least, not the account's email or"
+        " name nor a common password; never shown again."
+    ),
 ]
 StaffId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^su_[0-9a-f]+$")]
 Admin = Annotated[Principal, Depends(allow("admin"))]
@@ -75,6 +78,7 @@ class StaffUserOut(BaseModel):
 @router.post("", status_code=201, response_model=StaffUserOut)
 async def create_staff_user(body: StaffUserIn, write: WriteSessionDep, _: Admin) -> StaffUserOut:
     """A new account; its password is hashed (Argon2id) and never shown again."""
+    _strong_for(body.password, body.email, body.name)
     async with write.begin():
         try:
             row = await staff.create_staff(
@@ -94,6 +98,13 @@ async def create_staff_user(body: StaffUserIn, write: WriteSessionDep, _: Admin)
 async def list_staff_users(write: WriteSessionDep, _: Admin) -> list[StaffUserOut]:
     async with write.begin():
         return [StaffUserOut.build(row) for row in await staff.list_staff(write)]
+
+
+def _strong_for(password: SecretStr, email: str, name: str) -> None:
+    """The account's own email or name is no password for it."""
+    why = weakness(password.get_secret_value(), email, name)
+    if why is not None:
+        raise InvalidInput("password", why)
 
 
 async def _found(write: AsyncSession, staff_id: str) -> staff.StaffUserRow:
@@ -128,5 +139,6 @@ async def reset_staff_password(
     """A new password; the account's open sessions end now."""
     async with write.begin():
         row = await _found(write, staff_id)
+        _strong_for(body.password, row.email, row.name)
         await staff.set_password(write, row, body.password.get_secret_value(), datetime.now(UTC))
     return StaffUserOut.build(row)
