@@ -6,6 +6,7 @@ same."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from zxcvbn import zxcvbn
 
@@ -16,7 +17,9 @@ LENGTH = "must have 12 to 200 characters, with at least 5 different ones (a phra
 
 
 def weakness(password: str, email: str = "", name: str = "") -> str | None:
-    """Why `password` is too weak for the account of `email` and `name`; None if it is not."""
+    """Why `password` is too weak for the account of `email` and `name`; None if it is not.
+    Judged as its compatibility form (full-width "ｐａｓｓｗｏｒｄ１２３４" is "password1234")."""
+    password = unicodedata.normalize("NFKC", password)
     if len(password) < 12 or len(password) > 200 or not password.strip():
         return LENGTH
     if len(set(password)) < 5:

@@ -154,6 +154,41 @@ def refund_by_order(
     return result
 
 
+def ceiling_by_order(
+    orders: Mapping[str, Order],
+    units: Iterable[ReturnedUnits],
+    policy: Policy,
+    terms: Terms = NO_TERMS,
+) -> dict[str, int]:
+    """Per order, the most an entitlement for `units` can come to on these orders' figures: a
+    line's k units at most their share rounded up (the entitlement's own bound, whatever other
+    returns of the line did), the original shipping where the policy pays it, less the fees as
+    the entitlement takes them. What an approval fixes: on the same figures, the entitlement never
+    pays more; only figures pushed again later can ask for more."""
+    per_order: dict[str, list[ReturnedUnits]] = {}
+    for unit in units:
+        per_order.setdefault(unit.order_id, []).append(unit)
+    fee_left = terms.shipping_fee(policy)
+    ceilings = {}
+    for order_id, order_units in per_order.items():
+        order = orders.get(order_id)
+        if order is None:
+            continue
+        by_percent: dict[int, int] = {}
+        for unit in order_units:
+            line = order.line(unit.line_id)
+            if line is None or unit.quantity == 0:
+                continue
+            share = -(-line_paid(order, line) * min(unit.quantity, line.quantity) // line.quantity)
+            percent = terms.percent(policy, order_id, line.id)
+            by_percent[percent] = by_percent.get(percent, 0) + share
+        shipping = order.shipping_amount if policy.refund_original_shipping else 0
+        part = priced(order_id, by_percent, shipping if by_percent else 0, fee_left)
+        fee_left -= part.return_shipping_fee
+        ceilings[order_id] = part.amount
+    return ceilings
+
+
 def estimate(
     orders: Mapping[str, Order],
     held: Mapping[tuple[str, str], int],

@@ -619,7 +619,11 @@ class ReturnWorkflow:
             elif workflow.patched(REFUND_REASONS):
                 self.check_reason(request, maxima)
             try:
-                split = refunds.split_over_orders(amount, maxima)
+                split = (
+                    self.policy_split(maxima)
+                    if request.amount is None and self.state.approved_amount is not None
+                    else refunds.split_over_orders(amount, maxima)
+                )
             except refunds.AboveMaximum as error:
                 raise ApplicationError(
                     str(error), type="RefundTooLarge", non_retryable=True
@@ -743,25 +747,55 @@ class ReturnWorkflow:
 
     def policy_pays(self, maxima: dict[str, int]) -> int:
         """What a refund without an amount pays: what the policy pays back by itself and is not
-        paid yet, within what the approval fixed."""
-        return min(self.policy_due(maxima), self.left_of_approval())
+        paid yet, within what the approval fixed (returns approved before it fixed an amount:
+        no limit of their own)."""
+        if self.state.approved_amount is None:
+            return self.policy_due(maxima)
+        return sum(self.policy_split(maxima).values())
 
     def policy_due(self, maxima: dict[str, int]) -> int:
         """What the policy pays back by itself on the figures as they are now."""
-        if self.entitled is not None:
-            return self.still_due(maxima)
-        return self.amount_for(self.refundable_quantity)
+        return sum(self.policy_due_by_order(maxima).values())
 
-    def left_of_approval(self) -> int:
-        """What the approval still allows to be paid back (returns approved before approvals
-        fixed an amount: no limit of their own)."""
-        approved = self.state.approved_amount
-        if approved is None:
-            return sum(self.refundable_by_order().values())
-        return max(approved - self.state.refunded_amount, 0)
+    def policy_due_by_order(self, maxima: dict[str, int]) -> dict[str, int]:
+        if self.entitled is not None:
+            paid = self.paid_by_order()
+            return {
+                order_id: min(max(self.due.get(order_id, 0) - paid.get(order_id, 0), 0), most)
+                for order_id, most in maxima.items()
+            }
+        units = refunds.returned_units(
+            self.state.items, self.prior_quantity, self.refundable_quantity
+        )
+        return {part.order_id: part.amount for part in self.refund_by_order(units)}
+
+    def policy_split(self, maxima: dict[str, int]) -> dict[str, int]:
+        """Per order, what the policy pays now: what it owes on the figures as they are now,
+        but never more than the approval's figures give the units that came back in a condition
+        it accepts (per order: the share of what was approved that arrived), nor more than the
+        approved total."""
+        caps = self.approved_by_order()
+        paid = self.paid_by_order()
+        left = max((self.state.approved_amount or 0) - self.state.refunded_amount, 0)
+        split = {}
+        for order_id, owed in self.policy_due_by_order(maxima).items():
+            take = min(owed, max(caps.get(order_id, 0) - paid.get(order_id, 0), 0), left)
+            split[order_id] = take
+            left -= take
+        return split
+
+    def approved_by_order(self) -> dict[str, int]:
+        """Per order, the most the approval's figures (the orders as the return was decided on)
+        give the units claimed back in a condition the policy accepts."""
+        units = refunds.returned_units(
+            self.claimed_items(), self.prior_quantity, self.refundable_quantity
+        )
+        return refunds.ceiling_by_order(self.orders, units, self.policy, self.terms)
 
     def due_beyond_approval(self, maxima: dict[str, int]) -> int:
-        return max(self.policy_due(maxima) - self.left_of_approval(), 0)
+        if self.state.approved_amount is None:
+            return 0
+        return max(self.policy_due(maxima) - self.policy_pays(maxima), 0)
 
     def check_reason(self, request: RefundReturn, maxima: dict[str, int]) -> None:
         """A person paying back more than the policy does says why (kept in the timeline)."""
@@ -777,27 +811,13 @@ class ReturnWorkflow:
             )
 
     def approvable(self) -> int:
-        """What an approval fixes: the return's estimate, and each order's original shipping
-        where the policy pays it back once the whole order is back (other returns may bring the
-        rest), on the figures the approval saw."""
+        """What an approval fixes: the most the return's items can come to on the figures the
+        approval saw (the estimate, each line's units rounded up, and the orders' original
+        shipping where the policy pays it once the whole order is back)."""
         units = refunds.returned_units(
             self.state.items, self.prior_quantity, lambda item: item.quantity
         )
-        total = 0
-        for part in self.refund_by_order(units):
-            total += part.amount
-            order = self.orders.get(part.order_id)
-            if self.policy.refund_original_shipping and not part.shipping_amount and order:
-                total += order.shipping_amount
-        return total
-
-    def still_due(self, maxima: dict[str, int]) -> int:
-        """What the policy pays back by itself, less what was paid back already."""
-        paid = self.paid_by_order()
-        return sum(
-            min(max(self.due.get(order_id, 0) - paid.get(order_id, 0), 0), maximum)
-            for order_id, maximum in maxima.items()
-        )
+        return sum(refunds.ceiling_by_order(self.orders, units, self.policy, self.terms).values())
 
     def paid_by_order(self) -> dict[str, int]:
         paid: dict[str, int] = {}

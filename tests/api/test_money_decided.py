@@ -382,3 +382,35 @@ async def test_added_items_meet_the_policy_as_it_is_now_and_its_photos(api):
         assert claim.status_code == 201, claim.text
         assert claim.json()["status"] == "pending_review"
         assert any(r["rule"] == "photos" for r in claim.json()["eligibility"])
+
+
+async def test_the_approval_caps_each_order_and_only_what_arrived(api):
+    """Found by the attack on this release: the approved total paid 2000 for the one of two
+    units that arrived after prices were raised x10, and one order's price cut paid another
+    order's raise."""
+    two = [{**MUG, "quantity": 2}]
+    order_id = await api.put_order(lines=two)
+    items = [{"order_id": order_id, "line_id": "l1", "quantity": 2, "reason": "wrong_size"}]
+    answer = await api.http.post(
+        "/v1/returns", json={"items": items}, headers=api.auth("integration")
+    )
+    assert answer.status_code == 201 and answer.json()["approved_amount"] == 2000
+    await api.put_order(order_id, lines=[{**two[0], "unit_amount": 10000}])
+    await receive(api, answer.json()["id"], ("ri_1", 1, "good"))
+    paid = await api.wait_for(answer.json()["id"], "refunded")
+    assert paid["refunded_amount"] == 1000, paid
+    # Two orders in one return: one cut, one raised.
+    email = f"two-{order_id}@example.com"
+    a = await api.put_order(lines=mug(), email=email)
+    b = await api.put_order(lines=mug(), email=email)
+    both = [{"order_id": o, "line_id": "l1", "quantity": 1, "reason": "wrong_size"} for o in (a, b)]
+    answer = await api.http.post(
+        "/v1/returns", json={"items": both}, headers=api.auth("integration")
+    )
+    assert answer.status_code == 201, answer.text
+    await api.put_order(a, lines=mug(100), email=email)
+    await api.put_order(b, lines=mug(1900), email=email)
+    await receive(api, answer.json()["id"], ("ri_1", 1, "good"), ("ri_2", 1, "good"))
+    paid = await api.wait_for(answer.json()["id"], "refunded")
+    by_order = {r["order_id"]: r["amount"] for r in paid["refunds"]}
+    assert by_order == {a: 100, b: 1000}, paid["refunds"]

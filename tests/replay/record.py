@@ -127,9 +127,7 @@ async def main() -> None:
             refund = RefundReturn(actor=Actor(kind="agent"), amount=1000, note="goodwill")
             await damaged.execute_update(u.REFUND, refund)
             # A part paid back leaves the rest refundable until the agent closes the return.
-            await damaged.execute_update(
-                u.REFUND, RefundReturn(actor=Actor(kind="agent"), amount=500)
-            )
+            await damaged.execute_update(u.REFUND, refund.model_copy(update={"amount": 500}))
             await damaged.execute_update(u.CLOSE, CloseReturn(actor=Actor(kind="agent")))
             await keep(damaged, "damaged_agent_refund")
 

@@ -755,6 +755,11 @@ class ReturnsMachine(RuleBasedStateMachine):
                     select(ReturnLineRow).where(ReturnLineRow.return_id == return_id)
                 )
             }
+            due = await session.scalar(
+                select(func.sum(RefundEntitlementRow.due_amount)).where(
+                    RefundEntitlementRow.return_id == return_id
+                )
+            )
         assert state.refunded_amount == paid, (state.refunded_amount, paid)
         for item in state.items:
             restocked = moved.get(f"restock:{return_id}:{item.id}", 0)
@@ -766,6 +771,16 @@ class ReturnsMachine(RuleBasedStateMachine):
             assert state.refunded_amount <= state.approved_amount, (
                 f"{return_id}: {state.refunded_amount} paid, {state.approved_amount} approved"
             )
+        # A return the workflow closed by itself paid what the policy owed (within what was
+        # approved): nothing that came back good is left unpaid and unreplaced.
+        closer = state.timeline[-1].actor.kind if state.timeline else None
+        older = state.replacement is not None and any(
+            line.item_id is None for line in state.replacement.items
+        )  # (an exchange of the older kind closes once sent, as it always did)
+        if state.status.value == "closed" and closer == "system" and due and not older:
+            approved = state.approved_amount
+            owed = min(int(due), approved if approved is not None else int(due))
+            assert paid >= owed, f"{return_id} closed by itself: {paid} paid, {owed} owed"
         # Replaced units <= units received in a condition the policy accepts.
         if state.replacement is not None:
             for item in state.items:
@@ -1048,10 +1063,68 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
             assert machine.seen[d].refunded_amount == 5990
         machine.teardown()
 
+    def shop(*lines: OrderLine, **policy: Any) -> tuple[ReturnsMachine, str]:
+        machine = ReturnsMachine()
+        machine.policy = Policy(review_if_returns_in_90_days_over=None, **policy)
+        machine.push_order(CUSTOMERS[0], list(lines), 0, 0, "one", False)
+        return machine, next(iter(machine.orders))
+
+    shirt = OrderLine(id="s", sku="SS", name="Shirt", quantity=2, unit_amount=1950)
+    cap = OrderLine(id="c", sku="SC", name="Cap", quantity=1, unit_amount=900)
+
+    def added_to_an_exchange() -> None:
+        """Issue 21, defect 1: a cap added to a shirt's exchange, both back good, the
+        replacement fulfilled: the cap is paid back, the shirt replaced."""
+        machine, order_id = shop(shirt.model_copy(update={"quantity": 1}), cap)
+        # The shirt (1), not the cap; not kept; an exchange naming its item.
+        machine.create_return(Drawn(order_id, True, 1, False, 1, 1), Resolution.EXCHANGE, False)
+        [ret] = list(machine.returns)
+        order = machine.orders[order_id]
+        machine.add_items(Drawn(1, ret, (order, order.lines[1]), 1), "customer")
+        machine.receive(Drawn(1, ret, True), now=True)
+        machine.report_replacement(Drawn(1, ret), "fulfilled")
+        machine.money_and_stock_add_up()
+        assert machine.seen[ret].refunded_amount == 900
+        machine.teardown()
+
+    def exchange_of_part() -> None:
+        """Defect 2: an exchange of 2 shirts whose parcel held 1 sends 1."""
+        machine, order_id = shop(shirt)
+        machine.create_return(Drawn(order_id, True, 2, 1, 1), Resolution.EXCHANGE, False)
+        [ret] = list(machine.returns)
+        machine.receive(Drawn(1, ret, False, 1, Condition.GOOD))
+        machine.report_replacement(Drawn(1, ret), "fulfilled")
+        machine.money_and_stock_add_up()
+        machine.teardown()
+
+    def prices_raised() -> None:
+        """Defects 3 and 4: prices pushed again x10 after the approval pay no more by policy."""
+        machine, order_id = shop(cap, review_above_amount=4000)
+        machine.create_return(Drawn(order_id, True, 1, 1), Resolution.REFUND, False)
+        machine.push_order_again(Drawn(order_id), "raise_prices")
+        [ret] = list(machine.returns)
+        machine.receive(Drawn(1, ret, True))
+        machine.money_and_stock_add_up()
+        assert machine.seen[ret].refunded_amount == 900
+        machine.teardown()
+
+    def one_item_missing() -> None:
+        """Defect 5: the parcel holds the shirt, not the cap: the cap is the order's again."""
+        machine, order_id = shop(shirt.model_copy(update={"quantity": 1}), cap)
+        machine.create_return(Drawn(order_id, True, 1, True, 1, 1), Resolution.REFUND, False)
+        [ret] = list(machine.returns)
+        machine.receive(Drawn(1, ret, False, 1, Condition.GOOD, 0, Condition.GOOD))
+        machine.money_and_stock_add_up()
+        machine.teardown()
+
     def sequences() -> None:
         sequence()
         waiting_for_a_decision("reject")
         waiting_for_a_decision("refund")
+        added_to_an_exchange()
+        exchange_of_part()
+        prices_raised()
+        one_item_missing()
 
     try:
         await asyncio.to_thread(sequences)

@@ -30,6 +30,7 @@ from returns_service.store.tables import (
     LedgerEntryRow,
     OutboxEmailRow,
     ReplacementOrderRow,
+    ReturnLineRow,
     ReturnRow,
     StockLevelRow,
 )
@@ -313,10 +314,15 @@ async def test_two_returns_for_the_last_units_exactly_one_gets_them(harness):
         update(first, ReturnUpdate.WAIT_DECIDED), update(second, ReturnUpdate.WAIT_DECIDED)
     )
     assert sorted(s.status for s in decided) == ["label_sent", "rejected"]
-    [rejected] = [s for s in decided if s.status == "rejected"]
-    assert any(
-        r.rule == "returnable_quantity" and r.outcome == "ineligible" for r in rejected.eligibility
-    )
+    [lost] = [s for s in decided if s.status == "rejected"]
+    # The one that lost the race was never made: no number, nothing in the read model (the API
+    # answers 409), its units held by the other.
+    assert lost.void and lost.number is None
+    async with harness.sessions() as session:
+        assert await session.get(ReturnRow, lost.id) is None
+        assert not (
+            await session.scalars(select(ReturnLineRow).where(ReturnLineRow.return_id == lost.id))
+        ).all()
 
 
 class LostAcknowledgement:

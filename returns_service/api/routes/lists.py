@@ -90,7 +90,7 @@ async def read_lists(
     read: SessionDep,
     _: Annotated[Principal, Depends(allow("agent", "ops", "admin"))],
     list: Annotated[ListName | None, Query(description="Only this list.")] = None,  # noqa: A002
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[
         str | None,
         Query(max_length=300, description="`next_cursor` of the page before."),
