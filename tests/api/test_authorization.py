@@ -51,7 +51,7 @@ async def customer_token(api, order_id: str, email: str) -> str:
 
 
 async def create_as(api, headers: dict[str, str], order_id: str):
-    item = {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "defective"}
+    item = {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "not_as_described"}
     return await api.http.post("/v1/returns", json={"items": [item]}, headers=headers)
 
 
@@ -83,7 +83,7 @@ async def world(api):
     created = await api.http.post(
         "/v1/returns",
         json={
-            "items": [{"order_id": order_a, "line_id": "l1", "quantity": 1, "reason": "defective"}]
+            "items": [{"order_id": order_a, "line_id": "l1", "quantity": 1, "reason": "not_as_described"}]
         },
         headers=headers["customer_a"],
     )

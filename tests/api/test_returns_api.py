@@ -448,7 +448,7 @@ async def test_a_return_over_two_orders_refunds_each_order_from_its_own_capture(
     second = await api.put_order(email=email, lines=caps)
     items = [
         {"order_id": first, "line_id": "l1", "quantity": 1, "reason": "wrong_size"},
-        {"order_id": second, "line_id": "l2", "quantity": 1, "reason": "defective"},
+        {"order_id": second, "line_id": "l2", "quantity": 1, "reason": "not_as_described"},
     ]
     body = (
         await api.http.post("/v1/returns", json={"items": items}, headers=api.auth("integration"))

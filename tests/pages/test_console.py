@@ -153,7 +153,7 @@ def test_the_warehouse_receives_by_scanning_and_is_told_what_to_do_with_each_ite
         "/v1/returns",
         {"items": [
             {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "wrong_size"},
-            {"order_id": order_id, "line_id": "l2", "quantity": 1, "reason": "damaged"},
+            {"order_id": order_id, "line_id": "l2", "quantity": 1, "reason": "not_as_described"},
         ]},
     ).json()  # fmt: skip
     stack.call("integration", "POST", f"/v1/returns/{created['id']}/ship", {})
@@ -599,7 +599,18 @@ def test_the_whole_journey_names_the_agent_and_the_warehouse_member_who_took_eac
     )
 
     desk.goto(stack.base + f"/console/returns/{return_id}")
+    # Damaged goods: the policy pays nothing, so the field offers nothing (issue 21, defect 9:
+    # it held the maximum, and one click paid it), and paying more needs a reason.
+    expect(desk.get_by_label("Amount")).to_have_value("")
+    expect(desk.locator("#amount-hint")).to_contain_text("The policy pays €0.00.")
     desk.get_by_label("Amount").fill("15000")
+    desk.get_by_role("button", name="Refund").click()
+    expect(desk.get_by_text("Say why you pay back more than the policy does.")).to_be_visible()
+    accessible(desk)
+    shoot(desk, "console-refund-reason-desktop")
+    assert stack.read(return_id)["refunded_amount"] == 0
+    desk.get_by_label("Amount").fill("15000")
+    desk.get_by_label("Why (needed to pay more than the policy)").fill("torn in transit")
     desk.get_by_role("button", name="Refund").click()
     refunds = desk.get_by_role("region", name="Refunds")
     expect(refunds).to_contain_text("€150.00")
@@ -608,6 +619,7 @@ def test_the_whole_journey_names_the_agent_and_the_warehouse_member_who_took_eac
     timeline = desk.get_by_role("region", name="Timeline")
     expect(timeline).to_contain_text(f"agent:{agent}")
     expect(timeline).to_contain_text(f"warehouse:{keeper}")
+    expect(timeline).to_contain_text("torn in transit")
     actors = {
         e["actor"]
         for e in stack.call("ops", "GET", f"/v1/returns/{return_id}/history").json()["events"]

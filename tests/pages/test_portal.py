@@ -231,7 +231,7 @@ def test_a_shopper_cancels_a_return_after_confirming(stack: Shop, browser: Brows
     exchange = stack.read(page.url.rsplit("/", 1)[1])
     assert exchange["resolution"] == "exchange"
     assert exchange["replacement_items"] == [
-        {"sku": "BO-7", "name": "Hiking boots: size 44", "quantity": 1}
+        {"sku": "BO-7", "name": "Hiking boots: size 44", "quantity": 1, "item_id": "ri_1"}
     ]
     # Now the exchange holds them.
     page.goto(stack.base + "/portal/new")

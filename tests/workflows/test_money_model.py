@@ -21,7 +21,7 @@ passing, and the worker restarted. After every step it checks the invariants in 
   ledger's, the read model agrees with the workflow, and a return not finished has an action
   that can move it; no return records a store failure.
 
-`RETURNS_MODEL_EXAMPLES` sets the number of sequences (the suite runs 80; `bench/
+`RETURNS_MODEL_EXAMPLES` sets the number of sequences (the suite runs 40; `bench/
 money_model.py` runs thousands). Failing examples are kept in `tests/workflows/model-examples/`
 and replayed first on the next run.
 """
@@ -105,7 +105,7 @@ from returns_service.store.tables import (
 )
 from returns_service.workflows.returns import ReturnWorkflow
 
-EXAMPLES = int(os.environ.get("RETURNS_MODEL_EXAMPLES", "80"))
+EXAMPLES = int(os.environ.get("RETURNS_MODEL_EXAMPLES", "40"))
 STEPS = int(os.environ.get("RETURNS_MODEL_STEPS", "25"))
 EXAMPLES_DB = Path(__file__).parent / "model-examples"
 # The suite's run is the same every time; a run given its own count (the long run) explores and
