@@ -151,7 +151,9 @@ async def test_ids_with_colons_never_make_two_refund_parts_one(api):
         payload["shipping_amount"] = 0
         payload["captures"][0].update(id=capture_id, amount=amount)
         assert (await put(api, order_id, payload)).status_code == 200, order_id
-        bodies.append({"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "not_as_described"})
+        bodies.append(
+            {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "not_as_described"}
+        )
     answer = await api.http.post(
         "/v1/returns", json={"items": bodies}, headers=api.auth("integration")
     )

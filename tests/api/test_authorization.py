@@ -83,7 +83,7 @@ async def world(api):
     created = await api.http.post(
         "/v1/returns",
         json={
-            "items": [{"order_id": order_a, "line_id": "l1", "quantity": 1, "reason": "not_as_described"}]
+            "items": [{"order_id": order_a, "line_id": "l1", "quantity": 1, "reason": "wrong_size"}]
         },
         headers=headers["customer_a"],
     )
