@@ -15,7 +15,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 
 from returns_service.activities.ports import EmailMessage
 from returns_service.domain.models import ReturnState, Store
-from returns_service.domain.status import Status
+from returns_service.domain.status import ITEMS_RELEASED_EVENT, Status
 from returns_service.i18n import DEFAULT, day, languages, money, translations
 
 
@@ -35,6 +35,8 @@ SUBJECTS: dict[Status, str] = {
     Status.CANCELLED: N_("Return %(number)s was cancelled"),
     Status.EXPIRED: N_("Return %(number)s has expired"),
 }
+# Units a partial receipt waited for were released.
+RELEASED_SUBJECT = N_("Return %(number)s: items we did not receive")
 
 
 BUILT_IN = Path(__file__).parent / "templates"
@@ -80,13 +82,17 @@ def status_email(
     templates: Path | None = None,
     brand: Brand | None = None,
     store: Store | None = None,
+    event: str | None = None,
 ) -> EmailMessage | None:
     """The message for the return's current status, or None when the customer needs none; in
     the customer's language (the shop's default, English, when it is not known). `store`: the
-    shop's store an `in_store` return is brought to."""
-    subject = SUBJECTS.get(state.status)
+    shop's store an `in_store` return is brought to. `event`: what happened, when it is not a
+    status of its own (missing units released)."""
+    released = event == ITEMS_RELEASED_EVENT
+    subject = RELEASED_SUBJECT if released else SUBJECTS.get(state.status)
     if subject is None:
         return None
+    kind = "items_released" if released else state.status.value
     language = state.language if state.language in languages() else DEFAULT
     number = state.number or state.id
     brand = brand or Brand()
@@ -94,7 +100,7 @@ def status_email(
         "shop_name": brand.name,
         "accent": brand.accent,
         "logo_url": brand.logo_url,
-        "status": state.status.value,
+        "status": kind,
         "number": number,
         # The return's page in the portal: the label is there, and it works in any mail client
         # (it asks for the order number and email when the customer is not signed in).
@@ -105,7 +111,17 @@ def status_email(
         "refunded": money(state.refunded_amount, state.currency, language),
         # The reason the customer reads; a decision's note is the shop's own, never sent.
         "reason": (state.decision.reason or "") if state.decision else "",
-        "items": state.items,
+        "items": [
+            {"quantity": item.quantity_released, "name": item.name}
+            for item in state.items
+            if item.quantity_released
+        ]
+        if released
+        else [{"quantity": item.quantity, "name": item.name} for item in state.items],
+        # A partial receipt: what arrived, and until when the rest is waited for.
+        "received": sum(item.quantity_received for item in state.items),
+        "expected": sum(item.quantity for item in state.items),
+        "missing_until": day(state.missing_until, language) if state.missing_until else "",
         "method": state.method.value,
         "store_credit": any(r.method.value == "store_credit" for r in state.refunds)
         and all(r.method.value == "store_credit" for r in state.refunds),
@@ -117,7 +133,7 @@ def status_email(
     }
     env = environment(str(templates) if templates else None, language)
     return EmailMessage(
-        key=f"email:{state.id}:{state.status.value}",
+        key=f"email:{state.id}:{kind}",
         return_id=state.id,
         # A gift's return is the recipient's business: the buyer hears nothing of it.
         to=state.recipient_email or state.customer.email,

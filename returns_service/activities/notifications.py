@@ -53,7 +53,9 @@ class Notifications:
         endpoints = await plan_deliveries(session, kept)
         store = (await current_policy(session)).store(state.store_id) if state.store_id else None
         try:
-            message = status_email(state, self.public_url, self.templates, self.brand, store)
+            message = status_email(
+                state, self.public_url, self.templates, self.brand, store, event=event
+            )
         except Exception:  # a template that cannot render must not hold the return up
             activity.logger.exception("the status email of %s could not be made", state.id)
             return endpoints

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 from typing import Any
 from urllib.parse import quote
@@ -15,9 +16,15 @@ from temporalio.client import Client
 from returns_service.api.errors import NotFound
 from returns_service.api.schemas import History, HistoryEvent
 from returns_service.config import Settings
+from returns_service.domain.status import Status
 from returns_service.gateway import Gateway
 
 E = EventType
+STATUSES = frozenset(status.value for status in Status)
+# "... (by agent:maria@shop.example)", "... (received by warehouse)"
+BY_ACTOR_AFTER = re.compile(r"\((?:received )?by ([^)]+)\)$")
+# "items added by customer:ann@example.com: Socks", "note by agent:maria@shop.example"
+BY_ACTOR_FIRST = re.compile(r"[\w ]+? by (\S+?)(?=: |$)")
 
 
 class _Reader:
@@ -117,14 +124,18 @@ class _Reader:
             return f"activity.{name}.failed", f"{name} failed: {marker.failure.message}", "system"
         note = self.summary(event)
         if name == "record_status" and note:
-            # The workflow summarises each status change as "<status> by <actor>[: note]".
+            # The workflow summarises each status change as "<status> by <actor>[: note]", and
+            # other changes as a sentence, often ending "(by <actor>)".
             status, _, rest = note.partition(" by ")
-            actor, _, detail = rest.partition(": ")
-            return (
-                f"status.{status}",
-                f"status {status}" + (f": {detail}" if detail else ""),
-                actor or None,
-            )
+            if status in STATUSES:
+                actor, _, detail = rest.partition(": ")
+                return (
+                    f"status.{status}",
+                    f"status {status}" + (f": {detail}" if detail else ""),
+                    actor or None,
+                )
+            by = BY_ACTOR_AFTER.search(note) or BY_ACTOR_FIRST.match(note)
+            return "details", note, by.group(1) if by else "system"
         return f"activity.{name}", note or f"{name} completed", "system"
 
 

@@ -274,6 +274,12 @@ class CloseIn(Request):
     note: Text | None = None
 
 
+class NotComingIn(Request):
+    """Why the units a partial receipt left missing are not coming (in the timeline)."""
+
+    reason: Text
+
+
 class ReissueIn(Request):
     """A new label for an expired return (nothing to say: the caller is who asks)."""
 

@@ -125,6 +125,13 @@ class ReceiveItems(Model):
     items: list[ReceivedItem]
 
 
+class ReleaseMissing(Model):
+    """An agent: the units a partial receipt left waiting for are not coming (`reason`: why)."""
+
+    actor: Actor
+    reason: str
+
+
 class RefundReturn(Model):
     actor: Actor
     amount: int | None = Field(default=None, ge=0)
@@ -212,6 +219,7 @@ class ReturnUpdate:
     NOTE = "note"
     REISSUE_LABEL = "reissue_label"
     ADD_ITEMS = "add_items"
+    RELEASE_MISSING = "release_missing"
 
 
 STATE_QUERY = "state"
@@ -350,6 +358,8 @@ class EntitleRefund(Model):
     settle: bool = False
     # What the policy's rules changed in the return's fees (None: the policy's own).
     terms: Terms | None = None
+    # More units arrived since it was made: made again from `items` (settled again if it was).
+    recount: bool = False
 
 
 class Entitled(Model):

@@ -290,6 +290,9 @@ class Policy(Model):
     keep_item_below_amount: MinorUnits | None = None
     # An expired return may get a new label for this many days after it expired.
     label_reissue_days: StrictInt = Field(default=14, ge=0, le=365)
+    # Units a partial receipt did not bring are waited for this many days after it, then given
+    # back to their order (returnable again) and the customer told.
+    missing_after_days: StrictInt = Field(default=14, ge=1, le=365)
     # Decided in order for every item; see domain/rules.py.
     rules: list[Rule] = Field(default_factory=list, max_length=200)
 
@@ -366,7 +369,9 @@ class ReturnItem(Model):
     quantity_received: int = 0
     condition: Condition | None = None
     quantity_restocked: int = 0
-    # Units that did not arrive with the parcel: given back to the order (returnable again).
+    # Units that did not arrive: given back to the order (returnable again). Returns received
+    # before the missing-items wait released them at the receipt; now they are waited for
+    # (`ReturnState.missing`) until the policy's days are over or an agent says they are not coming.
     quantity_released: int = 0
 
 
@@ -513,6 +518,9 @@ class ReturnState(Model):
     # An approved `in_store` return: the items are brought to the store by then, or it expires
     # (None: returns approved before there was such a day wait without one).
     bring_by: datetime | None = None
+    # After a partial receipt: the units that did not come are waited for until then, then
+    # released (None: nothing is waited for).
+    missing_until: datetime | None = None
     replacement_items: list[ReplacementItem] = Field(default_factory=list)
     replacement: Replacement | None = None
     # Never made: other returns took its units while it was requested, and nothing of it was
@@ -524,6 +532,16 @@ class ReturnState(Model):
     updated_at: datetime
     timestamps: Timestamps = Field(default_factory=Timestamps)
     timeline: list[TimelineEntry] = Field(default_factory=list)
+
+    def missing(self) -> dict[str, int]:
+        """Per item, the units a partial receipt did not bring that the return still waits for."""
+        if self.missing_until is None:
+            return {}
+        units = {
+            item.id: item.quantity - item.quantity_received - item.quantity_released
+            for item in self.items
+        }
+        return {item_id: n for item_id, n in units.items() if n > 0}
 
     def actions(self) -> list[str]:
         """What may be done now: the status machine's actions, except that an exchange whose
@@ -538,6 +556,9 @@ class ReturnState(Model):
             actions = [a for a in actions if a != "refund"]
         if self.reissue_until is None:
             actions = [a for a in actions if a != "reissue_label"]
+        if self.status in (Status.RECEIVED, Status.REFUNDED) and not self.missing_until:
+            # Received again, or released, only while a partial receipt's units are waited for.
+            actions = [a for a in actions if a not in ("receive", "release_missing")]
         if self.status is Status.APPROVED:
             # Kept items are paid back once approved (again by an agent, if that failed);
             # nothing of theirs is shipped or received. Other returns are paid back once back.

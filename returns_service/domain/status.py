@@ -31,6 +31,8 @@ class Action(StrEnum):
     CLOSE = "close"
     # A new label for a return whose label expired (within the policy's days after).
     REISSUE_LABEL = "reissue_label"
+    # Units a partial receipt left waiting for will not come: an agent releases them (with why).
+    RELEASE_MISSING = "release_missing"
 
 
 class Event(StrEnum):
@@ -55,7 +57,16 @@ TRANSITIONS: dict[Action | Event, dict[Status, Status]] = {
     Action.SHIP: {S.LABEL_SENT: S.SHIPPED},
     # A label unused, or (approved, in_store) the items not brought to the store, in time.
     Event.LABEL_EXPIRED: {S.LABEL_SENT: S.EXPIRED, S.APPROVED: S.EXPIRED},
-    Action.RECEIVE: {S.APPROVED: S.RECEIVED, S.LABEL_SENT: S.RECEIVED, S.SHIPPED: S.RECEIVED},
+    # Again, without changing the status, for units a partial receipt left waiting for
+    # (ReturnState.actions says when).
+    Action.RECEIVE: {
+        S.APPROVED: S.RECEIVED,
+        S.LABEL_SENT: S.RECEIVED,
+        S.SHIPPED: S.RECEIVED,
+        S.RECEIVED: S.RECEIVED,
+        S.REFUNDED: S.REFUNDED,
+    },
+    Action.RELEASE_MISSING: {S.RECEIVED: S.RECEIVED, S.REFUNDED: S.REFUNDED},
     # Again from refunded while an agent's partial refund left something to pay back; from
     # approved only for items the customer keeps (ReturnState.actions says which).
     Action.REFUND: {S.APPROVED: S.REFUNDED, S.RECEIVED: S.REFUNDED, S.REFUNDED: S.REFUNDED},
@@ -90,13 +101,18 @@ STATUS_TIMESTAMP: dict[Status, str] = {
 
 # The events a return emits (to webhooks): one per status it reaches, and a failed refund.
 REFUND_FAILED_EVENT = "return.refund_failed"
+# Units a partial receipt waited for were released (not come in time, or an agent said so).
+ITEMS_RELEASED_EVENT = "return.items_released"
 
 
 def status_event(status: Status) -> str:
     return f"return.{status.value}"
 
 
-EVENT_TYPES: list[str] = [status_event(status) for status in Status] + [REFUND_FAILED_EVENT]
+EVENT_TYPES: list[str] = [status_event(status) for status in Status] + [
+    REFUND_FAILED_EVENT,
+    ITEMS_RELEASED_EVENT,
+]
 
 
 class InvalidTransition(Exception):

@@ -57,8 +57,13 @@ class ReturnItemOut(BaseModel):
     quantity_restocked: int
     quantity_released: int = Field(
         default=0,
-        description="Units that did not arrive with the parcel, given back to the order: they"
-        " may be returned again.",
+        description="Units that did not arrive, given back to the order (the missing-items wait"
+        " was over, or an agent said they are not coming): they may be returned again.",
+    )
+    quantity_missing: int = Field(
+        default=0,
+        description="Units a partial receipt did not bring that the return still waits for"
+        " (until `missing_until`); received later, they are paid back like the others.",
     )
 
 
@@ -115,6 +120,11 @@ class ReturnOut(BaseModel):
         description="An approved `in_store` return: the items are brought to the store by then,"
         " or it expires and its units are released.",
     )
+    missing_until: datetime | None = Field(
+        default=None,
+        description="After a partial receipt: the units still missing are waited for until then,"
+        " then released (returnable again) and the customer told; null: nothing is waited for.",
+    )
     created_at: datetime
     updated_at: datetime
     timestamps: Timestamps
@@ -163,4 +173,7 @@ class ReturnOut(BaseModel):
             else None
         )
         data["available_actions"] = state.actions()
+        missing = state.missing()
+        for item in data["items"]:
+            item["quantity_missing"] = missing.get(item["id"], 0)
         return cls(**data)

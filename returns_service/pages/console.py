@@ -29,6 +29,7 @@ from returns_service.api.routes.returns import (
 from returns_service.api.schemas import (
     ApproveIn,
     CloseIn,
+    NotComingIn,
     NoteIn,
     ReceiveIn,
     RefundIn,
@@ -65,6 +66,7 @@ DECIDES = {
     "refund": ("agent",),
     "close": ("agent",),
     "reissue_label": ("agent",),
+    "release_missing": ("agent",),
     "receive": ("warehouse", "agent"),
     "note": ("agent", "ops"),
     "create": ("agent",),
@@ -457,6 +459,7 @@ BODIES: dict[str, Any] = {
     "refund": RefundIn,
     "close": CloseIn,
     "label": ReissueIn,
+    "not-coming": NotComingIn,
 }
 
 
@@ -464,7 +467,7 @@ BODIES: dict[str, Any] = {
 async def decide(
     request: Request,
     return_id: ReturnId,
-    action: Annotated[str, Path(pattern=r"^(approve|reject|refund|close|note|label)$")],
+    action: Annotated[str, Path(pattern=r"^(approve|reject|refund|close|note|label|not-coming)$")],
     read: SessionDep,
     gateway: GatewayDep,
 ) -> Response:
@@ -472,13 +475,18 @@ async def decide(
     shows the return as it is now."""
     person = await staff_of(request)
     form = await checked_form(request)
-    if not person.may("reissue_label" if action == "label" else action):
+    role_action = {"label": "reissue_label", "not-coming": "release_missing"}.get(action, action)
+    if not person.may(role_action):
         raise RoleRefused
     fields: dict[str, Any] = {}
     note = str(form.get("note", "")).strip()
     if action == "reject":
         fields["reason"] = str(form.get("reason", "")).strip()
         if not fields["reason"]:  # the customer reads it: an agent says why
+            return await _page(request, person, return_id, read, gateway, {"reason": "required"})
+    if action == "not-coming":
+        fields["reason"] = str(form.get("reason", "")).strip()
+        if not fields["reason"]:
             return await _page(request, person, return_id, read, gateway, {"reason": "required"})
     if action == "refund":
         fields["amount"] = whole_number(form.get("amount")) or None

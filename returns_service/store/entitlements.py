@@ -38,9 +38,20 @@ async def entitle_return(session: AsyncSession, request: EntitleRefund) -> Entit
     order_ids = list(dict.fromkeys(item.order_id for item in request.items))
     orders = await get_orders(session, order_ids, lock=True)
     rows = {row.order_id: row for row in await entitlement_rows(session, request.return_id)}
+    settled = any(row.settled_at is not None for row in rows.values())
+    if rows and request.recount:
+        # More of its units arrived: made again from everything back now (and settled again,
+        # if it had set out to pay).
+        await session.execute(
+            delete(RefundClaimRow).where(RefundClaimRow.return_id == request.return_id)
+        )
+        for row in rows.values():
+            await session.delete(row)
+        await session.flush()
+        rows = {}
     if not rows:
         rows = await make(session, request, order_ids, orders)
-    if request.settle:
+    if request.settle or (request.recount and settled):
         await settle(session, request, orders, rows)
     await session.flush()
     made = [rows[o] for o in order_ids if o in rows]

@@ -349,13 +349,15 @@ async def project_return(
     if written:
         await keep_verdict(session, state)
     if written and state.timestamps.received_at is not None and state.status not in RELEASED:
-        # Units that did not arrive with the parcel are the order's again.
+        # Units released (not come in time, or not coming) are the order's again; those still
+        # missing after a partial receipt stay held while the return waits for them.
         for item in state.items:
-            if item.quantity_received < item.quantity:
+            if item.quantity_released:
+                held = item.quantity - item.quantity_released
                 await session.execute(
                     update(ReturnLineRow)
                     .where(ReturnLineRow.return_id == state.id, ReturnLineRow.item_id == item.id)
-                    .values(quantity=item.quantity_received, holds=item.quantity_received > 0)
+                    .values(quantity=held, holds=held > 0)
                 )
     if written and state.status in RELEASED:
         kept = await release_entitlement(session, state.id)

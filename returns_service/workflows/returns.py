@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ReissueLabel,
         RejectReturn,
         ReleaseItems,
+        ReleaseMissing,
         ReportReplacement,
         RestockItem,
         RestockItems,
@@ -75,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from returns_service.domain.status import (
+        ITEMS_RELEASED_EVENT,
         REFUND_FAILED_EVENT,
         STATUS_TIMESTAMP,
         TERMINAL,
@@ -124,6 +126,11 @@ STAFF_ONLY_OVERRIDES = "staff-only-overrides"
 ADDED_BY_CURRENT_POLICY = "added-by-current-policy"
 # A person paying back more than the policy does says why.
 REFUND_REASONS = "refund-reasons"
+# A partial receipt waits for the units it did not bring (policy's missing_after_days), pays for
+# late ones, then releases what never came (before, it released them at once).
+MISSING_ITEMS_WAIT = "missing-items-wait"
+# Statuses in which the goods (or some of them) are back.
+BACK = (Status.RECEIVED, Status.REFUNDED)
 BAD_DATA = "BadData"
 T = TypeVar("T")
 In = TypeVar("In")
@@ -169,6 +176,10 @@ class ReturnWorkflow:
         # What the policy's rules changed in the return's fees (decided with its eligibility).
         self.terms = refunds.NO_TERMS
         self.lock = asyncio.Lock()
+        # The items the return was requested with (a receipt names any added since).
+        self.first_items = {item.id for item in self.state.items}
+        # Receipts of units a partial receipt left missing, not yet restocked and paid for.
+        self.late = 0
 
     # --- the process ---------------------------------------------------------------------------
 
@@ -201,9 +212,85 @@ class ReturnWorkflow:
                     await self.exchange()
                 elif self.refunds_by_itself():
                     await self.refund_by_policy()
+            if self.state.missing_until is not None:
+                await self.until_missing_settled()
             await self.until_paid_then_close()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
+
+    async def until_missing_settled(self) -> None:
+        """After a partial receipt: wait for the missing units until the policy's days are over,
+        restocking and paying for those that arrive meanwhile; then release the rest (the
+        customer is told). An agent may release them sooner; an exchange fulfilled meanwhile
+        with nothing left to pay closes once nothing is missing."""
+        while not self.finished:
+            until = self.state.missing_until
+            if self.late:
+                await self.take_late()
+                continue
+            if until is None:
+                break
+            try:
+                await workflow.wait_condition(
+                    lambda: self.finished or bool(self.late) or self.state.missing_until is None,
+                    timeout=max(until - workflow.now(), timedelta(0)),
+                )
+            except TimeoutError:
+                async with self.lock:
+                    if self.state.missing_until is not None and not self.finished:
+                        days = self.policy.missing_after_days
+                        await self.release_missing(
+                            SYSTEM, f"not received within {days} days of the receipt"
+                        )
+        if self.finished or self.status is not Status.RECEIVED:
+            return
+        replacement = self.state.replacement
+        if replacement is not None and replacement.status == "fulfilled":
+            if self.refundable_amount() == 0:
+                await self.happen(Action.CLOSE, note="replacement order fulfilled")
+
+    async def take_late(self) -> None:
+        """Units that arrived after a partial receipt: restock them, reckon the return's
+        entitlement again on everything that is back, and pay by policy what it now owes
+        (within what the approval fixed); damaged ones wait for an agent."""
+        self.late = 0
+        await self.restock()
+        async with self.lock:
+            if self.finished:
+                return
+            if self.entitled is not None:
+                entitled = await self.reckon(settle=False, recount=True)
+                if entitled is not None:
+                    self.take(entitled)
+            await self.record("late units restocked and reckoned")
+        received = [item for item in self.state.items if item.quantity_received > 0]
+        pays = (
+            self.policy.auto_refund
+            and not any(error.code == "EntitlementFailed" for error in self.state.errors)
+            and all(item.condition in RESTOCKABLE for item in received)
+            and self.policy_pays(self.refundable_by_order()) > 0
+        )
+        if pays:
+            await self.refund_by_policy(note="units that arrived late")
+
+    def give_back_missing(self) -> int:
+        """The units a partial receipt still waits for are given back to their orders
+        (returnable again) and the wait ends; answers how many."""
+        missing = self.state.missing()
+        for item in self.state.items:
+            item.quantity_released += missing.get(item.id, 0)
+        self.state.missing_until = None
+        return sum(missing.values())
+
+    async def release_missing(self, actor: Actor, note: str) -> None:
+        """Under the lock: the units still missing are given back to their orders (returnable
+        again), and the customer is told."""
+        count = self.give_back_missing()
+        note = f"{count} missing {'unit' if count == 1 else 'units'} released: {note}"
+        self.state.timeline.append(
+            TimelineEntry(at=workflow.now(), status=self.status, actor=actor, note=note)
+        )
+        await self.record(f"{note} (by {actor.label()})", event=ITEMS_RELEASED_EVENT)
 
     async def until_shipped_or_expired(self) -> None:
         """Wait for the parcel until its label expires. An expired return may get a new label
@@ -429,7 +516,7 @@ class ReturnWorkflow:
         if entitled is not None:
             self.take(entitled)
 
-    async def reckon(self, settle: bool) -> Entitled | None:
+    async def reckon(self, settle: bool, recount: bool = False) -> Entitled | None:
         request = EntitleRefund(
             return_id=self.state.id,
             policy=self.policy,
@@ -437,6 +524,7 @@ class ReturnWorkflow:
             at=workflow.now(),
             settle=settle,
             terms=self.terms if self.terms != refunds.NO_TERMS else None,
+            recount=recount,
         )
         return await self.in_store(ReturnSteps.entitle_refund, request, failure="EntitlementFailed")
 
@@ -528,7 +616,8 @@ class ReturnWorkflow:
             "fulfilled"
         )
         if fulfilled and self.refundable_amount() == 0:
-            await self.happen(Action.CLOSE, note="replacement order fulfilled")
+            if self.state.missing_until is None:
+                await self.happen(Action.CLOSE, note="replacement order fulfilled")
         elif self.policy.auto_refund and self.policy_pays(self.refundable_by_order()) > 0:
             await self.refund_by_policy(
                 note="what the replacement did not replace" if fulfilled else None
@@ -567,7 +656,8 @@ class ReturnWorkflow:
             return
         await workflow.wait_condition(lambda: replacement.settled or self.finished)
         if replacement.status == "fulfilled":
-            await self.happen(Action.CLOSE, note="replacement order fulfilled")
+            if self.state.missing_until is None:
+                await self.happen(Action.CLOSE, note="replacement order fulfilled")
         elif replacement.status == "cancelled" and self.policy.auto_refund:
             await self.refund_by_policy()
 
@@ -865,6 +955,13 @@ class ReturnWorkflow:
             and workflow.patched(APPROVED_AMOUNT)
         ):
             self.state.approved_amount = self.approvable()
+        if target in TERMINAL and self.state.missing_until is not None:
+            # Final while units were still missing (closed, rejected): they are the order's
+            # again, never left claimed by a return that no longer waits for them.
+            released = self.give_back_missing()
+            if released:
+                units = "unit" if released == 1 else "units"
+                note = (f"{note}; " if note else "") + f"{released} missing {units} released"
         self.state.status = target
         if target in STATUS_TIMESTAMP:
             setattr(self.state.timestamps, STATUS_TIMESTAMP[target], now)
@@ -1066,31 +1163,69 @@ class ReturnWorkflow:
 
     @workflow.update(name=ReturnUpdate.RECEIVE)
     async def receive(self, request: ReceiveItems) -> ReturnState:
-        def received() -> None:
+        async with self.lock:
+            if self.status in BACK:
+                return await self.receive_late(request)
+            self.require(Action.RECEIVE)
+            waits = workflow.patched(MISSING_ITEMS_WAIT)
             entries = {entry.item_id: entry for entry in request.items}
             for item in self.state.items:
                 entry = entries.get(item.id)
                 item.quantity_received = entry.quantity if entry else 0
                 item.condition = entry.condition if entry else None
-                # What did not come is given back to its order, to be returned another time.
-                item.quantity_released = item.quantity - item.quantity_received
+                if not waits:
+                    # Returns received before the wait gave what did not come back at once.
+                    item.quantity_released = item.quantity - item.quantity_received
             self.state.receiving_location = request.location
             # What the items that arrived in refundable condition are worth.
             self.state.estimated_refund_amount = self.amount_for(self.refundable_quantity)
+            expected = sum(item.quantity for item in self.state.items)
+            arrived = sum(item.quantity_received for item in self.state.items)
+            note = None
+            if arrived < expected and waits:
+                until = workflow.now() + timedelta(days=self.policy.missing_after_days)
+                self.state.missing_until = until
+                note = (
+                    f"{arrived} of {expected} units arrived; the others are waited for until"
+                    f" {until.date().isoformat()}"
+                )
+            elif arrived < expected:
+                note = f"{arrived} of {expected} units arrived; the others may be returned again"
+            return await self.change(Action.RECEIVE, request.actor, note=note)
 
+    async def receive_late(self, request: ReceiveItems) -> ReturnState:
+        """Under the lock: units a partial receipt left missing arrived; the run restocks and
+        pays for them. The status stays; the timeline says what came."""
+        self.require(Action.RECEIVE)
+        missing = self.state.missing()
+        entries = {entry.item_id: entry for entry in request.items}
+        came = 0
+        for item in self.state.items:
+            entry = entries.get(item.id)
+            units = min(entry.quantity, missing.get(item.id, 0)) if entry else 0
+            if units:
+                item.quantity_received += units
+                item.condition = item.condition or entry.condition  # type: ignore[union-attr]
+                came += units
+        if not self.state.missing():
+            self.state.missing_until = None
+        self.state.receiving_location = request.location
+        self.late += 1
         expected = sum(item.quantity for item in self.state.items)
-        arrived = sum(min(entry.quantity, expected) for entry in request.items)
-        note = (
-            f"{arrived} of {expected} units arrived; the others may be returned again"
-            if arrived < expected
-            else None
+        arrived = sum(item.quantity_received for item in self.state.items)
+        note = f"{came} more {'unit' if came == 1 else 'units'} arrived ({arrived} of {expected})"
+        self.state.timeline.append(
+            TimelineEntry(at=workflow.now(), status=self.status, actor=request.actor, note=note)
         )
-        return await self.decide(Action.RECEIVE, request.actor, note=note, apply=received)
+        await self.record(f"{note} (received by {request.actor.label()})")
+        return self.snapshot()
 
     @receive.validator
     def validate_receive(self, request: ReceiveItems) -> None:
         self.require(Action.RECEIVE)
         items = {item.id: item for item in self.state.items}
+        late = self.status in BACK
+        missing = self.state.missing()
         seen: set[str] = set()
         for index, entry in enumerate(request.items):
             item = items.get(entry.item_id)
@@ -1103,11 +1238,27 @@ class ReturnWorkflow:
                     type="InvalidInput",
                     non_retryable=True,
                 )
-            if entry.quantity > item.quantity:
+            most = missing.get(item.id, 0) if late else item.quantity
+            if entry.quantity > most:
                 raise ApplicationError(
-                    f"items[{index}].quantity: {entry.quantity} is more than"
-                    f" the {item.quantity} returned",
+                    f"items[{index}].quantity: {entry.quantity} is more than the {most}"
+                    + (" still missing" if late else " returned"),
                     {"field": f"items[{index}].quantity"},
+                    type="InvalidInput",
+                    non_retryable=True,
+                )
+            if (
+                late
+                and entry.quantity
+                and item.quantity_received
+                and (entry.condition is not item.condition)
+            ):
+                # A line holds one grading; a different one for its late units is an agent's.
+                raise ApplicationError(
+                    f"items[{index}].condition: the item's first units were graded"
+                    f" {item.condition.value if item.condition else 'none'}; an agent settles"
+                    " late units graded otherwise",
+                    {"field": f"items[{index}].condition"},
                     type="InvalidInput",
                     non_retryable=True,
                 )
@@ -1116,6 +1267,40 @@ class ReturnWorkflow:
             raise ApplicationError(
                 "items: at least one item must have arrived",
                 {"field": "items"},
+                type="InvalidInput",
+                non_retryable=True,
+            )
+        added = [i for i in items if i not in self.first_items and i not in seen]
+        if added and not late:
+            # Built on the item list as it was before these were added: the warehouse looks
+            # at the parcel again rather than leave them out unseen.
+            raise ApplicationError(
+                f"items: the return's items changed since; {', '.join(added)} not in the"
+                " receipt (list them, with quantity 0 if they did not arrive)",
+                {
+                    "current_status": self.status.value,
+                    "available_actions": self.actions(),
+                    "items": added,
+                },
+                type="ItemsChanged",
+                non_retryable=True,
+            )
+
+    @workflow.update(name=ReturnUpdate.RELEASE_MISSING)
+    async def not_coming(self, request: ReleaseMissing) -> ReturnState:
+        """An agent: the units a partial receipt left missing are not coming (and why)."""
+        async with self.lock:
+            self.require(Action.RELEASE_MISSING)
+            await self.release_missing(request.actor, request.reason.strip())
+            return self.snapshot()
+
+    @not_coming.validator
+    def validate_not_coming(self, request: ReleaseMissing) -> None:
+        self.require(Action.RELEASE_MISSING)
+        if not request.reason.strip():
+            raise ApplicationError(
+                "reason: say why they are not coming",
+                {"field": "reason"},
                 type="InvalidInput",
                 non_retryable=True,
             )

@@ -35,10 +35,12 @@ from tests.fakes.carrier import FakeCarrier
 
 ROOT = Path(__file__).parent.parent.parent
 # The release before refund entitlements (issue 10), and the one before approvals fixed the money
-# (issue 21: its returns carry no approved amount, and their exchanges name no item).
+# (issue 21: its returns carry no approved amount, and their exchanges name no item), and the
+# one before partial receipts waited for the missing units (it released them at once).
 PREVIOUS_RELEASES = [
     "e781e2852d39d72395f08b2407f344679aac8560",
     "b42882ae03b7c4f549afb5fdbf751f2131801ee7",
+    "5aa60e399a197744acf82853f8661dd5edcdb1de",
 ]
 
 
@@ -74,7 +76,7 @@ async def until(check: Any, timeout: float = 30) -> Any:
         await asyncio.sleep(0.2)
 
 
-@pytest.mark.parametrize("release", PREVIOUS_RELEASES, ids=["entitlements", "approvals"])
+@pytest.mark.parametrize("release", PREVIOUS_RELEASES, ids=["entitlements", "approvals", "missing"])
 async def test_returns_in_flight_under_the_previous_release_finish_under_this_code(
     tmp_path: Path, release: str
 ) -> None:
@@ -118,7 +120,7 @@ async def test_returns_in_flight_under_the_previous_release_finish_under_this_co
                 assert await until(up), log.read_text()[-3000:]
 
                 async def one(
-                    name: str, lines: list[Any] | None = None, **body: Any
+                    name: str, lines: list[Any] | None = None, quantity: int = 1, **body: Any
                 ) -> dict[str, Any]:
                     order_id = f"o_{name}_{uuid.uuid4().hex[:6]}"
                     payload = order_payload(
@@ -129,7 +131,7 @@ async def test_returns_in_flight_under_the_previous_release_finish_under_this_co
                         f"/v1/orders/{order_id}", json=payload, headers=auth["integration"]
                     )
                     assert put.status_code == 200, put.text
-                    item = {"order_id": order_id, "line_id": line, "quantity": 1}
+                    item = {"order_id": order_id, "line_id": line, "quantity": quantity}
                     created = await http.post(
                         "/v1/returns",
                         json={"items": [{**item, "reason": "wrong_size"}], **body},
@@ -142,6 +144,7 @@ async def test_returns_in_flight_under_the_previous_release_finish_under_this_co
                 exchange = await one("exchange", resolution="exchange", replacement_items=larger)
                 waiting_parcel = await one("parcel")
                 assert waiting_parcel["status"] == "label_sent"
+                two_shirts = await one("two", quantity=2)
                 waiting_review = await one("review", [expensive_line()])
                 assert waiting_review["status"] == "pending_review"
                 await http.put("/v1/policy", json={"auto_refund": False}, headers=auth["admin"])
@@ -201,6 +204,18 @@ async def test_returns_in_flight_under_the_previous_release_finish_under_this_co
             )
             assert shipped.json()["forwarded"] is True, shipped.text
             await act(waiting_parcel["id"], "receive", "warehouse", receipt)
+            # One of two shirts arrives under this code: paid for, the other waited for, until
+            # an agent says it is not coming; the return then closes, paid once.
+            part = await act(two_shirts["id"], "receive", "warehouse", receipt)
+            assert part["status"] == "received" and part["missing_until"] is not None
+
+            async def paid_for_one() -> bool:
+                body = await http.get(f"/v1/returns/{two_shirts['id']}", headers=auth["ops"])
+                return body.json()["refunded_amount"] == 2725  # type: ignore[no-any-return]
+
+            assert await until(paid_for_one)
+            gone = {"reason": "lost by the carrier"}
+            await act(two_shirts["id"], "not-coming", "agent", gone)
             approved = await act(waiting_review["id"], "approve", "agent")
             assert approved["status"] == "label_sent"
             await act(waiting_review["id"], "receive", "warehouse", receipt)
@@ -217,8 +232,12 @@ async def test_returns_in_flight_under_the_previous_release_finish_under_this_co
             await act(exchange["id"], "replacement", "integration", {"status": "fulfilled"})
             assert (await closed(exchange["id"]))["refunded_amount"] == 0
             finals = [
-                await closed(r["id"]) for r in (waiting_parcel, waiting_review, waiting_agent)
+                await closed(r["id"])
+                for r in (waiting_parcel, waiting_review, waiting_agent, two_shirts)
             ]
+            history = (
+                await http.get(f"/v1/returns/{two_shirts['id']}/history", headers=auth["ops"])
+            ).json()
         async with session_factory(engine)() as session:
             paid = dict(
                 (
@@ -230,10 +249,16 @@ async def test_returns_in_flight_under_the_previous_release_finish_under_this_co
                 ).all()
             )
         await engine.dispose()
-    assert [body["refunded_amount"] for body in finals] == [2725, 107100, 2725]
+    assert [body["refunded_amount"] for body in finals] == [2725, 107100, 2725, 2725]
+    assert finals[3]["items"][0]["quantity_released"] == 1
+    assert any(
+        "1 missing unit released: lost by the carrier" in event["summary"]
+        for event in history["events"]
+    ), "\n".join(event["summary"] for event in history["events"])
     assert all(body["errors"] == [] for body in finals)
     assert paid == {
         waiting_parcel["id"]: 2725,
         waiting_review["id"]: 107100,
         waiting_agent["id"]: 2725,
+        two_shirts["id"]: 2725,
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,3 +196,15 @@ async def finished(handle: WorkflowHandle[Any, Any]) -> ReturnState:
             return await handle.query(STATE_QUERY, result_type=ReturnState)
         await asyncio.sleep(0.025)
     raise AssertionError(f"{handle.id} did not finish")
+
+
+async def until_state(
+    handle: WorkflowHandle[Any, Any], ok: Callable[[ReturnState], bool], what: str
+) -> ReturnState:
+    """The workflow's state once `ok` holds (polled: the workflow moves on by itself)."""
+    for _ in range(400):
+        state = await handle.query(STATE_QUERY, result_type=ReturnState)
+        if ok(state):
+            return state
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"{handle.id} never {what}: {state.status}, {state.refunded_amount} paid")

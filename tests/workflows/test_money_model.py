@@ -70,6 +70,7 @@ from returns_service.domain.messages import (
     ReceiveItems,
     RefundReturn,
     RejectReturn,
+    ReleaseMissing,
     ReportReplacement,
     ReturnUpdate,
     ShipReturn,
@@ -140,6 +141,7 @@ policies = st.builds(
     return_methods=st.just([ReturnMethod.LABEL, ReturnMethod.KEEP_ITEM]),
     keep_item_below_amount=st.sampled_from([None, 3000]),
     rules=st.sampled_from([[], [PRICEY_FEES]]),
+    missing_after_days=st.sampled_from([2, 14]),
 )
 
 
@@ -541,6 +543,22 @@ class ReturnsMachine(RuleBasedStateMachine):
         # Most parcels arrive as sent; the others short, or in any condition. The warehouse
         # reads the return's items now, or as they were when it was requested (items added
         # since are then not in the receipt).
+        seen = self.seen.get(return_id)
+        if seen is not None and seen.missing() and data.draw(st.booleans()):
+            # Units a partial receipt left missing arrive, graded as the first ones were.
+            late = [
+                ReceivedItem(
+                    item_id=item.id,
+                    quantity=data.draw(st.integers(1, seen.missing()[item.id])),
+                    condition=item.condition or Condition.GOOD,
+                )
+                for item in seen.items
+                if item.id in seen.missing()
+            ]
+            receipt = ReceiveItems(actor=WAREHOUSE, location="WH1", items=late)
+            self.m.run(self.act(self.returns[return_id], ReturnUpdate.RECEIVE, receipt))
+            self.settle(return_id)
+            return
         as_sent = data.draw(st.booleans())
         listed = self.m.run(self.state(return_id)).items if now else self.starts[return_id].items
         items = [
@@ -589,6 +607,12 @@ class ReturnsMachine(RuleBasedStateMachine):
             self.named.add(return_id)
         self.m.run(self.act(self.returns[return_id], ReturnUpdate.REFUND, request))
         self.settle(return_id)
+
+    @rule(data=st.data())
+    def not_coming(self, data: st.DataObject) -> None:
+        """An agent: the units a partial receipt left missing are not coming."""
+        release = ReleaseMissing(actor=AGENT, reason="the customer kept them")
+        self.decide(data, ReturnUpdate.RELEASE_MISSING, release)
 
     @rule(data=st.data(), who=st.sampled_from(["customer", "agent"]))
     def add_items(self, data: st.DataObject, who: str) -> None:
@@ -762,7 +786,9 @@ class ReturnsMachine(RuleBasedStateMachine):
             )
         assert state.refunded_amount == paid, (state.refunded_amount, paid)
         for item in state.items:
-            restocked = moved.get(f"restock:{return_id}:{item.id}", 0)
+            # A late receipt restocks what it adds under a key of its own (the line's total).
+            mine = f"restock:{return_id}:{item.id}"
+            restocked = sum(q for k, q in moved.items() if k == mine or k.startswith(mine + ":"))
             assert restocked <= item.quantity_received
             if restocked:
                 assert item.condition in (Condition.NEW, Condition.GOOD)
@@ -793,13 +819,25 @@ class ReturnsMachine(RuleBasedStateMachine):
                 line.item_id for line in state.replacement_items
             )
         # Every unit claimed ends received or released (returnable again), never held by a
-        # return that will not bring it.
+        # return that will not bring it; after a partial receipt the units still awaited are
+        # held until they come, the policy's days are over or an agent says they are not coming.
+        missing = state.missing()
+        if state.status in TERMINAL:
+            assert not missing and state.missing_until is None, (return_id, missing)
+        if missing:
+            assert state.missing_until is not None
+            assert state.missing_until <= state.timestamps.received_at + timedelta(
+                days=self.starts[return_id].policy.missing_after_days
+            )
         if state.timestamps.received_at is not None and state.status not in RELEASED:
             for item in state.items:
-                assert item.quantity_received + item.quantity_released == item.quantity, item
+                awaited = missing.get(item.id, 0)
+                assert item.quantity_received + item.quantity_released + awaited == item.quantity, (
+                    item
+                )
                 row = lines[item.id]
                 held = row.quantity if row.holds else 0
-                assert held == item.quantity_received, (item.id, held, item.quantity_received)
+                assert held == item.quantity_received + awaited, (item.id, held, awaited)
 
     async def check_store(self) -> None:
         ids = sorted(self.orders)
@@ -1095,6 +1133,11 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         machine.receive(Drawn(1, ret, False, 1, Condition.GOOD))
         machine.report_replacement(Drawn(1, ret), "fulfilled")
         machine.money_and_stock_add_up()
+        # It waits for the other shirt until the policy's days are over, then closes.
+        assert machine.seen[ret].status.value == "received" and machine.seen[ret].missing()
+        machine.days_pass(40)
+        machine.money_and_stock_add_up()
+        assert machine.seen[ret].status.value == "closed" and not machine.seen[ret].missing()
         machine.teardown()
 
     def prices_raised() -> None:
@@ -1115,6 +1158,25 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         [ret] = list(machine.returns)
         machine.receive(Drawn(1, ret, False, 1, Condition.GOOD, 0, Condition.GOOD))
         machine.money_and_stock_add_up()
+        assert machine.seen[ret].refunded_amount == 1950
+        # The cap comes after all, within the policy's days: it is restocked and paid.
+        machine.receive(Drawn(1, ret, True, 1))
+        machine.money_and_stock_add_up()
+        assert machine.seen[ret].refunded_amount == 1950 + 900
+        machine.teardown()
+
+    def rejected_while_waiting() -> None:
+        """Found by the suite run: one of two shirts arrives, the agent (no refund by policy)
+        rejects the return: the shirt still missing is the order's again, not left claimed."""
+        machine, order_id = shop(shirt, auto_refund=False, missing_after_days=2)
+        machine.create_return(Drawn(order_id, True, 2, 1, 1), Resolution.REFUND, False)
+        [ret] = list(machine.returns)
+        machine.receive(Drawn(1, ret, False, 1, Condition.GOOD))
+        assert machine.seen[ret].missing()
+        machine.reject(Drawn(1, ret))
+        machine.money_and_stock_add_up()
+        rejected = machine.seen[ret]
+        assert rejected.status.value == "rejected" and rejected.items[0].quantity_released == 1
         machine.teardown()
 
     def sequences() -> None:
@@ -1125,6 +1187,7 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         exchange_of_part()
         prices_raised()
         one_item_missing()
+        rejected_while_waiting()
 
     try:
         await asyncio.to_thread(sequences)

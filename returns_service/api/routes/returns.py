@@ -48,6 +48,7 @@ from returns_service.api.schemas import (
     CancelIn,
     CloseIn,
     History,
+    NotComingIn,
     NoteIn,
     PhotoOut,
     ReceiveIn,
@@ -76,6 +77,7 @@ from returns_service.domain.messages import (
     RefundReturn,
     ReissueLabel,
     RejectReturn,
+    ReleaseMissing,
     ReportReplacement,
     ShipReturn,
     StartReturn,
@@ -919,6 +921,16 @@ ACTIONS: dict[str, Action[Any, Any]] = {
             from_note=lambda note: CloseIn(note=note),
         ),
         Action(
+            "not-coming",
+            ReturnWorkflow.not_coming,
+            ReleaseMissing,
+            NotComingIn,
+            ("agent",),
+            "The units a partial receipt left missing (`quantity_missing`) are not coming:"
+            " released to their orders (returnable again) before `missing_until`, with the"
+            " reason in the timeline; the customer is told.",
+        ),
+        Action(
             "note",
             ReturnWorkflow.note,
             AddNote,
@@ -1001,9 +1013,11 @@ def _action_route(action: Action[Any, Any]) -> Callable[..., Awaitable[Response]
         )
     ]
     route.__signature__ = inspect.Signature(parameters, return_annotation=Response)  # type: ignore[attr-defined]
-    route.__name__ = {"replacement": "report_replacement", "label": "reissue_label"}.get(
-        action.name, f"{action.name}_return"
-    )
+    route.__name__ = {
+        "replacement": "report_replacement",
+        "label": "reissue_label",
+        "not-coming": "release_missing",
+    }.get(action.name, f"{action.name}_return")
     route.__doc__ = action.description
     return route
 
