@@ -196,9 +196,24 @@ def test_a_german_shopper_sees_the_portal_in_german_and_on_a_phone(stack: Shop, 
     label = next(m for subject, m in mails.items() if "Etikett" in subject)
     text = label.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "Drucken Sie es aus" in text and "Nordwind Outfitters" in text, text
+    # One of the two shirts arrives: the page says so, and how long the other is waited for.
+    return_id = page.url.rsplit("/", 1)[1]
+    [shirt_item] = stack.read(return_id)["items"]
+    stack.call("integration", "POST", f"/v1/returns/{return_id}/ship", {})
+    one = {"item_id": shirt_item["id"], "quantity": 1, "condition": "good"}
+    stack.call(
+        "warehouse", "POST", f"/v1/returns/{return_id}/receive", {"location": "WH1", "items": [one]}
+    )
+    waiting = re.compile(r"^1 von 2 Artikeln erhalten\. Auf die übrigen warten wir bis \d")
+    expect(page.get_by_text(waiting)).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("1 von 2 erhalten")).to_be_visible()
+    accessible(page)
+    shoot(page, "portal-partly-received-phone-de")
     # The switcher changes the language and keeps it.
     page.get_by_role("link", name="English").click()
-    expect(page.get_by_role("heading", name="Label ready")).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(r"^1 of 2 items received\. We wait for the others"))
+    ).to_be_visible()
     page.goto(stack.base + "/portal/returns")
     expect(page.get_by_role("heading", level=1)).to_have_text("Your returns")
 
