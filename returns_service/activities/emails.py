@@ -19,6 +19,14 @@ from returns_service.domain.status import ITEMS_RELEASED_EVENT, Status
 from returns_service.i18n import DEFAULT, day, languages, money, translations
 
 
+def released_reason(state: ReturnState) -> str:
+    """Why an agent released the missing units (empty when the wait ran out by itself)."""
+    entry = state.timeline[-1] if state.timeline else None
+    if entry is None or entry.actor.kind == "system" or not entry.note:
+        return ""
+    return entry.note.partition(": ")[2]
+
+
 def N_(message: str) -> str:  # noqa: N802 - gettext's name for "translated where used"
     return message
 
@@ -111,6 +119,9 @@ def status_email(
         "refunded": money(state.refunded_amount, state.currency, language),
         # The reason the customer reads; a decision's note is the shop's own, never sent.
         "reason": (state.decision.reason or "") if state.decision else "",
+        # Released by an agent ("not coming"): their reason, the text after "N missing units
+        # released: " in the timeline; released when the days were over: none.
+        "released_by_person": released_reason(state) if released else "",
         "items": [
             {"quantity": item.quantity_released, "name": item.name}
             for item in state.items

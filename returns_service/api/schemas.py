@@ -34,6 +34,7 @@ from returns_service.domain.types import (
     Reference,
     Text,
     TrackingNumber,
+    blank,
 )
 from returns_service.domain.types import Name as LineText
 from returns_service.domain.views import ReturnOut
@@ -142,7 +143,7 @@ class ReturnItemIn(Request):
 
     @model_validator(mode="after")
     def _comment_for_other(self) -> ReturnItemIn:
-        if self.reason is Reason.OTHER and not (self.comment or "").strip():
+        if self.reason is Reason.OTHER and blank(self.comment):
             raise ValueError("a comment is required when the reason is other")
         return self
 

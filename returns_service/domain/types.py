@@ -10,6 +10,7 @@ Python's dates can hold, with room for the date arithmetic the policy does.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -40,6 +41,12 @@ def _storable(value: str) -> str:
     if _SURROGATE.search(value):
         raise ValueError("must be valid Unicode (it holds a lone surrogate)")
     return value
+
+
+def blank(text: str | None) -> bool:
+    """Nothing a person could read: empty, spaces, or only invisible format characters (a
+    zero-width space) — not a reason, a note or a comment."""
+    return not any(not char.isspace() and unicodedata.category(char) != "Cf" for char in text or "")
 
 
 def _single_line(value: str) -> str:

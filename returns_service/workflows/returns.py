@@ -88,6 +88,7 @@ with workflow.unsafe.imports_passed_through():
         status_event,
     )
     from returns_service.domain.steps import ReturnSteps
+    from returns_service.domain.types import blank
 
 # Quick store writes run as local activities: no round trip through the server.
 STORE_TIMEOUT = timedelta(seconds=30)
@@ -610,6 +611,11 @@ class ReturnWorkflow:
             await workflow.wait_condition(lambda: replacement.settled or self.finished)
             if self.finished:
                 return
+        if self.late:
+            # Units that came late while the replacement was open: the replacement was made
+            # for what had come, these are restocked and paid back with the rest.
+            self.late = 0
+            await self.restock()
         async with self.lock:
             await self.entitle()
         fulfilled = self.state.replacement is not None and self.state.replacement.status == (
@@ -892,7 +898,7 @@ class ReturnWorkflow:
         if request.amount is None or request.actor.kind in ("policy", "system"):
             return
         due = self.policy_pays(maxima)
-        if request.amount > due and not (request.note or "").strip():
+        if request.amount > due and blank(request.note):
             raise ApplicationError(
                 f"note: {request.amount} is more than the {due} the policy pays back; say why",
                 {"field": "note", "due": due},
@@ -1172,7 +1178,10 @@ class ReturnWorkflow:
             for item in self.state.items:
                 entry = entries.get(item.id)
                 item.quantity_received = entry.quantity if entry else 0
-                item.condition = entry.condition if entry else None
+                # A line listed with no units (the warehouse saw it was not there) grades
+                # nothing: its units, if they come later, are graded as they arrive.
+                graded = entry is not None and (entry.quantity > 0 or not waits)
+                item.condition = entry.condition if graded else None  # type: ignore[union-attr]
                 if not waits:
                     # Returns received before the wait gave what did not come back at once.
                     item.quantity_released = item.quantity - item.quantity_received
@@ -1297,7 +1306,7 @@ class ReturnWorkflow:
     @not_coming.validator
     def validate_not_coming(self, request: ReleaseMissing) -> None:
         self.require(Action.RELEASE_MISSING)
-        if not request.reason.strip():
+        if blank(request.reason):
             raise ApplicationError(
                 "reason: say why they are not coming",
                 {"field": "reason"},
@@ -1407,7 +1416,7 @@ class ReturnWorkflow:
 
     @note.validator
     def validate_note(self, request: AddNote) -> None:
-        if not request.text.strip():
+        if blank(request.text):
             raise ApplicationError(
                 "text: write the note", {"field": "text"}, type="InvalidInput", non_retryable=True
             )

@@ -396,9 +396,48 @@ async def test_a_receipt_built_on_an_older_item_list_is_409_naming_the_items(api
     assert stale.status_code == 409, stale.text
     assert stale.json()["items"] == ["ri_2"], stale.text
     assert (await read(api, return_id))["status"] == "label_sent"
-    # Listed, with 0 for what did not arrive, it is taken.
+    # Listed, with 0 for what did not arrive, it is taken; a line with no units grades nothing.
     await receive(api, return_id, ("ri_1", 1, "good"), ("ri_2", 0, "good"))
-    assert (await api.wait_for(return_id, "refunded"))["items"][1]["quantity_missing"] == 1
+    waiting = await api.wait_for(return_id, "refunded")
+    assert waiting["items"][1]["quantity_missing"] == 1
+    assert waiting["items"][1]["condition"] is None, waiting
+    # The scarf comes damaged: graded as it arrives, not paid by the policy, not restocked;
+    # an agent decides (found by the attack: it was paid and restocked as "good").
+    await receive(api, return_id, ("ri_2", 1, "damaged"))
+    await asyncio.sleep(1)
+    settled = await read(api, return_id)
+    assert settled["items"][1]["condition"] == "damaged", settled
+    assert settled["refunded_amount"] == 600 and settled["status"] == "refunded", settled
+    assert [i["quantity_restocked"] for i in settled["items"]] == [1, 0]
+    assert {"refund", "close"} <= set(settled["available_actions"])
+
+
+async def test_units_that_come_late_to_an_exchange_are_restocked_and_paid_back(api):
+    """Found by the attack: an exchange of 2 shirts, 1 in the parcel, the other arriving while
+    the replacement (for the first) was open, was never restocked."""
+    order_id = await api.put_order(lines=SHIRT_AND_CAP)
+    items = [{"order_id": order_id, "line_id": "l1", "quantity": 2, "reason": "wrong_size"}]
+    answer = await api.http.post(
+        "/v1/returns",
+        json={
+            "items": items,
+            "resolution": "exchange",
+            "replacement_items": [{**SHIRT_L, "quantity": 2}],
+        },
+        headers=api.auth("integration"),
+    )
+    assert answer.status_code == 201, answer.text
+    return_id = answer.json()["id"]
+    await receive(api, return_id, ("ri_1", 1, "good"))
+    waiting = await api.wait_for(return_id, "received")
+    assert [r["quantity"] for r in waiting["replacement"]["items"]] == [1], waiting
+    await receive(api, return_id, ("ri_1", 1, "good"))
+    fulfilled = await api.act(return_id, "replacement", "integration", {"status": "fulfilled"})
+    assert fulfilled.status_code == 200, fulfilled.text
+    closed = await api.wait_for(return_id, "closed")
+    # One shirt replaced, the late one paid back (it was not replaced), both restocked.
+    assert closed["items"][0]["quantity_restocked"] == 2, closed
+    assert closed["refunded_amount"] == 1950, closed
 
 
 async def test_returns_that_lose_the_race_for_units_answer_409_and_leave_nothing(api):

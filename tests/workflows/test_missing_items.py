@@ -142,3 +142,24 @@ async def test_an_agent_says_the_rest_is_not_coming(harness, env):
     final = await finished(handle)
     assert final.status == "closed" and final.refunded_amount == 2725
     assert await held(harness, order) == 1
+    # The customer reads the agent's reason, not "we did not receive them in time".
+    async with harness.sessions() as session:
+        body = await session.scalar(
+            select(OutboxEmailRow.body).where(
+                OutboxEmailRow.idempotency_key == f"email:{final.id}:items_released"
+            )
+        )
+    assert body is not None and "the customer kept the second shirt" in body, body
+    assert "in time" not in body
+
+
+async def test_a_reason_of_invisible_characters_is_no_reason(harness, env):
+    order, handle = await shipped_with_two(harness, days=30)
+    await update(handle, ReturnUpdate.RECEIVE, receipt(1))
+    await until_paid(handle, 2725)
+    for invisible in ("\u200b", " \u200b\u2060 ", "\ufeff"):
+        with pytest.raises(WorkflowUpdateFailedError):
+            await update(
+                handle, ReturnUpdate.RELEASE_MISSING, ReleaseMissing(actor=AGENT, reason=invisible)
+            )
+    assert (await state_of(handle)).missing() == {"ri_1": 1}

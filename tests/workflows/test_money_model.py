@@ -545,12 +545,13 @@ class ReturnsMachine(RuleBasedStateMachine):
         # since are then not in the receipt).
         seen = self.seen.get(return_id)
         if seen is not None and seen.missing() and data.draw(st.booleans()):
-            # Units a partial receipt left missing arrive, graded as the first ones were.
+            # Units a partial receipt left missing arrive, graded as the first ones were (as
+            # they come, for a line none of whose units had come).
             late = [
                 ReceivedItem(
                     item_id=item.id,
                     quantity=data.draw(st.integers(1, seen.missing()[item.id])),
-                    condition=item.condition or Condition.GOOD,
+                    condition=item.condition or data.draw(st.sampled_from(list(Condition))),
                 )
                 for item in seen.items
                 if item.id in seen.missing()
@@ -831,6 +832,8 @@ class ReturnsMachine(RuleBasedStateMachine):
             )
         if state.timestamps.received_at is not None and state.status not in RELEASED:
             for item in state.items:
+                # A grade is what the warehouse saw of units that came: none came, none.
+                assert (item.condition is None) == (item.quantity_received == 0), item
                 awaited = missing.get(item.id, 0)
                 assert item.quantity_received + item.quantity_released + awaited == item.quantity, (
                     item
@@ -1160,7 +1163,7 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         machine.money_and_stock_add_up()
         assert machine.seen[ret].refunded_amount == 1950
         # The cap comes after all, within the policy's days: it is restocked and paid.
-        machine.receive(Drawn(1, ret, True, 1))
+        machine.receive(Drawn(1, ret, True, 1, Condition.GOOD))
         machine.money_and_stock_add_up()
         assert machine.seen[ret].refunded_amount == 1950 + 900
         machine.teardown()
