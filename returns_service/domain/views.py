@@ -23,9 +23,12 @@ from returns_service.domain.models import (
     RuleResult,
     Timestamps,
 )
+from returns_service.domain.status import Action
 
 # The eligibility rule that says why a customer is on the block list (agents only).
 BLOCKED_CUSTOMER = "blocked_customer"
+# What a customer may do to their return themselves (the API's actions open to them).
+CUSTOMER_ACTIONS = frozenset({Action.CANCEL, Action.SHIP, Action.REISSUE_LABEL})
 
 
 class LabelOut(BaseModel):
@@ -172,7 +175,13 @@ class ReturnOut(BaseModel):
             if label
             else None
         )
-        data["available_actions"] = state.actions()
+        actions = state.actions()
+        # A customer is offered only what they may do themselves; the rest is the shop's.
+        data["available_actions"] = (
+            [action for action in actions if action in CUSTOMER_ACTIONS]
+            if for_customer
+            else actions
+        )
         missing = state.missing()
         for item in data["items"]:
             item["quantity_missing"] = missing.get(item["id"], 0)

@@ -327,6 +327,9 @@ async def test_a_parcel_missing_an_item_pays_what_came_and_waits_for_the_rest(ap
     assert paid["refunded_amount"] == 600
     assert [i["quantity_missing"] for i in paid["items"]] == [0, 1]
     assert {"receive", "release_missing"} <= set(paid["available_actions"]), paid
+    # Its customer is offered none of the warehouse's or the agents' actions.
+    mine = await api.http.get(f"/v1/returns/{return_id}", headers=await as_customer(api, order_id))
+    assert mine.status_code == 200 and mine.json()["available_actions"] == [], mine.text
     assert "1 of 2 units arrived; the others are waited for until" in await read_timeline(
         api, return_id
     )
