@@ -329,6 +329,20 @@ async def main() -> None:
             await env.sleep(timedelta(days=14, seconds=1))  # the scarf is released
             await keep(by_item, "exchange_by_item")
 
+            # An exchange of two shirts, one in the parcel: its replacement is made for it; the
+            # other comes while the replacement is open and is restocked and paid back.
+            two_for_two = await start(
+                "exchange_late", None, Policy(), quantity=2, resolution=Resolution.EXCHANGE,
+                replacement_items=[{"sku": "SKU-001-L", "quantity": 2, "item_id": "ri_1"}],
+            )  # fmt: skip
+            await two_for_two.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            await two_for_two.execute_update(u.RECEIVE, receive("good"))
+            while (await two_for_two.query("state", result_type=ReturnState)).replacement is None:
+                await asyncio.sleep(0.05)
+            await two_for_two.execute_update(u.RECEIVE, receive("good"))
+            await two_for_two.execute_update(u.REPLACEMENT, report)
+            await keep(two_for_two, "exchange_late")
+
             # Two caps sent back, one arrives: paid for it, the other waited for. One return's
             # second cap arrives late and is paid; another's never does and is released when
             # the policy's days are over; an agent marks a third's "not coming".
