@@ -636,3 +636,61 @@ def test_the_whole_journey_names_the_agent_and_the_warehouse_member_who_took_eac
         board.get_by_role("link", name="Download the refunds as CSV").click()
     rows = open(download.value.path(), encoding="utf-8").read().splitlines()
     assert any(row.startswith(f"{number},15000,EUR,") for row in rows), rows
+
+
+def test_a_parcel_that_came_in_part_waits_and_an_agent_says_the_rest_is_not_coming(
+    stack: Shop, browser: Browser
+):
+    keeper = staff(stack, "warehouse", "Ole Lager")
+    agent = staff(stack, "agent", "Maria Weber")
+    tag = uuid.uuid4().hex[:8]
+    email, order_id = f"part.{tag}@example.com", f"o_part_{tag}"
+    stack.put_order(order_id, f"P-{tag}", email, [SHIRT_AND_BOOTS[0]])
+    item = {"order_id": order_id, "line_id": "l1", "quantity": 2, "reason": "wrong_size"}
+    created = stack.call("integration", "POST", "/v1/returns", {"items": [item]}).json()
+    stack.call("integration", "POST", f"/v1/returns/{created['id']}/ship", {})
+    # The parcel holds one of the two shirts.
+    page = new_page(browser, phone=True)
+    sign_in(page, stack.base, keeper)
+    page.get_by_role("link", name="Receiving").click()
+    page.get_by_label("Return number or tracking number").fill(created["number"])
+    page.keyboard.press("Enter")
+    shirt = page.get_by_role("group", name=re.compile("^Linen shirt"))
+    shirt.get_by_label("Quantity received").fill("1")
+    page.get_by_label("Location").fill("BIN-2")
+    page.get_by_role("button", name="Confirm receipt").click()
+    expect(page.get_by_role("region", name="What to do with each item")).to_contain_text(
+        "Linen shirt × 1: restock at BIN-2"
+    )
+    # Scanned again, the return asks only for what is still missing.
+    page.goto(stack.base + f"/console/receive?code={created['number']}")
+    expect(
+        page.get_by_text("A partial receipt: enter the units that arrived since.")
+    ).to_be_visible()
+    expect(page.get_by_text("Still missing: 1")).to_be_visible()
+    expect(shirt.get_by_label("Quantity received")).to_have_value("1")
+    accessible(page)
+    shoot(page, "console-receive-missing-phone")
+    page.context.close()
+
+    # The agent sees the wait on the return, and says the other shirt is not coming.
+    page = new_page(browser)
+    sign_in(page, stack.base, agent)
+    page.goto(stack.base + f"/console/returns/{created['id']}")
+    expect(
+        page.get_by_text(re.compile(r"^1 of 2 items received; the others are waited for until "))
+    ).to_be_visible()
+    page.get_by_role("button", name="Missing items not coming").click()
+    reason = page.get_by_label("Why they are not coming")
+    expect(reason).to_be_focused()  # required, and empty: the browser asks for it first
+    reason.fill("The customer kept the second shirt")
+    accessible(page)
+    shoot(page, "console-missing-desktop")
+    page.get_by_role("button", name="Missing items not coming").click()
+    expect(page.get_by_text("released 1")).to_be_visible()
+    expect(
+        page.get_by_text("1 missing unit released: The customer kept the second shirt")
+    ).to_be_visible()
+    expect(page.get_by_role("button", name="Missing items not coming")).to_have_count(0)
+    seen = stack.read(created["id"])
+    assert seen["items"][0]["quantity_released"] == 1 and seen["missing_until"] is None
