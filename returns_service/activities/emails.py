@@ -122,6 +122,8 @@ def status_email(
         # Released by an agent ("not coming"): their reason, the text after "N missing units
         # released: " in the timeline; released when the days were over: none.
         "released_by_person": released_reason(state) if released else "",
+        # Closed with units that never came: they may be returned again.
+        "some_released": any(item.quantity_released for item in state.items),
         "items": [
             {"quantity": item.quantity_released, "name": item.name}
             for item in state.items

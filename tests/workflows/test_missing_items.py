@@ -11,6 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from returns_service.domain.messages import (
+    CloseReturn,
     ReceiveItems,
     ReleaseMissing,
     ReturnUpdate,
@@ -163,3 +164,22 @@ async def test_a_reason_of_invisible_characters_is_no_reason(harness, env):
                 handle, ReturnUpdate.RELEASE_MISSING, ReleaseMissing(actor=AGENT, reason=invisible)
             )
     assert (await state_of(handle)).missing() == {"ri_1": 1}
+
+
+async def test_an_agent_closing_a_return_that_waits_releases_the_rest_and_the_customer_reads_it(
+    harness, env
+):
+    order, handle = await shipped_with_two(harness, days=30)
+    await update(handle, ReturnUpdate.RECEIVE, receipt(1))
+    await until_paid(handle, 2725)
+    closed = await update(handle, ReturnUpdate.CLOSE, CloseReturn(actor=AGENT))
+    assert closed.status == "closed" and closed.items[0].quantity_released == 1
+    assert closed.timeline[-1].note == "1 missing unit released"
+    assert await held(harness, order) == 1
+    async with harness.sessions() as session:
+        body = await session.scalar(
+            select(OutboxEmailRow.body).where(
+                OutboxEmailRow.idempotency_key == f"email:{closed.id}:closed"
+            )
+        )
+    assert body is not None and "you can return them again from your order" in body, body
