@@ -16,6 +16,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -64,7 +65,11 @@ def main() -> int:
                     flush=True,
                 )
                 if run.returncode:
-                    print(run.stdout[-6000:], flush=True)
+                    # The whole output is kept; the tail printed leaves out the SDK's warnings.
+                    kept = Path(tempfile.gettempdir()) / f"money-model-seed-{seed}.log"
+                    kept.write_text(run.stdout + run.stderr)
+                    lines = [line for line in run.stdout.splitlines() if " WARN " not in line]
+                    print("\n".join(lines)[-6000:], f"\n(whole output: {kept})", flush=True)
 
     threads = [threading.Thread(target=work) for _ in range(args.processes)]
     for thread in threads:
