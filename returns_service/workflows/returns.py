@@ -213,7 +213,9 @@ class ReturnWorkflow:
                     await self.exchange()
                 elif self.refunds_by_itself():
                     await self.refund_by_policy()
-            if self.state.missing_until is not None:
+            if self.state.missing_until is not None or self.late:
+                # Units that came after the first part while it was being paid for are taken
+                # in first, even when nothing is missing any more.
                 await self.until_missing_settled()
             await self.until_paid_then_close()
         await workflow.wait_condition(workflow.all_handlers_finished)

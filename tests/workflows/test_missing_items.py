@@ -183,3 +183,17 @@ async def test_an_agent_closing_a_return_that_waits_releases_the_rest_and_the_cu
             )
         )
     assert body is not None and "you can return them again from your order" in body, body
+
+
+async def test_a_unit_that_comes_while_the_first_is_still_being_paid_is_restocked_and_paid(
+    harness, env
+):
+    """The rest of the parcel scanned at once after the first part, while the run restocks
+    and pays for the first: both are restocked and paid, once."""
+    order, handle = await shipped_with_two(harness, days=30)
+    await update(handle, ReturnUpdate.RECEIVE, receipt(1))
+    await update(handle, ReturnUpdate.RECEIVE, receipt(1))
+    final = await finished(handle)
+    assert final.status == "closed" and final.refunded_amount == 2 * 2725, final.timeline
+    assert final.items[0].quantity_restocked == 2, final.items
+    assert await held(harness, order) == 2
