@@ -64,6 +64,13 @@ async def emails(harness, return_id: str) -> list[str]:
         return sorted(keys)
 
 
+async def email_body(harness, key: str) -> str | None:
+    async with harness.sessions() as session:
+        return await session.scalar(
+            select(OutboxEmailRow.body).where(OutboxEmailRow.idempotency_key == key)
+        )
+
+
 async def held(harness, order) -> int:
     async with harness.sessions() as session:
         return (await held_quantities(session, [order.id])).get((order.id, "l1"), 0)
@@ -144,12 +151,7 @@ async def test_an_agent_says_the_rest_is_not_coming(harness, env):
     assert final.status == "closed" and final.refunded_amount == 2725
     assert await held(harness, order) == 1
     # The customer reads the agent's reason, not "we did not receive them in time".
-    async with harness.sessions() as session:
-        body = await session.scalar(
-            select(OutboxEmailRow.body).where(
-                OutboxEmailRow.idempotency_key == f"email:{final.id}:items_released"
-            )
-        )
+    body = await email_body(harness, f"email:{final.id}:items_released")
     assert body is not None and "the customer kept the second shirt" in body, body
     assert "in time" not in body
 
@@ -176,12 +178,7 @@ async def test_an_agent_closing_a_return_that_waits_releases_the_rest_and_the_cu
     assert closed.status == "closed" and closed.items[0].quantity_released == 1
     assert closed.timeline[-1].note == "1 missing unit released"
     assert await held(harness, order) == 1
-    async with harness.sessions() as session:
-        body = await session.scalar(
-            select(OutboxEmailRow.body).where(
-                OutboxEmailRow.idempotency_key == f"email:{closed.id}:closed"
-            )
-        )
+    body = await email_body(harness, f"email:{closed.id}:closed")
     assert body is not None and "you can return them again from your order" in body, body
 
 
