@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     stripe_api_base: str = Field(
         default="https://api.stripe.com", description="Stripe's API base URL."
     )
+    stripe_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The signing secret (whsec_...) of the Stripe webhook endpoint"
+        " POST /v1/payment-events/stripe; unset: the endpoint is refused.",
+    )
 
     return_address: Address | None = Field(
         default=None,

@@ -37,6 +37,7 @@ from returns_service.domain.messages import (
     WEBHOOK_WAKE,
     CarrierEvent,
     EndpointQueue,
+    PaymentEvent,
     StartReturn,
     webhook_workflow_id,
     workflow_id,
@@ -211,9 +212,16 @@ class Gateway:
 
     async def tell_carrier_event(self, return_id: str, event: CarrierEvent) -> bool:
         """Signal the carrier's event; False if the return has finished meanwhile."""
+        return await self._tell(self.handle(return_id).signal(ReturnWorkflow.carrier_event, event))
+
+    async def tell_payment_event(self, return_id: str, event: PaymentEvent) -> bool:
+        """Signal the payment processor's event; False if the return has finished."""
+        return await self._tell(self.handle(return_id).signal(ReturnWorkflow.payment_event, event))
+
+    async def _tell(self, signal: Awaitable[None]) -> bool:
         try:
             async with asyncio.timeout(self.call_seconds):
-                await self.handle(return_id).signal(ReturnWorkflow.carrier_event, event)
+                await signal
         except TimeoutError:
             raise Unreachable("the return's workflow could not be told in time") from None
         except RPCError as error:

@@ -50,7 +50,7 @@ class LedgerPayments:
     async def refund(self, request: IssueRefund) -> RefundResult:
         if self.processor is not None:
             # Earlier parts whose answer was lost first: the guard below must know what they did.
-            await self._settle(request.return_id, self.processor)
+            await self._ask_unanswered(request.return_id, self.processor)
         async with self.sessions.begin() as session:
             refusal = None
             if not await self._rows(session, request.return_id, request.sequence):
@@ -58,7 +58,7 @@ class LedgerPayments:
                 if refusal is None:
                     await self._check_total(session, request)
         if self.processor is not None:
-            await self._settle(request.return_id, self.processor)
+            await self._ask_unanswered(request.return_id, self.processor)
             await self._follow_pending(request.return_id, self.processor)
         async with self.sessions.begin() as session:
             rows = await self._rows(session, request.return_id)
@@ -71,6 +71,17 @@ class LedgerPayments:
             refunds=[_refund(row) for row in rows],
             failures=[refusal] if refusal else failures,
         )
+
+    async def settle(self, return_id: str) -> RefundResult:
+        """The return's refunds as the payment side knows them now: with a processor, those
+        still waiting for its answer are asked about once (a processor's events may have told
+        the ledger already)."""
+        if self.processor is not None:
+            await self._ask_unanswered(return_id, self.processor)
+            await self._follow_pending(return_id, self.processor, wait=0)
+        async with self.sessions.begin() as session:
+            rows = await self._rows(session, return_id)
+        return RefundResult(refunds=[_refund(row) for row in rows])
 
     async def _enter_all(self, session: AsyncSession, request: IssueRefund) -> str | None:
         """Write the refund's parts; or, when it would take the return beyond what it may refund
@@ -135,7 +146,7 @@ class LedgerPayments:
                 non_retryable=True,
             )
 
-    async def _settle(self, return_id: str, processor: RefundProcessor) -> None:
+    async def _ask_unanswered(self, return_id: str, processor: RefundProcessor) -> None:
         """Ask the processor about every entry of the return still waiting for an answer."""
         async with self.sessions.begin() as session:
             waiting = (
@@ -175,10 +186,13 @@ class LedgerPayments:
                     )
                 )
 
-    async def _follow_pending(self, return_id: str, processor: RefundProcessor) -> None:
+    async def _follow_pending(
+        self, return_id: str, processor: RefundProcessor, wait: float | None = None
+    ) -> None:
         """Ask about the return's refunds the processor answered `pending` until they settle or
         `pending_wait` runs out; a later failure frees the capture's money again."""
-        deadline = asyncio.get_running_loop().time() + self.pending_wait
+        wait = self.pending_wait if wait is None else wait
+        deadline = asyncio.get_running_loop().time() + wait
         pause = 0.5
         while True:
             async with self.sessions.begin() as session:
@@ -196,9 +210,10 @@ class LedgerPayments:
                 outcome = await processor.status(row.provider_ref)
                 if outcome.status != "pending":
                     async with self.sessions.begin() as session:
+                        # Unless an event of the processor's said more meanwhile.
                         await session.execute(
                             update(LedgerEntryRow)
-                            .where(LedgerEntryRow.id == row.id)
+                            .where(LedgerEntryRow.id == row.id, LedgerEntryRow.status == "pending")
                             .values(status=outcome.status, failure=outcome.failure)
                         )
             if not waiting or asyncio.get_running_loop().time() + pause > deadline:
@@ -318,4 +333,5 @@ def _refund(row: LedgerEntryRow) -> Refund:
         created_at=row.created_at,
         failure_reason=row.failure,
         issued_to=row.holder_email,
+        reference=row.provider_ref,
     )

@@ -87,6 +87,10 @@ class CarrierUnavailable(Exception):
 class Payments(Protocol):
     async def refund(self, request: IssueRefund) -> RefundResult: ...
 
+    async def settle(self, return_id: str) -> RefundResult:
+        """The return's refunds as the payment side knows them now."""
+        ...
+
 
 class Inventory(Protocol):
     async def restock(self, request: RestockItems) -> dict[str, int]: ...

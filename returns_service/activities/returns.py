@@ -32,6 +32,7 @@ from returns_service.domain.messages import (
     RestockItems,
     RestockResult,
     ReturnActivity,
+    SettleRefunds,
 )
 from returns_service.domain.models import Label
 from returns_service.domain.status import Status, status_event
@@ -151,6 +152,10 @@ class ReturnActivities(ReturnSteps):
     async def issue_refund(self, request: IssueRefund) -> RefundResult:
         return await heartbeating(self.payments.refund(request))
 
+    @activity.defn(name=ReturnActivity.SETTLE_REFUNDS)
+    async def settle_refunds(self, request: SettleRefunds) -> RefundResult:
+        return await heartbeating(self.payments.settle(request.return_id))
+
     @activity.defn(name=ReturnActivity.RECORD_STATUS)
     async def record_status(self, request: RecordStatus) -> None:
         """The status change in the read model and who hears of it, in one transaction."""
@@ -172,6 +177,7 @@ class ReturnActivities(ReturnSteps):
             self.create_label,
             self.restock_items,
             self.issue_refund,
+            self.settle_refunds,
             self.record_status,
             *(self.webhooks.all() if self.webhooks else []),
         ]

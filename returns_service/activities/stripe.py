@@ -1,26 +1,31 @@
-"""Refunds through Stripe's API (`POST /v1/refunds`), over httpx.
+"""Refunds through Stripe, with Stripe's own SDK (`stripe`, its async client over httpx).
 
-Each refund part goes out with the ledger entry's key as its `Idempotency-Key`: Stripe keeps the
+Each refund part goes out with the ledger entry's key as its idempotency key: Stripe keeps the
 first answer for a key, so asking again after a lost answer (a worker that died, a dropped
 connection) returns that answer and never pays twice. A capture id is the Stripe object that was
 paid: a PaymentIntent (`pi_...`) or a Charge (`ch_...`, `py_...`).
+
+The SDK does not retry by itself here (`max_network_retries=0`): the activity's retry policy asks
+again, with the same key, and the ledger decides what a lost answer means. Its base URL is the
+SDK's own setting (`base_addresses={"api": ...}`), so the same code talks to Stripe or to a local
+server that behaves as Stripe documents.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import stripe
 
-from returns_service.activities.http import json_object
 from returns_service.activities.ports import (
     PaymentUnavailable,
     ProcessorOutcome,
     ProcessorRefund,
 )
 
-# Stripe's statuses, as the ledger keeps them: money on its way counts as paid until it fails.
-_STATUS = {
+# Stripe's refund statuses, as the ledger keeps them: money on its way counts as paid until it
+# fails.
+STATUS = {
     "succeeded": "succeeded",
     "pending": "pending",
     "requires_action": "pending",
@@ -31,69 +36,74 @@ _STATUS = {
 
 class StripeRefunds:
     def __init__(
-        self,
-        api_key: str,
-        base_url: str = "https://api.stripe.com",
-        timeout: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        self, api_key: str, base_url: str = "https://api.stripe.com", timeout: float = 30.0
     ) -> None:
-        self.client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            auth=(api_key, ""),
-            timeout=timeout,
-            transport=transport,
+        self.http = stripe.HTTPXClient(timeout=timeout)
+        self.client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": base_url.rstrip("/")},
+            http_client=self.http,
+            max_network_retries=0,
         )
 
     async def refund(self, request: ProcessorRefund) -> ProcessorOutcome:
         target = "payment_intent" if request.capture_id.startswith("pi_") else "charge"
-        form: dict[str, Any] = {
+        params: dict[str, Any] = {
             target: request.capture_id,
-            "amount": str(request.amount),
+            "amount": request.amount,
             "reason": "requested_by_customer",
-            **{f"metadata[{key}]": value for key, value in request.metadata.items()},
+            "metadata": dict(request.metadata),
         }
         try:
-            answer = await self.client.post(
-                "/v1/refunds", data=form, headers={"Idempotency-Key": request.key}
+            refund = await self.client.v1.refunds.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": request.key},
             )
-        except httpx.HTTPError as error:
-            raise PaymentUnavailable(f"Stripe could not be reached: {error!r}") from error
-        return _outcome(answer)
+        except stripe.StripeError as error:
+            return _refusal(error)
+        return outcome(refund)
 
     async def status(self, reference: str) -> ProcessorOutcome:
         """What became of a refund Stripe answered `pending` (it settles later)."""
         try:
-            answer = await self.client.get(f"/v1/refunds/{reference}")
-        except httpx.HTTPError as error:
-            raise PaymentUnavailable(f"Stripe could not be reached: {error!r}") from error
-        if answer.status_code != 200:  # reading it failed; the refund itself is as it was
-            raise PaymentUnavailable(f"Stripe answered {answer.status_code} reading {reference}")
-        return _outcome(answer)
+            refund = await self.client.v1.refunds.retrieve_async(reference)
+        except stripe.StripeError as error:  # reading it failed; the refund is as it was
+            why = f"Stripe answered {_describe(error)} reading {reference}"
+            raise PaymentUnavailable(why) from error
+        return outcome(refund)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.http.close_async()
 
 
-def _outcome(answer: httpx.Response) -> ProcessorOutcome:
-    body = json_object(answer)
-    if answer.status_code == 200:
-        status = _STATUS.get(str(body.get("status")), "pending")
-        return ProcessorOutcome(
-            status=status,  # type: ignore[arg-type]
-            reference=str(body["id"]),
-            failure=body.get("failure_reason") if status == "failed" else None,
-        )
-    found = body.get("error")
-    problem: dict[str, Any] = found if isinstance(found, dict) else {}
-    code = problem.get("code") or problem.get("type") or f"http_{answer.status_code}"
-    message = problem.get("message") or answer.text[:200]
-    # Throttled, the key in use or used otherwise, or Stripe itself failing: the outcome is
-    # not known, so it is never taken as a refusal; ask again later with the same key.
+def outcome(found: Any) -> ProcessorOutcome:
+    """A Stripe refund object (from an answer or an event) as the ledger keeps it."""
+    refund = found.to_dict() if isinstance(found, stripe.StripeObject) else found
+    status = STATUS.get(str(refund.get("status")), "pending")
+    return ProcessorOutcome(
+        status=status,  # type: ignore[arg-type]
+        reference=str(refund["id"]),
+        failure=(refund.get("failure_reason") or "failed") if status == "failed" else None,
+    )
+
+
+def _refusal(error: stripe.StripeError) -> ProcessorOutcome:
+    # Not reached, throttled, the key in use or used otherwise, or Stripe itself failing: the
+    # outcome is not known, so it is never taken as a refusal; ask again later with the same key.
     if (
-        answer.status_code in (409, 429)
-        or answer.status_code >= 500
-        or problem.get("type") == "idempotency_error"
+        isinstance(
+            error,
+            stripe.APIConnectionError | stripe.RateLimitError | stripe.IdempotencyError,
+        )
+        or type(error) is stripe.APIError
     ):
-        raise PaymentUnavailable(f"Stripe answered {answer.status_code} {code}: {message}")
-    # Any other 4xx is a definite refusal: nothing was refunded.
-    return ProcessorOutcome(status="failed", failure=f"{code}: {message}")
+        raise PaymentUnavailable(f"Stripe answered {_describe(error)}") from error
+    # Any other error is a definite refusal (a bad request, a card, a key): nothing was refunded.
+    return ProcessorOutcome(status="failed", failure=_describe(error))
+
+
+def _describe(error: stripe.StripeError) -> str:
+    code = error.code or (error.error.type if error.error else None)
+    if code is None:
+        code = f"http_{error.http_status}" if error.http_status else type(error).__name__
+    return f"{code}: {error.user_message or error._message or ''}"[:300]

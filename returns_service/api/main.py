@@ -21,6 +21,7 @@ from returns_service.api.routes import (
     carrier,
     lists,
     orders,
+    payments,
     policy,
     returns,
     sessions,
@@ -113,6 +114,7 @@ def create_app(
         sessions.router,
         webhooks.router,
         carrier.router,
+        payments.router,
         staff.router,
         lists.router,
     )

@@ -204,6 +204,18 @@ class CarrierEvent(Model):
 CARRIER_EVENT_SIGNAL = "carrier_event"
 
 
+class PaymentEvent(Model):
+    """A payment processor told of one of the return's refunds after it answered (settled, or
+    failed): the ledger has it; the workflow reads its refunds again (a Signal)."""
+
+    id: str
+    reference: str
+    status: str
+
+
+PAYMENT_EVENT_SIGNAL = "payment_event"
+
+
 class ReturnUpdate:
     """Update names, shared by the workflow's handlers and the API."""
 
@@ -237,6 +249,7 @@ class ReturnActivity:
     ENTITLE = "entitle_refund"
     HOLD_ITEMS = "hold_items"
     RELEASE_ITEMS = "release_items"
+    SETTLE_REFUNDS = "settle_refunds"
 
 
 # --- activities ----------------------------------------------------------------------------------
@@ -379,6 +392,10 @@ class RefundResult(Model):
     refunds: list[Refund]
     # Why parts of this refund failed, if they did.
     failures: list[str] = Field(default_factory=list)
+
+
+class SettleRefunds(Model):
+    return_id: str
 
 
 class RecordStatus(Model):

@@ -422,6 +422,8 @@ class Refund(Model):
     failure_reason: str | None = None
     # Whose store credit it is: a gift's recipient (None: the customer's).
     issued_to: str | None = None
+    # The payment processor's id of it (a Stripe refund `re_...`); None for the built-in ledger.
+    reference: str | None = None
 
 
 class ReplacementItem(Model):

@@ -43,6 +43,9 @@ class Event(StrEnum):
     INELIGIBLE = "ineligible"
     LABEL_CREATED = "label_created"
     LABEL_EXPIRED = "label_expired"
+    # A refund the payment processor accepted failed later: a closed return is owed money
+    # again.
+    REFUND_FAILED = "refund_failed"
 
 
 S = Status
@@ -72,6 +75,7 @@ TRANSITIONS: dict[Action | Event, dict[Status, Status]] = {
     Action.REFUND: {S.APPROVED: S.REFUNDED, S.RECEIVED: S.REFUNDED, S.REFUNDED: S.REFUNDED},
     Action.CLOSE: {S.RECEIVED: S.CLOSED, S.REFUNDED: S.CLOSED},
     Action.REISSUE_LABEL: {S.EXPIRED: S.LABEL_SENT},
+    Event.REFUND_FAILED: {S.CLOSED: S.REFUNDED},
     Action.CANCEL: {
         S.REQUESTED: S.CANCELLED,
         S.PENDING_REVIEW: S.CANCELLED,

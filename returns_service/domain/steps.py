@@ -26,6 +26,7 @@ from returns_service.domain.messages import (
     RestockItems,
     RestockResult,
     ReturnActivity,
+    SettleRefunds,
     WebhookActivity,
 )
 from returns_service.domain.models import Label
@@ -55,6 +56,11 @@ class ReturnSteps(Protocol):
     @activity.defn(name=ReturnActivity.REFUND)
     async def issue_refund(self, request: IssueRefund) -> RefundResult:
         """Pay back, once per key, against the orders' captures."""
+        ...
+
+    @activity.defn(name=ReturnActivity.SETTLE_REFUNDS)
+    async def settle_refunds(self, request: SettleRefunds) -> RefundResult:
+        """The return's refunds as the payment side knows them now (pending ones asked about)."""
         ...
 
     @activity.defn(name=ReturnActivity.HOLD_ITEMS)

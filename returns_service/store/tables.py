@@ -155,7 +155,7 @@ class LedgerEntryRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     # The payment processor's id for it (a Stripe refund id), once known.
-    provider_ref: Mapped[str | None] = mapped_column(String(255), default=None)
+    provider_ref: Mapped[str | None] = mapped_column(String(255), default=None, index=True)
     failure: Mapped[str | None] = mapped_column(String(500), default=None)
     # Whose store credit it is: a gift's recipient (None: the order's customer).
     holder_email: Mapped[str | None] = mapped_column(String(320), default=None)
@@ -427,6 +427,21 @@ class CarrierEventRow(Base):
     tracking_number: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime]
+    return_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    received_at: Mapped[datetime]
+
+
+class PaymentEventRow(Base):
+    """Each event a payment processor sent about a refund (Stripe's `refund.failed`, ...), once
+    (its id is the processor's), with the ledger entry it was about, if any."""
+
+    __tablename__ = "payment_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str | None] = mapped_column(String(255), default=None)
+    status: Mapped[str | None] = mapped_column(String(16), default=None)
     return_id: Mapped[str | None] = mapped_column(String(64), default=None)
     received_at: Mapped[datetime]
 

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from returns_service.domain.messages import (
         CARRIER_EVENT_SIGNAL,
         IN_CARRIERS_HANDS,
+        PAYMENT_EVENT_SIGNAL,
         STATE_QUERY,
         WORKFLOW_NAME,
         AddItems,
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         HoldItems,
         IssueRefund,
         OrderAmount,
+        PaymentEvent,
         ReceiveItems,
         RecordStatus,
         RefundReturn,
@@ -50,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         RestockItem,
         RestockItems,
         ReturnUpdate,
+        SettleRefunds,
         ShipReturn,
         StartReturn,
     )
@@ -130,6 +133,14 @@ REFUND_REASONS = "refund-reasons"
 # A partial receipt waits for the units it did not bring (policy's missing_after_days), pays for
 # late ones, then releases what never came (before, it released them at once).
 MISSING_ITEMS_WAIT = "missing-items-wait"
+# A return paid through a processor (Stripe) closes once its refunds are settled, not while one
+# is still on its way (and may fail): an event of the processor's, or a look every PENDING_CHECK.
+REFUNDS_SETTLE = "refunds-settle-before-close"
+PENDING_CHECK = timedelta(hours=6)
+# ... and, closed, still hears of a refund that fails after it was paid for this long (Stripe
+# reports such a failure within days; the return is then owed money again).
+LATE_FAILURE_WATCH = timedelta(days=30)
+PAYMENTS = Actor(kind="integration", id="payments")
 # Statuses in which the goods (or some of them) are back.
 BACK = (Status.RECEIVED, Status.REFUNDED)
 BAD_DATA = "BadData"
@@ -192,6 +203,7 @@ class ReturnWorkflow:
             if self.status is Status.APPROVED:
                 await self.keep()
                 await self.until_paid_then_close()
+            await self.until_refunds_cannot_fail()
             await workflow.wait_condition(workflow.all_handlers_finished)
             return self.state
         if self.status is Status.APPROVED and self.state.method is ReturnMethod.IN_STORE:
@@ -218,6 +230,7 @@ class ReturnWorkflow:
                 # in first, even when nothing is missing any more.
                 await self.until_missing_settled()
             await self.until_paid_then_close()
+        await self.until_refunds_cannot_fail()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
 
@@ -344,11 +357,97 @@ class ReturnWorkflow:
             await self.happen(Event.LABEL_EXPIRED, note="not brought to the store in time")
 
     async def until_paid_then_close(self) -> None:
-        await workflow.wait_condition(lambda: self.status is Status.REFUNDED or self.finished)
-        if workflow.patched(PARTIAL_REFUNDS_STAY_OPEN):
-            # A partial refund leaves the rest refundable until an agent closes the return.
-            await workflow.wait_condition(lambda: self.finished or self.refundable_amount() == 0)
+        while True:
+            await workflow.wait_condition(lambda: self.status is Status.REFUNDED or self.finished)
+            if workflow.patched(PARTIAL_REFUNDS_STAY_OPEN):
+                # A partial refund leaves the rest refundable until an agent closes the return.
+                await workflow.wait_condition(
+                    lambda: self.finished or self.refundable_amount() == 0
+                )
+            if self.finished or not self.refunds_pending() or not workflow.patched(REFUNDS_SETTLE):
+                break
+            # Paid, but not settled yet: a refund that fails meanwhile is owed again (and waits
+            # for an agent, above); the others settle and the return closes.
+            await self.until_refunds_settled()
         await self.happen(Action.CLOSE)
+
+    async def until_refunds_cannot_fail(self) -> None:
+        """A closed return paid through a payment processor hears of its refunds for
+        LATE_FAILURE_WATCH after it closed: one that fails opens it again (`refunded`, the
+        money owed again, for an agent to pay), and it closes again as any other."""
+        processed = any(r.reference and r.status != "failed" for r in self.state.refunds)
+        if self.status is not Status.CLOSED or not processed:
+            return
+        if not workflow.patched(REFUNDS_SETTLE):
+            return
+        while True:
+            closed_at = self.state.timestamps.closed_at or workflow.now()
+            try:
+                await workflow.wait_condition(
+                    lambda: self.status is not Status.CLOSED,
+                    timeout=max(closed_at + LATE_FAILURE_WATCH - workflow.now(), timedelta(0)),
+                )
+            except TimeoutError:
+                return
+            await self.until_paid_then_close()
+
+    def refunds_pending(self) -> bool:
+        return any(refund.status == "pending" for refund in self.state.refunds)
+
+    async def until_refunds_settled(self) -> None:
+        """Wait for the processor's word on the refunds still on their way (its events signal
+        `payment_event`), asking it every PENDING_CHECK meanwhile."""
+        while not self.finished and self.refunds_pending():
+            try:
+                await workflow.wait_condition(
+                    lambda: self.finished or not self.refunds_pending(), timeout=PENDING_CHECK
+                )
+            except TimeoutError:
+                async with self.lock:
+                    await self.settle_refunds()
+
+    async def settle_refunds(self) -> None:
+        """Under the lock: the return's refunds as the payment side knows them now. One that
+        failed after the processor accepted it is a failed refund: what it paid is owed again,
+        and an agent sees why (errors, timeline, `return.refund_failed`)."""
+        try:
+            result = await workflow.execute_activity_method(
+                ReturnSteps.settle_refunds,
+                SettleRefunds(return_id=self.state.id),
+                start_to_close_timeout=timedelta(minutes=2),
+                heartbeat_timeout=PAYMENT_HEARTBEAT,
+                retry_policy=EXTERNAL_RETRY,
+            )
+        except ActivityError:
+            return  # the processor could not be asked for now: the next look asks again
+        before = {refund.id: refund.status for refund in self.state.refunds}
+        self.state.refunds = [
+            *(r for r in self.state.refunds if r.id.startswith("rf_failed_")),
+            *result.refunds,
+        ]
+        failed = [
+            r
+            for r in result.refunds
+            if r.status == "failed" and before.get(r.id, "failed") != "failed"
+        ]
+        if failed:
+            detail = "; ".join(
+                f"{r.amount} to {r.capture_id or r.method.value}: {r.failure_reason or 'failed'}"
+                for r in failed
+            )
+            note = f"refund failed after the payment processor accepted it: {detail}"
+            if allows(self.status, Event.REFUND_FAILED):
+                # Closed, and owed money again: open for an agent to pay it.
+                self.count_refunded()
+                await self.change(Event.REFUND_FAILED, PAYMENTS, note=note)
+            else:
+                self.state.timeline.append(
+                    TimelineEntry(at=workflow.now(), status=self.status, actor=PAYMENTS, note=note)
+                )
+            await self.refund_failed("PaymentFailed", note)
+        elif any(before.get(r.id) != r.status for r in result.refunds):
+            self.count_refunded()
+            await self.record("refunds settled")
 
     async def keep(self) -> None:
         """The customer keeps the items: once approved the return is paid back at once, and
@@ -1168,6 +1267,14 @@ class ReturnWorkflow:
                 await self.change(
                     Action.SHIP, CARRIER, note=f"carrier reports {event.status} ({event.id})"
                 )
+
+    @workflow.signal(name=PAYMENT_EVENT_SIGNAL)
+    async def payment_event(self, event: PaymentEvent) -> None:
+        """The payment processor told of one of the return's refunds (it settled, or failed
+        after it was accepted): read the refunds again."""
+        async with self.lock:
+            if self.state.refunds:
+                await self.settle_refunds()
 
     @workflow.update(name=ReturnUpdate.RECEIVE)
     async def receive(self, request: ReceiveItems) -> ReturnState:

@@ -122,8 +122,9 @@ class Api:
 
 
 @asynccontextmanager
-async def api_on(env: WorkflowEnvironment, data_dir: Path) -> AsyncIterator[Api]:
-    """The API and a worker over a fresh SQLite store, on `env`'s Temporal."""
+async def api_on(client: Client, data_dir: Path, **configured: Any) -> AsyncIterator[Api]:
+    """The API and a worker over a fresh SQLite store, on `client`'s Temporal (with the
+    settings `configured`, e.g. adapters)."""
     url = f"sqlite+aiosqlite:///{data_dir / 'store.db'}"
     await migrate_async(url)
     settings = Settings(
@@ -132,17 +133,18 @@ async def api_on(env: WorkflowEnvironment, data_dir: Path) -> AsyncIterator[Api]
         api_keys=KEYS,
         task_queue=f"api-{uuid.uuid4().hex[:8]}",
         carrier_webhook_secret=CARRIER_SECRET,
+        **configured,
     )
     engine = create_engine(url)
     sessions = session_factory(engine)
     # The worker may deliver webhooks to receivers on loopback (tests put such endpoints in
     # the store directly); the API still refuses to register them.
     delivering = settings.model_copy(update={"webhooks_allow_private": True})
-    worker: Worker = build_worker(env.client, settings, build_activities(delivering, sessions))
-    app = create_app(settings, env.client, engine)
+    worker: Worker = build_worker(client, settings, build_activities(delivering, sessions))
+    app = create_app(settings, client, engine)
     async with worker, serving(app) as base_url:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-            yield Api(http, settings, sessions, env.client, engine, app)
+            yield Api(http, settings, sessions, client, engine, app)
     await engine.dispose()
 
 
@@ -153,7 +155,7 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
         dev_server_existing_path=binary("temporal"),
         dev_server_startup_timeout=SERVER_STARTUP,
     ) as env:
-        async with api_on(env, tmp_path_factory.mktemp("api")) as api:
+        async with api_on(env.client, tmp_path_factory.mktemp("api")) as api:
             yield api
 
 

@@ -33,7 +33,7 @@ async def skipping(tmp_path_factory) -> AsyncIterator[tuple[Api, WorkflowEnviron
         test_server_existing_path=binary("temporal-test-server"),
         test_server_startup_timeout=SERVER_STARTUP,
     ) as env:
-        async with api_on(env, tmp_path_factory.mktemp("skipping")) as api:
+        async with api_on(env.client, tmp_path_factory.mktemp("skipping")) as api:
             yield api, env
 
 

@@ -8,6 +8,12 @@
   parameters; other parameters are an `idempotency_error`; the same key while its first request
   still runs is a 409.
 
+Events go the other way as Stripe sends them to a webhook endpoint: `event(type, refund)` is the
+event object (`{"id": "evt_...", "object": "event", "type", "created", "data": {"object"}}`),
+`signed(body, secret)` its `Stripe-Signature` header (`t=<unix time>,v1=<hex HMAC-SHA256 of
+"<t>.<body>">`, as Stripe documents), and `fail(refund_id)` makes an accepted refund fail later
+(a closed card: the money goes back to the charge) and answers the `refund.failed` event.
+
 `on_accepted` is called after a refund is recorded and before the answer is sent, so that a test can
 lose the answer (kill the caller) exactly there. `failure_rate` makes that share of refund requests
 fail the way infrastructure does (500 before or after executing, or no answer in time); a charge's
@@ -18,8 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import itertools
+import json
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +74,37 @@ class FakeStripe:
     def add_charge(self, charge_id: str, amount: int, **details: Any) -> Charge:
         self.charges[charge_id] = Charge(id=charge_id, amount=amount, **details)
         return self.charges[charge_id]
+
+    def event(self, type_: str, refund: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": f"evt_fake{next(self._ids):06d}",
+            "object": "event",
+            "api_version": "2025-01-27.acacia",
+            "created": int(time.time()),
+            "livemode": False,
+            "pending_webhooks": 1,
+            "type": type_,
+            "data": {"object": dict(refund)},
+        }
+
+    def fail(self, refund_id: str, reason: str = "expired_or_canceled_card") -> dict[str, Any]:
+        """The refund fails after Stripe accepted it: its money is the charge's again."""
+        refund = self.refunds[refund_id]
+        assert refund["status"] != "failed"
+        refund["status"] = "failed"
+        refund["failure_reason"] = reason
+        self.charges[refund["charge"]].amount_refunded -= refund["amount"]
+        return self.event("refund.failed", refund)
+
+    @staticmethod
+    def signed(body: bytes, secret: str, at: int | None = None) -> str:
+        at = int(time.time()) if at is None else at
+        mac = hmac.new(secret.encode(), f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+        return f"t={at},v1={mac}"
+
+    @staticmethod
+    def body(event: dict[str, Any]) -> bytes:
+        return json.dumps(event, indent=2).encode()
 
     def app(self) -> FastAPI:
         app = FastAPI()

@@ -6,8 +6,9 @@ SQLite) through random sequences over several orders and two customers: orders p
 again (captures removed, lowered, added; emails changed), policies changed, returns created (over
 one or two orders, refund, store credit or exchange, keyed and repeated), approved, rejected,
 cancelled, shipped, reported by the carrier, received in any condition, refunded by policy or by
-an agent (in full, in part, beyond what is left), exchanges fulfilled or cancelled, closed, days
-passing, and the worker restarted. After every step it checks the invariants in the store:
+an agent (in full, in part, beyond what is left), refunds failing after they were paid,
+exchanges fulfilled or cancelled, closed, days passing, and the worker restarted. After every
+step it checks the invariants in the store:
 
 - per capture, refunded <= captured; per order, everything paid back (store credit too) <= what
   was paid for it;
@@ -59,6 +60,7 @@ from temporalio.worker import Worker
 from returns_service.activities.returns import ReturnActivities
 from returns_service.domain.messages import (
     CARRIER_EVENT_SIGNAL,
+    PAYMENT_EVENT_SIGNAL,
     STATE_QUERY,
     WORKFLOW_NAME,
     AddItems,
@@ -66,6 +68,7 @@ from returns_service.domain.messages import (
     CancelReturn,
     CarrierEvent,
     CloseReturn,
+    PaymentEvent,
     ReceivedItem,
     ReceiveItems,
     RefundReturn,
@@ -85,6 +88,7 @@ from returns_service.domain.models import (
     Order,
     OrderLine,
     Policy,
+    RefundMethod,
     ReplacementItem,
     Resolution,
     ReturnItem,
@@ -94,6 +98,7 @@ from returns_service.domain.models import (
 from returns_service.domain.refunds import line_paid
 from returns_service.domain.status import RELEASED, TERMINAL
 from returns_service.store.orders import OrderChangeRefused, put_order
+from returns_service.store.payments import settle_refund
 from returns_service.store.tables import (
     CaptureRow,
     LedgerEntryRow,
@@ -657,6 +662,43 @@ class ReturnsMachine(RuleBasedStateMachine):
         self.m.run(self.act(self.returns[return_id], ReturnUpdate.REPLACEMENT, report))
         self.settle(return_id)
 
+    @rule(data=st.data())
+    def refund_fails_later(self, data: st.DataObject) -> None:
+        """The payment side reports that a refund it paid failed after all (Stripe's
+        `refund.failed`: a closed card): the ledger's entry fails, as the API's event endpoint
+        records it, and the return's workflow is told. The money is owed again."""
+        failable = {
+            return_id: [
+                r.id
+                for r in state.refunds
+                if r.status == "succeeded" and r.method is RefundMethod.ORIGINAL_PAYMENT
+            ]
+            for return_id, state in self.seen.items()
+            if state.status not in TERMINAL
+        }
+        failable = {return_id: ids for return_id, ids in failable.items() if ids}
+        if not failable:
+            return
+        return_id = data.draw(st.sampled_from(sorted(failable)))
+        refund_id = data.draw(st.sampled_from(failable[return_id]))
+        self.m.run(self.fail_refund(return_id, refund_id))
+        self.settle(return_id)
+
+    async def fail_refund(self, return_id: str, refund_id: str) -> None:
+        async with self.m.sessions.begin() as session:
+            row = await session.get(LedgerEntryRow, refund_id, with_for_update=True)
+            assert row is not None and settle_refund(row, "failed", "expired_or_canceled_card")
+        event = PaymentEvent(id=f"evt_{refund_id}", reference=refund_id, status="failed")
+        version = (await self.state(return_id)).version
+        await self.returns[return_id].signal(PAYMENT_EVENT_SIGNAL, event)
+        # The workflow reads its refunds again and records what changed: wait for that (the
+        # server may not show the signal's task at once).
+        for _ in range(500):
+            if (await self.state(return_id)).version > version:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{return_id} never heard of its failed refund")
+
     @rule(days=st.sampled_from([0, 0, 1, 3, 40]))
     def days_pass(self, days: int) -> None:
         if not days:
@@ -772,6 +814,15 @@ class ReturnsMachine(RuleBasedStateMachine):
                     LedgerEntryRow.return_id == return_id, LedgerEntryRow.status != "failed"
                 )
             )
+            ledger = dict(
+                (
+                    await session.execute(
+                        select(LedgerEntryRow.id, LedgerEntryRow.status).where(
+                            LedgerEntryRow.return_id == return_id
+                        )
+                    )
+                ).all()
+            )
             moved = dict(
                 (
                     await session.execute(
@@ -793,6 +844,9 @@ class ReturnsMachine(RuleBasedStateMachine):
                 )
             )
         assert state.refunded_amount == paid, (state.refunded_amount, paid)
+        # Each refund as the payment side knows it (one that failed later too).
+        known = {r.id: r.status for r in state.refunds if not r.id.startswith("rf_failed_")}
+        assert known == ledger, (known, ledger)
         for item in state.items:
             # A late receipt restocks what it adds under a key of its own (the line's total).
             mine = f"restock:{return_id}:{item.id}"
@@ -1189,7 +1243,30 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         assert rejected.status.value == "rejected" and rejected.items[0].quantity_released == 1
         machine.teardown()
 
+    def refund_failed_later() -> None:
+        """Issue 22: an agent pays part of a cap back (the return stays open); that refund
+        fails after it was paid: the money is owed again, and the agent's next refund pays
+        what the policy pays, once."""
+        machine, order_id = shop(cap, auto_refund=False)
+        machine.create_return(Drawn(order_id, True, 1, 1), Resolution.REFUND, False)
+        [ret] = list(machine.returns)
+        machine.receive(Drawn(1, ret, True))
+        machine.refund(Drawn(1, ret, 1), "part")
+        machine.money_and_stock_add_up()
+        assert machine.seen[ret].refunded_amount == 450
+        machine.refund_fails_later(Drawn(ret, machine.seen[ret].refunds[0].id))
+        machine.money_and_stock_add_up()
+        failed = machine.seen[ret]
+        assert failed.refunded_amount == 0 and failed.status.value == "refunded"
+        assert "refund" in failed.actions() and failed.errors[-1].code == "PaymentFailed"
+        machine.refund(Drawn(1, ret, 1), "default")
+        machine.money_and_stock_add_up()
+        assert machine.seen[ret].refunded_amount == 900
+        assert machine.seen[ret].status.value == "closed"
+        machine.teardown()
+
     def sequences() -> None:
+        refund_failed_later()
         sequence()
         waiting_for_a_decision("reject")
         waiting_for_a_decision("refund")
