@@ -157,6 +157,7 @@ def dev(args: argparse.Namespace) -> None:
         "RETURNS_TEMPORAL_UI_URL": ui_url,
     }
     from returns_service.store.db import migrate
+    from returns_service.worker.main import adapters_in_use, missing_for_real_labels
 
     migrate(settings.store_url())
     temporal = Child(
@@ -229,7 +230,9 @@ def dev(args: argparse.Namespace) -> None:
         f"  Data         {data_dir}\n"
         f"  Keys         " + "\n               ".join(f"{r}: {k}" for r, k in keys.items()) + "\n"
         f"  Carrier events are signed with {carrier_secret}\n"
-        "Ctrl-C stops everything; starting again on this data directory continues every return.",
+        + "".join(f"  Adapters     {line}\n" for line in adapters_in_use(settings))
+        + "".join(f"  Missing      {line}\n" for line in missing_for_real_labels(settings))
+        + "Ctrl-C stops everything; starting again on this data directory continues every return.",
         flush=True,
     )
     while not stopping:

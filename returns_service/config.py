@@ -149,9 +149,34 @@ class Settings(BaseSettings):
         description='Where returns go, as JSON ({"name", "line1", "postal_code", "city",'
         ' "country", ...}); printed on labels and given to the carrier.',
     )
-    carrier: Literal["builtin", "http"] = Field(
+    carrier: Literal["builtin", "http", "easypost"] = Field(
         default="builtin",
-        description="Who makes labels: the built-in carrier, or a carrier's HTTP API.",
+        description="Who makes labels: the built-in carrier, a carrier's HTTP API, or EasyPost.",
+    )
+    easypost_api_key: SecretStr | None = Field(
+        default=None, description="EasyPost API key, when carrier is easypost."
+    )
+    easypost_api_base: str = Field(
+        default="https://api.easypost.com/v2", description="EasyPost's API base URL."
+    )
+    easypost_carriers: list[str] = Field(
+        default_factory=list,
+        description="The carriers the shop accepts for return labels (e.g. USPS, UPS,"
+        " DHLExpress); empty: any of the account's.",
+    )
+    easypost_services: list[str] = Field(
+        default_factory=list,
+        description="The services the shop accepts (e.g. Ground, Priority); empty: any.",
+    )
+    easypost_parcel: dict[str, float] = Field(
+        default_factory=lambda: {"length": 12.0, "width": 9.0, "height": 4.0, "weight": 32.0},
+        description="The parcel a return label is bought for: inches and ounces, as EasyPost"
+        " takes them.",
+    )
+    easypost_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The secret of the EasyPost webhook for POST /v1/carrier-events/easypost;"
+        " unset: the endpoint is refused.",
     )
     carrier_api_base: str = Field(default="", description="The carrier API's base URL.")
     carrier_api_key: SecretStr | None = Field(
@@ -196,6 +221,7 @@ class Settings(BaseSettings):
                     "carrier_api_key": self.carrier_api_key,
                 },
             ),
+            (self.carrier == "easypost", {"easypost_api_key": self.easypost_api_key}),
             (
                 self.inventory == "http",
                 {"wms_api_base": self.wms_api_base, "wms_api_key": self.wms_api_key},

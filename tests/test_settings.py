@@ -28,3 +28,42 @@ def test_a_carrier_secret_that_is_not_a_standard_webhooks_secret_is_refused() ->
             Settings(carrier_webhook_secret=wrong)
     good = Settings(carrier_webhook_secret="whsec_" + "QUJD" * 8)
     assert good.carrier_webhook_secret is not None
+
+
+def test_the_adapters_in_use_and_what_a_real_label_still_needs_are_said_at_start(tmp_path):
+    from returns_service.worker.main import adapters_in_use, missing_for_real_labels
+
+    quick_start = Settings(data_dir=tmp_path)
+    assert adapters_in_use(quick_start) == [
+        "labels: built-in (a PDF made here; no carrier has seen it)",
+        "refunds: built-in ledger (no money leaves: pay refunds yourself)",
+    ]
+    missing = missing_for_real_labels(quick_start)
+    assert any("RETURNS_CARRIER=easypost" in line for line in missing)
+    assert any("RETURNS_RETURN_ADDRESS" in line for line in missing)
+
+    easypost = Settings(
+        data_dir=tmp_path,
+        carrier="easypost",
+        easypost_api_key="EZAK_x",
+        easypost_carriers=["USPS", "UPS"],
+        payments="stripe",
+        stripe_api_key="sk_live_x",
+    )
+    assert adapters_in_use(easypost) == [
+        "labels: EasyPost at https://api.easypost.com/v2 (USPS, UPS)",
+        "refunds: Stripe at https://api.stripe.com",
+    ]
+    [address, webhook] = missing_for_real_labels(easypost)
+    assert "no EasyPost label is bought without it" in address
+    assert "RETURNS_EASYPOST_WEBHOOK_SECRET" in webhook
+    ready = easypost.model_copy(
+        update={
+            "return_address": {"name": "R", "line1": "1 A St", "postal_code": "1",
+                               "city": "C", "country": "US"},
+            "easypost_webhook_secret": "s",
+        }
+    )  # fmt: skip
+    assert missing_for_real_labels(ready) == []
+    with pytest.raises(ValueError, match="RETURNS_EASYPOST_API_KEY"):
+        Settings(data_dir=tmp_path, carrier="easypost")

@@ -4,7 +4,10 @@ API makes it (`carrier.py`)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select, update
+from temporalio.exceptions import ApplicationError
 
 from returns_service.activities.ports import (
     BoughtLabel,
@@ -16,6 +19,7 @@ from returns_service.domain.models import Address, Label, ReturnMethod
 from returns_service.store.db import Sessions
 from returns_service.store.orders import claim_tracking_number, get_orders
 from returns_service.store.tables import (
+    CarrierShipmentRow,
     LabelRow,
 )
 from returns_service.store.upsert import insert_once
@@ -109,6 +113,35 @@ class StoreCarrier:
             expires_at=row.expires_at,
             drop_off_code=row.drop_off_code,
         )
+
+    async def refund_labels(self, return_id: str) -> list[str]:
+        """Each label of the return bought from a carrier that refunds (EasyPost) and not yet
+        refunded: asked for its money back, once (kept with the shipment)."""
+        refund = getattr(self.source, "refund", None)
+        if refund is None:
+            return []
+        async with self.sessions() as session:
+            bought = (
+                await session.scalars(
+                    select(CarrierShipmentRow).where(
+                        CarrierShipmentRow.return_id == return_id,
+                        CarrierShipmentRow.refunded_at.is_(None),
+                    )
+                )
+            ).all()
+        statuses = []
+        for row in bought:
+            try:
+                statuses.append(await refund(row.shipment_id))
+            except ApplicationError as refused:  # never bought, or used: nothing to get back
+                statuses.append(f"refused: {refused.message}")
+            async with self.sessions.begin() as session:
+                await session.execute(
+                    update(CarrierShipmentRow)
+                    .where(CarrierShipmentRow.label_key == row.label_key)
+                    .values(refunded_at=datetime.now(UTC))
+                )
+        return statuses
 
     async def _addressed(self, request: CreateLabel) -> CreateLabel:
         """From where the (first) order went, to the shop's return address."""

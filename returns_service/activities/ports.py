@@ -58,6 +58,11 @@ class RefundProcessor(Protocol):
 class Carrier(Protocol):
     async def create_label(self, request: CreateLabel) -> Label: ...
 
+    async def refund_labels(self, return_id: str) -> list[str]:
+        """Ask for the money of the return's bought labels back (they were never used);
+        answers the carrier's status of each, nothing where there is nothing to refund."""
+        ...
+
 
 class BoughtLabel(Model):
     carrier: str
@@ -78,6 +83,13 @@ class LabelSource(Protocol):
     name: str
 
     async def buy(self, request: CreateLabel) -> BoughtLabel: ...
+
+
+class RefundableLabels(LabelSource, Protocol):
+    """A label source whose bought labels can be refunded (EasyPost): by the carrier's id of
+    the shipment, answering the carrier's refund status."""
+
+    async def refund(self, shipment_id: str) -> str: ...
 
 
 class CarrierUnavailable(Exception):

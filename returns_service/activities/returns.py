@@ -23,7 +23,9 @@ from returns_service.domain.messages import (
     EntitleRefund,
     HoldItems,
     IssueRefund,
+    LabelRefunded,
     RecordStatus,
+    RefundLabel,
     RefundResult,
     RegisteredFacts,
     RegisteredReturn,
@@ -143,6 +145,10 @@ class ReturnActivities(ReturnSteps):
     async def create_label(self, request: CreateLabel) -> Label:
         return await self.carrier.create_label(request)
 
+    @activity.defn(name=ReturnActivity.REFUND_LABEL)
+    async def refund_label(self, request: RefundLabel) -> LabelRefunded:
+        return LabelRefunded(statuses=await self.carrier.refund_labels(request.return_id))
+
     @activity.defn(name=ReturnActivity.RESTOCK)
     async def restock_items(self, request: RestockItems) -> RestockResult:
         with bad_data_is_final():
@@ -175,6 +181,7 @@ class ReturnActivities(ReturnSteps):
             self.release_items,
             self.entitle_refund,
             self.create_label,
+            self.refund_label,
             self.restock_items,
             self.issue_refund,
             self.settle_refunds,

@@ -250,6 +250,7 @@ class ReturnActivity:
     HOLD_ITEMS = "hold_items"
     RELEASE_ITEMS = "release_items"
     SETTLE_REFUNDS = "settle_refunds"
+    REFUND_LABEL = "refund_label"
 
 
 # --- activities ----------------------------------------------------------------------------------
@@ -392,6 +393,18 @@ class RefundResult(Model):
     refunds: list[Refund]
     # Why parts of this refund failed, if they did.
     failures: list[str] = Field(default_factory=list)
+
+
+class RefundLabel(Model):
+    """The return's labels bought from a carrier and never used: ask for their money back."""
+
+    return_id: str
+
+
+class LabelRefunded(Model):
+    # The carrier's answer per label asked about (EasyPost: `submitted`, later `refunded` or
+    # `rejected`); empty when nothing could be refunded (a built-in label, none bought).
+    statuses: list[str] = Field(default_factory=list)
 
 
 class SettleRefunds(Model):

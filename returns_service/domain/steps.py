@@ -17,7 +17,9 @@ from returns_service.domain.messages import (
     EntitleRefund,
     HoldItems,
     IssueRefund,
+    LabelRefunded,
     RecordStatus,
+    RefundLabel,
     RefundResult,
     RegisteredFacts,
     RegisteredReturn,
@@ -46,6 +48,11 @@ class ReturnSteps(Protocol):
     @activity.defn(name=ReturnActivity.CREATE_LABEL)
     async def create_label(self, request: CreateLabel) -> Label:
         """The return's shipping label (made once, kept in the store)."""
+        ...
+
+    @activity.defn(name=ReturnActivity.REFUND_LABEL)
+    async def refund_label(self, request: RefundLabel) -> LabelRefunded:
+        """Ask the carrier to refund the return's bought labels that were never used."""
         ...
 
     @activity.defn(name=ReturnActivity.RESTOCK)

@@ -431,6 +431,23 @@ class CarrierEventRow(Base):
     received_at: Mapped[datetime]
 
 
+class CarrierShipmentRow(Base):
+    """The carrier's shipment a label is bought on, kept before it is bought: a worker killed
+    between buying and recording the label finds it here, and the next attempt takes the label
+    already bought instead of buying another."""
+
+    __tablename__ = "carrier_shipments"
+
+    # Which label of which return (`label_key`): the return's id, and `:n` for its n-th label.
+    label_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    return_id: Mapped[str] = mapped_column(String(64), index=True)
+    carrier: Mapped[str] = mapped_column(String(32))
+    shipment_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    # When the shop asked the carrier for its money back for a label never used.
+    refunded_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class PaymentEventRow(Base):
     """Each event a payment processor sent about a refund (Stripe's `refund.failed`, ...), once
     (its id is the processor's), with the ledger entry it was about, if any."""

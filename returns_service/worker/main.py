@@ -14,11 +14,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from returns_service import i18n
 from returns_service.activities.carrier import HttpCarrier
+from returns_service.activities.easypost import EasyPostLabels
 from returns_service.activities.email_relay import EmailRelay
 from returns_service.activities.emails import Brand
 from returns_service.activities.labels import StoreCarrier
 from returns_service.activities.ledger import LedgerPayments
 from returns_service.activities.outbox import OutboxEmail
+from returns_service.activities.ports import LabelSource
 from returns_service.activities.relay import Relay
 from returns_service.activities.returns import ReturnActivities
 from returns_service.activities.stock import StoreInventory
@@ -45,9 +47,18 @@ def build_activities(
         processor = StripeRefunds(
             settings.stripe_api_key.get_secret_value(), settings.stripe_api_base
         )
-    labels = None
+    labels: LabelSource | None = None
     if settings.carrier == "http" and settings.carrier_api_key is not None:
         labels = HttpCarrier(settings.carrier_api_base, settings.carrier_api_key.get_secret_value())
+    if settings.carrier == "easypost" and settings.easypost_api_key is not None:
+        labels = EasyPostLabels(
+            sessions,
+            settings.easypost_api_key.get_secret_value(),
+            settings.easypost_api_base,
+            carriers=settings.easypost_carriers,
+            services=settings.easypost_services,
+            parcel=settings.easypost_parcel,
+        )
     logo = f"{settings.public_url.rstrip('/')}/portal/logo" if settings.shop_logo else None
     return ReturnActivities(
         sessions=sessions,
@@ -96,12 +107,52 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     freeze_startup_objects()
+    for line in adapters_in_use(settings):
+        log.info("%s", line)
+    for line in missing_for_real_labels(settings):
+        log.warning("%s", line)
     log.info("worker polling task queue %s at %s", settings.task_queue, settings.temporal_address)
     relays = [asyncio.create_task(relay.run(stop)) for relay in build_relays(settings, engine)]
     async with worker:
         await stop.wait()
     await asyncio.gather(*relays)
     await engine.dispose()
+
+
+def adapters_in_use(settings: Settings) -> list[str]:
+    """Which adapters the settings choose, in a line each (printed at start)."""
+    carrier = {
+        "builtin": "built-in (a PDF made here; no carrier has seen it)",
+        "http": f"carrier HTTP API at {settings.carrier_api_base}",
+        "easypost": f"EasyPost at {settings.easypost_api_base}"
+        + (f" ({', '.join(settings.easypost_carriers)})" if settings.easypost_carriers else ""),
+    }[settings.carrier]
+    payments = {
+        "builtin": "built-in ledger (no money leaves: pay refunds yourself)",
+        "stripe": f"Stripe at {settings.stripe_api_base}",
+    }[settings.payments]
+    return [f"labels: {carrier}", f"refunds: {payments}"]
+
+
+def missing_for_real_labels(settings: Settings) -> list[str]:
+    """What a label a carrier accepts still needs, in a line each (empty: nothing)."""
+    missing = []
+    if settings.carrier == "builtin":
+        missing.append(
+            "labels are made here: set RETURNS_CARRIER=easypost and RETURNS_EASYPOST_API_KEY"
+            " for labels a carrier accepts"
+        )
+    if settings.return_address is None:
+        missing.append(
+            "no return address: set RETURNS_RETURN_ADDRESS (JSON: name, line1, postal_code,"
+            " city, country, phone)"
+            + ("; no EasyPost label is bought without it" if settings.carrier == "easypost" else "")
+        )
+    if settings.carrier == "easypost" and settings.easypost_webhook_secret is None:
+        missing.append(
+            "no RETURNS_EASYPOST_WEBHOOK_SECRET: tracking events from EasyPost are refused"
+        )
+    return missing
 
 
 def build_relays(settings: Settings, engine: AsyncEngine) -> list[Relay]:

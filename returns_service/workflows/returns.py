@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentEvent,
         ReceiveItems,
         RecordStatus,
+        RefundLabel,
         RefundReturn,
         RegisteredFacts,
         RegisterReturn,
@@ -141,6 +142,9 @@ PENDING_CHECK = timedelta(hours=6)
 # reports such a failure within days; the return is then owed money again).
 LATE_FAILURE_WATCH = timedelta(days=30)
 PAYMENTS = Actor(kind="integration", id="payments")
+# A label bought from a carrier (EasyPost) and never used is refunded to the shop when its return
+# expires or is cancelled.
+LABEL_REFUNDS = "label-refunds"
 # Statuses in which the goods (or some of them) are back.
 BACK = (Status.RECEIVED, Status.REFUNDED)
 BAD_DATA = "BadData"
@@ -1078,7 +1082,35 @@ class ReturnWorkflow:
         self.note_refundable()
         changed = self.snapshot()
         await self.record(summary, event=status_event(target))
+        if target in (Status.EXPIRED, Status.CANCELLED):
+            await self.refund_unused_label()
         return changed
+
+    async def refund_unused_label(self) -> None:
+        """The return's label was bought from a carrier and will not be used: the shop asks for
+        its money back (a built-in label cost nothing)."""
+        label = self.state.label
+        if label is None or label.carrier in ("builtin", "carrier"):
+            return
+        if not workflow.patched(LABEL_REFUNDS):
+            return
+        try:
+            refunded = await workflow.execute_activity_method(
+                ReturnSteps.refund_label,
+                RefundLabel(return_id=self.state.id),
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=EXTERNAL_RETRY,
+            )
+        except ActivityError as error:
+            note = f"the unused label could not be refunded: {error.cause or error}"
+        else:
+            if not refunded.statuses:
+                return
+            note = f"unused label refunded by {label.carrier}: {', '.join(refunded.statuses)}"
+        self.state.timeline.append(
+            TimelineEntry(at=workflow.now(), status=self.status, actor=SYSTEM, note=note)
+        )
+        await self.record(note)
 
     def index(self) -> None:
         """Keep the search attributes that find this return in Temporal up to date (only for

@@ -27,6 +27,8 @@ from returns_service.store.db import create_engine, migrate_async, session_facto
 from returns_service.worker.main import build_activities, build_worker
 from tests.conftest import SERVER_STARTUP, binary, free_port
 from tests.factories import order_payload
+from tests.fakes.easypost import FakeEasyPost
+from tests.fakes.stripe import FakeStripe
 
 CARRIER_SECRET = "whsec_" + base64.b64encode(b"carrier events are signed with it").decode()
 KEYS = {
@@ -157,6 +159,63 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     ) as env:
         async with api_on(env.client, tmp_path_factory.mktemp("api")) as api:
             yield api
+
+
+STRIPE_SECRET = "whsec_stripe_endpoint_secret_for_tests"
+EASYPOST_SECRET = "easypost webhook secret for tests"
+RETURN_ADDRESS = {
+    "name": "Returns Centre", "company": "Shop Inc", "line1": "417 Montgomery St",
+    "postal_code": "94104", "city": "San Francisco", "region": "CA", "country": "US",
+    "phone": "+1 415 555 0100",
+}  # fmt: skip
+CUSTOMER_ADDRESS = {
+    "name": "Ann Lee", "line1": "388 Townsend St", "postal_code": "94107", "city": "San Francisco",
+    "region": "CA", "country": "US",
+}  # fmt: skip
+
+
+@dataclass
+class Providers:
+    stripe: FakeStripe
+    easypost: FakeEasyPost
+    api: Api
+
+    async def paid_order(self) -> str:
+        """An order shipped to Ann and paid with a Stripe charge."""
+        order_id = f"o_{uuid.uuid4().hex[:10]}"
+        payload = order_payload(number=order_id.upper(), email=f"{order_id}@example.com")
+        payload["shipping_address"] = CUSTOMER_ADDRESS
+        capture = payload["captures"][0]
+        self.stripe.add_charge(capture["id"], capture["amount"])
+        answer = await self.api.http.put(
+            f"/v1/orders/{order_id}", json=payload, headers=self.api.auth("integration")
+        )
+        assert answer.status_code == 200, answer.text
+        return order_id
+
+
+@pytest.fixture(scope="session")
+async def providers(api: Api, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Providers]:
+    """A second API and worker on the same Temporal, configured as the README's provider
+    sections say, against local servers that behave as Stripe and EasyPost document."""
+    stripe, easypost = FakeStripe(), FakeEasyPost()
+    async with serving(stripe.app()) as stripe_url, serving(easypost.app()) as easypost_url:
+        easypost.base_url = easypost_url
+        async with api_on(
+            api.temporal,
+            tmp_path_factory.mktemp("providers"),
+            payments="stripe",
+            stripe_api_key=stripe.api_key,
+            stripe_api_base=stripe_url,
+            stripe_webhook_secret=STRIPE_SECRET,
+            carrier="easypost",
+            easypost_api_key=easypost.api_key,
+            easypost_api_base=f"{easypost_url}/v2",
+            easypost_carriers=["USPS"],
+            easypost_webhook_secret=EASYPOST_SECRET,
+            return_address=RETURN_ADDRESS,
+        ) as stack:
+            yield Providers(stripe, easypost, stack)
 
 
 def forget_sign_in_failures(app: Any) -> None:

@@ -5,60 +5,35 @@ change nothing."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from returns_service.store.tables import LedgerEntryRow
-from tests.api.conftest import Api, api_on, serving
-from tests.factories import order_payload
+from tests.api.conftest import STRIPE_SECRET, Providers
 from tests.fakes.stripe import FakeStripe
 
 PATH = "/v1/payment-events/stripe"
-SECRET = "whsec_stripe_endpoint_secret_for_tests"
 
 
-@pytest.fixture(scope="module")
-async def stripe_api(api: Api, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
-    """A second API and worker on the same Temporal, refunding through (local) Stripe."""
-    fake = FakeStripe()
-    async with serving(fake.app()) as url:
-        async with api_on(
-            api.temporal,
-            tmp_path_factory.mktemp("stripe"),
-            payments="stripe",
-            stripe_api_key=fake.api_key,
-            stripe_api_base=url,
-            stripe_webhook_secret=SECRET,
-        ) as stack:
-            yield fake, stack
+@pytest.fixture
+def stripe_api(providers: Providers) -> tuple[FakeStripe, Providers]:
+    return providers.stripe, providers
 
 
-async def paid_order(fake: FakeStripe, stack: Api) -> str:
-    order_id = f"o_{uuid.uuid4().hex[:10]}"
-    payload = order_payload(number=order_id.upper(), email=f"{order_id}@example.com")
-    capture = payload["captures"][0]
-    fake.add_charge(capture["id"], capture["amount"])
-    answer = await stack.http.put(
-        f"/v1/orders/{order_id}", json=payload, headers=stack.auth("integration")
-    )
-    assert answer.status_code == 200, answer.text
-    return order_id
-
-
-async def send(stack: Api, event: dict[str, Any], secret: str = SECRET, **headers: str) -> Any:
+async def send(
+    stack: Providers, event: dict[str, Any], secret: str = STRIPE_SECRET, **headers: str
+) -> Any:
     body = FakeStripe.body(event)
     signature = {"Stripe-Signature": FakeStripe.signed(body, secret), **headers}
-    return await stack.http.post(
+    return await stack.api.http.post(
         PATH, content=body, headers={"content-type": "application/json", **signature}
     )
 
 
-async def ledger(stack: Api, return_id: str) -> list[tuple[int, str]]:
-    async with stack.sessions() as session:
+async def ledger(stack: Providers, return_id: str) -> list[tuple[int, str]]:
+    async with stack.api.sessions() as session:
         rows = await session.scalars(
             select(LedgerEntryRow)
             .where(LedgerEntryRow.return_id == return_id)
@@ -69,13 +44,13 @@ async def ledger(stack: Api, return_id: str) -> list[tuple[int, str]]:
 
 async def test_a_refund_that_fails_after_stripe_paid_it_opens_the_return_for_an_agent(stripe_api):
     fake, stack = stripe_api
-    created = (await stack.create(await paid_order(fake, stack))).json()
+    created = (await stack.api.create(await stack.paid_order())).json()
     receipt = {
         "location": "WH1",
         "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
     }
-    assert (await stack.act(created["id"], "receive", "warehouse", receipt)).status_code == 200
-    closed = await stack.wait_for(created["id"], "closed")
+    assert (await stack.api.act(created["id"], "receive", "warehouse", receipt)).status_code == 200
+    closed = await stack.api.wait_for(created["id"], "closed")
     assert closed["status"] == "closed" and closed["refunded_amount"] == 2725
     [paid] = closed["refunds"]
     assert paid["status"] == "succeeded" and paid["reference"].startswith("re_")
@@ -90,13 +65,13 @@ async def test_a_refund_that_fails_after_stripe_paid_it_opens_the_return_for_an_
         "id": failed["id"], "return_id": created["id"], "duplicate": False, "settled": True,
         "forwarded": True,
     }  # fmt: skip
-    reopened = await stack.wait_for(created["id"], "refunded")
+    reopened = await stack.api.wait_for(created["id"], "refunded")
     assert reopened["status"] == "refunded" and reopened["refunded_amount"] == 0
     assert [r["status"] for r in reopened["refunds"]] == ["failed"]
     assert reopened["errors"][-1]["code"] == "PaymentFailed"
     assert "expired_or_canceled_card" in reopened["errors"][-1]["detail"]
-    history = await stack.http.get(
-        f"/v1/returns/{created['id']}/history", headers=stack.auth("ops")
+    history = await stack.api.http.get(
+        f"/v1/returns/{created['id']}/history", headers=stack.api.auth("ops")
     )
     assert any(
         "failed after the payment processor accepted it: 2725 to cap_" in e["summary"]
@@ -115,13 +90,13 @@ async def test_a_refund_that_fails_after_stripe_paid_it_opens_the_return_for_an_
     )
     assert late.status_code == 200 and late.json()["settled"] is False
     assert await ledger(stack, created["id"]) == [(2725, "failed")]
-    still = await stack.wait_for(created["id"], "refunded")
+    still = await stack.api.wait_for(created["id"], "refunded")
     assert len(still["errors"]) == len(reopened["errors"]) and still["refunded_amount"] == 0
 
     # The agent pays it again (the customer gave another card to the charge's account): once.
-    answer = await stack.act(created["id"], "refund", "agent", {})
+    answer = await stack.api.act(created["id"], "refund", "agent", {})
     assert answer.status_code == 200, answer.text
-    final = await stack.wait_for(created["id"], "closed")
+    final = await stack.api.wait_for(created["id"], "closed")
     assert final["status"] == "closed" and final["refunded_amount"] == 2725
     assert await ledger(stack, created["id"]) == [(2725, "failed"), (2725, "succeeded")]
     assert charge.amount_refunded == 2725 and len(fake.refunds) == 2
@@ -129,44 +104,47 @@ async def test_a_refund_that_fails_after_stripe_paid_it_opens_the_return_for_an_
 
 async def test_forged_stale_or_malformed_events_are_refused_and_change_nothing(stripe_api):
     fake, stack = stripe_api
-    created = (await stack.create(await paid_order(fake, stack))).json()
+    created = (await stack.api.create(await stack.paid_order())).json()
     receipt = {
         "location": "WH1",
         "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
     }
-    await stack.act(created["id"], "receive", "warehouse", receipt)
-    [paid] = (await stack.wait_for(created["id"], "closed"))["refunds"]
+    await stack.api.act(created["id"], "receive", "warehouse", receipt)
+    [paid] = (await stack.api.wait_for(created["id"], "closed"))["refunds"]
     event = fake.event("refund.failed", {**fake.refunds[paid["reference"]], "status": "failed"})
     body = FakeStripe.body(event)
     plain = {"content-type": "application/json"}
 
-    unsigned = await stack.http.post(PATH, content=body, headers=plain)
+    unsigned = await stack.api.http.post(PATH, content=body, headers=plain)
     forged = await send(stack, event, secret="whsec_someone_else")
-    stale = await stack.http.post(
+    stale = await stack.api.http.post(
         PATH,
         content=body,
-        headers={**plain, "Stripe-Signature": FakeStripe.signed(body, SECRET, at=1_700_000_000)},
+        headers={
+            **plain,
+            "Stripe-Signature": FakeStripe.signed(body, STRIPE_SECRET, at=1_700_000_000),
+        },
     )
-    tampered = await stack.http.post(
+    tampered = await stack.api.http.post(
         PATH,
         content=body.replace(b'"failed"', b'"succeeded"'),
-        headers={**plain, "Stripe-Signature": FakeStripe.signed(body, SECRET)},
+        headers={**plain, "Stripe-Signature": FakeStripe.signed(body, STRIPE_SECRET)},
     )
     for refused in (unsigned, forged, stale, tampered):
         assert refused.status_code == 401, refused.text
         assert refused.headers["content-type"] == "application/problem+json"
         assert "signature" in refused.json()["detail"]
     not_json = b"{not json"
-    malformed = await stack.http.post(
+    malformed = await stack.api.http.post(
         PATH,
         content=not_json,
-        headers={**plain, "Stripe-Signature": FakeStripe.signed(not_json, SECRET)},
+        headers={**plain, "Stripe-Signature": FakeStripe.signed(not_json, STRIPE_SECRET)},
     )
     assert malformed.status_code == 422 and malformed.json()["errors"][0]["field"] == "body"
     shapeless = await send(stack, {"id": "evt_x", "type": "refund.failed", "data": {}})
     assert shapeless.status_code == 422
     assert await ledger(stack, created["id"]) == [(2725, "succeeded")]
-    assert (await stack.wait_for(created["id"], "closed"))["status"] == "closed"
+    assert (await stack.api.wait_for(created["id"], "closed"))["status"] == "closed"
 
     # An event about something that is not ours: kept, nothing else.
     stranger = await send(

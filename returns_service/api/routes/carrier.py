@@ -1,17 +1,22 @@
-"""Tracking events from the carrier: signed (Standard Webhooks, with the carrier's secret from
-`RETURNS_CARRIER_WEBHOOK_SECRET`), posted with an integration key, each kept once by its id. An
-event that says the parcel is in the carrier's hands signals the return's workflow, which moves
-a return waiting with its label to `shipped`."""
+"""Tracking events from the carrier, each kept once by its id: from a carrier's own API, signed
+(Standard Webhooks, with the carrier's secret from `RETURNS_CARRIER_WEBHOOK_SECRET`) and posted
+with an integration key (`POST /v1/carrier-events`); from EasyPost, its `tracker.updated`
+webhooks signed with the webhook's secret (`POST /v1/carrier-events/easypost`). An event that
+says the parcel is in the carrier's hands signals the return's workflow, which moves a return
+waiting with its label to `shipped`; repeats and later or earlier words change nothing twice."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+from easypost.errors import SignatureVerificationError
+from easypost.util import validate_webhook
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from returns_service.api.auth import Principal, allow
@@ -24,7 +29,7 @@ from returns_service.domain.messages import (
     CarrierEvent,
 )
 from returns_service.domain.types import Moment, TrackingNumber
-from returns_service.gateway import Unreachable
+from returns_service.gateway import Gateway, Unreachable
 from returns_service.store.tables import CarrierEventRow, ReturnRow, TrackingNumberRow
 from returns_service.store.upsert import insert_once
 
@@ -102,6 +107,12 @@ async def receive_event(
         ) from None
     except (ValueError, RecursionError) as error:  # not UTF-8, or JSON no parser should take
         raise InvalidInput("body", f"not a JSON event: {error}"[:200]) from None
+    return await take(session, gateway, body)
+
+
+async def take(session: AsyncSession, gateway: Gateway, body: CarrierEventIn) -> CarrierEventOut:
+    """Keep a verified tracking event once, and tell the return it is about when the parcel is
+    in the carrier's hands."""
     async with session.begin():
         found = (
             await session.execute(
@@ -147,3 +158,73 @@ async def receive_event(
         except Unreachable as error:
             raise Unavailable(str(error)) from None
     return CarrierEventOut(id=body.id, return_id=return_id, duplicate=not fresh, forwarded=forward)
+
+
+# EasyPost's tracker statuses, as ours (its `error` is a failure to track).
+EASYPOST_STATUS = {
+    "pre_transit": "pre_transit",
+    "in_transit": "in_transit",
+    "out_for_delivery": "out_for_delivery",
+    "available_for_pickup": "available_for_pickup",
+    "delivered": "delivered",
+    "return_to_sender": "return_to_sender",
+    "failure": "failure",
+    "error": "failure",
+    "cancelled": "cancelled",
+    "unknown": "unknown",
+}
+
+
+class EasyPostTracker(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    tracking_code: TrackingNumber
+    status: str = Field(max_length=40)
+    updated_at: Moment | None = None
+
+
+class EasyPostEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Token
+    description: str = Field(max_length=64)
+    created_at: Moment
+    result: dict[str, Any]
+
+
+@router.post("/easypost", status_code=202, response_model=CarrierEventOut)
+async def easypost_event(
+    request: Request, session: WriteSessionDep, gateway: GatewayDep, settings: SettingsDep
+) -> CarrierEventOut:
+    """EasyPost's webhook: `X-Hmac-Signature` (`hmac-sha256-hex=` and the HMAC-SHA256 of the raw
+    body with the webhook's secret) is checked with EasyPost's SDK before anything is read.
+    `tracker.updated` events are tracking events of the return whose label has the tracking
+    code; other events are answered and ignored."""
+    if settings.easypost_webhook_secret is None:
+        raise Unavailable("EasyPost events are not configured: set RETURNS_EASYPOST_WEBHOOK_SECRET")
+    raw = await request.body()
+    signature = request.headers.get("x-hmac-signature")
+    try:
+        validate_webhook(
+            raw,
+            {"X-Hmac-Signature": signature} if signature else {},
+            settings.easypost_webhook_secret.get_secret_value(),
+        )
+    except SignatureVerificationError as error:
+        raise Unauthorized(f"the event's signature does not verify: {error.message}") from None
+    except (ValueError, RecursionError) as error:  # not UTF-8, or not JSON
+        raise InvalidInput("body", f"not a JSON event: {error}"[:200]) from None
+    try:
+        event = EasyPostEvent.model_validate_json(raw)
+        if event.description != "tracker.updated":
+            return CarrierEventOut(id=event.id, return_id=None, duplicate=False, forwarded=False)
+        tracker = EasyPostTracker.model_validate(event.result)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+        ) from None
+    body = CarrierEventIn(
+        id=event.id,
+        tracking_number=tracker.tracking_code,
+        status=EASYPOST_STATUS.get(tracker.status, "unknown"),
+        occurred_at=tracker.updated_at or event.created_at,
+    )
+    return await take(session, gateway, body)

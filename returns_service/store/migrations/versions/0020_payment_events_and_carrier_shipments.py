@@ -1,5 +1,6 @@
-"""payment_events (each refund event a payment processor sent, once) and an index on
-ledger_entries.provider_ref (events name the processor's refund id)
+"""payment_events (each refund event a payment processor sent, once), an index on
+ledger_entries.provider_ref (events name the processor's refund id), and carrier_shipments (the
+carrier's shipment a label is bought on, kept before it is bought)
 
 Revision ID: 0020
 Revises: 0019
@@ -29,8 +30,20 @@ def upgrade() -> None:
     op.create_index(
         "ix_ledger_entries_provider_ref", "ledger_entries", ["provider_ref"], unique=False
     )
+    op.create_table(
+        "carrier_shipments",
+        sa.Column("label_key", sa.String(100), primary_key=True),
+        sa.Column("return_id", sa.String(64), nullable=False),
+        sa.Column("carrier", sa.String(32), nullable=False),
+        sa.Column("shipment_id", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_carrier_shipments_return_id", "carrier_shipments", ["return_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_carrier_shipments_return_id", table_name="carrier_shipments")
+    op.drop_table("carrier_shipments")
     op.drop_index("ix_ledger_entries_provider_ref", table_name="ledger_entries")
     op.drop_table("payment_events")

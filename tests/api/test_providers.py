@@ -1,0 +1,95 @@
+"""A return through its whole life as a shop runs it with the README's provider settings: the
+label bought from EasyPost (its SDK, pointed at a local server that behaves as EasyPost's API),
+tracked by EasyPost's signed webhooks, paid back through Stripe's SDK; and an unused label
+refunded to the shop when its return is cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.api.conftest import CUSTOMER_ADDRESS, EASYPOST_SECRET, RETURN_ADDRESS, Providers
+from tests.fakes.easypost import FakeEasyPost
+
+PATH = "/v1/carrier-events/easypost"
+RECEIPT = {"location": "WH1", "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}]}
+
+
+async def tell(providers: Providers, event: dict[str, Any], secret: str = EASYPOST_SECRET) -> Any:
+    body = FakeEasyPost.body(event)
+    return await providers.api.http.post(
+        PATH, content=body, headers=FakeEasyPost.signed(body, secret)
+    )
+
+
+async def test_a_return_runs_end_to_end_through_easypost_and_stripe(providers: Providers):
+    api, easypost, stripe = providers.api, providers.easypost, providers.stripe
+    created = await api.create(await providers.paid_order())
+    assert created.status_code == 201, created.text
+    ret = await api.wait_for(created.json()["id"], "label_sent")
+    label = ret["label"]
+    assert label["carrier"] == "USPS"
+    [shipment] = [s for s in easypost.shipments.values() if s["reference"] == ret["number"]]
+    assert shipment["is_return"] is True
+    assert shipment["from_address"]["street1"] == CUSTOMER_ADDRESS["line1"]
+    assert shipment["to_address"]["street1"] == RETURN_ADDRESS["line1"]
+    assert shipment["to_address"]["phone"] == RETURN_ADDRESS["phone"]
+    assert label["tracking_number"] == shipment["tracking_code"]
+    pdf = await api.http.get(label["url"], headers=api.auth("agent"))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+
+    # Tracking: forged and unsigned events are refused; pre-transit is kept; in transit ships.
+    tracking = shipment["tracking_code"]
+    forged = await tell(providers, easypost.event(tracking, "in_transit"), secret="guessed")
+    assert forged.status_code == 401, forged.text
+    unsigned = await api.http.post(PATH, content=FakeEasyPost.body(easypost.event(tracking, "x")))
+    assert unsigned.status_code == 401
+    assert (await api.wait_for(ret["id"], "label_sent"))["status"] == "label_sent"
+    early = await tell(providers, easypost.event(tracking, "pre_transit"))
+    assert early.status_code == 202 and early.json()["forwarded"] is False
+    moving = easypost.event(tracking, "in_transit")
+    moved = await tell(providers, moving)
+    assert moved.status_code == 202 and moved.json()["forwarded"] is True
+    shipped = await api.wait_for(ret["id"], "shipped")
+    assert shipped["status"] == "shipped"
+    # EasyPost sends it again, and an older word comes late: nothing happens twice.
+    again = await tell(providers, moving)
+    assert again.json()["duplicate"] is True and again.json()["forwarded"] is False
+    late = await tell(providers, easypost.event(tracking, "pre_transit"))
+    assert late.status_code == 202 and late.json()["forwarded"] is False
+    history = await api.http.get(f"/v1/returns/{ret['id']}/history", headers=api.auth("ops"))
+    summaries = [e["summary"] for e in history.json()["events"]]
+    assert sum("carrier reports in_transit" in s for s in summaries) == 1, summaries
+
+    # The warehouse receives it; the refund goes through Stripe.
+    assert (await api.act(ret["id"], "receive", "warehouse", RECEIPT)).status_code == 200
+    closed = await api.wait_for(ret["id"], "closed")
+    assert closed["refunded_amount"] == 2725
+    [refund] = closed["refunds"]
+    assert refund["reference"] in stripe.refunds
+    assert stripe.charges[refund["capture_id"]].amount_refunded == 2725
+    assert easypost.refunds == [] or shipment["id"] not in easypost.refunds
+
+
+async def test_a_cancelled_returns_unused_label_is_refunded_to_the_shop(providers: Providers):
+    api, easypost = providers.api, providers.easypost
+    created = (await api.create(await providers.paid_order())).json()
+    ret = await api.wait_for(created["id"], "label_sent")
+    [shipment] = [s for s in easypost.shipments.values() if s["reference"] == ret["number"]]
+    answer = await api.act(ret["id"], "cancel", "agent", {"reason": "the customer kept it"})
+    assert answer.status_code == 200, answer.text
+    for _ in range(100):
+        if shipment["id"] in easypost.refunds:
+            break
+        await asyncio.sleep(0.1)
+    assert easypost.refunds.count(shipment["id"]) == 1
+    history = await api.http.get(f"/v1/returns/{ret['id']}/history", headers=api.auth("ops"))
+    summaries = [e["summary"] for e in history.json()["events"]]
+    assert any("unused label refunded by USPS: submitted" in s for s in summaries), summaries
+
+
+async def test_without_a_webhook_secret_easypost_events_are_refused(api):
+    answer = await api.http.post(PATH, content=b"{}", headers={"X-Hmac-Signature": "x"})
+    assert answer.status_code == 503
+    assert "RETURNS_EASYPOST_WEBHOOK_SECRET" in answer.json()["detail"]
