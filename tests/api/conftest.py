@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,19 @@ from tests.fakes.easypost import FakeEasyPost
 from tests.fakes.stripe import FakeStripe
 
 CARRIER_SECRET = "whsec_" + base64.b64encode(b"carrier events are signed with it").decode()
+STRIPE_SECRET = "whsec_stripe_endpoint_secret_for_tests"
+EASYPOST_SECRET = "easypost webhook secret for tests"
+RETURN_ADDRESS = {
+    "name": "Returns Centre", "company": "Shop Inc", "line1": "417 Montgomery St",
+    "postal_code": "94104", "city": "San Francisco", "region": "CA", "country": "US",
+    "phone": "+1 415 555 0100",
+}  # fmt: skip
+CUSTOMER_ADDRESS = {
+    "name": "Ann Lee", "line1": "388 Townsend St", "postal_code": "94107", "city": "San Francisco",
+    "region": "CA", "country": "US",
+}  # fmt: skip
+
+
 KEYS = {
     role: f"{role}-key-{uuid.uuid4().hex}"
     for role in ("agent", "warehouse", "ops", "admin", "integration")
@@ -134,8 +147,13 @@ async def api_on(client: Client, data_dir: Path, **configured: Any) -> AsyncIter
         database_url=url,
         api_keys=KEYS,
         task_queue=f"api-{uuid.uuid4().hex[:8]}",
-        carrier_webhook_secret=CARRIER_SECRET,
-        **configured,
+        **{
+            "carrier_webhook_secret": CARRIER_SECRET,
+            # The providers' event endpoints answer (and check signatures) on every stack.
+            "stripe_webhook_secret": STRIPE_SECRET,
+            "easypost_webhook_secret": EASYPOST_SECRET,
+            **configured,
+        },
     )
     engine = create_engine(url)
     sessions = session_factory(engine)
@@ -159,19 +177,6 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
     ) as env:
         async with api_on(env.client, tmp_path_factory.mktemp("api")) as api:
             yield api
-
-
-STRIPE_SECRET = "whsec_stripe_endpoint_secret_for_tests"
-EASYPOST_SECRET = "easypost webhook secret for tests"
-RETURN_ADDRESS = {
-    "name": "Returns Centre", "company": "Shop Inc", "line1": "417 Montgomery St",
-    "postal_code": "94104", "city": "San Francisco", "region": "CA", "country": "US",
-    "phone": "+1 415 555 0100",
-}  # fmt: skip
-CUSTOMER_ADDRESS = {
-    "name": "Ann Lee", "line1": "388 Townsend St", "postal_code": "94107", "city": "San Francisco",
-    "region": "CA", "country": "US",
-}  # fmt: skip
 
 
 @dataclass
@@ -207,15 +212,24 @@ async def providers(api: Api, tmp_path_factory: pytest.TempPathFactory) -> Async
             payments="stripe",
             stripe_api_key=stripe.api_key,
             stripe_api_base=stripe_url,
-            stripe_webhook_secret=STRIPE_SECRET,
             carrier="easypost",
             easypost_api_key=easypost.api_key,
             easypost_api_base=f"{easypost_url}/v2",
             easypost_carriers=["USPS"],
-            easypost_webhook_secret=EASYPOST_SECRET,
             return_address=RETURN_ADDRESS,
         ) as stack:
             yield Providers(stripe, easypost, stack)
+
+
+@contextmanager
+def configured(app: Any, **settings: Any) -> Iterator[None]:
+    """The API answering with `settings` changed, for the time of a `with`."""
+    before = app.state.settings
+    app.state.settings = before.model_copy(update=settings)
+    try:
+        yield
+    finally:
+        app.state.settings = before
 
 
 def forget_sign_in_failures(app: Any) -> None:

@@ -40,7 +40,12 @@ SUITE = "RETURNS_FUZZ_EXAMPLES" not in os.environ
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     ports = dev_ports()
     data: Path = tmp_path_factory.mktemp("fuzz")
-    process = start_dev(data, ports)
+    # The providers' event endpoints as a shop that registered its webhooks has them.
+    secrets = {
+        "RETURNS_STRIPE_WEBHOOK_SECRET": "whsec_fuzz",
+        "RETURNS_EASYPOST_WEBHOOK_SECRET": "fuzz",
+    }
+    process = start_dev(data, ports, env=secrets)
     keys = json.loads((data / "api-keys.json").read_text())
     try:
         yield f"http://127.0.0.1:{ports['api']}", keys
