@@ -16,13 +16,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from returns_service.activities.ledger import LedgerPayments
+from returns_service.activities.stripe import StripeRefunds
 from returns_service.config import Settings
 from returns_service.domain.messages import (
     CARRIER_EVENT_SIGNAL,
+    PAYMENT_EVENT_SIGNAL,
     AddItems,
     ApproveReturn,
     CarrierEvent,
     CloseReturn,
+    PaymentEvent,
     ReceiveItems,
     RefundReturn,
     ReissueLabel,
@@ -40,10 +44,13 @@ from returns_service.domain.models import (
     ReturnState,
 )
 from returns_service.store.db import create_engine, migrate_async, session_factory
+from returns_service.store.payments import refund_by_reference, settle_refund
 from returns_service.worker.main import build_activities
 from returns_service.workflows.returns import ReturnWorkflow
+from tests.api.conftest import serving
 from tests.conftest import SERVER_STARTUP, binary
 from tests.factories import expensive_line, order_payload
+from tests.fakes.stripe import FakeStripe
 from tests.workflows.conftest import Harness, finished
 
 HERE = Path(__file__).parent / "histories"
@@ -366,6 +373,56 @@ async def main() -> None:
                 else:
                     await env.sleep(timedelta(days=3, seconds=1))
                 await keep(parcel, name)
+
+            # Paid through Stripe (a local server that behaves as Stripe's API): one refund
+            # pending until Stripe's word six hours on; one that fails after Stripe paid it,
+            # opening the closed return again for an agent, who pays it once more. Each then
+            # listens for a late failure for 30 days.
+            stripe = FakeStripe()
+            async with serving(stripe.app()) as stripe_url:
+                processor = StripeRefunds(stripe.api_key, stripe_url)
+                payments = LedgerPayments(sessions, processor, pending_wait=0)
+                async with harness.with_adapters(payments=payments):
+                    for name in ("stripe_pending", "stripe_failed_later"):
+                        # Ordered days ago on the clock as it is now (it skipped ahead above).
+                        payload = order_payload(
+                            number=name,
+                            now=await harness.now(),
+                            email=f"{name.replace('_', '-')}@example.com",
+                        )
+                        capture = payload["captures"][0]
+                        pending = 2 if name == "stripe_pending" else 0
+                        stripe.add_charge(capture["id"], capture["amount"], pending_reads=pending)
+                        order = await harness.put_order(payload, order_id=f"o_{name}")
+                        paid = await harness.start(order, policy=Policy())
+                        await paid.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+                        # Only its acceptance is awaited: a client waiting for an answer lets
+                        # the test server skip ahead past the pending refund's six hours.
+                        await paid.start_update(
+                            u.RECEIVE, receive("good"), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+                        )
+                        if name == "stripe_pending":
+                            await until(paid, "refunded")
+                            await env.sleep(timedelta(hours=7))
+                        else:
+                            await until(paid, "closed")
+                            state = await paid.query("state", result_type=ReturnState)
+                            reference = str(state.refunds[0].reference)
+                            stripe.fail(reference)
+                            async with sessions.begin() as session:
+                                row = await refund_by_reference(session, reference)
+                                assert row is not None
+                                settle_refund(row, "failed", "expired_or_canceled_card")
+                            event = PaymentEvent(id="evt_1", reference=reference, status="failed")
+                            await paid.signal(PAYMENT_EVENT_SIGNAL, event)
+                            await until(paid, "refunded")
+                            again = RefundReturn(actor=Actor(kind="agent"))
+                            await paid.start_update(
+                                u.REFUND, again, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+                            )
+                        await until(paid, "closed")
+                        await env.sleep(timedelta(days=31))
+                        await keep(paid, name)
     await engine.dispose()
 
 
