@@ -315,6 +315,53 @@ def staff_add(args: argparse.Namespace) -> None:
     asyncio.run(add())
 
 
+def shopify_import(args: argparse.Namespace) -> None:
+    """Backfill the shop's orders changed since a date from Shopify, page by page."""
+    from datetime import date
+
+    from returns_service.shopify.client import ShopifyClient, ShopifyRefused, ShopifyUnavailable
+    from returns_service.shopify.sync import import_orders
+    from returns_service.store.db import create_engine, migrate_async, session_factory
+
+    if args.data_dir:
+        os.environ["RETURNS_DATA_DIR"] = args.data_dir
+    try:
+        since = date.fromisoformat(args.since)
+    except ValueError:
+        sys.exit(f"--since {args.since!r} is not a date (YYYY-MM-DD)")
+    settings = Settings()
+    if settings.shopify_access_token is None:
+        sys.exit("set RETURNS_SHOPIFY_SHOP and RETURNS_SHOPIFY_ACCESS_TOKEN first")
+
+    async def run() -> None:
+        url = settings.store_url()
+        await migrate_async(url)
+        engine = create_engine(url)
+        assert settings.shopify_access_token is not None
+        client = ShopifyClient(
+            settings.shopify_graphql_url(), settings.shopify_access_token.get_secret_value()
+        )
+        try:
+            done = await import_orders(
+                client,
+                session_factory(engine),
+                since,
+                page_size=args.page_size,
+                progress=lambda kept: print(f"{kept.order_id}: {kept.outcome}", flush=True),
+            )
+        except (ShopifyUnavailable, ShopifyRefused) as error:
+            sys.exit(f"import stopped: {error}")
+        finally:
+            await client.close()
+            await engine.dispose()
+        print(
+            f"{done.kept} orders kept from {done.pages} pages; {len(done.not_kept)} not kept;"
+            f" waited {client.waited:.1f} s for Shopify's rate limit"
+        )
+
+    asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="returns", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -347,6 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from standard input"
     )
     p.set_defaults(run=staff_add)
+    p = commands.add_parser("shopify", help="the Shopify store's orders")
+    shopify_commands = p.add_subparsers(dest="shopify_command", required=True)
+    p = shopify_commands.add_parser(
+        "import", help="backfill orders changed since a date (Admin GraphQL API)"
+    )
+    p.add_argument("--since", required=True, help="YYYY-MM-DD")
+    p.add_argument("--page-size", type=int, default=50, choices=range(1, 251), metavar="1-250")
+    p.add_argument("--data-dir", help="the data directory of `returns dev` (default: settings)")
+    p.set_defaults(run=shopify_import)
     return parser
 
 

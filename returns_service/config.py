@@ -178,6 +178,38 @@ class Settings(BaseSettings):
         description="The secret of the EasyPost webhook for POST /v1/carrier-events/easypost;"
         " unset: the endpoint is refused.",
     )
+    shopify_shop: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$",
+        description="The Shopify store (my-shop.myshopify.com) whose orders come in by its"
+        " webhooks and whose orders paid through Shopify are refunded there.",
+    )
+    shopify_access_token: SecretStr | None = Field(
+        default=None, description="The app's Admin API access token (shpat_...) for the shop."
+    )
+    shopify_api_version: str = Field(
+        default="2026-04",
+        pattern=r"^\d{4}-\d{2}$",
+        description="The Admin GraphQL API version every call is made against (pinned: the"
+        " queries here are written for it).",
+    )
+    shopify_api_base: str = Field(
+        default="",
+        description="Shopify's base URL; default: https://<shop>. The GraphQL endpoint is"
+        " <base>/admin/api/<version>/graphql.json.",
+    )
+    shopify_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="The app's client secret, which Shopify signs webhooks with"
+        " (X-Shopify-Hmac-Sha256); unset: POST /v1/shopify/webhooks is refused.",
+    )
+    shopify_location_id: str | None = Field(
+        default=None,
+        pattern=r"^(gid://shopify/Location/)?\d+$",
+        description="The Shopify location refunded items are restocked at (restockType"
+        " RETURN) when the warehouse graded them sellable; unset: Shopify does not restock"
+        " (NO_RESTOCK) and stock is kept here.",
+    )
     carrier_api_base: str = Field(default="", description="The carrier API's base URL.")
     carrier_api_key: SecretStr | None = Field(
         default=None, description="The carrier API's key, when carrier is http."
@@ -223,6 +255,13 @@ class Settings(BaseSettings):
             ),
             (self.carrier == "easypost", {"easypost_api_key": self.easypost_api_key}),
             (
+                self.shopify_shop is not None or self.shopify_access_token is not None,
+                {
+                    "shopify_shop": self.shopify_shop,
+                    "shopify_access_token": self.shopify_access_token,
+                },
+            ),
+            (
                 self.inventory == "http",
                 {"wms_api_base": self.wms_api_base, "wms_api_key": self.wms_api_key},
             ),
@@ -231,6 +270,10 @@ class Settings(BaseSettings):
             if chosen and missing:
                 raise ValueError(f"{', '.join(missing)} required by the adapter chosen")
         return self
+
+    def shopify_graphql_url(self) -> str:
+        base = self.shopify_api_base or f"https://{self.shopify_shop}"
+        return f"{base.rstrip('/')}/admin/api/{self.shopify_api_version}/graphql.json"
 
     def session_key(self) -> bytes:
         """The key customer tokens are signed with: the configured secret, else one derived from

@@ -19,6 +19,7 @@ from returns_service.domain.ids import derived
 from returns_service.domain.messages import IssueRefund, RefundResult
 from returns_service.domain.models import Capture, Refund, RefundMethod
 from returns_service.domain.refunds import CaptureBalance, InsufficientCaptures, allocate
+from returns_service.shopify.orders import paid_through_shopify
 from returns_service.store.db import Sessions
 from returns_service.store.entitlements import entitlements
 from returns_service.store.orders import get_orders
@@ -40,26 +41,30 @@ class LedgerPayments:
         sessions: Sessions,
         processor: RefundProcessor | None = None,
         pending_wait: float = 20.0,
+        shopify: RefundProcessor | None = None,
     ) -> None:
         self.sessions = sessions
+        # The shop's payment processor (Stripe), and Shopify for the orders paid through it:
+        # chosen per capture, by where it was paid.
         self.processor = processor
+        self.shopify = shopify
         # How long a refund call waits for a `pending` refund to settle before it answers with
         # it pending (the next refund call, or a later look, settles it).
         self.pending_wait = pending_wait
 
     async def refund(self, request: IssueRefund) -> RefundResult:
-        if self.processor is not None:
+        if self._asks:
             # Earlier parts whose answer was lost first: the guard below must know what they did.
-            await self._ask_unanswered(request.return_id, self.processor)
+            await self._ask_unanswered(request.return_id)
         async with self.sessions.begin() as session:
             refusal = None
             if not await self._rows(session, request.return_id, request.sequence):
                 refusal = await self._enter_all(session, request)
                 if refusal is None:
                     await self._check_total(session, request)
-        if self.processor is not None:
-            await self._ask_unanswered(request.return_id, self.processor)
-            await self._follow_pending(request.return_id, self.processor)
+        if self._asks:
+            await self._ask_unanswered(request.return_id)
+            await self._follow_pending(request.return_id)
         async with self.sessions.begin() as session:
             rows = await self._rows(session, request.return_id)
         failures = [
@@ -76,9 +81,9 @@ class LedgerPayments:
         """The return's refunds as the payment side knows them now: with a processor, those
         still waiting for its answer are asked about once (a processor's events may have told
         the ledger already)."""
-        if self.processor is not None:
-            await self._ask_unanswered(return_id, self.processor)
-            await self._follow_pending(return_id, self.processor, wait=0)
+        if self._asks:
+            await self._ask_unanswered(return_id)
+            await self._follow_pending(return_id, wait=0)
         async with self.sessions.begin() as session:
             rows = await self._rows(session, return_id)
         return RefundResult(refunds=[_refund(row) for row in rows])
@@ -86,7 +91,6 @@ class LedgerPayments:
     async def _enter_all(self, session: AsyncSession, request: IssueRefund) -> str | None:
         """Write the refund's parts; or, when it would take the return beyond what it may refund
         (the workflow lost count), write nothing and say why."""
-        status = "pending" if self.processor is not None else "succeeded"
         for part in request.amounts:
             await get_orders(session, [part.order_id], lock=True)
             # What the return may pay back for the order in all: its entitlement, reckoned under
@@ -126,8 +130,14 @@ class LedgerPayments:
                     non_retryable=True,
                 ) from error
             for share in shares:
+                asked = self._processor(share.capture_id) is not None
                 await self._enter(
-                    session, request, part.order_id, share.capture_id, share.amount, status
+                    session,
+                    request,
+                    part.order_id,
+                    share.capture_id,
+                    share.amount,
+                    "pending" if asked else "succeeded",
                 )
         return None
 
@@ -146,7 +156,20 @@ class LedgerPayments:
                 non_retryable=True,
             )
 
-    async def _ask_unanswered(self, return_id: str, processor: RefundProcessor) -> None:
+    @property
+    def _asks(self) -> bool:
+        return self.processor is not None or self.shopify is not None
+
+    def _processor(self, capture_id: str | None) -> RefundProcessor | None:
+        """Who pays a capture back: Shopify for an order paid through it, else the shop's
+        processor (None: the ledger itself)."""
+        if capture_id is None:
+            return None
+        if paid_through_shopify(capture_id):
+            return self.shopify
+        return self.processor
+
+    async def _ask_unanswered(self, return_id: str) -> None:
         """Ask the processor about every entry of the return still waiting for an answer."""
         async with self.sessions.begin() as session:
             waiting = (
@@ -161,6 +184,9 @@ class LedgerPayments:
                 )
             ).all()
         for row in waiting:
+            processor = self._processor(row.capture_id)
+            if processor is None:
+                continue
             assert row.capture_id is not None
             outcome = await processor.refund(
                 ProcessorRefund(
@@ -186,9 +212,7 @@ class LedgerPayments:
                     )
                 )
 
-    async def _follow_pending(
-        self, return_id: str, processor: RefundProcessor, wait: float | None = None
-    ) -> None:
+    async def _follow_pending(self, return_id: str, wait: float | None = None) -> None:
         """Ask about the return's refunds the processor answered `pending` until they settle or
         `pending_wait` runs out; a later failure frees the capture's money again."""
         wait = self.pending_wait if wait is None else wait
@@ -206,6 +230,9 @@ class LedgerPayments:
                     )
                 ).all()
             for row in waiting:
+                processor = self._processor(row.capture_id)
+                if processor is None:
+                    continue
                 assert row.provider_ref is not None
                 outcome = await processor.status(row.provider_ref)
                 if outcome.status != "pending":

@@ -25,6 +25,7 @@ from returns_service.api.routes import (
     policy,
     returns,
     sessions,
+    shopify,
     staff,
     webhooks,
 )
@@ -115,6 +116,7 @@ def create_app(
         webhooks.router,
         carrier.router,
         payments.router,
+        shopify.router,
         staff.router,
         lists.router,
     )

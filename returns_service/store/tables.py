@@ -539,3 +539,17 @@ class RateSlotRow(Base):
     key: Mapped[str] = mapped_column(String(400), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     used_at: Mapped[datetime]
+
+
+class ShopifyWebhookRow(Base):
+    """Each Shopify webhook taken in, once by its `X-Shopify-Webhook-Id` (Shopify sends the same
+    id again when it retries), with the order it was about and what became of it."""
+
+    __tablename__ = "shopify_webhooks"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    # kept (the order's snapshot was written), or why it was not.
+    outcome: Mapped[str] = mapped_column(String(500))
+    received_at: Mapped[datetime]

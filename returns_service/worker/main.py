@@ -23,12 +23,14 @@ from returns_service.activities.outbox import OutboxEmail
 from returns_service.activities.ports import LabelSource
 from returns_service.activities.relay import Relay
 from returns_service.activities.returns import ReturnActivities
+from returns_service.activities.shopify import ShopifyRefunds
 from returns_service.activities.stock import StoreInventory
 from returns_service.activities.stripe import StripeRefunds
 from returns_service.activities.webhooks import WebhookActivities
 from returns_service.activities.wms import WmsRelay
 from returns_service.config import Settings
 from returns_service.runtime import freeze_startup_objects
+from returns_service.shopify.client import ShopifyClient
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.temporal import connect
 from returns_service.workflows.returns import ReturnWorkflow
@@ -59,11 +61,20 @@ def build_activities(
             services=settings.easypost_services,
             parcel=settings.easypost_parcel,
         )
+    shopify = None
+    if settings.shopify_access_token is not None:
+        shopify = ShopifyRefunds(
+            ShopifyClient(
+                settings.shopify_graphql_url(), settings.shopify_access_token.get_secret_value()
+            ),
+            sessions,
+            settings.shopify_location_id,
+        )
     logo = f"{settings.public_url.rstrip('/')}/portal/logo" if settings.shop_logo else None
     return ReturnActivities(
         sessions=sessions,
         carrier=StoreCarrier(sessions, labels, settings.return_address),
-        payments=LedgerPayments(sessions, processor),
+        payments=LedgerPayments(sessions, processor, shopify=shopify),
         inventory=StoreInventory(sessions, tell_wms=settings.inventory == "http"),
         email=OutboxEmail(),
         public_url=settings.public_url,
@@ -131,7 +142,15 @@ def adapters_in_use(settings: Settings) -> list[str]:
         "builtin": "built-in ledger (no money leaves: pay refunds yourself)",
         "stripe": f"Stripe at {settings.stripe_api_base}",
     }[settings.payments]
-    return [f"labels: {carrier}", f"refunds: {payments}"]
+    lines = [f"labels: {carrier}", f"refunds: {payments}"]
+    if settings.shopify_shop:
+        lines.append(
+            f"orders: Shopify {settings.shopify_shop} (API {settings.shopify_api_version}),"
+            " its webhooks on POST /v1/shopify/webhooks; orders paid there are refunded there"
+        )
+    else:
+        lines.append("orders: pushed by the shop to PUT /v1/orders/{id}")
+    return lines
 
 
 def missing_for_real_labels(settings: Settings) -> list[str]:
@@ -152,6 +171,8 @@ def missing_for_real_labels(settings: Settings) -> list[str]:
         missing.append(
             "no RETURNS_EASYPOST_WEBHOOK_SECRET: tracking events from EasyPost are refused"
         )
+    if settings.shopify_shop and settings.shopify_webhook_secret is None:
+        missing.append("no RETURNS_SHOPIFY_WEBHOOK_SECRET: Shopify's order webhooks are refused")
     return missing
 
 

@@ -1,0 +1,1 @@
+"""Shopify: orders in through its webhooks and GraphQL, refunds out through refundCreate."""
