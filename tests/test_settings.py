@@ -37,6 +37,7 @@ def test_the_adapters_in_use_and_what_a_real_label_still_needs_are_said_at_start
     assert adapters_in_use(quick_start) == [
         "labels: built-in (a PDF made here; no carrier has seen it)",
         "refunds: built-in ledger (no money leaves: pay refunds yourself)",
+        "orders: pushed by the shop to PUT /v1/orders/{id}",
     ]
     missing = missing_for_real_labels(quick_start)
     assert any("RETURNS_CARRIER=easypost" in line for line in missing)
@@ -53,6 +54,7 @@ def test_the_adapters_in_use_and_what_a_real_label_still_needs_are_said_at_start
     assert adapters_in_use(easypost) == [
         "labels: EasyPost at https://api.easypost.com/v2 (USPS, UPS)",
         "refunds: Stripe at https://api.stripe.com",
+        "orders: pushed by the shop to PUT /v1/orders/{id}",
     ]
     [address, webhook] = missing_for_real_labels(easypost)
     assert "no EasyPost label is bought without it" in address
@@ -67,3 +69,20 @@ def test_the_adapters_in_use_and_what_a_real_label_still_needs_are_said_at_start
     assert missing_for_real_labels(ready) == []
     with pytest.raises(ValueError, match="RETURNS_EASYPOST_API_KEY"):
         Settings(data_dir=tmp_path, carrier="easypost")
+
+    shop = ready.model_copy(
+        update={"shopify_shop": "my-shop.myshopify.com", "shopify_access_token": "shpat_x"}
+    )
+    assert adapters_in_use(shop)[2] == (
+        "orders: Shopify my-shop.myshopify.com (API 2026-04), its webhooks on POST"
+        " /v1/shopify/webhooks; orders paid there are refunded there"
+    )
+    [webhook] = missing_for_real_labels(shop)
+    assert "RETURNS_SHOPIFY_WEBHOOK_SECRET" in webhook
+    assert shop.shopify_graphql_url() == (
+        "https://my-shop.myshopify.com/admin/api/2026-04/graphql.json"
+    )
+    with pytest.raises(ValueError, match="RETURNS_SHOPIFY_ACCESS_TOKEN"):
+        Settings(data_dir=tmp_path, shopify_shop="my-shop.myshopify.com")
+    with pytest.raises(ValueError, match="shopify_shop"):
+        Settings(data_dir=tmp_path, shopify_shop="https://my-shop.com", shopify_access_token="x")

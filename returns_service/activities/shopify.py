@@ -88,7 +88,7 @@ class ShopifyRefunds:
         digits = minor_digits(request.currency)
         refund: dict[str, Any] = {
             "orderId": order,
-            "note": f"Return {found.get('name', '')} {mark}".strip(),
+            "note": f"Return {await self._number(request)} of order {found.get('name', '')} {mark}",
             "notify": False,
             "transactions": [
                 {
@@ -124,6 +124,13 @@ class ShopifyRefunds:
         if found is None:
             raise PaymentUnavailable(f"Shopify has no refund {reference}")
         return _outcome(found)
+
+    async def _number(self, request: ProcessorRefund) -> str:
+        async with self.sessions() as session:
+            number = await session.scalar(
+                select(ReturnRow.number).where(ReturnRow.id == request.metadata["return_id"])
+            )
+        return number or request.metadata["return_id"]
 
     async def _lines(self, request: ProcessorRefund) -> list[dict[str, Any]]:
         """The order's lines the return sent back, on the first part of its first refund."""

@@ -79,8 +79,8 @@ class NotAnOrder(ValueError):
 
 
 def gid(kind: str, ours: str) -> str:
-    """Shopify's global id of one of its objects, from our id of it."""
-    return f"gid://shopify/{kind}/{ours.removeprefix(PREFIX)}"
+    """Shopify's global id of one of its objects, from our id of it (or its gid)."""
+    return f"gid://shopify/{kind}/{tail(ours.removeprefix(PREFIX))}"
 
 
 def tail(global_id: str) -> str:

@@ -28,6 +28,7 @@ from returns_service.worker.main import build_activities, build_worker
 from tests.conftest import SERVER_STARTUP, binary, free_port
 from tests.factories import order_payload
 from tests.fakes.easypost import FakeEasyPost
+from tests.fakes.shopify import FakeShopify
 from tests.fakes.stripe import FakeStripe
 
 CARRIER_SECRET = "whsec_" + base64.b64encode(b"carrier events are signed with it").decode()
@@ -43,6 +44,8 @@ CUSTOMER_ADDRESS = {
     "region": "CA", "country": "US",
 }  # fmt: skip
 
+
+SHOPIFY_LOCATION = "gid://shopify/Location/4711"
 
 KEYS = {
     role: f"{role}-key-{uuid.uuid4().hex}"
@@ -184,6 +187,7 @@ class Providers:
     stripe: FakeStripe
     easypost: FakeEasyPost
     api: Api
+    shopify: FakeShopify
 
     async def paid_order(self) -> str:
         """An order shipped to Ann and paid with a Stripe charge."""
@@ -202,9 +206,13 @@ class Providers:
 @pytest.fixture(scope="session")
 async def providers(api: Api, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Providers]:
     """A second API and worker on the same Temporal, configured as the README's provider
-    sections say, against local servers that behave as Stripe and EasyPost document."""
-    stripe, easypost = FakeStripe(), FakeEasyPost()
-    async with serving(stripe.app()) as stripe_url, serving(easypost.app()) as easypost_url:
+    sections say, against local servers that behave as Stripe, EasyPost and Shopify document."""
+    stripe, easypost, shopify = FakeStripe(), FakeEasyPost(), FakeShopify()
+    async with (
+        serving(stripe.app()) as stripe_url,
+        serving(easypost.app()) as easypost_url,
+        serving(shopify.app()) as shopify_url,
+    ):
         easypost.base_url = easypost_url
         async with api_on(
             api.temporal,
@@ -217,8 +225,13 @@ async def providers(api: Api, tmp_path_factory: pytest.TempPathFactory) -> Async
             easypost_api_base=f"{easypost_url}/v2",
             easypost_carriers=["USPS"],
             return_address=RETURN_ADDRESS,
+            shopify_shop=shopify.shop,
+            shopify_access_token=shopify.access_token,
+            shopify_api_base=shopify_url,
+            shopify_webhook_secret=shopify.client_secret,
+            shopify_location_id=SHOPIFY_LOCATION,
         ) as stack:
-            yield Providers(stripe, easypost, stack)
+            yield Providers(stripe, easypost, stack, shopify)
 
 
 @contextmanager
