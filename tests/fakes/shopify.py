@@ -43,6 +43,10 @@ from graphql import (
     graphql,
 )
 
+from returns_service.domain.models import Order
+from returns_service.i18n import minor_digits
+from returns_service.shopify.orders import gid
+
 SDL = """
 directive @idempotent(key: String!) on FIELD
 
@@ -262,6 +266,80 @@ class FakeShopify:
         }
         self.orders[order_gid] = order
         return order
+
+    def mirror(self, order: Order) -> dict[str, Any]:
+        """The order as Shopify holds it, from our snapshot of it (ids as `gid(...)` makes them
+        from ours): its lines and its captures as SALE transactions; refunds already made stay."""
+        order_gid = gid("Order", order.id)
+        digits = Decimal(10) ** minor_digits(order.currency)
+        kept = self.orders.get(order_gid, {"refunds": [], "transactions": []})
+        refunded_units: dict[str, int] = {}
+        for refund in kept["refunds"]:
+            for line in refund["refundLineItems"]["nodes"]:
+                key = line["lineItem"]["id"]
+                refunded_units[key] = refunded_units.get(key, 0) + line["quantity"]
+        lines = [
+            {
+                "id": gid("LineItem", line.id),
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "currentQuantity": line.quantity - refunded_units.get(gid("LineItem", line.id), 0),
+                "originalUnitPriceSet": money(Decimal(line.unit_amount) / digits, order.currency),
+                "discountAllocations": [],
+                "taxLines": [],
+                "product": None,
+            }
+            for line in order.lines
+        ]
+        sales = [
+            {
+                "id": gid("OrderTransaction", capture.id),
+                "kind": "SALE",
+                "status": "SUCCESS",
+                "gateway": "shopify_payments",
+                "processedAt": iso(capture.captured_at),
+                "amountSet": money(Decimal(capture.amount) / digits, order.currency),
+                "parentTransaction": None,
+            }
+            for capture in order.captures
+        ]
+        node = {
+            "id": order_gid,
+            "name": f"#{order.number}",
+            "email": order.customer.email,
+            "createdAt": iso(order.placed_at),
+            "updatedAt": iso(datetime.now(UTC)),
+            "currencyCode": order.currency,
+            "customer": None,
+            "shippingAddress": None,
+            "totalShippingPriceSet": money(Decimal(order.shipping_amount) / digits, order.currency),
+            "lineItems": {"nodes": lines, "pageInfo": _page(False)},
+            "transactions": sales + [t for t in kept["transactions"] if t["kind"] == "REFUND"],
+            "refunds": kept["refunds"],
+            "fulfillments": [],
+        }
+        self.orders[order_gid] = node
+        return node
+
+    def refunds_of(self, capture_gid: str) -> list[dict[str, Any]]:
+        """Every refund transaction paid from one transaction (any status)."""
+        return [
+            t
+            for o in self.orders.values()
+            for t in o["transactions"]
+            if t["kind"] == "REFUND" and (t.get("parentTransaction") or {}).get("id") == capture_gid
+        ]
+
+    def transactions_of(self, refund_id: str | None) -> list[str]:
+        """The ids of a refund's transactions (none for a refund Shopify has not)."""
+        return [
+            t["id"]
+            for o in self.orders.values()
+            for r in o["refunds"]
+            if r["id"] == refund_id
+            for t in r["transactions"]["nodes"]
+        ]
 
     def touch(self, order: dict[str, Any]) -> None:
         order["updatedAt"] = iso(datetime.now(UTC))

@@ -18,6 +18,9 @@ step it checks the invariants in the store:
   (and there once every unit is back on returns refunded under policies that pay it);
 - per return and order, paid back <= its entitlement; restocked <= received, and stock levels add
   up to their movements;
+- orders paid through Shopify (a local stand-in of its Admin GraphQL API) are paid back there:
+  what Shopify paid from a transaction is what the ledger says it paid (give or take what is on
+  its way), each entry by one refund of its own, and no other capture is refunded there;
 - for the return the step touched, once it settles: the workflow's refunded amount is the
   ledger's, the read model agrees with the workflow, and a return not finished has an action
   that can move it; no return records a store failure.
@@ -35,6 +38,7 @@ import os
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +101,7 @@ from returns_service.domain.models import (
 )
 from returns_service.domain.refunds import line_paid
 from returns_service.domain.status import RELEASED, TERMINAL
+from returns_service.shopify.orders import gid, paid_through_shopify
 from returns_service.store.orders import OrderChangeRefused, put_order
 from returns_service.store.payments import settle_refund
 from returns_service.store.tables import (
@@ -110,6 +115,8 @@ from returns_service.store.tables import (
     StockMovementRow,
 )
 from returns_service.workflows.returns import ReturnWorkflow
+from tests.api.conftest import serving
+from tests.fakes.shopify import FakeShopify
 
 EXAMPLES = int(os.environ.get("RETURNS_MODEL_EXAMPLES", "40"))
 STEPS = int(os.environ.get("RETURNS_MODEL_STEPS", "25"))
@@ -208,6 +215,8 @@ class Model:
         self.task_queue = f"model-{uuid.uuid4().hex[:8]}"
         self.worker: Worker | None = None
         self.worker_run: asyncio.Future[None] | None = None
+        # Shopify, for the orders paid through it (the ledger refunds those there).
+        self.shopify: FakeShopify | None = None
 
     def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=120)
@@ -266,14 +275,16 @@ class ReturnsMachine(RuleBasedStateMachine):
         self.policy = policy
         for n, order_lines_ in enumerate(lines):
             customer = CUSTOMERS[0 if one_customer else n % 2]
-            self.push_order(customer, order_lines_, 490, 0, "one", n % 2 == 1)
+            # The second order was paid through Shopify (and is refunded there).
+            split = "shopify" if n == 1 else "one"
+            self.push_order(customer, order_lines_, 490, 0, split, n % 2 == 1)
 
     @rule(
         customer=st.sampled_from(CUSTOMERS),
         lines=order_lines(),
         shipping=st.sampled_from([0, 490, 990]),
         order_discount=st.sampled_from([0, 0, 150]),
-        split=st.sampled_from(["one", "two", "short"]),
+        split=st.sampled_from(["one", "two", "short", "shopify"]),
         colon=st.booleans(),
     )
     def push_order(
@@ -311,6 +322,9 @@ class ReturnsMachine(RuleBasedStateMachine):
                 Capture(id="c" if colon else "s:c", amount=paid // 2, captured_at=at),
                 Capture(id="c2", amount=paid - paid // 2, captured_at=at + timedelta(minutes=1)),
             ]
+        elif split == "shopify" and self.m.shopify is not None:
+            # Paid through Shopify: refunded there, by refundCreate.
+            captures = [Capture(id=f"shopify:{order_id}", amount=paid, captured_at=at)]
         else:
             short = paid // 3 if split == "short" else 0
             captures = [Capture(id="c" if colon else "s:c", amount=paid - short, captured_at=at)]
@@ -688,6 +702,12 @@ class ReturnsMachine(RuleBasedStateMachine):
         async with self.m.sessions.begin() as session:
             row = await session.get(LedgerEntryRow, refund_id, with_for_update=True)
             assert row is not None and settle_refund(row, "failed", "expired_or_canceled_card")
+            if paid_through_shopify(row.capture_id):
+                # Shopify's refund transaction failed (the card bank sent it back).
+                assert self.m.shopify is not None
+                for paid in self.m.shopify.refunds_of(gid("OrderTransaction", row.capture_id)):
+                    if paid["id"] in self.m.shopify.transactions_of(row.provider_ref):
+                        paid["status"] = "FAILURE"
         event = PaymentEvent(id=f"evt_{refund_id}", reference=refund_id, status="failed")
         version = (await self.state(return_id)).version
         await self.returns[return_id].signal(PAYMENT_EVENT_SIGNAL, event)
@@ -740,6 +760,8 @@ class ReturnsMachine(RuleBasedStateMachine):
     async def put(self, order: Order) -> None:
         async with self.m.sessions.begin() as session:
             await put_order(session, order, datetime.now(UTC))
+        if self.m.shopify is not None and any(paid_through_shopify(c.id) for c in order.captures):
+            self.m.shopify.mirror(order)
 
     async def start(self, start: StartReturn) -> WorkflowHandle[Any, Any]:
         return await self.m.env.client.start_workflow(
@@ -1049,6 +1071,43 @@ class ReturnsMachine(RuleBasedStateMachine):
                 )
             ], "money moved without an entitlement"
         assert {(lv.sku, lv.location): lv.quantity for lv in levels} == moved
+        if self.m.shopify is not None:
+            self.check_shopify(mine, captures)
+
+    def check_shopify(self, mine: Any, captures: Any) -> None:
+        """Orders paid through Shopify are paid back there, each ledger entry by one refund of
+        its own for its amount, from its capture's transaction: what Shopify paid from a
+        transaction is what the ledger says it paid, give or take what is still on its way."""
+        assert self.m.shopify is not None
+        references = [e.provider_ref for e in mine if e.provider_ref]
+        assert len(references) == len(set(references)), "two entries on one processor refund"
+        for capture in captures:
+            if capture.order_id not in self.orders:
+                continue
+            entries = [
+                e for e in mine if e.order_id == capture.order_id and e.capture_id == capture.id
+            ]
+            if not paid_through_shopify(capture.id):
+                assert not any(
+                    (e.provider_ref or "").startswith("gid://shopify/") for e in entries
+                ), f"capture {capture.id} was refunded through Shopify"
+                continue
+            paid = self.m.shopify.refunds_of(gid("OrderTransaction", capture.id))
+            shopify = sum(
+                int(Decimal(t["amountSet"]["shopMoney"]["amount"]) * 100)
+                for t in paid
+                if t["status"] == "SUCCESS"
+            )
+            succeeded = sum(e.amount for e in entries if e.status == "succeeded")
+            pending = sum(e.amount for e in entries if e.status == "pending")
+            assert succeeded <= shopify <= succeeded + pending, (
+                f"capture {capture.id}: Shopify paid {shopify}, the ledger {succeeded}"
+                f" (+{pending} pending)"
+            )
+            for entry in entries:
+                if entry.status == "succeeded":
+                    made = self.m.shopify.transactions_of(entry.provider_ref)
+                    assert len(made) == 1, f"{entry.id}: {len(made)} Shopify refunds"
 
 
 ReturnsMachine.TestCase.settings = settings(
@@ -1068,14 +1127,26 @@ async def test_money_stays_right_whatever_the_sequence(
     from returns_service.config import Settings
     from returns_service.worker.main import build_activities
 
-    activities = build_activities(Settings(data_dir=tmp_path), sessions)
-    MODEL = Model(asyncio.get_running_loop(), env, sessions, activities)
-    await MODEL.start_worker()
-    try:
-        await asyncio.to_thread(ReturnsMachine.TestCase("runTest").runTest)
-    finally:
-        await MODEL.stop_worker()
-        MODEL = None
+    shopify = FakeShopify()
+    async with serving(shopify.app()) as shopify_url:
+        configured = Settings(
+            data_dir=tmp_path,
+            shopify_shop=shopify.shop,
+            shopify_access_token=shopify.access_token,
+            shopify_api_base=shopify_url,
+            shopify_location_id="gid://shopify/Location/1",
+        )
+        activities = build_activities(configured, sessions)
+        MODEL = Model(asyncio.get_running_loop(), env, sessions, activities)
+        MODEL.shopify = shopify
+        await MODEL.start_worker()
+        try:
+            await asyncio.to_thread(ReturnsMachine.TestCase("runTest").runTest)
+        finally:
+            await MODEL.stop_worker()
+            MODEL = None
+    # The sequences paid orders back through Shopify too (the path is in the model).
+    assert shopify.refunds_made, "no sequence refunded an order paid through Shopify"
 
 
 class Drawn:
