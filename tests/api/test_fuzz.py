@@ -44,6 +44,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[
     secrets = {
         "RETURNS_STRIPE_WEBHOOK_SECRET": "whsec_fuzz",
         "RETURNS_EASYPOST_WEBHOOK_SECRET": "fuzz",
+        "RETURNS_SHOPIFY_SHOP": "fuzz.myshopify.com",
+        "RETURNS_SHOPIFY_ACCESS_TOKEN": "shpat_fuzz",
+        "RETURNS_SHOPIFY_WEBHOOK_SECRET": "fuzz",
+        # Nothing leaves the machine: a signed webhook could not be generated anyway.
+        "RETURNS_SHOPIFY_API_BASE": "http://127.0.0.1:9",
     }
     process = start_dev(data, ports, env=secrets)
     keys = json.loads((data / "api-keys.json").read_text())
