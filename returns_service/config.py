@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 from pathlib import Path
 from typing import Literal
@@ -282,6 +283,11 @@ class Settings(BaseSettings):
             return self.session_secret.get_secret_value().encode()
         material = json.dumps(sorted(self.api_keys.items())).encode()
         return hashlib.sha256(b"customer-sessions:" + material).digest()
+
+    def link_key(self) -> bytes:
+        """The key links that open a label without signing in are signed with (the worker makes
+        them for emails, the API checks them): derived from the session key, never equal to it."""
+        return hmac.new(self.session_key(), b"label-links", hashlib.sha256).digest()
 
     def store_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'returns.db'}"

@@ -16,13 +16,17 @@ import aiosmtplib
 from returns_service.activities.emails import QR_CID
 from returns_service.activities.relay import Relay
 from returns_service.config import Settings
+from returns_service.documents.label_pdf import label_pdf
 from returns_service.documents.qr import qr_png
 from returns_service.domain.ids import derived
 from returns_service.store.db import Sessions
-from returns_service.store.tables import OutboxEmailRow
+from returns_service.store.returns import keep_label_pdf
+from returns_service.store.tables import LabelRow, OutboxEmailRow
 
 
-def mime(row: OutboxEmailRow, sender: str) -> MimeMessage:
+def mime(
+    row: OutboxEmailRow, sender: str, attachment: tuple[str, bytes] | None = None
+) -> MimeMessage:
     message = MimeMessage()
     message["From"] = sender
     message["To"] = row.recipient
@@ -36,7 +40,25 @@ def mime(row: OutboxEmailRow, sender: str) -> MimeMessage:
             html = message.get_body(preferencelist=("html",))
             assert isinstance(html, MimeMessage)
             html.add_related(qr_png(row.qr_code), "image", "png", cid=f"<{QR_CID}>")
+    if attachment is not None:
+        filename, pdf = attachment
+        message.add_attachment(pdf, "application", "pdf", filename=filename)
     return message
+
+
+async def label_attachment(sessions: Sessions, label_id: str) -> tuple[str, bytes] | None:
+    """The label's PDF as the email attaches it (the built-in carrier's is drawn now, and kept,
+    as its first download would); none when the label has nothing to print."""
+    async with sessions() as session:
+        label = await session.get(LabelRow, label_id)
+    if label is None or label.drop_off_code is not None:
+        return None
+    pdf = label.pdf
+    if pdf is None:
+        pdf = await asyncio.to_thread(label_pdf, label)
+        async with sessions.begin() as session:
+            await keep_label_pdf(session, label.id, pdf)
+    return f"label-{label.tracking_number}.pdf", pdf
 
 
 class EmailRelay(Relay):
@@ -51,7 +73,8 @@ class EmailRelay(Relay):
 
     async def send(self, row: OutboxEmailRow) -> None:
         settings = self.settings
-        message = mime(row, settings.email_from)
+        attachment = await label_attachment(self.sessions, row.label_id) if row.label_id else None
+        message = mime(row, settings.email_from, attachment)
         if self.folder is not None:
             await asyncio.to_thread(self._keep, row.idempotency_key, bytes(message))
         if settings.smtp_host is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from returns_service.activities.ports import EmailMessage
+from returns_service.domain.links import label_link
 from returns_service.domain.models import ReturnState, Store
 from returns_service.domain.status import ITEMS_RELEASED_EVENT, Status
 from returns_service.i18n import DEFAULT, day, languages, money, translations
@@ -91,11 +92,13 @@ def status_email(
     brand: Brand | None = None,
     store: Store | None = None,
     event: str | None = None,
+    link_key: bytes | None = None,
 ) -> EmailMessage | None:
     """The message for the return's current status, or None when the customer needs none; in
     the customer's language (the shop's default, English, when it is not known). `store`: the
     shop's store an `in_store` return is brought to. `event`: what happened, when it is not a
-    status of its own (missing units released)."""
+    status of its own (missing units released). `link_key`: signs the label's link that opens
+    it without signing in (none: the email links to the return's page only)."""
     released = event == ITEMS_RELEASED_EVENT
     subject = RELEASED_SUBJECT if released else SUBJECTS.get(state.status)
     if subject is None:
@@ -144,6 +147,18 @@ def status_email(
         "reissue_until": day(state.reissue_until, language) if state.reissue_until else "",
         "bring_by": day(state.bring_by, language) if state.bring_by else "",
     }
+    label = state.label if state.status is Status.LABEL_SENT and not released else None
+    context["label_url"] = (
+        label_link(
+            public_url,
+            link_key,
+            label.id,
+            label.expires_at,
+            "qr.png" if label.drop_off_code else "label.pdf",
+        )
+        if label is not None and link_key is not None
+        else ""
+    )
     env = environment(str(templates) if templates else None, language)
     return EmailMessage(
         key=f"email:{state.id}:{kind}",
@@ -154,4 +169,6 @@ def status_email(
         body=env.get_template("status_email.txt.j2").render(context),
         html=env.get_template("status_email.html.j2").render(context),
         qr_code=context["drop_off_code"] if state.status is Status.LABEL_SENT else None,
+        # A printed label goes with the message as a PDF.
+        label_id=label.id if label is not None and not label.drop_off_code else None,
     )

@@ -28,8 +28,10 @@ class Notifications:
         public_url: str,
         templates: Path | None = None,
         brand: Brand | None = None,
+        link_key: bytes | None = None,
     ) -> None:
         self.email = email
+        self.link_key = link_key
         self.public_url = public_url.rstrip("/")
         self.templates = templates
         self.brand = brand or Brand()
@@ -54,7 +56,13 @@ class Notifications:
         store = (await current_policy(session)).store(state.store_id) if state.store_id else None
         try:
             message = status_email(
-                state, self.public_url, self.templates, self.brand, store, event=event
+                state,
+                self.public_url,
+                self.templates,
+                self.brand,
+                store,
+                event=event,
+                link_key=self.link_key,
             )
         except Exception:  # a template that cannot render must not hold the return up
             activity.logger.exception("the status email of %s could not be made", state.id)

@@ -27,6 +27,7 @@ class OutboxEmail:
                 "body": message.body,
                 "html": message.html,
                 "qr_code": message.qr_code,
+                "label_id": message.label_id,
                 "created_at": now,
                 "status": "pending",
                 "next_attempt_at": now,

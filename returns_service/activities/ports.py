@@ -21,6 +21,8 @@ class EmailMessage(Model):
     # A drop-off code whose QR image the HTML shows (`cid:drop-off-qr@returns`), drawn when
     # the message is sent.
     qr_code: str | None = None
+    # The label whose PDF goes with the message as an attachment (drawn when it is sent).
+    label_id: str | None = None
 
 
 class ProcessorRefund(Model):

@@ -102,12 +102,13 @@ class ReturnActivities(ReturnSteps):
         email_templates: Path | None = None,
         webhooks: WebhookActivities | None = None,
         brand: Brand | None = None,
+        link_key: bytes | None = None,
     ) -> None:
         self.sessions = sessions
         self.carrier = carrier
         self.payments = payments
         self.inventory = inventory
-        self.notifications = Notifications(email, public_url, email_templates, brand)
+        self.notifications = Notifications(email, public_url, email_templates, brand, link_key)
         self.webhooks = webhooks
 
     @activity.defn(name=ReturnActivity.REGISTER)

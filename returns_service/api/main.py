@@ -19,6 +19,7 @@ from returns_service.api.errors import InvalidInput, install_error_handlers
 from returns_service.api.limits import BodyLimit, SlidingWindow
 from returns_service.api.routes import (
     carrier,
+    labels,
     lists,
     orders,
     payments,
@@ -115,6 +116,7 @@ def create_app(
         sessions.router,
         webhooks.router,
         carrier.router,
+        labels.router,
         payments.router,
         shopify.router,
         staff.router,

@@ -408,6 +408,8 @@ class OutboxEmailRow(Relayed, Base):
     html: Mapped[str | None] = mapped_column(Text, default=None)
     # The drop-off code whose QR the HTML shows as an inline image.
     qr_code: Mapped[str | None] = mapped_column(String(64), default=None, nullable=True)
+    # The label whose PDF is attached (read when the message is sent).
+    label_id: Mapped[str | None] = mapped_column(String(64), default=None, nullable=True)
 
 
 class PolicyRow(Base):

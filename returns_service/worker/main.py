@@ -85,6 +85,7 @@ def build_activities(
             accent=settings.shop_accent,
             logo_url=logo,
         ),
+        link_key=settings.link_key(),
     )
 
 

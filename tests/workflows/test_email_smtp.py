@@ -89,7 +89,11 @@ async def test_one_message_per_status_change_to_the_customer_with_the_label_link
     # The link leads to the return's page (the label is there), which works in any mail client.
     link = f"http://127.0.0.1:8000/portal/returns/{final.id}"
     assert link in text_of(label)
-    assert "/v1/" not in text_of(label)
+    # No link that would need a key; the label's own link is signed and opens without one.
+    assert "/v1/returns/" not in text_of(label)
+    assert "/v1/labels/" in text_of(label) and "signature=" in text_of(label)
+    [attached] = list(label.iter_attachments())
+    assert attached.get_content_type() == "application/pdf"
     assert "builtin" not in text_of(label)  # no carrier a person would not know
     assert "drop it off by" in text_of(label)
     html = label.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]

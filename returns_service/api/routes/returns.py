@@ -616,7 +616,7 @@ async def read_label_qr(
     return await qr_response(read, return_id, principal)
 
 
-async def qr_response(read: AsyncSession, return_id: str, principal: Principal) -> Response:
+async def qr_response(read: AsyncSession, return_id: str, principal: Principal | None) -> Response:
     """The return's drop-off QR as a PNG, for the API and the portal: NotFound as for a label."""
     label = await _valid_label(read, return_id, principal)
     if label.drop_off_code is None:
@@ -628,13 +628,14 @@ async def qr_response(read: AsyncSession, return_id: str, principal: Principal) 
     )
 
 
-async def _valid_label(read: AsyncSession, return_id: str, principal: Principal) -> LabelRow:
+async def _valid_label(read: AsyncSession, return_id: str, principal: Principal | None) -> LabelRow:
     """The return's label: NotFound when it has none, it is someone else's, or it is void (the
-    return will not be sent)."""
+    return will not be sent). No principal: asked by a signed link, checked by its caller."""
     async with read.begin():
         label = await get_label(read, return_id)
         state = await get_return_document(read, return_id) if label is not None else None
-    if label is None or state is None or not principal.may_see_return(state):
+    allowed = principal is None or (state is not None and principal.may_see_return(state))
+    if label is None or state is None or not allowed:
         raise NotFound(f"return {return_id} has no label")
     if state.status in RELEASED:  # it will not be sent: its label must not be printed and posted
         raise NotFound(
@@ -647,7 +648,7 @@ async def label_response(
     read: AsyncSession,
     write: AsyncSession,
     return_id: str,
-    principal: Principal,
+    principal: Principal | None,
     disposition: str = "inline",
 ) -> Response:
     """The return's label as a PDF, for the API and the portal: NotFound when it has none, it
