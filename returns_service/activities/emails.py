@@ -16,7 +16,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from returns_service.activities.ports import EmailMessage
 from returns_service.domain.links import label_link
 from returns_service.domain.models import ReturnState, Store
-from returns_service.domain.status import ITEMS_RELEASED_EVENT, Status
+from returns_service.domain.status import ITEMS_RELEASED_EVENT, PAID_AT_FIRST_SCAN_EVENT, Status
 from returns_service.i18n import DEFAULT, day, languages, money, translations
 
 
@@ -100,10 +100,13 @@ def status_email(
     status of its own (missing units released). `link_key`: signs the label's link that opens
     it without signing in (none: the email links to the return's page only)."""
     released = event == ITEMS_RELEASED_EVENT
-    subject = RELEASED_SUBJECT if released else SUBJECTS.get(state.status)
+    # Paid at the carrier's first scan: told as the refund it is (the status is still
+    # `shipped`); the refund's email is then not sent again when the return is received.
+    status = Status.REFUNDED if event == PAID_AT_FIRST_SCAN_EVENT else state.status
+    subject = RELEASED_SUBJECT if released else SUBJECTS.get(status)
     if subject is None:
         return None
-    kind = "items_released" if released else state.status.value
+    kind = "items_released" if released else status.value
     language = state.language if state.language in languages() else DEFAULT
     number = state.number or state.id
     brand = brand or Brand()

@@ -221,6 +221,9 @@ class RuleWhen(Sparse):
     customer_emails: list[Email] | None = Field(default=None, min_length=1, max_length=10_000)
 
 
+RefundOn = Literal["receipt", "first_scan"]
+
+
 class RuleThen(Sparse):
     """What a rule decides for the items it matches."""
 
@@ -238,6 +241,9 @@ class RuleThen(Sparse):
     photos_required: StrictBool | None = None
     # The methods offered for these items (instead of the policy's).
     methods: list[ReturnMethod] | None = Field(default=None, min_length=1, max_length=4)
+    # When these items are paid back: at the warehouse's receipt, or when the carrier first
+    # reports the parcel moving (every item of the return must say so).
+    refund_on: RefundOn | None = None
 
     @field_validator("methods")
     @classmethod
@@ -293,6 +299,11 @@ class Policy(Model):
     # Units a partial receipt did not bring are waited for this many days after it, then given
     # back to their order (returnable again) and the customer told.
     missing_after_days: StrictInt = Field(default=14, ge=1, le=365)
+    # When a return is paid back by itself: once the warehouse received it (`receipt`), or as
+    # soon as the carrier first reports its parcel moving (`first_scan`, Loop's and AfterShip's
+    # "instant refunds"; the receipt still grades and restocks, and a parcel that never arrives
+    # is an agent's to chase). Rules may set it for the items they match.
+    refund_on: RefundOn = "receipt"
     # Decided in order for every item; see domain/rules.py.
     rules: list[Rule] = Field(default_factory=list, max_length=200)
 
@@ -525,6 +536,9 @@ class ReturnState(Model):
     missing_until: datetime | None = None
     replacement_items: list[ReplacementItem] = Field(default_factory=list)
     replacement: Replacement | None = None
+    # Paid back when the carrier first reported the parcel moving (its policy or a rule said so),
+    # before the warehouse had it: when.
+    paid_at_first_scan: datetime | None = None
     # Never made: other returns took its units while it was requested, and nothing of it was
     # kept (the caller heard 409; no number, no email, no webhook).
     void: bool = False
@@ -561,6 +575,9 @@ class ReturnState(Model):
         if self.status in (Status.RECEIVED, Status.REFUNDED) and not self.missing_until:
             # Received again, or released, only while a partial receipt's units are waited for.
             actions = [a for a in actions if a not in ("receive", "release_missing")]
+        if self.paid_at_first_scan is not None and self.refunded_amount:
+            # Paid for before it arrived: it is closed, not rejected (its units were paid for).
+            actions = [a for a in actions if a != "reject"]
         if self.status is Status.APPROVED:
             # Kept items are paid back once approved (again by an agent, if that failed);
             # nothing of theirs is shipped or received. Other returns are paid back once back.

@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterable, Mapping
 
 from pydantic import Field
 
-from returns_service.domain.models import Capture, Model, Order, OrderLine, Policy, ReturnItem
+from returns_service.domain.models import (
+    Capture,
+    Model,
+    Order,
+    OrderLine,
+    Policy,
+    RefundOn,
+    ReturnItem,
+)
 
 
 class Terms(Model):
@@ -24,10 +32,16 @@ class Terms(Model):
     restocking_fee_percent: dict[str, dict[str, int]] = Field(default_factory=dict)
     # The return's shipping fee, where a rule sets it for one of its items.
     return_shipping_fee: int | None = None
+    # When the return is paid back by itself, where rules set it for every item (None: the
+    # policy's `refund_on`).
+    refund_on: RefundOn | None = None
 
     def percent(self, policy: Policy, order_id: str, line_id: str) -> int:
         by_line = self.restocking_fee_percent.get(order_id, {})
         return by_line.get(line_id, policy.restocking_fee_percent)
+
+    def pays_on(self, policy: Policy) -> RefundOn:
+        return self.refund_on or policy.refund_on
 
     def shipping_fee(self, policy: Policy) -> int:
         if self.return_shipping_fee is None:

@@ -16,6 +16,7 @@ from returns_service.domain.models import (
     Order,
     Policy,
     Reason,
+    RefundOn,
     ReturnItem,
     ReturnMethod,
     Rule,
@@ -123,8 +124,12 @@ def terms(
     customer keeps are neither shipped nor restocked: only a rule's fees apply to them."""
     percents: dict[str, dict[str, int]] = {}
     fees: list[int | None] = []
+    # First scan only where every item's rules (or, for an item no rule decides, the policy)
+    # say so: one parcel, one moment to pay.
+    when: list[object] = []
     for item in items:
         rules = matched.get(item.id, [])
+        when.append(first(rules, "refund_on") or policy.refund_on)
         percent = first(rules, "restocking_fee_percent")
         if isinstance(percent, int):
             percents.setdefault(item.order_id, {})[item.line_id] = percent
@@ -132,6 +137,11 @@ def terms(
             percents.setdefault(item.order_id, {})[item.line_id] = 0
         rule_fees = [fee for fee in (r.then.return_shipping_fee for r in rules) if fee is not None]
         fees.append(max(rule_fees) if rule_fees else None)
+    refund_on: RefundOn | None = None
+    if when and all(w == "first_scan" for w in when):
+        refund_on = "first_scan"
+    elif policy.refund_on == "first_scan":
+        refund_on = "receipt"  # a rule holds some item back to the receipt
     if kept:
         return Terms(
             restocking_fee_percent=percents,
@@ -142,7 +152,7 @@ def terms(
         if any(fee is not None for fee in fees)
         else None
     )
-    return Terms(restocking_fee_percent=percents, return_shipping_fee=shipping)
+    return Terms(restocking_fee_percent=percents, return_shipping_fee=shipping, refund_on=refund_on)
 
 
 def fixed(policy: Policy, items: Iterable[ReturnItem], terms: Terms) -> Terms:
@@ -153,7 +163,11 @@ def fixed(policy: Policy, items: Iterable[ReturnItem], terms: Terms) -> Terms:
         percents.setdefault(item.order_id, {}).setdefault(
             item.line_id, policy.restocking_fee_percent
         )
-    return Terms(restocking_fee_percent=percents, return_shipping_fee=terms.shipping_fee(policy))
+    return Terms(
+        restocking_fee_percent=percents,
+        return_shipping_fee=terms.shipping_fee(policy),
+        refund_on=terms.refund_on,
+    )
 
 
 def joined(first_terms: Terms, then: Terms) -> Terms:
@@ -168,6 +182,8 @@ def joined(first_terms: Terms, then: Terms) -> Terms:
         return_shipping_fee=max(
             first_terms.return_shipping_fee or 0, then.return_shipping_fee or 0
         ),
+        # Items added later that would wait for the receipt make the whole parcel wait.
+        refund_on=first_terms.refund_on if first_terms.refund_on == then.refund_on else None,
     )
 
 
@@ -255,6 +271,12 @@ def results(
                 parts.append(f"return shipping fee {then.return_shipping_fee}")
             if then.keep_item is not None:
                 parts.append("may be kept" if then.keep_item else "may not be kept")
+            if then.refund_on is not None:
+                parts.append(
+                    "refunded at the carrier's first scan"
+                    if then.refund_on == "first_scan"
+                    else "refunded on receipt"
+                )
             if then.photos_required is not None:
                 parts.append("photos asked for" if then.photos_required else "no photos asked for")
             if then.methods is not None:

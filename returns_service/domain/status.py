@@ -107,6 +107,8 @@ STATUS_TIMESTAMP: dict[Status, str] = {
 REFUND_FAILED_EVENT = "return.refund_failed"
 # Units a partial receipt waited for were released (not come in time, or an agent said so).
 ITEMS_RELEASED_EVENT = "return.items_released"
+# Paid back at the carrier's first scan, before the goods are back (the status stays `shipped`).
+PAID_AT_FIRST_SCAN_EVENT = "return.paid_at_first_scan"
 
 
 def status_event(status: Status) -> str:
@@ -116,6 +118,7 @@ def status_event(status: Status) -> str:
 EVENT_TYPES: list[str] = [status_event(status) for status in Status] + [
     REFUND_FAILED_EVENT,
     ITEMS_RELEASED_EVENT,
+    PAID_AT_FIRST_SCAN_EVENT,
 ]
 
 

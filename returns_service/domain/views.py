@@ -128,6 +128,11 @@ class ReturnOut(BaseModel):
         description="After a partial receipt: the units still missing are waited for until then,"
         " then released (returnable again) and the customer told; null: nothing is waited for.",
     )
+    paid_at_first_scan: datetime | None = Field(
+        default=None,
+        description="Paid back when the carrier first reported the parcel moving (the policy's"
+        " or a rule's `refund_on: first_scan`), before the warehouse had it; null: on receipt.",
+    )
     created_at: datetime
     updated_at: datetime
     timestamps: Timestamps

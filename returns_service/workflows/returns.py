@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -81,6 +81,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from returns_service.domain.status import (
         ITEMS_RELEASED_EVENT,
+        PAID_AT_FIRST_SCAN_EVENT,
         REFUND_FAILED_EVENT,
         STATUS_TIMESTAMP,
         TERMINAL,
@@ -145,6 +146,9 @@ PAYMENTS = Actor(kind="integration", id="payments")
 # A label bought from a carrier (EasyPost) and never used is refunded to the shop when its return
 # expires or is cancelled.
 LABEL_REFUNDS = "label-refunds"
+# A return whose policy (or rules) say `refund_on: first_scan` is paid back when the carrier
+# first reports its parcel moving; returns started before wait for the receipt.
+REFUND_AT_FIRST_SCAN = "refund-at-first-scan"
 # Statuses in which the goods (or some of them) are back.
 BACK = (Status.RECEIVED, Status.REFUNDED)
 BAD_DATA = "BadData"
@@ -196,6 +200,8 @@ class ReturnWorkflow:
         self.first_items = {item.id for item in self.state.items}
         # Receipts of units a partial receipt left missing, not yet restocked and paid for.
         self.late = 0
+        # When the carrier first reported the parcel moving (None: not yet).
+        self.first_scan: datetime | None = None
 
     # --- the process ---------------------------------------------------------------------------
 
@@ -217,6 +223,8 @@ class ReturnWorkflow:
         elif self.status is Status.APPROVED:
             await self.send_label()
         await self.until_shipped_or_expired()
+        if self.pays_at_first_scan():
+            await self.until_first_scan_paid()
         await workflow.wait_condition(lambda: self.status is Status.RECEIVED or self.finished)
         if self.status is Status.RECEIVED:
             await self.restock()
@@ -237,6 +245,60 @@ class ReturnWorkflow:
         await self.until_refunds_cannot_fail()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
+
+    def pays_at_first_scan(self) -> bool:
+        """The policy (or the rules, for every item) pay this return back at the carrier's first
+        scan, and it is a return paid in money that the carrier carries."""
+        return (
+            self.status in (Status.LABEL_SENT, Status.SHIPPED)
+            and self.terms.pays_on(self.policy) == "first_scan"
+            and self.policy.auto_refund
+            and self.state.resolution is not Resolution.EXCHANGE
+            and self.state.method is ReturnMethod.LABEL
+            and workflow.patched(REFUND_AT_FIRST_SCAN)
+        )
+
+    async def until_first_scan_paid(self) -> None:
+        """Wait for the carrier's first word that the parcel moves (a customer's "I sent it" is
+        not one), then pay back what the approval fixed, as if every unit were back in good
+        order; the receipt still grades and restocks. Received first: paid on the receipt, as
+        any return."""
+        await workflow.wait_condition(
+            lambda: self.first_scan is not None or self.status is not Status.SHIPPED
+        )
+        if self.status is not Status.SHIPPED or self.first_scan is None:
+            return
+        async with self.lock:
+            if self.status is not Status.SHIPPED or self.state.refunded_amount:
+                return
+            self.state.paid_at_first_scan = self.first_scan
+            self.entitled = None  # reckoned now, on every unit (claimed_items)
+            await self.entitle()
+            await self.settle()
+            maxima = self.refundable_by_order()
+            amount = self.policy_pays(maxima)
+            if not self.entitled or amount <= 0:
+                # Nothing to pay by itself (the entitlement could not be reckoned): the receipt
+                # decides, as for any return.
+                self.state.paid_at_first_scan = None
+                self.entitled = None
+                await self.record("not refunded at the first scan: nothing due by itself")
+                return
+            method = (
+                RefundMethod.STORE_CREDIT
+                if self.state.resolution is Resolution.STORE_CREDIT
+                or self.state.recipient_email is not None
+                else RefundMethod.ORIGINAL_PAYMENT
+            )
+            try:
+                await self.pay(RefundReturn(actor=POLICY), self.policy_split(maxima), method)
+            except ApplicationError:
+                return  # recorded on the return; an agent sees it (the receipt may pay too)
+            note = "refunded at the carrier's first scan"
+            self.state.timeline.append(
+                TimelineEntry(at=workflow.now(), status=self.status, actor=POLICY, note=note)
+            )
+            await self.record(note, event=PAID_AT_FIRST_SCAN_EVENT)
 
     async def until_missing_settled(self) -> None:
         """After a partial receipt: wait for the missing units until the policy's days are over,
@@ -638,7 +700,9 @@ class ReturnWorkflow:
         """The items as the return claims them for money: kept items count as back in good
         condition; units a fulfilled replacement sent something for are not claimed (the
         customer was given goods for them, not money)."""
-        if self.state.method is ReturnMethod.KEEP_ITEM:
+        if self.state.method is ReturnMethod.KEEP_ITEM or self.state.paid_at_first_scan:
+            # Paid before the goods are back (kept, or at the carrier's first scan): every unit
+            # counts as back in good order, as the payment was decided.
             return [
                 item.model_copy(
                     update={"quantity_received": item.quantity, "condition": Condition.GOOD}
@@ -1294,6 +1358,8 @@ class ReturnWorkflow:
         """The carrier has the parcel: the return is shipped, whoever said so first."""
         if event.status not in IN_CARRIERS_HANDS:
             return
+        if self.first_scan is None and self.status in (Status.LABEL_SENT, Status.SHIPPED):
+            self.first_scan = workflow.now()
         async with self.lock:
             if allows(self.status, Action.SHIP) and Action.SHIP.value in self.actions():
                 await self.change(
@@ -1332,7 +1398,14 @@ class ReturnWorkflow:
             expected = sum(item.quantity for item in self.state.items)
             arrived = sum(item.quantity_received for item in self.state.items)
             note = None
-            if arrived < expected and waits:
+            if arrived < expected and self.state.paid_at_first_scan:
+                # Paid for at the first scan: the units stay this return's; no wait, no release
+                # (they were paid for), and an agent chases the parcel.
+                note = (
+                    f"{arrived} of {expected} units arrived; the rest was paid for at the first"
+                    " scan: an agent chases the parcel"
+                )
+            elif arrived < expected and waits:
                 until = workflow.now() + timedelta(days=self.policy.missing_after_days)
                 self.state.missing_until = until
                 note = (

@@ -100,3 +100,51 @@ async def test_without_a_webhook_secret_easypost_events_are_refused(api):
         answer = await api.http.post(PATH, content=b"{}", headers={"X-Hmac-Signature": "x"})
     assert answer.status_code == 503
     assert "RETURNS_EASYPOST_WEBHOOK_SECRET" in answer.json()["detail"]
+
+
+async def test_paid_through_stripe_at_easyposts_first_scan_after_the_customers_own_word(
+    providers: Providers,
+):
+    """`refund_on: first_scan`: the customer says they sent it (nothing is paid on that word);
+    EasyPost's first `in_transit` for the parcel pays the refund through Stripe, once; the
+    warehouse's receipt restocks and pays nothing more."""
+    api, easypost, stripe = providers.api, providers.easypost, providers.stripe
+    policy = await api.http.put(
+        "/v1/policy", json={"refund_on": "first_scan"}, headers=api.auth("admin")
+    )
+    assert policy.status_code == 200, policy.text
+    try:
+        created = await api.create(await providers.paid_order())
+        assert created.status_code == 201, created.text
+    finally:
+        await api.http.put("/v1/policy", json={}, headers=api.auth("admin"))
+    ret = await api.wait_for(created.json()["id"], "label_sent")
+    told = await api.act(ret["id"], "ship", "integration")
+    assert told.status_code == 200, told.text
+    assert told.json()["status"] == "shipped" and told.json()["refunded_amount"] == 0
+
+    tracking = ret["label"]["tracking_number"]
+    early = await tell(providers, easypost.event(tracking, "pre_transit"))
+    assert early.json()["forwarded"] is False
+    scan = easypost.event(tracking, "in_transit")
+    scanned = await tell(providers, scan)
+    assert scanned.status_code == 202 and scanned.json()["forwarded"] is True
+    for _ in range(150):
+        paid = (await api.http.get(f"/v1/returns/{ret['id']}", headers=api.auth("ops"))).json()
+        if paid["refunded_amount"]:
+            break
+        await asyncio.sleep(0.1)
+    assert paid["status"] == "shipped" and paid["paid_at_first_scan"] is not None
+    assert paid["refunded_amount"] == 2725
+    [refund] = paid["refunds"]
+    assert stripe.charges[refund["capture_id"]].amount_refunded == 2725
+    # EasyPost says it again, and more: nothing is told or paid twice.
+    assert (await tell(providers, scan)).json()["forwarded"] is False
+    later = await tell(providers, easypost.event(tracking, "delivered"))
+    assert later.json()["forwarded"] is False
+
+    assert (await api.act(ret["id"], "receive", "warehouse", RECEIPT)).status_code == 200
+    closed = await api.wait_for(ret["id"], "closed")
+    assert closed["refunded_amount"] == 2725 and len(closed["refunds"]) == 1
+    assert stripe.charges[refund["capture_id"]].amount_refunded == 2725
+    assert closed["items"][0]["quantity_restocked"] == 1

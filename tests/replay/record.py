@@ -169,6 +169,21 @@ async def main() -> None:
             await tracked.execute_update(u.RECEIVE, receive("good"))
             await keep(tracked, "carrier_shipped")
 
+            # Paid back at the carrier's first scan (`refund_on: first_scan`), before anything
+            # is back; the receipt then restocks and pays nothing more.
+            early = await start("first_scan_refund", None, Policy(refund_on="first_scan"))
+            await early.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            scan = CarrierEvent(
+                id="ev_1", tracking_number="T", status="in_transit", occurred_at=await harness.now()
+            )
+            await early.signal(CARRIER_EVENT_SIGNAL, scan)
+            for _ in range(200):
+                if (await early.query("state", result_type=ReturnState)).refunded_amount:
+                    break
+                await asyncio.sleep(0.05)
+            await early.execute_update(u.RECEIVE, receive("good"))
+            await keep(early, "first_scan_refund")
+
             # An expired return that gets a new label and is sent back with it.
             relabelled = await start(
                 "expired_new_label", None, Policy(label_expiry_days=2, label_reissue_days=5)

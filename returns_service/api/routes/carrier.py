@@ -138,13 +138,28 @@ async def take(session: AsyncSession, gateway: Gateway, body: CarrierEventIn) ->
         assert kept is not None
         return_id = kept.return_id
         status = None
+        scanned_before = False
         if return_id is not None:
             status = await session.scalar(select(ReturnRow.status).where(ReturnRow.id == return_id))
+            # A return shipped on the customer's word hears the carrier's first scan too (it
+            # may be paid at it: `refund_on: first_scan`); later words change nothing.
+            scanned_before = bool(
+                await session.scalar(
+                    select(CarrierEventRow.id)
+                    .where(
+                        CarrierEventRow.return_id == return_id,
+                        CarrierEventRow.id != kept.id,
+                        CarrierEventRow.status.in_(IN_CARRIERS_HANDS),
+                    )
+                    .limit(1)
+                )
+            )
     # Told to the return after the event is kept, outside the transaction (a stalled Temporal
     # holds no lock). If it does not get through, the carrier is answered an error and sends
     # the event again; the return still waits for its parcel, so the repeat is told again (the
     # workflow takes a second word of the same parcel as the first).
-    forward = status in AWAITING_PARCEL and kept.status in IN_CARRIERS_HANDS
+    first_scan = status == "shipped" and fresh and not scanned_before
+    forward = (status in AWAITING_PARCEL or first_scan) and kept.status in IN_CARRIERS_HANDS
     if forward:
         assert return_id is not None
         event = CarrierEvent(
