@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from returns_service.domain.models import Address
 
 ROLES = ("agent", "warehouse", "ops", "admin", "integration")
+# The carrier whose drop-off QR codes EasyPost makes (its `label_qr_code` form, USPS's Label
+# Broker): a `qr_drop_off` return is bought from it, and offered only where the shop takes it.
+EASYPOST_QR_CARRIER = "USPS"
 
 
 class Settings(BaseSettings):
@@ -283,6 +286,14 @@ class Settings(BaseSettings):
             return self.session_secret.get_secret_value().encode()
         material = json.dumps(sorted(self.api_keys.items())).encode()
         return hashlib.sha256(b"customer-sessions:" + material).digest()
+
+    def drop_off_codes(self) -> bool:
+        """Whether the carrier in use gives drop-off QR codes (`qr_drop_off` is offered)."""
+        return (
+            self.carrier != "easypost"
+            or not self.easypost_carriers
+            or EASYPOST_QR_CARRIER in self.easypost_carriers
+        )
 
     def link_key(self) -> bytes:
         """The key links that open a label without signing in are signed with (the worker makes

@@ -34,8 +34,9 @@ from temporalio.exceptions import ApplicationError
 
 from returns_service.activities.labels import label_key
 from returns_service.activities.ports import BoughtLabel, CarrierUnavailable
+from returns_service.config import EASYPOST_QR_CARRIER as QR_CARRIER
 from returns_service.domain.messages import CreateLabel
-from returns_service.domain.models import Address
+from returns_service.domain.models import Address, ReturnMethod
 from returns_service.store.db import Sessions
 from returns_service.store.tables import CarrierShipmentRow
 from returns_service.store.upsert import insert_once
@@ -96,20 +97,52 @@ class EasyPostLabels:
             # Another worker's, if two raced: one shipment is bought, the other never is.
             shipment_id = await self._kept(key)
             assert shipment_id is not None
-        shipment = await self._call(self._bought, shipment_id)
+        qr = request.method is ReturnMethod.QR_DROP_OFF
+        if qr and self.carriers and QR_CARRIER not in self.carriers:
+            raise refused(
+                f"a drop-off QR code needs {QR_CARRIER}, which is not among the carriers"
+                " accepted (RETURNS_EASYPOST_CARRIERS)",
+                "method",
+            )
+        shipment = await self._call(self._bought, shipment_id, qr)
+        if qr:
+            return await self._with_qr(shipment, shipment_id)
         label = shipment["postage_label"] or {}
         url = label.get("label_pdf_url") or label.get("label_url")
-        try:
-            pdf = await self.http.get(str(url))
-        except httpx.HTTPError as error:
-            raise CarrierUnavailable(f"the label could not be fetched: {error!r}") from error
-        if pdf.status_code != 200 or not pdf.content.startswith(b"%PDF"):
-            raise CarrierUnavailable(f"the label could not be fetched: {pdf.status_code}")
         return BoughtLabel(
             carrier=str((shipment.get("selected_rate") or {}).get("carrier") or "EasyPost"),
             tracking_number=str(shipment["tracking_code"]),
-            pdf=pdf.content,
+            pdf=await self._file(url, "the label", b"%PDF"),
             reference=shipment_id,
+        )
+
+    async def _file(self, url: object, what: str, magic: bytes) -> bytes:
+        """A file EasyPost made (a label PDF, a QR image), fetched from its address."""
+        try:
+            found = await self.http.get(str(url))
+        except httpx.HTTPError as error:
+            raise CarrierUnavailable(f"{what} could not be fetched: {error!r}") from error
+        if found.status_code != 200 or not found.content.startswith(magic):
+            raise CarrierUnavailable(f"{what} could not be fetched: {found.status_code}")
+        return found.content
+
+    async def _with_qr(self, shipment: dict[str, Any], shipment_id: str) -> BoughtLabel:
+        """A drop-off return: the carrier's QR code (EasyPost's `label_qr_code` form, made once
+        for the shipment) instead of a label to print; its tracking code is the code shown."""
+        form = _qr_form(shipment)
+        if form is None:
+            made = await self._call(
+                lambda: self.client.shipment.generate_form(shipment_id, "label_qr_code").to_dict()
+            )
+            form = _qr_form(made)
+        if form is None:
+            raise CarrierUnavailable("EasyPost made no QR code for the shipment")
+        return BoughtLabel(
+            carrier=str((shipment.get("selected_rate") or {}).get("carrier") or QR_CARRIER),
+            tracking_number=str(shipment["tracking_code"]),
+            pdf=await self._file(form, "the QR code", b"\x89PNG"),
+            reference=shipment_id,
+            drop_off_code=str(shipment["tracking_code"]),
         )
 
     async def refund(self, shipment_id: str) -> str:
@@ -135,13 +168,14 @@ class EasyPostLabels:
         )
         return shipment.to_dict()  # type: ignore[no-any-return]
 
-    def _bought(self, shipment_id: str) -> dict[str, Any]:
+    def _bought(self, shipment_id: str, qr: bool = False) -> dict[str, Any]:
         """The shipment bought: read back first (bought already, by an attempt whose worker
-        died before it recorded the label), else bought now at the lowest accepted rate."""
+        died before it recorded the label), else bought now at the lowest accepted rate (a
+        drop-off return's: the QR carrier's)."""
         shipment = self.client.shipment.retrieve(shipment_id)
         if shipment.get("postage_label") and shipment.get("tracking_code"):
             return shipment.to_dict()  # type: ignore[no-any-return]
-        rate = shipment.lowest_rate(self.carriers, self.services)
+        rate = shipment.lowest_rate([QR_CARRIER] if qr else self.carriers, self.services)
         return self.client.shipment.buy(shipment_id, rate={"id": rate.id}).to_dict()  # type: ignore[no-any-return]
 
     async def _call(self, call: Callable[..., T], *args: Any) -> T:
@@ -156,6 +190,14 @@ class EasyPostLabels:
     async def close(self) -> None:
         await self.http.aclose()
         self.threads.shutdown(wait=False)
+
+
+def _qr_form(shipment: dict[str, Any]) -> str | None:
+    """The address of the shipment's drop-off QR image, if EasyPost made one."""
+    for form in shipment.get("forms") or []:
+        if form.get("form_type") == "label_qr_code" and form.get("form_url"):
+            return str(form["form_url"])
+    return None
 
 
 def refused(message: str, field: str | None) -> ApplicationError:

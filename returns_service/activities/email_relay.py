@@ -25,7 +25,10 @@ from returns_service.store.tables import LabelRow, OutboxEmailRow
 
 
 def mime(
-    row: OutboxEmailRow, sender: str, attachment: tuple[str, bytes] | None = None
+    row: OutboxEmailRow,
+    sender: str,
+    attachment: tuple[str, bytes] | None = None,
+    qr_image: bytes | None = None,
 ) -> MimeMessage:
     message = MimeMessage()
     message["From"] = sender
@@ -39,11 +42,21 @@ def mime(
             # The drop-off QR inside the message (an image from the web would need a sign-in).
             html = message.get_body(preferencelist=("html",))
             assert isinstance(html, MimeMessage)
-            html.add_related(qr_png(row.qr_code), "image", "png", cid=f"<{QR_CID}>")
+            image = qr_image or qr_png(row.qr_code)
+            html.add_related(image, "image", "png", cid=f"<{QR_CID}>")
     if attachment is not None:
         filename, pdf = attachment
         message.add_attachment(pdf, "application", "pdf", filename=filename)
     return message
+
+
+async def carriers_qr(sessions: Sessions, label_id: str) -> bytes | None:
+    """A drop-off label's QR image as its carrier made it (EasyPost), if it did."""
+    async with sessions() as session:
+        label = await session.get(LabelRow, label_id)
+    if label is None or label.drop_off_code is None or not label.pdf:
+        return None
+    return label.pdf if label.pdf.startswith(b"\x89PNG") else None
 
 
 async def label_attachment(sessions: Sessions, label_id: str) -> tuple[str, bytes] | None:
@@ -73,8 +86,12 @@ class EmailRelay(Relay):
 
     async def send(self, row: OutboxEmailRow) -> None:
         settings = self.settings
-        attachment = await label_attachment(self.sessions, row.label_id) if row.label_id else None
-        message = mime(row, settings.email_from, attachment)
+        attachment = qr = None
+        if row.label_id and row.qr_code:
+            qr = await carriers_qr(self.sessions, row.label_id)
+        elif row.label_id:
+            attachment = await label_attachment(self.sessions, row.label_id)
+        message = mime(row, settings.email_from, attachment, qr)
         if self.folder is not None:
             await asyncio.to_thread(self._keep, row.idempotency_key, bytes(message))
         if settings.smtp_host is None:

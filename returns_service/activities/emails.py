@@ -172,6 +172,6 @@ def status_email(
         body=env.get_template("status_email.txt.j2").render(context),
         html=env.get_template("status_email.html.j2").render(context),
         qr_code=context["drop_off_code"] if state.status is Status.LABEL_SENT else None,
-        # A printed label goes with the message as a PDF.
-        label_id=label.id if label is not None and not label.drop_off_code else None,
+        # A printed label goes with the message as a PDF; a drop-off code as its QR image.
+        label_id=label.id if label is not None else None,
     )

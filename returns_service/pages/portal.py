@@ -34,6 +34,7 @@ from returns_service.api.routes.returns import (
     _document,
     add_to_return,
     label_response,
+    offered_here,
     photo_answer,
     qr_response,
 )
@@ -574,7 +575,9 @@ async def new_form(
     ]  # fmt: skip
     kept = values.get("return_method") == ReturnMethod.KEEP_ITEM.value
     matched, parts = rules.requested(policy, by_id, held, picked, email, kept=kept)
-    offered = rules.methods_offered(policy, picked, matched)
+    offered = offered_here(
+        rules.methods_offered(policy, picked, matched), request.app.state.settings
+    )
     # What keeping the items would pay (no return fees), shown before the customer chooses it.
     keep_amount = (
         sum(p.amount for p in rules.requested(policy, by_id, held, picked, email, kept=True)[1])

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
+
 from tests.api.conftest import (
     CUSTOMER_ADDRESS,
     EASYPOST_SECRET,
@@ -148,3 +150,54 @@ async def test_paid_through_stripe_at_easyposts_first_scan_after_the_customers_o
     assert closed["refunded_amount"] == 2725 and len(closed["refunds"]) == 1
     assert stripe.charges[refund["capture_id"]].amount_refunded == 2725
     assert closed["items"][0]["quantity_restocked"] == 1
+
+
+async def test_a_drop_off_return_gets_uspss_qr_code_through_easypost(
+    providers: Providers, tmp_path
+):
+    """`qr_drop_off` with EasyPost: bought from USPS, the QR code is EasyPost's `label_qr_code`
+    form (made once), shown by the return's QR address, in the email and by the email's signed
+    link; nothing to print. Offered only where the shop's EasyPost carriers give QR codes."""
+    import email
+    import email.policy
+    import re
+
+    from returns_service.activities.email_relay import EmailRelay
+    from tests.fakes.easypost import qr_image
+
+    api, easypost = providers.api, providers.easypost
+    policy = {"return_methods": ["label", "qr_drop_off"]}
+    assert (await api.http.put("/v1/policy", json=policy, headers=api.auth("admin"))).is_success
+    try:
+        order_id = await providers.paid_order()
+        with configured(api.app, easypost_carriers=["UPS"]):
+            # Without USPS among the shop's carriers no QR code can be had: not offered.
+            refused = await api.create(order_id, method="qr_drop_off")
+        created = await api.create(order_id, method="qr_drop_off")
+        assert created.status_code == 201, created.text
+    finally:
+        await api.http.put("/v1/policy", json={}, headers=api.auth("admin"))
+    assert refused.status_code == 422, refused.text
+    assert "qr_drop_off" not in refused.json()["detail"] and "method" in refused.text
+    ret = await api.wait_for(created.json()["id"], "label_sent")
+    assert ret["method"] == "qr_drop_off", ret.get("errors")
+    label = ret["label"]
+    [shipment] = [s for s in easypost.shipments.values() if s["reference"] == ret["number"]]
+    assert shipment["selected_rate"]["carrier"] == "USPS" and label["carrier"] == "USPS"
+    assert label["url"] is None and label["drop_off_code"] == shipment["tracking_code"]
+    qr = await api.http.get(label["qr_url"], headers=api.auth("agent"))
+    assert qr.status_code == 200 and qr.content == qr_image(shipment["id"])
+
+    await EmailRelay(api.sessions, api.settings, tmp_path).deliver_due()
+    [path] = tmp_path.glob(f"email_{ret['id']}_label_sent.eml")
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    inline = [part for part in message.walk() if part.get_content_type() == "image/png"]
+    assert [part.get_content() for part in inline] == [qr_image(shipment["id"])]
+    assert not list(message.iter_attachments())  # nothing to print
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    [link] = re.findall(r"https?://\S+/v1/labels/\S+", text)
+    assert "/qr.png?" in link
+    path = link.split("://", 1)[1].split("/", 1)[1]  # (the email names the public URL)
+    async with httpx.AsyncClient(base_url=str(api.http.base_url)) as stranger:
+        opened = await stranger.get(f"/{path}")
+    assert opened.status_code == 200 and opened.content == qr_image(shipment["id"])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import itertools
 import json
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import segno
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -53,6 +55,7 @@ class FakeEasyPost:
     shipments: dict[str, dict[str, Any]] = field(default_factory=dict)
     purchases: int = 0
     refunds: list[str] = field(default_factory=list)
+    forms_made: int = 0
     on_bought: Callable[[dict[str, Any]], None] | None = None
     base_url: str = ""
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -62,7 +65,8 @@ class FakeEasyPost:
 
         @app.middleware("http")
         async def authorized(request: Request, call_next: Any) -> Any:
-            if request.url.path.startswith("/labels/"):
+            # The label and form files are public addresses, as EasyPost serves them.
+            if request.url.path.startswith(("/labels/", "/forms/")):
                 return await call_next(request)
             if request.headers.get("authorization") != f"Bearer {self.api_key}":
                 return _error(401, "APIKEY.INACTIVE", "This api key is no longer active.")
@@ -114,6 +118,7 @@ class FakeEasyPost:
                 "tracker": None,
                 "refund_status": None,
                 "status": "unknown",
+                "forms": [],
             }
             self.shipments[shipment_id] = shipment
             return JSONResponse(shipment, status_code=201)
@@ -153,6 +158,37 @@ class FakeEasyPost:
             if self.on_bought is not None:
                 self.on_bought(shipment)
             return JSONResponse(shipment)
+
+        @app.post("/v2/shipments/{shipment_id}/forms")
+        async def form(shipment_id: str, request: Request) -> JSONResponse:
+            """A form for a bought shipment; `label_qr_code` (a drop-off QR) for USPS only."""
+            shipment = self.shipments.get(shipment_id)
+            if shipment is None:
+                return _error(404, "NOT_FOUND", "The requested resource could not be found.")
+            kind = ((await request.json()).get("form") or {}).get("type")
+            if shipment["postage_label"] is None:
+                return _error(422, "FORM.SHIPMENT.NOT_PURCHASED", "Shipment must be purchased.")
+            if kind != "label_qr_code" or shipment["selected_rate"]["carrier"] != "USPS":
+                return _error(422, "FORM.UNSUPPORTED", f"{kind} is not supported for it.")
+            self.forms_made += 1
+            shipment["forms"] = [
+                *(f for f in shipment["forms"] if f["form_type"] != kind),
+                {
+                    "object": "Form",
+                    "id": f"form_{shipment_id}",
+                    "form_type": kind,
+                    "form_url": f"{self.base_url}/forms/{shipment_id}.png",
+                    "submitted_electronically": None,
+                },
+            ]
+            return JSONResponse(shipment, status_code=201)
+
+        @app.get("/forms/{name}")
+        async def form_image(name: str) -> Response:
+            shipment_id = name.removesuffix(".png")
+            if shipment_id not in self.shipments:
+                return Response(status_code=404)
+            return Response(qr_image(shipment_id), media_type="image/png")
 
         @app.post("/v2/shipments/{shipment_id}/refund")
         async def refund(shipment_id: str) -> JSONResponse:
@@ -201,6 +237,13 @@ class FakeEasyPost:
     @staticmethod
     def body(event: dict[str, Any]) -> bytes:
         return json.dumps(event).encode()
+
+
+def qr_image(shipment_id: str) -> bytes:
+    """The drop-off QR image of a shipment (a PNG, as USPS's Label Broker makes them)."""
+    out = io.BytesIO()
+    segno.make(f"USPS-LABEL-BROKER:{shipment_id}").save(out, kind="png", scale=4)
+    return out.getvalue()
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

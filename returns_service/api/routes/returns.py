@@ -302,7 +302,16 @@ def _gift_checked(body: ReturnCreate, principal: Principal, involved: list[Order
     return Resolution.STORE_CREDIT
 
 
-def _check_method(body: ReturnCreate, resolved: Resolved, policy: Policy, customer: bool) -> None:
+def offered_here(offered: list[ReturnMethod], settings: Settings) -> list[ReturnMethod]:
+    """The methods offered, less a drop-off code where the carrier in use gives none."""
+    if settings.drop_off_codes():
+        return offered
+    return [method for method in offered if method is not ReturnMethod.QR_DROP_OFF]
+
+
+def _check_method(
+    body: ReturnCreate, resolved: Resolved, policy: Policy, customer: bool, settings: Settings
+) -> None:
     """The way back asked for: at one of the shop's stores for `in_store`; for a customer, one
     the shop offers for these items, and keeping them only where the policy allows it (the
     workflow decides the same again, with the same rules)."""
@@ -327,7 +336,7 @@ def _check_method(body: ReturnCreate, resolved: Resolved, policy: Policy, custom
         resolved.customer.email,
         kept=method is ReturnMethod.KEEP_ITEM,
     )
-    offered = rules.methods_offered(policy, resolved.items, matched)
+    offered = offered_here(rules.methods_offered(policy, resolved.items, matched), settings)
     if method not in offered:
         names = ", ".join(m.value for m in offered) or "no method"
         raise InvalidInput("method", f"the shop offers {names} for these items")
@@ -407,7 +416,7 @@ async def _create(
     if limited and not gift and body.resolution not in policy.resolutions:
         offered = ", ".join(r.value for r in policy.resolutions)
         raise InvalidInput("resolution", f"the shop offers {offered}")
-    _check_method(body, resolved, policy, limited)
+    _check_method(body, resolved, policy, limited, settings)
     replacements = _replacements(body, items)
     slot: tuple[str, datetime] | None = None
     if principal.is_customer:
@@ -621,8 +630,10 @@ async def qr_response(read: AsyncSession, return_id: str, principal: Principal |
     label = await _valid_label(read, return_id, principal)
     if label.drop_off_code is None:
         raise NotFound(f"return {return_id} is sent with a printed label, not a drop-off code")
+    # The carrier's own QR image where it made one (EasyPost), else drawn from the code.
+    carriers = label.pdf if label.pdf and label.pdf.startswith(b"\x89PNG") else None
     return Response(
-        qr_png(label.drop_off_code),
+        carriers or qr_png(label.drop_off_code),
         media_type="image/png",
         headers={"Cache-Control": "private, max-age=3600"},
     )
