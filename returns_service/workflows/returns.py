@@ -149,6 +149,9 @@ LABEL_REFUNDS = "label-refunds"
 # A return whose policy (or rules) say `refund_on: first_scan` is paid back when the carrier
 # first reports its parcel moving; returns started before wait for the receipt.
 REFUND_AT_FIRST_SCAN = "refund-at-first-scan"
+# The carrier's word that a shipped parcel was delivered (to the warehouse) is kept on the
+# return's timeline; returns started before took no note of it.
+DELIVERED_NOTED = "carrier-delivered-noted"
 # Statuses in which the goods (or some of them) are back.
 BACK = (Status.RECEIVED, Status.REFUNDED)
 BAD_DATA = "BadData"
@@ -202,6 +205,8 @@ class ReturnWorkflow:
         self.late = 0
         # When the carrier first reported the parcel moving (None: not yet).
         self.first_scan: datetime | None = None
+        # The carrier reported the shipped parcel delivered (noted once).
+        self.delivered = False
 
     # --- the process ---------------------------------------------------------------------------
 
@@ -1365,6 +1370,19 @@ class ReturnWorkflow:
                 await self.change(
                     Action.SHIP, CARRIER, note=f"carrier reports {event.status} ({event.id})"
                 )
+            elif (
+                event.status == "delivered"
+                and self.status is Status.SHIPPED
+                and not self.delivered
+                and workflow.patched(DELIVERED_NOTED)
+            ):
+                # At the warehouse's door: it is received once the warehouse has looked.
+                self.delivered = True
+                note = f"delivered to the warehouse, the carrier reports ({event.id})"
+                self.state.timeline.append(
+                    TimelineEntry(at=workflow.now(), status=self.status, actor=CARRIER, note=note)
+                )
+                await self.record(note)
 
     @workflow.signal(name=PAYMENT_EVENT_SIGNAL)
     async def payment_event(self, event: PaymentEvent) -> None:

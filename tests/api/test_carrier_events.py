@@ -3,6 +3,7 @@ their id; one that says the parcel is in the carrier's hands moves the return to
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from tests.api.conftest import CARRIER_SECRET
@@ -39,11 +40,24 @@ async def test_a_signed_tracking_event_ships_the_return_once(api):
     again = await api.http.post(PATH, content=body, headers={**signed, **integration})
     assert again.status_code == 202 and again.json()["duplicate"] is True
     assert again.json()["forwarded"] is False
-    # Later events for a shipped return change nothing either.
+    # Delivered (to the warehouse): the return notes it, once, and waits for the warehouse.
     body, signed = carrier.event(tracking, "delivered", "evt_c3")
     later = await api.http.post(PATH, content=body, headers={**signed, **integration})
-    assert later.status_code == 202 and later.json()["forwarded"] is False
-    assert (await api.wait_for(created["id"], "shipped"))["status"] == "shipped"
+    assert later.status_code == 202 and later.json()["forwarded"] is True
+    body, signed = carrier.event(tracking, "delivered", "evt_c4")  # the carrier says it again
+    again = await api.http.post(PATH, content=body, headers={**signed, **integration})
+    assert again.status_code == 202 and again.json()["forwarded"] is False
+    for _ in range(100):
+        history = await api.http.get(
+            f"/v1/returns/{created['id']}/history", headers=api.auth("ops")
+        )
+        summaries = [e["summary"] for e in history.json()["events"]]
+        if any("delivered to the warehouse" in s for s in summaries):
+            break
+        await asyncio.sleep(0.1)
+    assert sum("delivered to the warehouse" in s for s in summaries) == 1, summaries
+    shipped = await api.wait_for(created["id"], "shipped")
+    assert shipped["status"] == "shipped"
 
 
 async def test_unsigned_forged_or_malformed_events_are_refused_and_change_nothing(api):

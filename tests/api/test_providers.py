@@ -142,14 +142,20 @@ async def test_paid_through_stripe_at_easyposts_first_scan_after_the_customers_o
     assert stripe.charges[refund["capture_id"]].amount_refunded == 2725
     # EasyPost says it again, and more: nothing is told or paid twice.
     assert (await tell(providers, scan)).json()["forwarded"] is False
-    later = await tell(providers, easypost.event(tracking, "delivered"))
-    assert later.json()["forwarded"] is False
+    delivered = await tell(providers, easypost.event(tracking, "delivered"))
+    assert delivered.json()["forwarded"] is True  # noted on the return, nothing paid
+    assert (await tell(providers, easypost.event(tracking, "delivered"))).json()[
+        "forwarded"
+    ] is False
 
     assert (await api.act(ret["id"], "receive", "warehouse", RECEIPT)).status_code == 200
     closed = await api.wait_for(ret["id"], "closed")
     assert closed["refunded_amount"] == 2725 and len(closed["refunds"]) == 1
     assert stripe.charges[refund["capture_id"]].amount_refunded == 2725
     assert closed["items"][0]["quantity_restocked"] == 1
+    history = await api.http.get(f"/v1/returns/{ret['id']}/history", headers=api.auth("ops"))
+    summaries = [e["summary"] for e in history.json()["events"]]
+    assert sum("delivered to the warehouse" in s for s in summaries) == 1, summaries
 
 
 async def test_a_drop_off_return_gets_uspss_qr_code_through_easypost(

@@ -169,6 +169,23 @@ async def main() -> None:
             await tracked.execute_update(u.RECEIVE, receive("good"))
             await keep(tracked, "carrier_shipped")
 
+            # Shipped by the carrier's scan, then delivered to the warehouse (noted on the
+            # timeline), then received.
+            door = await start("carrier_delivered", None, Policy())
+            await door.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            for n, status in enumerate(("in_transit", "delivered")):
+                moved = CarrierEvent(
+                    id=f"ev_door_{n}", tracking_number="T", status=status, occurred_at=now
+                )
+                await door.signal(CARRIER_EVENT_SIGNAL, moved)
+                for _ in range(200):
+                    state = await door.query("state", result_type=ReturnState)
+                    if len(state.timeline) > 3 + n:
+                        break
+                    await asyncio.sleep(0.05)
+            await door.execute_update(u.RECEIVE, receive("good"))
+            await keep(door, "carrier_delivered")
+
             # Paid back at the carrier's first scan (`refund_on: first_scan`), before anything
             # is back; the receipt then restocks and pays nothing more.
             early = await start("first_scan_refund", None, Policy(refund_on="first_scan"))

@@ -15,7 +15,7 @@ from easypost.util import validate_webhook
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -110,6 +110,22 @@ async def receive_event(
     return await take(session, gateway, body)
 
 
+async def _told_before(
+    session: AsyncSession, return_id: str, event_id: str, statuses: tuple[str, ...]
+) -> bool:
+    """Whether the carrier told of the return's parcel in one of `statuses` before."""
+    earlier = await session.scalar(
+        select(CarrierEventRow.id)
+        .where(
+            CarrierEventRow.return_id == return_id,
+            CarrierEventRow.id != event_id,
+            CarrierEventRow.status.in_(statuses),
+        )
+        .limit(1)
+    )
+    return earlier is not None
+
+
 async def take(session: AsyncSession, gateway: Gateway, body: CarrierEventIn) -> CarrierEventOut:
     """Keep a verified tracking event once, and tell the return it is about when the parcel is
     in the carrier's hands."""
@@ -138,28 +154,25 @@ async def take(session: AsyncSession, gateway: Gateway, body: CarrierEventIn) ->
         assert kept is not None
         return_id = kept.return_id
         status = None
-        scanned_before = False
+        scanned_before = delivered_before = False
         if return_id is not None:
             status = await session.scalar(select(ReturnRow.status).where(ReturnRow.id == return_id))
             # A return shipped on the customer's word hears the carrier's first scan too (it
             # may be paid at it: `refund_on: first_scan`); later words change nothing.
-            scanned_before = bool(
-                await session.scalar(
-                    select(CarrierEventRow.id)
-                    .where(
-                        CarrierEventRow.return_id == return_id,
-                        CarrierEventRow.id != kept.id,
-                        CarrierEventRow.status.in_(IN_CARRIERS_HANDS),
-                    )
-                    .limit(1)
-                )
-            )
+            scanned_before = await _told_before(session, return_id, kept.id, IN_CARRIERS_HANDS)
+            delivered_before = await _told_before(session, return_id, kept.id, ("delivered",))
     # Told to the return after the event is kept, outside the transaction (a stalled Temporal
     # holds no lock). If it does not get through, the carrier is answered an error and sends
     # the event again; the return still waits for its parcel, so the repeat is told again (the
     # workflow takes a second word of the same parcel as the first).
     first_scan = status == "shipped" and fresh and not scanned_before
-    forward = (status in AWAITING_PARCEL or first_scan) and kept.status in IN_CARRIERS_HANDS
+    # ... and the word that it was delivered to the warehouse (once): the return says so.
+    delivered = (
+        status == "shipped" and fresh and kept.status == "delivered" and not delivered_before
+    )
+    forward = (
+        status in AWAITING_PARCEL or first_scan or delivered
+    ) and kept.status in IN_CARRIERS_HANDS
     if forward:
         assert return_id is not None
         event = CarrierEvent(
@@ -171,6 +184,12 @@ async def take(session: AsyncSession, gateway: Gateway, body: CarrierEventIn) ->
         try:
             forward = await gateway.tell_carrier_event(return_id, event)
         except Unreachable as error:
+            if first_scan or delivered:
+                # Told only to a fresh event: forget it, so that the carrier's repeat is.
+                async with session.begin():
+                    await session.execute(
+                        delete(CarrierEventRow).where(CarrierEventRow.id == kept.id)
+                    )
             raise Unavailable(str(error)) from None
     return CarrierEventOut(id=body.id, return_id=return_id, duplicate=not fresh, forwarded=forward)
 
