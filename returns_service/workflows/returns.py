@@ -279,16 +279,15 @@ class ReturnWorkflow:
             self.state.paid_at_first_scan = self.first_scan
             self.entitled = None  # reckoned now, on every unit (claimed_items)
             await self.entitle()
-            await self.settle()
-            maxima = self.refundable_by_order()
-            amount = self.policy_pays(maxima)
-            if not self.entitled or amount <= 0:
+            if not self.entitled or self.policy_pays(self.refundable_by_order()) <= 0:
                 # Nothing to pay by itself (the entitlement could not be reckoned): the receipt
-                # decides, as for any return.
+                # decides, as for any return (nothing was settled).
                 self.state.paid_at_first_scan = None
                 self.entitled = None
                 await self.record("not refunded at the first scan: nothing due by itself")
                 return
+            await self.settle()
+            maxima = self.refundable_by_order()
             method = (
                 RefundMethod.STORE_CREDIT
                 if self.state.resolution is Resolution.STORE_CREDIT
