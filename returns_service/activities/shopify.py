@@ -34,7 +34,12 @@ query ReturnsOrderRefunds($id: ID!) {
   order(id: $id) {
     id name
     transactions(first: 30) { id gateway }
-    refunds(first: 50) { id note transactions(first: 10) { nodes { status } } }
+    refunds(first: 50) {
+      id note
+      transactions(first: 10) {
+        nodes { status amountSet { shopMoney { amount } } parentTransaction { id } }
+      }
+    }
   }
 }
 """
@@ -77,15 +82,24 @@ class ShopifyRefunds:
             return ProcessorOutcome(status="failed", failure=str(error))
         if found is None:
             return ProcessorOutcome(status="failed", failure=f"Shopify has no order {order}")
+        digits = minor_digits(request.currency)
+        amount = Decimal(request.amount).scaleb(-digits)
         for earlier in found.get("refunds") or []:
             if mark in (earlier.get("note") or ""):
-                return _outcome(earlier)
+                # Ours only if it pays what the entry says from the transaction it names: a
+                # note anyone with the order's write access could copy proves nothing alone.
+                if _pays(earlier, amount, parent):
+                    return _outcome(earlier)
+                return ProcessorOutcome(
+                    status="failed",
+                    failure=f"Shopify refund {earlier['id']} carries this refund's key but not"
+                    f" {amount} from {parent}: an agent checks it in Shopify",
+                )
         gateway = next(
             (t.get("gateway") for t in found.get("transactions") or [] if t["id"] == parent), None
         )
         if gateway is None:
             return ProcessorOutcome(status="failed", failure=f"order has no transaction {parent}")
-        digits = minor_digits(request.currency)
         refund: dict[str, Any] = {
             "orderId": order,
             "note": f"Return {await self._number(request)} of order {found.get('name', '')} {mark}",
@@ -96,7 +110,7 @@ class ShopifyRefunds:
                     "parentId": parent,
                     "gateway": gateway,
                     "kind": "REFUND",
-                    "amount": str(Decimal(request.amount).scaleb(-digits)),
+                    "amount": str(amount),
                 }
             ],
         }
@@ -177,6 +191,18 @@ class ShopifyRefunds:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _pays(refund: dict[str, Any], amount: Decimal, parent: str) -> bool:
+    """The refund pays exactly `amount` back, from the transaction `parent` alone."""
+    paid = (refund.get("transactions") or {}).get("nodes") or []
+    total = sum(
+        (Decimal(str(((t.get("amountSet") or {}).get("shopMoney") or {}).get("amount") or 0))
+         for t in paid),
+        Decimal(0),
+    )  # fmt: skip
+    parents = {(t.get("parentTransaction") or {}).get("id") for t in paid}
+    return bool(paid) and total == amount and parents == {parent}
 
 
 def _outcome(refund: dict[str, Any]) -> ProcessorOutcome:

@@ -536,9 +536,9 @@ class ReturnState(Model):
     missing_until: datetime | None = None
     replacement_items: list[ReplacementItem] = Field(default_factory=list)
     replacement: Replacement | None = None
-    # Paid back when the carrier first reported the parcel moving (its policy or a rule said so),
-    # before the warehouse had it: when.
-    paid_at_first_scan: datetime | None = None
+    # When the carrier's first scan made the refund due (its policy or a rule said so), before
+    # the warehouse had it; its units count as back from then on (`refunds` say if it was paid).
+    refund_due_at_first_scan: datetime | None = None
     # Never made: other returns took its units while it was requested, and nothing of it was
     # kept (the caller heard 409; no number, no email, no webhook).
     void: bool = False
@@ -575,7 +575,7 @@ class ReturnState(Model):
         if self.status in (Status.RECEIVED, Status.REFUNDED) and not self.missing_until:
             # Received again, or released, only while a partial receipt's units are waited for.
             actions = [a for a in actions if a not in ("receive", "release_missing")]
-        if self.paid_at_first_scan is not None and self.refunded_amount:
+        if self.refund_due_at_first_scan is not None and self.refunded_amount:
             # Paid for before it arrived: it is closed, not rejected (its units were paid for).
             actions = [a for a in actions if a != "reject"]
         if self.status is Status.APPROVED:

@@ -128,10 +128,12 @@ class ReturnOut(BaseModel):
         description="After a partial receipt: the units still missing are waited for until then,"
         " then released (returnable again) and the customer told; null: nothing is waited for.",
     )
-    paid_at_first_scan: datetime | None = Field(
+    refund_due_at_first_scan: datetime | None = Field(
         default=None,
-        description="Paid back when the carrier first reported the parcel moving (the policy's"
-        " or a rule's `refund_on: first_scan`), before the warehouse had it; null: on receipt.",
+        description="When the carrier first reported the parcel moving, which made the refund"
+        " due before the warehouse had it (the policy's or a rule's `refund_on: first_scan`);"
+        " `refunds` say whether it was paid (a failed one is paid on receipt or by an agent)."
+        " Null: paid on receipt.",
     )
     created_at: datetime
     updated_at: datetime

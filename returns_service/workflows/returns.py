@@ -149,6 +149,8 @@ LABEL_REFUNDS = "label-refunds"
 # A return whose policy (or rules) say `refund_on: first_scan` is paid back when the carrier
 # first reports its parcel moving; returns started before wait for the receipt.
 REFUND_AT_FIRST_SCAN = "refund-at-first-scan"
+# How much earlier than the label a carrier's clock may date a scan of it.
+SCAN_CLOCK_SKEW = timedelta(hours=1)
 # The carrier's word that a shipped parcel was delivered (to the warehouse) is kept on the
 # return's timeline; returns started before took no note of it.
 DELIVERED_NOTED = "carrier-delivered-noted"
@@ -276,13 +278,13 @@ class ReturnWorkflow:
         async with self.lock:
             if self.status is not Status.SHIPPED or self.state.refunded_amount:
                 return
-            self.state.paid_at_first_scan = self.first_scan
+            self.state.refund_due_at_first_scan = self.first_scan
             self.entitled = None  # reckoned now, on every unit (claimed_items)
             await self.entitle()
             if not self.entitled or self.policy_pays(self.refundable_by_order()) <= 0:
                 # Nothing to pay by itself (the entitlement could not be reckoned): the receipt
                 # decides, as for any return (nothing was settled).
-                self.state.paid_at_first_scan = None
+                self.state.refund_due_at_first_scan = None
                 self.entitled = None
                 await self.record("not refunded at the first scan: nothing due by itself")
                 return
@@ -704,7 +706,7 @@ class ReturnWorkflow:
         """The items as the return claims them for money: kept items count as back in good
         condition; units a fulfilled replacement sent something for are not claimed (the
         customer was given goods for them, not money)."""
-        if self.state.method is ReturnMethod.KEEP_ITEM or self.state.paid_at_first_scan:
+        if self.state.method is ReturnMethod.KEEP_ITEM or self.state.refund_due_at_first_scan:
             # Paid before the goods are back (kept, or at the carrier's first scan): every unit
             # counts as back in good order, as the payment was decided.
             return [
@@ -1362,7 +1364,15 @@ class ReturnWorkflow:
         """The carrier has the parcel: the return is shipped, whoever said so first."""
         if event.status not in IN_CARRIERS_HANDS:
             return
-        if self.first_scan is None and self.status in (Status.LABEL_SENT, Status.SHIPPED):
+        sent = self.state.timestamps.label_sent_at
+        # A scan dated before the label was made is another parcel's (a stale or reused
+        # tracking number): it makes no refund due.
+        stale = sent is not None and event.occurred_at < sent - SCAN_CLOCK_SKEW
+        if (
+            self.first_scan is None
+            and not stale
+            and self.status in (Status.LABEL_SENT, Status.SHIPPED)
+        ):
             self.first_scan = workflow.now()
         async with self.lock:
             if allows(self.status, Action.SHIP) and Action.SHIP.value in self.actions():
@@ -1415,7 +1425,7 @@ class ReturnWorkflow:
             expected = sum(item.quantity for item in self.state.items)
             arrived = sum(item.quantity_received for item in self.state.items)
             note = None
-            if arrived < expected and self.state.paid_at_first_scan:
+            if arrived < expected and self.state.refund_due_at_first_scan:
                 # Paid for at the first scan: the units stay this return's; no wait, no release
                 # (they were paid for), and an agent chases the parcel.
                 note = (

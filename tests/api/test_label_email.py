@@ -66,8 +66,9 @@ async def test_the_label_email_carries_the_pdf_and_a_link_that_opens_it_until_it
         label_id = path.split("/")[2]
         other = path.replace(label_id, label_id + "x")
         assert (await stranger.get(f"/{other}")).status_code == 404
-        # The QR link of a printed label shows nothing.
-        assert (await stranger.get(f"/{path.replace('label.pdf', 'qr.png')}")).status_code == 404
+        # The QR link of a printed label shows nothing, and names nothing of the shop's.
+        qr = await stranger.get(f"/{path.replace('label.pdf', 'qr.png')}")
+        assert qr.status_code == 404 and ret["id"] not in qr.text
 
         # Once the label has expired, its link (made for it as it is now) opens nothing.
         expired = datetime.now(UTC) - timedelta(minutes=1)

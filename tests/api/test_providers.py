@@ -136,7 +136,7 @@ async def test_paid_through_stripe_at_easyposts_first_scan_after_the_customers_o
         if paid["refunded_amount"]:
             break
         await asyncio.sleep(0.1)
-    assert paid["status"] == "shipped" and paid["paid_at_first_scan"] is not None
+    assert paid["status"] == "shipped" and paid["refund_due_at_first_scan"] is not None
     assert paid["refunded_amount"] == 2725
     [refund] = paid["refunds"]
     assert stripe.charges[refund["capture_id"]].amount_refunded == 2725

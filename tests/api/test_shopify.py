@@ -7,6 +7,7 @@ Shopify is a local server that behaves as its documentation says (tests/fakes/sh
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from decimal import Decimal
@@ -70,6 +71,14 @@ async def test_webhooks_are_checked_kept_once_and_read_the_order_as_it_is_now(
         f"/v1/orders/shopify:{order['id'].rsplit('/', 1)[1]}", headers=api.auth("ops")
     )
     assert gone.status_code == 404
+
+    # Found by the attack: a webhook id or an order id that is not one is refused or ignored.
+    odd_id = await send(providers, body, headers, **{"X-Shopify-Webhook-Id": "a\tb"})
+    assert odd_id.status_code == 422 and "X-Shopify-Webhook-Id" in odd_id.text
+    for wrong in (order["id"] + "\n", order["id"] + "?x=1", "gid://shopify/Order/"):
+        odd = json.dumps({"admin_graphql_api_id": wrong, "id": "abc"}).encode()
+        ignored = await send(providers, odd, shopify.signed(odd, "orders/updated"))
+        assert ignored.json()["outcome"] == "ignored", ignored.text
 
     answer = await send(providers, body, headers)
     assert answer.status_code == 200, answer.text
@@ -206,3 +215,39 @@ async def test_the_backfill_pages_through_shopifys_orders_under_its_rate_limit(t
     assert "waited 0.0 s" not in printed
     for order in shopify.orders.values():
         assert f"shopify:{order['id'].rsplit('/', 1)[1]}: kept" in printed
+
+
+async def test_a_refund_in_shopify_that_copies_our_key_is_not_taken_for_ours(providers: Providers):
+    """Found by the attack: a refund made in Shopify with the note of the refund the service is
+    about to make (its key can be guessed) but another amount is not counted as paid: the
+    ledger's entry fails, saying why, and an agent sees it."""
+    from returns_service.activities.ledger import refund_key
+
+    api, shopify = providers.api, providers.shopify
+    order, order_id = await order_in(providers)
+    line = order["lineItems"]["nodes"][0]
+    created = await api.create(order_id, line_id=line["id"].rsplit("/", 1)[1])
+    assert created.status_code == 201, created.text
+    ret = await api.wait_for(created.json()["id"], "label_sent")
+    sale = order["transactions"][0]
+    key = refund_key(ret["id"], 1, order_id, "shopify:" + sale["id"].rsplit("/", 1)[1])
+    shopify._record_refund(
+        order,
+        note=f"manual [returns-service {key}]",
+        lines=[],
+        transactions=[{"parentId": sale["id"], "amount": "1.00", "gateway": "manual"}],
+    )
+    receipt = {
+        "location": "WH1",
+        "items": [{"item_id": "ri_1", "quantity": 1, "condition": "good"}],
+    }
+    assert (await api.act(ret["id"], "receive", "warehouse", receipt)).status_code == 200
+    for _ in range(100):
+        state = (await api.http.get(f"/v1/returns/{ret['id']}", headers=api.auth("ops"))).json()
+        if state["errors"]:
+            break
+        await asyncio.sleep(0.1)
+    assert state["refunded_amount"] == 0 and state["status"] != "closed"
+    [refund] = state["refunds"]
+    assert refund["status"] == "failed" and "carries this refund's key" in refund["failure_reason"]
+    assert not [m for m in shopify.refunds_made if m["input"]["orderId"] == order["id"]]

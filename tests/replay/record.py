@@ -175,7 +175,10 @@ async def main() -> None:
             await door.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
             for n, status in enumerate(("in_transit", "delivered")):
                 moved = CarrierEvent(
-                    id=f"ev_door_{n}", tracking_number="T", status=status, occurred_at=now
+                    id=f"ev_door_{n}",
+                    tracking_number="T",
+                    status=status,
+                    occurred_at=await harness.now(),
                 )
                 await door.signal(CARRIER_EVENT_SIGNAL, moved)
                 for _ in range(200):

@@ -37,9 +37,10 @@ async def subjects(harness, return_id: str) -> list[str]:
         return [row.subject for row in rows]
 
 
-def scan(status: str = "in_transit") -> CarrierEvent:
+async def scan(harness, status: str = "in_transit") -> CarrierEvent:
+    """The carrier's event now, by the test server's clock (which skips ahead of the wall's)."""
     return CarrierEvent(
-        id=f"ev_{status}", tracking_number="T", status=status, occurred_at=datetime.now(UTC)
+        id=f"ev_{status}", tracking_number="T", status=status, occurred_at=await harness.now()
     )
 
 
@@ -53,10 +54,10 @@ async def label_sent(harness, policy: Policy, quantity: int = 1, email: str = "a
 
 async def test_paid_at_the_carriers_first_scan_and_the_receipt_pays_nothing_more(harness):
     handle = await label_sent(harness, FIRST_SCAN)
-    await handle.signal(CARRIER_EVENT_SIGNAL, scan())
+    await handle.signal(CARRIER_EVENT_SIGNAL, await scan(harness))
     paid = await until_state(handle, lambda s: s.refunded_amount > 0, "was paid at the scan")
     assert paid.status == "shipped"  # nothing back at the warehouse yet
-    assert paid.paid_at_first_scan is not None
+    assert paid.refund_due_at_first_scan is not None
     assert paid.refunded_amount == paid.approved_amount == 2725
     [refund] = paid.refunds
     assert refund.status == "succeeded" and refund.method == "original_payment"
@@ -70,8 +71,8 @@ async def test_paid_at_the_carriers_first_scan_and_the_receipt_pays_nothing_more
     ]
 
     # The carrier says it again, and later: nothing is paid twice.
-    await handle.signal(CARRIER_EVENT_SIGNAL, scan("out_for_delivery"))
-    await handle.signal(CARRIER_EVENT_SIGNAL, scan("delivered"))
+    await handle.signal(CARRIER_EVENT_SIGNAL, await scan(harness, "out_for_delivery"))
+    await handle.signal(CARRIER_EVENT_SIGNAL, await scan(harness, "delivered"))
 
     # The warehouse receives it: graded and restocked, nothing more paid, closed.
     await received_in_good_condition(handle)
@@ -91,18 +92,18 @@ async def test_a_customers_own_word_is_not_a_scan_and_receipt_policies_wait(harn
     )
     assert shipped.status == "shipped"
     state = await handle.query(STATE_QUERY, result_type=ReturnState)
-    assert state.refunded_amount == 0 and state.paid_at_first_scan is None
+    assert state.refunded_amount == 0 and state.refund_due_at_first_scan is None
     # The carrier's scan comes after the customer's word: that one pays.
-    await handle.signal(CARRIER_EVENT_SIGNAL, scan())
+    await handle.signal(CARRIER_EVENT_SIGNAL, await scan(harness))
     await until_state(handle, lambda s: s.refunded_amount == 2725, "was paid at the scan")
 
     # The policy's default (`receipt`): the scan ships it and pays nothing.
     waits = await label_sent(
         harness, Policy(review_if_returns_in_90_days_over=None), email="cy@x.io"
     )
-    await waits.signal(CARRIER_EVENT_SIGNAL, scan())
+    await waits.signal(CARRIER_EVENT_SIGNAL, await scan(harness))
     moved = await until_state(waits, lambda s: s.status == "shipped", "shipped")
-    assert moved.refunded_amount == 0 and moved.paid_at_first_scan is None
+    assert moved.refunded_amount == 0 and moved.refund_due_at_first_scan is None
     await received_in_good_condition(waits)
     assert (await finished(waits)).refunded_amount == 2725
 
@@ -117,17 +118,17 @@ async def test_a_rule_pays_an_allow_listed_customer_at_the_first_scan(harness):
     )
     policy = Policy(rules=[trusted], review_if_returns_in_90_days_over=None)
     vip = await label_sent(harness, policy, email="vip@example.com")
-    await vip.signal(CARRIER_EVENT_SIGNAL, scan())
+    await vip.signal(CARRIER_EVENT_SIGNAL, await scan(harness))
     await until_state(vip, lambda s: s.refunded_amount == 2725, "was paid at the scan")
     other = await label_sent(harness, policy, email="dee@example.com")
-    await other.signal(CARRIER_EVENT_SIGNAL, scan())
+    await other.signal(CARRIER_EVENT_SIGNAL, await scan(harness))
     moved = await until_state(other, lambda s: s.status == "shipped", "shipped")
     assert moved.refunded_amount == 0
 
 
 async def test_units_paid_at_the_scan_that_never_arrive_stay_paid_for_not_released(harness):
     handle = await label_sent(harness, FIRST_SCAN, quantity=2, email="eve@example.com")
-    await handle.signal(CARRIER_EVENT_SIGNAL, scan())
+    await handle.signal(CARRIER_EVENT_SIGNAL, await scan(harness))
     paid = await until_state(handle, lambda s: s.refunded_amount > 0, "was paid at the scan")
     assert paid.refunded_amount == 2 * 2725
     receipt = ReceiveItems(
@@ -143,3 +144,19 @@ async def test_units_paid_at_the_scan_that_never_arrive_stay_paid_for_not_releas
     assert final.status == "closed"
     assert final.refunded_amount == 2 * 2725
     assert final.items[0].quantity_released == 0  # not returnable again: it was paid for
+
+
+async def test_a_scan_dated_before_the_label_makes_nothing_due(harness):
+    """Found by the attack: a carrier event dated years before the label (a stale or reused
+    tracking number) ships the return as before, but pays nothing; the receipt pays."""
+    handle = await label_sent(harness, FIRST_SCAN, email="old@example.com")
+    stale = CarrierEvent(
+        id="ev_stale", tracking_number="T", status="available_for_pickup",
+        occurred_at=datetime(2020, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+    await handle.signal(CARRIER_EVENT_SIGNAL, stale)
+    moved = await until_state(handle, lambda s: s.status == "shipped", "shipped")
+    assert moved.refunded_amount == 0 and moved.refund_due_at_first_scan is None
+    await received_in_good_condition(handle)
+    final = await finished(handle)
+    assert final.refunded_amount == 2725 and final.refund_due_at_first_scan is None

@@ -560,7 +560,10 @@ class ReturnsMachine(RuleBasedStateMachine):
         if return_id is None:
             return
         event = CarrierEvent(
-            id=uuid.uuid4().hex, tracking_number="T", status=status, occurred_at=datetime.now(UTC)
+            id=uuid.uuid4().hex,
+            tracking_number="T",
+            status=status,
+            occurred_at=self.m.run(self.now()),  # the test server's clock, which skips ahead
         )
         with contextlib.suppress(RPCError):
             self.m.run(self.signalled(self.returns[return_id], CARRIER_EVENT_SIGNAL, event))
@@ -937,8 +940,10 @@ class ReturnsMachine(RuleBasedStateMachine):
         # Money before the goods are back only for items kept, or at the carrier's first scan
         # of a return whose policy said so (a label's parcel, paid in money, not an exchange).
         if state.refunded_amount and state.timestamps.received_at is None:
-            assert state.method is ReturnMethod.KEEP_ITEM or state.paid_at_first_scan, return_id
-        if state.paid_at_first_scan is not None:
+            assert state.method is ReturnMethod.KEEP_ITEM or state.refund_due_at_first_scan, (
+                return_id
+            )
+        if state.refund_due_at_first_scan is not None:
             start = self.starts[return_id]
             assert start.policy.refund_on == "first_scan", return_id
             assert return_id in self.scanned, f"{return_id} paid without the carrier's scan"
@@ -949,7 +954,7 @@ class ReturnsMachine(RuleBasedStateMachine):
             for item in state.items:
                 # A grade is what the warehouse saw of units that came: none came, none.
                 assert (item.condition is None) == (item.quantity_received == 0), item
-                if state.paid_at_first_scan is not None:
+                if state.refund_due_at_first_scan is not None:
                     # Paid for at the scan: every unit stays the return's, come or not, and
                     # none is given back to be returned (and paid) again.
                     row = lines[item.id]
@@ -1017,7 +1022,9 @@ class ReturnsMachine(RuleBasedStateMachine):
                 continue
             state = ReturnState.model_validate(document)
             # Paid for without the goods: kept, or at the carrier's first scan.
-            kept = state.method is ReturnMethod.KEEP_ITEM or state.paid_at_first_scan is not None
+            kept = (
+                state.method is ReturnMethod.KEEP_ITEM or state.refund_due_at_first_scan is not None
+            )
             for item in state.items:
                 key = (item.order_id, item.line_id)
                 back = item.quantity if kept else item.quantity_received
@@ -1160,9 +1167,11 @@ ReturnsMachine.TestCase.settings = settings(
 )
 
 
-async def test_money_stays_right_whatever_the_sequence(
+@contextlib.asynccontextmanager
+async def model_with_shopify(
     env: WorkflowEnvironment, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
-) -> None:
+) -> Any:
+    """The model's worker, its orders paid through Shopify refunded on a local stand-in."""
     global MODEL
     from returns_service.config import Settings
     from returns_service.worker.main import build_activities
@@ -1176,18 +1185,23 @@ async def test_money_stays_right_whatever_the_sequence(
             shopify_api_base=shopify_url,
             shopify_location_id="gid://shopify/Location/1",
         )
-        activities = build_activities(configured, sessions)
-        MODEL = Model(asyncio.get_running_loop(), env, sessions, activities)
+        MODEL = Model(
+            asyncio.get_running_loop(), env, sessions, build_activities(configured, sessions)
+        )
         MODEL.shopify = shopify
         await MODEL.start_worker()
         try:
-            await asyncio.to_thread(ReturnsMachine.TestCase("runTest").runTest)
+            yield shopify
         finally:
             await MODEL.stop_worker()
             MODEL = None
-    # The sequences paid orders back through Shopify too (the path is in the model; the first
-    # scan's is walked by a fixed sequence below, as random ones reach it only now and then).
-    assert shopify.refunds_made, "no sequence refunded an order paid through Shopify"
+
+
+async def test_money_stays_right_whatever_the_sequence(
+    env: WorkflowEnvironment, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    async with model_with_shopify(env, sessions, tmp_path):
+        await asyncio.to_thread(ReturnsMachine.TestCase("runTest").runTest)
 
 
 class Drawn:
@@ -1207,13 +1221,6 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
     invariants every time. Two lines of 5000 with 990 shipping, refunded when all is back:
     return A takes Y, return B the rest (X), A is cancelled, B arrives. Then Y comes back on a
     return of its own."""
-    global MODEL
-    from returns_service.config import Settings
-    from returns_service.worker.main import build_activities
-
-    activities = build_activities(Settings(data_dir=tmp_path), sessions)
-    MODEL = Model(asyncio.get_running_loop(), env, sessions, activities)
-    await MODEL.start_worker()
 
     def two_lines(auto_refund: bool) -> tuple[ReturnsMachine, str, OrderLine]:
         """Lines X and Y at 5000 each, 990 shipping, paid back when the whole order is back."""
@@ -1277,11 +1284,26 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
             assert machine.seen[d].refunded_amount == 5990
         machine.teardown()
 
-    def shop(*lines: OrderLine, **policy: Any) -> tuple[ReturnsMachine, str]:
+    def shop(*lines: OrderLine, split: str = "one", **policy: Any) -> tuple[ReturnsMachine, str]:
         machine = ReturnsMachine()
         machine.policy = Policy(review_if_returns_in_90_days_over=None, **policy)
-        machine.push_order(CUSTOMERS[0], list(lines), 0, 0, "one", False)
+        machine.push_order(CUSTOMERS[0], list(lines), 0, 0, split, False)
         return machine, next(iter(machine.orders))
+
+    def paid_through_shopify() -> None:
+        """Issue 22: an order paid through Shopify, two shirts returned one by one: each
+        refund goes to Shopify's refundCreate, once, for what the ledger says."""
+        machine, order_id = shop(shirt, split="shopify")
+        for _ in range(2):
+            machine.create_return(Drawn(order_id, True, 1, 1), Resolution.REFUND, False)
+            ret = list(machine.returns)[-1]
+            machine.receive(Drawn(1, ret, True))
+            machine.money_and_stock_add_up()
+            assert machine.seen[ret].refunded_amount == 1950, machine.seen[ret].errors
+        assert machine.m.shopify is not None
+        made = [m for m in machine.m.shopify.refunds_made if order_id in m["input"]["orderId"]]
+        assert [m["input"]["transactions"][0]["amount"] for m in made] == ["19.50", "19.50"]
+        machine.teardown()
 
     shirt = OrderLine(id="s", sku="SS", name="Shirt", quantity=2, unit_amount=1950)
     cap = OrderLine(id="c", sku="SC", name="Cap", quantity=1, unit_amount=900)
@@ -1404,6 +1426,7 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         machine.teardown()
 
     def sequences() -> None:
+        paid_through_shopify()
         paid_at_the_first_scan()
         refund_failed_later()
         sequence()
@@ -1415,8 +1438,5 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         one_item_missing()
         rejected_while_waiting()
 
-    try:
+    async with model_with_shopify(env, sessions, tmp_path):
         await asyncio.to_thread(sequences)
-    finally:
-        await MODEL.stop_worker()
-        MODEL = None

@@ -20,6 +20,9 @@ from returns_service.store.tables import LabelRow
 
 router = APIRouter(prefix="/v1/labels", tags=["returns"])
 
+# One answer for every link that opens nothing (it names nothing of the shop's).
+GONE = "this link opens no label: it expired, the label was replaced, or its return was cancelled"
+
 LabelId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Expires = Annotated[int, Query(ge=0, le=2**40, description="The link's expiry (Unix time).")]
 Signature = Annotated[str, Query(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
@@ -36,7 +39,7 @@ async def _signed(
         or not label_link_holds(settings.link_key(), label_id, expires, signature, label.expires_at)
         or datetime.now(UTC) >= _aware(label.expires_at)
     ):
-        raise NotFound("this link opens no label: it expired, or the label was replaced")
+        raise NotFound(GONE)
     return label.return_id
 
 
@@ -59,7 +62,10 @@ async def label_by_link(
 ) -> Response:
     """The label's PDF, by the link in the label email (no sign-in)."""
     return_id = await _signed(read, settings, label_id, expires, signature)
-    return await label_response(read, write, return_id, None)
+    try:
+        return await label_response(read, write, return_id, None)
+    except NotFound:
+        raise NotFound(GONE) from None
 
 
 @router.get(
@@ -76,4 +82,7 @@ async def qr_by_link(
 ) -> Response:
     """A drop-off return's QR code, by the link in the label email (no sign-in)."""
     return_id = await _signed(read, settings, label_id, expires, signature)
-    return await qr_response(read, return_id, None)
+    try:
+        return await qr_response(read, return_id, None)
+    except NotFound:
+        raise NotFound(GONE) from None

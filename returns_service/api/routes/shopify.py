@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -32,6 +33,8 @@ from returns_service.store.upsert import insert_once
 router = APIRouter(prefix="/v1/shopify", tags=["shopify"])
 
 TOPICS = ("orders/create", "orders/updated", "refunds/create")
+WEBHOOK_ID = re.compile(r"[A-Za-z0-9._:-]{1,255}")
+ORDER_GID = re.compile(r"gid://shopify/Order/[1-9][0-9]{0,19}")
 
 
 class ShopifyWebhookOut(BaseModel):
@@ -71,8 +74,10 @@ async def shopify_webhook(
         raise Unauthorized("the webhook's X-Shopify-Hmac-Sha256 does not verify")
     if x_shopify_shop_domain != settings.shopify_shop:
         raise Unauthorized(f"webhooks are taken from {settings.shopify_shop} only")
-    if not x_shopify_webhook_id:
-        raise InvalidInput("X-Shopify-Webhook-Id", "missing: every Shopify webhook carries one")
+    if not WEBHOOK_ID.fullmatch(x_shopify_webhook_id):
+        raise InvalidInput(
+            "X-Shopify-Webhook-Id", "missing or not an id: every Shopify webhook carries one"
+        )
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
@@ -131,9 +136,9 @@ def _order_named(topic: str, body: object) -> str | None:
     if topic not in TOPICS or not isinstance(body, dict):
         return None
     found = body.get("admin_graphql_api_id") if topic.startswith("orders/") else None
-    if isinstance(found, str) and found.startswith("gid://shopify/Order/"):
+    if isinstance(found, str) and ORDER_GID.fullmatch(found):
         return found
     number = body.get("id") if topic.startswith("orders/") else body.get("order_id")
-    if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+    if isinstance(number, int) and not isinstance(number, bool) and 0 < number < 10**20:
         return str(number)
     return None
