@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -224,6 +225,9 @@ def dev(args: argparse.Namespace) -> None:
     print(
         f"Returns service is up.\n"
         f"  Portal       {api_url}/portal  (order number and email; a gift: /portal/gift)\n"
+        f"  Console      {api_url}/console  (the first admin: returns staff add you@shop.example"
+        f" --name 'Your Name' --role admin --data-dir {shlex.quote(str(data_dir))};\n"
+        f"               the admin adds the team on {api_url}/console/staff)\n"
         f"  API          {api_url}  (OpenAPI: {api_url}/docs)\n"
         f"  Temporal UI  {ui_url}\n"
         f"  Temporal     127.0.0.1:{args.temporal_port}\n"

@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from returns_service.domain.models import (
     Address,
@@ -72,6 +80,15 @@ class OrderIn(Request):
         description="A gift: its recipient may return it with the order number and the"
         " shipping address's postal code, for store credit of their own.",
     )
+
+    @field_validator("order_discount_amount")
+    @classmethod
+    def _within_the_goods(cls, value: int, info: ValidationInfo) -> int:
+        lines = info.data.get("lines") or []  # absent when the lines themselves were wrong
+        goods = sum(line.unit_amount * line.quantity - line.discount_amount for line in lines)
+        if lines and value > goods:
+            raise ValueError(f"is more than the goods' price after their discounts ({goods})")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderIn:

@@ -66,8 +66,9 @@ def _search_term(value: str) -> str:
 
 
 def plain_tracking_number(value: str) -> str:
-    """Carriers' numbers are letters and digits: spaces and case make no other number."""
-    return "".join(value.split()).upper()
+    """Carriers' numbers are letters and digits: spaces, hyphens and case make no other number
+    (a customer who types "1Z-999 AA1" means the parcel labelled 1Z999AA1)."""
+    return "".join(value.split()).replace("-", "").upper()
 
 
 def _tracking_number(value: object) -> object:
@@ -98,7 +99,7 @@ Location = Annotated[
 TrackingNumber = Annotated[
     str,
     BeforeValidator(_tracking_number),
-    Field(min_length=1, max_length=TRACKING_LENGTH, pattern=r"^[A-Z0-9-]+$"),
+    Field(min_length=1, max_length=TRACKING_LENGTH, pattern=r"^[A-Z0-9]+$"),
 ]
 # An order's number, as customers type it to sign in.
 OrderNumber = Annotated[

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,10 +24,12 @@ from returns_service.api.routes.returns import (
     Actions,
     _document,
     act_on_many,
+    label_response,
     photo_answer,
 )
 from returns_service.api.schemas import (
     ApproveIn,
+    CancelIn,
     CloseIn,
     NotComingIn,
     NoteIn,
@@ -38,7 +40,7 @@ from returns_service.api.schemas import (
 )
 from returns_service.config import Settings
 from returns_service.domain.messages import workflow_id
-from returns_service.domain.models import RESTOCKABLE, Condition
+from returns_service.domain.models import RESTOCKABLE, Condition, ReturnState
 from returns_service.domain.status import TERMINAL, Status
 from returns_service.pages.portal import (
     PhotoId,
@@ -65,6 +67,7 @@ DECIDES = {
     "reject": ("agent",),
     "refund": ("agent",),
     "close": ("agent",),
+    "cancel": ("agent",),
     "reissue_label": ("agent",),
     "release_missing": ("agent",),
     "receive": ("warehouse", "agent"),
@@ -73,9 +76,14 @@ DECIDES = {
     "dashboard": ("ops",),
     "webhooks": ("ops",),
     "policy": (),  # admins only
+    "staff": (),  # admins only
+    "queue": ("agent",),
     "lists": ("ops",),
 }
 NUMBER = re.compile(r"^R-\d+$", re.IGNORECASE)
+# Claims the warehouse must look at before saying what came back: no condition is chosen for them.
+INSPECT = ("damaged", "defective", "wrong_item", "not_as_described")
+STATION_COOKIE = "returns_station"
 
 
 class StaffNotSignedIn(Exception):
@@ -116,15 +124,25 @@ def to_sign_in(request: Request) -> RedirectResponse:
 
 
 def safe_next(value: str | None) -> str:
-    return portal_next(value, "/console", "/console/returns")
+    return portal_next(value, "/console", "/console")
 
 
 # --- sign in and out ------------------------------------------------------------------------------
 
 
+# Where each role starts: the work it is there for.
+HOMES = {
+    "agent": "/console/returns?status=pending_review",
+    "warehouse": "/console/receive",
+    "ops": "/console/dashboard",
+    "admin": "/console/returns",
+}
+
+
 @router.get("", include_in_schema=False)
-async def home() -> RedirectResponse:
-    return RedirectResponse("/console/returns", status_code=303)
+async def home(request: Request) -> RedirectResponse:
+    person = await staff_of(request)
+    return RedirectResponse(HOMES.get(person.role, "/console/returns"), status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -194,26 +212,30 @@ async def returns_list(
     cursor: str | None = None,
 ) -> Response:
     """Every return, or those of one status; `pending_review` is the review queue, oldest first.
-    The search finds a return by its number, the customer's email, an order or a tracking
-    number."""
+    The search finds a return by its number, the customer's or recipient's email, the shop's
+    order number or our order id, or a tracking number."""
     person = await staff_of(request)
     chosen = status if status in {s.value for s in Status} else None
     filters = ReturnFilter(statuses=[chosen] if chosen else [])
     search = (q or "").strip()[:200]
-    if search:
-        if "@" in search:
-            filters.customer_email = search.lower()
-        elif NUMBER.match(search):
-            filters.number = search.upper()
+    if search and NUMBER.match(search):
+        filters.number = search.upper()
     queue = chosen == Status.PENDING_REVIEW.value
     async with read.begin():
-        if search and filters.customer_email is None and filters.number is None:
-            by_order, _ = await list_returns(read, _with(filters, order_id=search), 50, None, queue)
-            by_tracking, _ = await list_returns(
-                read, _with(filters, tracking_number=search), 50, None, queue
+        if search and filters.number is None:
+            # What people quote: the buyer's or the gift's recipient's email, the shop's order
+            # number or our order id, the parcel's tracking number as printed.
+            ways = (
+                [{"customer_email": search}, {"recipient_email": search}]
+                if "@" in search
+                else [{"order_number": search}, {"order_id": search}, {"tracking_number": search}]
             )
-            found = {state.id: state for state in [*by_order, *by_tracking]}
-            states, next_cursor = list(found.values()), None
+            found: dict[str, ReturnState] = {}
+            for way in ways:
+                some, _ = await list_returns(read, _with(filters, **way), 50, None, queue)
+                found.update((state.id, state) for state in some)
+            states = sorted(found.values(), key=lambda s: s.created_at, reverse=not queue)[:50]
+            next_cursor = None
         else:
             try:
                 states, next_cursor = await list_returns(read, filters, 50, cursor, queue)
@@ -332,10 +354,14 @@ async def new_return(
 
 @router.get("/returns/{return_id}", response_class=HTMLResponse)
 async def return_page(
-    request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
+    request: Request,
+    return_id: ReturnId,
+    read: SessionDep,
+    gateway: GatewayDep,
+    done: str | None = None,
 ) -> Response:
     person = await staff_of(request)
-    return await _page(request, person, return_id, read, gateway)
+    return await _page(request, person, return_id, read, gateway, done=done)
 
 
 async def _page(
@@ -345,9 +371,11 @@ async def _page(
     read: AsyncSession,
     gateway: Any,
     errors: dict[str, str] | None = None,
+    done: str | None = None,
 ) -> Response:
     """The return's page; `errors` (field: what was wrong; "" the whole decision) when the last
-    decision was refused, with the return as it is now."""
+    decision was refused, with the return as it is now; `done`, the decision just taken, said
+    with the next return of the review queue to go on with."""
     try:
         state = await _document(read, gateway, return_id, person.principal)
     except NotFound:
@@ -358,6 +386,11 @@ async def _page(
         photos = await photos_of(read, return_id)
         others, _ = await list_returns(read, ReturnFilter(customer_email=state.customer.email), 20)
         listed = await entry_for(read, state.customer.email)
+        done = done if done in DECIDES and not errors else None
+        waiting: list[ReturnState] = []
+        if done:
+            queue = ReturnFilter(statuses=[Status.PENDING_REVIEW.value])
+            waiting, _ = await list_returns(read, queue, 2, None, True)
     settings: Settings = request.app.state.settings
     actions = set(state.actions())
     return render(
@@ -376,7 +409,21 @@ async def _page(
         temporal_url=f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{settings.temporal_namespace}/workflows/{workflow_id(state.id)}",
         errors=errors or {},
+        done=done,
+        next_in_queue=next((w for w in waiting if w.id != state.id), None),
     )
+
+
+@router.get("/returns/{return_id}/label")
+async def label(
+    request: Request, return_id: ReturnId, read: SessionDep, write: WriteSessionDep
+) -> Response:
+    """The return's label as a PDF, to send a caller again or print for them."""
+    person = await staff_of(request)
+    try:
+        return await label_response(read, write, return_id, person.principal, "attachment")
+    except NotFound:
+        return render(request, "console/not_found.html", status_code=404, person=person)
 
 
 @router.get("/returns/{return_id}/photos/{photo_id}")
@@ -460,6 +507,7 @@ BODIES: dict[str, Any] = {
     "close": CloseIn,
     "label": ReissueIn,
     "not-coming": NotComingIn,
+    "cancel": CancelIn,
 }
 
 
@@ -467,7 +515,9 @@ BODIES: dict[str, Any] = {
 async def decide(
     request: Request,
     return_id: ReturnId,
-    action: Annotated[str, Path(pattern=r"^(approve|reject|refund|close|note|label|not-coming)$")],
+    action: Annotated[
+        str, Path(pattern=r"^(approve|reject|refund|close|note|label|not-coming|cancel)$")
+    ],
     read: SessionDep,
     gateway: GatewayDep,
 ) -> Response:
@@ -484,6 +534,8 @@ async def decide(
         fields["reason"] = str(form.get("reason", "")).strip()
         if not fields["reason"]:  # the customer reads it: an agent says why
             return await _page(request, person, return_id, read, gateway, {"reason": "required"})
+    if action == "cancel" and str(form.get("reason", "")).strip():
+        fields["reason"] = str(form.get("reason", "")).strip()
     if action == "not-coming":
         fields["reason"] = str(form.get("reason", "")).strip()
         if not fields["reason"]:
@@ -508,7 +560,7 @@ async def decide(
         return render(request, "console/not_found.html", status_code=404, person=person)
     except Problem as refused:
         return await _page(request, person, return_id, read, gateway, refusal(refused))
-    return RedirectResponse(f"/console/returns/{return_id}", status_code=303)
+    return RedirectResponse(f"/console/returns/{return_id}?done={role_action}", status_code=303)
 
 
 # --- the receiving station -----------------------------------------------------------------------
@@ -527,26 +579,56 @@ async def receive_page(
     if not code:
         return render(
             request, "console/receive.html", person=person, code="", found=None, problem=None,
-            errors={}, values={},
+            errors={}, values={}, counted=_counted(request),
         )  # fmt: skip
     filters = (
         ReturnFilter(number=code.upper())
         if NUMBER.match(code)
-        else ReturnFilter(tracking_number=code.upper())
+        else ReturnFilter(ids=[code])
+        if code.startswith("ret_")  # the confirm form's own address, opened again
+        else ReturnFilter(tracking_number=code)
     )
     async with read.begin():
         states, _ = await list_returns(read, filters, 1)
     if not states:
         return render(
             request, "console/receive.html", status_code=404, person=person, code=code,
-            found=None, problem="unknown", errors={}, values={},
+            found=None, problem="unknown", errors={}, values={}, counted=_counted(request),
         )  # fmt: skip
     state = await gateway.live_state(states[0].id, LIVE_STATE_SECONDS) or states[0]
     problem = None if "receive" in state.actions() else "not_receivable"
+    return await _station(request, read, person, state, code=code, problem=problem)
+
+
+async def _station(
+    request: Request,
+    read: AsyncSession,
+    person: Staff,
+    state: ReturnState,
+    code: str,
+    problem: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The station with a return found: each item with the customer's claim (reason, comment,
+    photos) and the agents' notes in view, so what was claimed broken is looked at first."""
+    async with read.begin():
+        photos = await photos_of(read, state.id)
     return render(
-        request, "console/receive.html", person=person, code=code, found=state, problem=problem,
-        conditions=[c.value for c in Condition], errors={}, values={},
+        request, "console/receive.html", status_code=status_code, person=person, code=code,
+        found=state, problem=problem, conditions=[c.value for c in Condition],
+        inspect=INSPECT, photos=photos, notes=[e for e in state.timeline if e.internal],
+        errors=errors or {}, values=values or {}, counted=_counted(request),
     )  # fmt: skip
+
+
+def _counted(request: Request) -> int:
+    """Parcels received at this station since the browser opened it (a session cookie)."""
+    try:
+        return max(0, min(int(request.cookies.get(STATION_COOKIE, "0")), 100_000))
+    except ValueError:
+        return 0
 
 
 @router.post("/receive/{return_id}", response_class=HTMLResponse)
@@ -562,14 +644,18 @@ async def receive(
         state = await _document(read, gateway, return_id, person.principal)
     except NotFound:
         return render(request, "console/not_found.html", status_code=404, person=person)
-    items = [
-        {
-            "item_id": item.id,
-            "quantity": whole_number(form.get(f"quantity:{item.id}")),
-            "condition": str(form.get(f"condition:{item.id}", "")),
-        }
-        for item in state.items
-    ]
+    items = []
+    for item in state.items:
+        quantity = whole_number(form.get(f"quantity:{item.id}"))
+        condition = str(form.get(f"condition:{item.id}", ""))
+        # None came of an item left to inspect: there is nothing to say of its condition.
+        items.append(
+            {
+                "item_id": item.id,
+                "quantity": quantity,
+                "condition": condition or ("good" if quantity == 0 else ""),
+            }
+        )
     location = str(form.get("location", "")).strip()
     errors: dict[str, str] = {}
     try:
@@ -593,14 +679,54 @@ async def receive(
             if field.startswith("items[")
         }
         other = {k: v for k, v in errors.items() if not k.startswith("items[")}
-        return render(
-            request, "console/receive.html", status_code=409 if "" in other else 422,
-            person=person, code=state.number, found=state, problem=None,
+        return await _station(
+            request, read, person, state, code=state.number or state.id,
             errors={**other, **by_item}, values=dict(form.items()),
-            conditions=[c.value for c in Condition],
+            status_code=409 if "" in other else 422,
         )  # fmt: skip
-    received = {item.item_id: item for item in body.items}
+    # Post/redirect/get: the result has an address of its own, which a reload or the back button
+    # opens again without receiving twice.
+    receipt = [("location", location)] + [
+        (f"{item.item_id}", f"{item.quantity}:{item.condition.value}")
+        for item in body.items
+        if item.quantity
+    ]
+    answer = RedirectResponse(
+        f"/console/receive/{after.id}/done?{urlencode(receipt)}", status_code=303
+    )
+    answer.set_cookie(
+        STATION_COOKIE, str(_counted(request) + 1), path="/console/receive",
+        httponly=True, samesite="strict", secure=request.url.scheme == "https",
+    )  # fmt: skip
+    return answer
+
+
+@router.get("/receive/{return_id}", response_class=HTMLResponse)
+async def receive_address(return_id: ReturnId) -> Response:
+    """The confirm form's address opened again: the station, with the return looked up."""
+    return RedirectResponse(f"/console/receive?{urlencode({'code': return_id})}", status_code=303)
+
+
+@router.get("/receive/{return_id}/done", response_class=HTMLResponse)
+async def received_page(
+    request: Request, return_id: ReturnId, read: SessionDep, gateway: GatewayDep
+) -> Response:
+    """What to do with each item of the parcel just received; then the next parcel."""
+    person = await staff_of(request)
+    if not person.may("receive"):
+        raise RoleRefused
+    try:
+        state = await _document(read, gateway, return_id, person.principal)
+    except NotFound:
+        return render(request, "console/not_found.html", status_code=404, person=person)
+    received: dict[str, tuple[int, str]] = {}
+    conditions = {c.value for c in Condition}
+    for item in state.items:
+        quantity, _, condition = request.query_params.get(item.id, "").partition(":")
+        if quantity.isdigit() and 0 < int(quantity) <= item.quantity and condition in conditions:
+            received[item.id] = (int(quantity), condition)
     return render(
-        request, "console/received.html", person=person, s=after, location=location,
-        received=received, restockable=[c.value for c in RESTOCKABLE],
+        request, "console/received.html", person=person, s=state,
+        location=request.query_params.get("location", "")[:64], received=received,
+        restockable=[c.value for c in RESTOCKABLE], counted=_counted(request),
     )  # fmt: skip

@@ -20,6 +20,7 @@ from returns_service.domain.messages import (
 )
 from returns_service.domain.models import Order, ReturnItem, ReturnState, still_returnable
 from returns_service.domain.status import RELEASED
+from returns_service.domain.types import plain_tracking_number
 from returns_service.store.cursors import decode_cursor, encode_cursor
 from returns_service.store.entitlements import release_entitlement
 from returns_service.store.lists import entry_for
@@ -27,6 +28,7 @@ from returns_service.store.orders import get_orders, held_quantities
 from returns_service.store.tables import (
     CustomerListRow,
     LabelRow,
+    OrderRow,
     ReplacementOrderRow,
     ReturnEventRow,
     ReturnInputRow,
@@ -49,6 +51,12 @@ class Availability:
     held: dict[str, dict[str, int]]
     # Whether every item's units fit (items naming the same line share it).
     fits: bool
+
+
+def _parcel(state: ReturnState) -> str | None:
+    """The parcel's tracking number as searched for (carriers print it with spaces, hyphens)."""
+    number = state.tracking_number or (state.label.tracking_number if state.label else None)
+    return plain_tracking_number(number) if number else None
 
 
 async def availability(
@@ -317,8 +325,7 @@ async def project_return(
             currency=state.currency,
             resolution=state.resolution.value,
             recipient_email=state.recipient_email.lower() if state.recipient_email else None,
-            tracking_number=state.tracking_number
-            or (state.label.tracking_number if state.label else None),
+            tracking_number=_parcel(state),
             version=state.version,
             updated_at=state.updated_at,
             document=state.model_dump(mode="json") if document is None else document,
@@ -397,6 +404,10 @@ class ReturnFilter:
     created_before: datetime | None = None
     number: str | None = None
     tracking_number: str | None = None
+    # The shop's order number, as its customers and staff quote it ("1001"), not our order id.
+    order_number: str | None = None
+    # A gift's recipient, who returned it.
+    recipient_email: str | None = None
     ids: list[str] = field(default_factory=list)
     # Gifts' returns only (True), none of them (False), or either (None).
     gift: bool | None = None
@@ -437,15 +448,23 @@ async def list_returns(
     if filters.number:
         query = query.where(ReturnRow.number == filters.number)
     if filters.tracking_number:
-        query = query.where(ReturnRow.tracking_number == filters.tracking_number)
+        query = query.where(
+            ReturnRow.tracking_number == plain_tracking_number(filters.tracking_number)
+        )
     if filters.ids:
         query = query.where(ReturnRow.id.in_(filters.ids))
     if filters.created_after:
         query = query.where(created_at >= filters.created_after)
     if filters.created_before:
         query = query.where(created_at < filters.created_before)
+    if filters.recipient_email:
+        query = query.where(ReturnRow.recipient_email == filters.recipient_email.lower())
     if filters.order_id:
         lines = select(ReturnLineRow.return_id).where(ReturnLineRow.order_id == filters.order_id)
+        query = query.where(ReturnRow.id.in_(lines))
+    if filters.order_number:
+        orders = select(OrderRow.id).where(OrderRow.number == filters.order_number)
+        lines = select(ReturnLineRow.return_id).where(ReturnLineRow.order_id.in_(orders))
         query = query.where(ReturnRow.id.in_(lines))
     if cursor:
         at, last_id = decode_cursor(cursor)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.store.tables import StaffSessionRow, StaffUserRow
@@ -82,6 +82,30 @@ async def set_active(session: AsyncSession, row: StaffUserRow, active: bool, now
     row.updated_at = now
     if not active:
         await end_sessions(session, row.id, now)
+
+
+async def set_role(session: AsyncSession, row: StaffUserRow, role: str, now: datetime) -> None:
+    """Another role: the account's open sessions end, so that it signs in again to what it may
+    do now."""
+    row.role = role
+    row.updated_at = now
+    await end_sessions(session, row.id, now)
+
+
+async def other_admins(session: AsyncSession, staff_id: str) -> int:
+    """Active admins besides this account: the shop keeps at least one."""
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(StaffUserRow)
+            .where(
+                StaffUserRow.role == "admin",
+                StaffUserRow.active.is_(True),
+                StaffUserRow.id != staff_id,
+            )
+        )
+        or 0
+    )
 
 
 async def set_password(

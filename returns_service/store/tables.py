@@ -84,7 +84,7 @@ class ReturnRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     customer_email: Mapped[str] = mapped_column(String(320))
     # A gift's return: its recipient, who alone among customers sees it (not the buyer).
-    recipient_email: Mapped[str | None] = mapped_column(String(320), default=None)
+    recipient_email: Mapped[str | None] = mapped_column(String(320), default=None, index=True)
     currency: Mapped[str] = mapped_column(String(3))
     resolution: Mapped[str] = mapped_column(String(32))
     tracking_number: Mapped[str | None] = mapped_column(String(64), index=True)

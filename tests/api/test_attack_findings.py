@@ -291,9 +291,21 @@ async def test_a_customer_cannot_take_another_parcels_tracking_number(api):
         f"/v1/returns/{mine.json()['id']}/ship", json={"tracking_number": tracking}, headers=headers
     )
     assert taken.status_code == 422 and taken.json()["errors"][0]["field"] == "tracking_number"
+    # The same parcel typed as printed, with hyphens, spaces and small letters, is the same
+    # parcel; and hyphens alone are no parcel at all.
+    for spelled in (f"{tracking[:3].lower()}-{tracking[3:7]} {tracking[7:]}", "---"):
+        again = await api.http.post(
+            f"/v1/returns/{mine.json()['id']}/ship",
+            json={"tracking_number": spelled},
+            headers=headers,
+        )
+        assert again.status_code == 422, (spelled, again.text)
+        assert again.json()["errors"][0]["field"] == "tracking_number"
     assert (await api.wait_for(mine.json()["id"], "label_sent"))["status"] == "label_sent"
     found = await api.http.get(
-        "/v1/returns", params={"tracking_number": tracking}, headers=api.auth("warehouse")
+        "/v1/returns",
+        params={"tracking_number": f"{tracking[:4]}-{tracking[4:]}"},
+        headers=api.auth("warehouse"),
     )
     assert [r["id"] for r in found.json()["data"]] == [victim["id"]]
     own = await api.http.post(
@@ -328,6 +340,11 @@ def bad_orders() -> list[tuple[str, Any, str]]:
         ("a SKU over 64", {"lines": [{**line, "sku": "S" * 65}]}, "lines[0].sku"),
         ("a name of 200 KB", {"lines": [{**line, "name": "n" * 200_000}]}, "lines[0].name"),
         ("a line id over 64", {"lines": [{**line, "id": "l" * 65}]}, "lines[0].id"),
+        (
+            "an order discount above the goods",
+            {"order_discount_amount": 99_999_999},
+            "order_discount_amount",
+        ),
         (
             "a capture id over 64",
             {"captures": [{"id": "c" * 65, "amount": 1, "captured_at": "2026-11-01T00:00:00Z"}]},

@@ -451,6 +451,7 @@ async def test_returns_that_lose_the_race_for_units_answer_409_and_leave_nothing
         for answer in answers:
             if answer.status_code == 409:
                 assert answer.json()["code"] == "units_taken", answer.text
+                assert answer.json()["errors"][0]["field"] == "items[0].quantity"
         # Only the one return exists, on the list and in the store.
         listed = await api.http.get("/v1/returns", headers=customer)
         assert [r["status"] for r in listed.json()["data"]] in (["approved"], ["closed"])

@@ -5,6 +5,7 @@ and the return's page names the rule that decided."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 from playwright.sync_api import Browser, expect
@@ -52,7 +53,9 @@ def test_ops_block_a_customer_and_the_agent_reads_why(stack: Shop, browser: Brow
     agent.goto(f"{stack.base}/console/returns/{return_id}")
     expect(agent.get_by_text("On the blocked list")).to_be_visible()
     eligibility = agent.get_by_role("region", name="Eligibility")
-    expect(eligibility).to_contain_text("blocked_customer: three chargebacks <b>in 2025</b>")
+    expect(eligibility).to_contain_text(
+        "Blocked customer · to review: three chargebacks <b>in 2025</b>"
+    )
     shoot(agent, "console-return-blocked-desktop")
     assert agent.goto(f"{stack.base}/console/lists").status == 403
 
@@ -109,7 +112,7 @@ def test_an_admin_tries_a_draft_policy_then_saves_it(stack: Shop, browser: Brows
         refused, _ = a_return(stack)
         page.goto(f"{stack.base}/console/returns/{refused}")
         expect(page.get_by_role("region", name="Eligibility")).to_contain_text(
-            "policy_rule:no-linen: Linen shirt: Linen is final."
+            re.compile(r"Shop rule no-linen · .*: Linen shirt: Linen is final\.")
         )
     finally:
         stack.call("admin", "PUT", "/v1/policy", before)

@@ -20,6 +20,8 @@ FILTERS = {
     "reason": ReturnFilter(reason="defective"),
     "number": ReturnFilter(number="R-000001"),
     "tracking number": ReturnFilter(tracking_number="RT1"),
+    "recipient": ReturnFilter(recipient_email="bea@example.com"),
+    "shop's order number": ReturnFilter(order_number="1001"),
     "created between": ReturnFilter(
         created_after=datetime(2026, 1, 1, tzinfo=UTC), created_before=AT
     ),

@@ -470,6 +470,10 @@ def _taken(state: ReturnState) -> Conflict:
     return Conflict(
         f"other returns took these items meanwhile ({names}); nothing was created",
         code="units_taken",
+        errors=[
+            {"field": f"items[{index}].quantity", "message": f"{item.name}: taken meanwhile"}
+            for index, item in enumerate(state.items)
+        ],
     )
 
 

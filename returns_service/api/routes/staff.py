@@ -55,6 +55,13 @@ class PasswordIn(Request):
     password: Password
 
 
+class StaffUserPatch(Request):
+    name: Name | None = None
+    role: Role | None = None
+    active: bool | None = None
+    password: Password | None = None
+
+
 class StaffUserOut(BaseModel):
     id: str
     email: str
@@ -128,8 +135,43 @@ async def enable_staff_user(staff_id: StaffId, write: WriteSessionDep, _: Admin)
 async def _set_active(write: AsyncSession, staff_id: str, active: bool) -> StaffUserOut:
     async with write.begin():
         row = await _found(write, staff_id)
+        if not active:
+            await _not_the_last_admin(write, row)
         await staff.set_active(write, row, active, datetime.now(UTC))
     return StaffUserOut.build(row)
+
+
+@router.patch("/{staff_id}", response_model=StaffUserOut)
+async def change_staff_user(
+    staff_id: StaffId, body: StaffUserPatch, write: WriteSessionDep, _: Admin
+) -> StaffUserOut:
+    """Change what is named: the name, the role, whether the account may sign in, its password.
+    A new role, a disabled account or a new password ends the account's open sessions; the shop's
+    last active admin is neither disabled nor demoted (409 `last_admin`)."""
+    now = datetime.now(UTC)
+    async with write.begin():
+        row = await _found(write, staff_id)
+        if (body.role not in (None, "admin") and row.role == "admin") or body.active is False:
+            await _not_the_last_admin(write, row)
+        if body.name is not None:
+            row.name, row.updated_at = body.name, now
+        if body.password is not None:
+            _strong_for(body.password, row.email, row.name)
+            await staff.set_password(write, row, body.password.get_secret_value(), now)
+        if body.role is not None and body.role != row.role:
+            await staff.set_role(write, row, body.role, now)
+        if body.active is not None and body.active != row.active:
+            await staff.set_active(write, row, body.active, now)
+    return StaffUserOut.build(row)
+
+
+async def _not_the_last_admin(write: AsyncSession, row: staff.StaffUserRow) -> None:
+    """The shop keeps an admin who can sign in: the last one is neither disabled nor demoted."""
+    if row.role == "admin" and row.active and not await staff.other_admins(write, row.id):
+        raise Conflict(
+            f"{row.email} is the shop's last admin; make another admin first",
+            code="last_admin",
+        )
 
 
 @router.post("/{staff_id}/password", response_model=StaffUserOut)
