@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -232,6 +233,21 @@ class Settings(BaseSettings):
     wms_api_key: SecretStr | None = Field(
         default=None, description="The warehouse system's API key, when inventory is http."
     )
+
+    image_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts the pages show product images from (an order line's `image_url`),"
+        ' e.g. ["cdn.shopify.com"]; the pages\' Content-Security-Policy allows these and no'
+        " other. Empty: no images.",
+    )
+
+    @field_validator("image_hosts")
+    @classmethod
+    def _host_names(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}(:\d{1,5})?", host):
+                raise ValueError(f"{host!r} is not a host name")
+        return [host.lower() for host in value]
 
     @field_validator("carrier_webhook_secret")
     @classmethod

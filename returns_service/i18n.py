@@ -5,18 +5,27 @@ minor units)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
+import re
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from gettext import NullTranslations
 from io import BytesIO
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import (
+    NumberFormatError,
+    format_currency,
+    format_decimal,
+    get_currency_precision,
+    get_currency_symbol,
+    parse_decimal,
+)
 from babel.support import Translations
 
 CATALOGS = Path(__file__).parent / "locales"
@@ -112,7 +121,49 @@ def money(amount: int, currency: str, language: str) -> str:
     return str(format_currency(major, currency.upper(), locale=_locale(language)))
 
 
-def day(moment: datetime, language: str) -> str:
+def amount_text(amount: int, currency: str, language: str) -> str:
+    """`amount` minor units as a person types it in a form field ("69.75", "69,75", "17230"):
+    the number without the currency's sign or grouping."""
+    digits = minor_digits(currency)
+    major = Decimal(amount).scaleb(-digits)
+    pattern = "0." + "0" * digits if digits else "0"
+    return str(format_decimal(major, format=pattern, locale=_locale(language)))
+
+
+_ONE_MARK = re.compile(r"^(\d+)[.,](\d+)$")
+# Digits and the marks some language groups or splits them with; nothing else (no exponent).
+_TYPED = re.compile(r"^[0-9][0-9.,'\u2019]{0,19}$")
+
+
+def parse_money(text: str, currency: str, language: str) -> int:
+    """An amount a person typed ("69.75", "69,75", "1.234,50", "€ 69,75") as minor units of
+    `currency`, read the way `language` writes numbers; a single mark before the last digits is
+    the decimal mark in any language (a German agent typing "69.75" means 69,75). ValueError:
+    not an amount, negative, or finer than the currency's minor unit."""
+    locale = _locale(language)
+    code = currency.upper()
+    cleaned = "".join(text.split())
+    for sign in {code, str(get_currency_symbol(code, locale=locale))}:
+        cleaned = cleaned.replace(sign, "")
+    if not _TYPED.match(cleaned):
+        raise ValueError("not an amount")
+    try:
+        value = parse_decimal(cleaned, locale=locale, strict=True)
+    except (NumberFormatError, InvalidOperation):
+        found = _ONE_MARK.match(cleaned)
+        if found is None:
+            raise ValueError("not an amount") from None
+        value = Decimal(f"{found[1]}.{found[2]}")
+    minor = value.scaleb(minor_digits(code))
+    if not minor.is_finite() or minor < 0 or minor != minor.to_integral_value():
+        raise ValueError("not an amount in the currency's units")
+    return int(minor)
+
+
+def day(moment: datetime | date, language: str, zone: str | None = None) -> str:
+    """A day, written out; a moment's day where the reader is (`zone`, else UTC)."""
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(time_zone(zone)).date()
     return str(format_date(moment, format="long", locale=_locale(language)))
 
 
@@ -121,10 +172,27 @@ def short_day(value: date, language: str) -> str:
     return str(format_date(value, format="d MMM", locale=_locale(language)))
 
 
-def moment(value: datetime, language: str) -> str:
-    """A moment, in UTC and saying so (the customer's own zone is not known)."""
-    written = format_datetime(value, format="medium", tzinfo=UTC, locale=_locale(language))
-    return f"{written} UTC"
+def moment(value: datetime, language: str, zone: str | None = None) -> str:
+    """A moment in the reader's time zone (the browser's, which the pages keep in a cookie),
+    saying which; in UTC while it is not known."""
+    where = time_zone(zone)
+    written = format_datetime(value, format="medium", tzinfo=where, locale=_locale(language))
+    return f"{written} {value.astimezone(where).tzname() or zone}"
+
+
+TIME_ZONE_COOKIE = "returns_tz"
+_ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+){0,2}$")
+
+
+@lru_cache(maxsize=256)
+def time_zone(name: str | None) -> tzinfo:
+    """An IANA time zone by its name ("Europe/Berlin"); UTC for none or one that is not."""
+    if not name or len(name) > 64 or not _ZONE_NAME.match(name):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
 
 
 @lru_cache(maxsize=16)

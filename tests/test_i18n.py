@@ -13,7 +13,7 @@ import returns_service
 from returns_service.activities.emails import status_email
 from returns_service.domain.models import Refund, RefundMethod, ReturnMethod
 from returns_service.domain.status import Status
-from returns_service.i18n import choose, configure, languages, money, translations
+from returns_service.i18n import choose, configure, languages, money, parse_money, translations
 from returns_service.pages.brand import text_on
 from tests.factories import a_return_state
 
@@ -142,3 +142,26 @@ def test_store_credit_is_called_store_credit_in_the_email(method):
     assert message is not None
     assert "in store credit" in message.body and "We have refunded" not in message.body
     assert ("You keep the items" in message.body) == (method == "keep_item")
+
+
+@pytest.mark.parametrize(
+    ("typed", "currency", "language", "minor"),
+    [
+        ("69,75", "EUR", "de", 6975),
+        ("69.75", "EUR", "de", 6975),  # a German agent typing a point means the same
+        ("1.234,50", "EUR", "de", 123450),
+        ("€ 69,75", "EUR", "de", 6975),
+        ("$1,234.50", "USD", "en", 123450),
+        ("17230", "JPY", "en", 17230),
+        ("150", "EUR", "en", 15000),
+    ],
+)
+def test_typed_amounts_are_read_as_the_language_writes_them(typed, currency, language, minor):
+    assert parse_money(typed, currency, language) == minor
+
+
+@pytest.mark.parametrize("typed", ["12.345", "172.5 JPY", "-5,00", "1e5", "NaN", "zwölf", ""])
+def test_what_is_not_an_amount_in_the_currency_is_refused(typed):
+    currency = "JPY" if "JPY" in typed else "EUR"
+    with pytest.raises(ValueError):
+        parse_money(typed, currency, "en")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -152,7 +153,7 @@ class WebhookActivities(WebhookSteps):
                 )
                 .values(status="failed")
             )
-            url, secret = endpoint.url, endpoint.secret
+            url, keys = endpoint.url, signing_secrets(endpoint, now)
         drained = Drained()
         failures = 0
         async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as http:
@@ -174,7 +175,7 @@ class WebhookActivities(WebhookSteps):
                     break
                 for delivery, event in due:
                     activity.heartbeat(delivery)
-                    answer = await self._attempt(http, url, secret, event)
+                    answer = await self._attempt(http, url, keys, event)
                     await self._log(delivery, answer, clock())
                     if answer.status_code == 410:
                         await self._gone(request.endpoint_id)
@@ -201,34 +202,11 @@ class WebhookActivities(WebhookSteps):
         return drained
 
     async def _attempt(
-        self, http: httpx.AsyncClient, url: str, secret: str, event: ReturnEventRow
+        self, http: httpx.AsyncClient, url: str, keys: list[str], event: ReturnEventRow
     ) -> Attempt:
-        """One try, within one deadline however the receiver answers (a receiver that trickles
-        its answer cannot hold the queue). Only the status is read, never the body: a huge or
-        endless one cannot fill the worker's memory."""
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(self.timeout):
-                await check_url(url, allow_private=self.allow_private)
-                body = payload(event)
-                now = datetime.now(UTC)  # the receiver checks it against its own clock
-                async with http.stream(
-                    "POST",
-                    url,
-                    content=body,
-                    headers={
-                        "content-type": "application/json",
-                        "webhook-id": event.id,
-                        "webhook-timestamp": str(int(now.timestamp())),
-                        "webhook-signature": Webhook(secret).sign(event.id, now, body),
-                        "user-agent": "returns-service-webhooks/1",
-                    },
-                ) as answer:
-                    return Attempt(answer.status_code, None, started)
-        except TimeoutError:
-            return Attempt(None, f"no answer within {self.timeout:g} s", started)
-        except (ForbiddenUrl, httpx.HTTPError) as failure:
-            return Attempt(None, repr(failure)[:500], started)
+        return await post_signed(
+            http, url, keys, event.id, lambda: payload(event), self.timeout, self.allow_private
+        )
 
     async def _log(self, delivery: str, attempt: Attempt, at: datetime) -> None:
         """The attempt and what it means for the delivery, in one transaction."""
@@ -274,6 +252,83 @@ class WebhookActivities(WebhookSteps):
 
     def all(self) -> list[Any]:
         return [self.drain]
+
+
+def signing_secrets(endpoint: WebhookEndpointRow, now: datetime) -> list[str]:
+    """The secrets a delivery is signed with: the endpoint's, and for a day after it was rotated
+    the one before (Standard Webhooks' several signatures), so a receiver that has not taken
+    the new secret yet still verifies."""
+    keys = [endpoint.secret]
+    until = endpoint.previous_secret_until
+    if endpoint.previous_secret and until is not None and now < until:
+        keys.append(endpoint.previous_secret)
+    return keys
+
+
+async def post_signed(
+    http: httpx.AsyncClient,
+    url: str,
+    keys: list[str],
+    message_id: str,
+    body: Callable[[], str],
+    seconds: float,
+    allow_private: bool,
+) -> Attempt:
+    """One signed POST, within one deadline however the receiver answers (a receiver that
+    trickles its answer cannot hold the queue). Only the status is read, never the body: a huge
+    or endless one cannot fill the worker's memory. What went wrong is said in words."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(seconds):
+            await check_url(url, allow_private=allow_private)
+            content = body()
+            now = datetime.now(UTC)  # the receiver checks it against its own clock
+            signature = " ".join(Webhook(key).sign(message_id, now, content) for key in keys)
+            async with http.stream(
+                "POST",
+                url,
+                content=content,
+                headers={
+                    "content-type": "application/json",
+                    "webhook-id": message_id,
+                    "webhook-timestamp": str(int(now.timestamp())),
+                    "webhook-signature": signature,
+                    "user-agent": "returns-service-webhooks/1",
+                },
+            ) as answer:
+                return Attempt(answer.status_code, None, started)
+    except TimeoutError:
+        return Attempt(None, f"no answer within {seconds:g} s", started)
+    except ForbiddenUrl as failure:
+        return Attempt(None, f"the address is not allowed: {failure}"[:500], started)
+    except httpx.HTTPError as failure:
+        return Attempt(None, failure_words(repr(failure)), started)
+
+
+# What went wrong on the way to an endpoint, in words ops act on; by what the failure says
+# (attempts kept before the words were, as a Python repr, read the same).
+FAILURES = (
+    ("CERTIFICATE_VERIFY_FAILED", "the endpoint's TLS certificate is not trusted"),
+    ("SSL", "the TLS handshake with the endpoint failed"),
+    ("Name or service not known", "the endpoint's host name does not resolve"),
+    ("nodename nor servname", "the endpoint's host name does not resolve"),
+    ("Temporary failure in name resolution", "the endpoint's host name does not resolve"),
+    ("Connection refused", "the endpoint's server refused the connection"),
+    ("ConnectTimeout", "the endpoint's server did not accept a connection in time"),
+    ("ConnectError", "could not connect to the endpoint"),
+    ("ReadTimeout", "the endpoint did not answer in time"),
+    ("RemoteProtocolError", "the endpoint closed the connection without an answer"),
+    ("ReadError", "the connection to the endpoint broke before an answer"),
+    ("TooManyRedirects", "the endpoint redirects; webhooks are not redirected"),
+)
+
+
+def failure_words(error: str) -> str:
+    """A failed attempt's error in words: a known failure's sentence, else what was kept."""
+    for marker, words in FAILURES:
+        if marker in error:
+            return words
+    return error[:500]
 
 
 class Attempt:

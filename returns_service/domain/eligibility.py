@@ -230,6 +230,8 @@ def review_threshold(facts: EligibilityFacts, policy: Policy, matched: Matched) 
                 rule="review_threshold",
                 outcome=REVIEW,
                 detail=f"estimated refund {facts.estimated_refund_amount} is above {limit}",
+                amount=facts.estimated_refund_amount,
+                limit=limit,
             )
         ]
     return []
@@ -292,7 +294,14 @@ def return_method(facts: EligibilityFacts, policy: Policy, matched: Matched) -> 
                 f"keeping the items needs an agent: the estimated refund"
                 f" {facts.estimated_refund_amount} is above what the policy lets customers keep"
             )
-            return [RuleResult(rule="return_method", outcome=REVIEW, detail=detail)]
+            return [
+                RuleResult(
+                    rule="return_method",
+                    outcome=REVIEW,
+                    detail=detail,
+                    amount=facts.estimated_refund_amount,
+                )
+            ]
     if method not in offered or (
         method is ReturnMethod.KEEP_ITEM
         and not rules.keep_allowed(policy, facts.items, matched, facts.estimated_refund_amount)

@@ -31,6 +31,7 @@ from returns_service.domain.types import (
     Category,
     Email,
     Ident,
+    ImageUrl,
     Method,
     MinorUnits,
     Moment,
@@ -61,6 +62,8 @@ class OrderLine(Model):
     tax_amount: MinorUnits = 0
     final_sale: StrictBool = False
     category: Category | None = None
+    # The product's picture, shown beside it on the pages (where its host is allowed).
+    image_url: ImageUrl | None = None
 
 
 class Capture(Model):
@@ -397,6 +400,10 @@ class RuleResult(Model):
     outcome: RuleOutcome
     detail: str
     item_id: str | None = None
+    # A rule that weighs money: the return's amount and the policy's limit it was weighed
+    # against, in minor units of the return's currency (so pages write them as money).
+    amount: int | None = None
+    limit: int | None = None
 
 
 class Decision(Model):

@@ -60,19 +60,33 @@ class Recorded(Model):
     outcome: str
     estimated_refund_amount: int
 
+    @property
+    def currency(self) -> str:
+        """The return's currency: its orders' (a return is in one)."""
+        return next(iter(self.facts.orders.values())).currency
+
 
 class Tally(BaseModel):
     approved: int = 0
     pending_review: int = 0
     rejected: int = 0
     estimated_refund_total: int = Field(
-        default=0, description="What the returns approved or under review would pay back."
+        default=0,
+        description="What the returns approved or under review would pay back, in minor units"
+        " of all their currencies together (read `estimated_refund_totals` when the shop sells"
+        " in more than one).",
+    )
+    estimated_refund_totals: dict[str, int] = Field(
+        default_factory=dict,
+        description="The same per currency, in its minor units.",
     )
 
-    def add(self, outcome: str, refund: int) -> None:
+    def add(self, outcome: str, refund: int, currency: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
         if outcome != "rejected":
             self.estimated_refund_total += refund
+            totals = self.estimated_refund_totals
+            totals[currency] = totals.get(currency, 0) + refund
 
 
 class Change(BaseModel):
@@ -82,6 +96,7 @@ class Change(BaseModel):
     draft: str
     refund_now: int
     refund_draft: int
+    currency: str
 
 
 class Simulation(BaseModel):
@@ -104,6 +119,7 @@ class Redecided(NamedTuple):
     refund_now: int
     draft: str
     refund_draft: int
+    currency: str
 
 
 def redecided(one: Recorded, draft: Policy) -> Redecided:
@@ -116,6 +132,7 @@ def redecided(one: Recorded, draft: Policy) -> Redecided:
         one.estimated_refund_amount,
         OUTCOME[verdict.event],
         verdict.estimated_refund_amount,
+        one.currency,
     )
 
 
@@ -134,8 +151,8 @@ class Simulator:
         """One return's verdicts, now and under the draft, in the period's order."""
         result = self.result
         result.returns += 1
-        result.now.add(decided.now, decided.refund_now)
-        result.draft.add(decided.draft, decided.refund_draft)
+        result.now.add(decided.now, decided.refund_now, decided.currency)
+        result.draft.add(decided.draft, decided.refund_draft, decided.currency)
         if decided.draft == decided.now and decided.refund_draft == decided.refund_now:
             return
         result.changed += 1
@@ -153,6 +170,7 @@ class Simulator:
                 draft=decided.draft,
                 refund_now=decided.refund_now,
                 refund_draft=decided.refund_draft,
+                currency=decided.currency,
             )
         )
         self.last = key

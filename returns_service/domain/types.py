@@ -93,6 +93,11 @@ Category = Annotated[
     str, Field(min_length=1, max_length=CATEGORY_LENGTH), AfterValidator(_single_line)
 ]
 Method = Annotated[str, Field(min_length=1, max_length=METHOD_LENGTH), AfterValidator(_single_line)]
+# A product's picture on the shop's CDN: an https address, shown where its host is allowed.
+ImageUrl = Annotated[
+    str,
+    Field(min_length=9, max_length=2000, pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?/[^\s\"'<>\\]*$"),
+]
 Location = Annotated[
     str, Field(min_length=1, max_length=LOCATION_LENGTH), AfterValidator(_single_line)
 ]

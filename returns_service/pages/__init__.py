@@ -27,7 +27,7 @@ def install(app: FastAPI) -> None:
     app.include_router(team.router)
     app.include_router(brand.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(PageHeaders)
+    app.add_middleware(PageHeaders, image_hosts=app.state.settings.image_hosts)
 
     # A person in a browser gets a page, never problem+json: a mistyped or cut-off address is
     # "not found" (as another customer's return is), anything else says what to do.
@@ -81,3 +81,7 @@ def install(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
         return RedirectResponse("/portal", status_code=303)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> RedirectResponse:
+        return RedirectResponse("/portal/favicon.svg", status_code=301)

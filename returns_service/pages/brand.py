@@ -61,3 +61,18 @@ async def logo(request: Request) -> Response:
         return Response(status_code=404)
     data, content_type = found
     return Response(data, media_type=content_type, headers={"Cache-Control": "max-age=300"})
+
+
+@router.get("/favicon.svg")
+async def favicon(request: Request) -> Response:
+    """The tab's icon: a parcel's return arrow on the shop's accent colour."""
+    settings: Settings = request.app.state.settings
+    accent = settings.shop_accent.lower()
+    ink = text_on(accent)
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+        f'<rect width="32" height="32" rx="7" fill="{accent}"/>'
+        f'<path d="M12 9 6 15l6 6M7 15h12a6 6 0 0 1 0 12h-4" fill="none" stroke="{ink}"'
+        ' stroke-width="3" stroke-linecap="round" stroke-linejoin="round"/></svg>'
+    )
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=300"})

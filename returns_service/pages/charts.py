@@ -93,7 +93,8 @@ def per_day(
         margin=12,
     )
     chart.x_labels = list(days)
-    step = max(1, len(days) // 8)
+    # At most five dates on the axis: more run into each other at a phone's or a card's width.
+    step = max(1, -(-len(days) // 5))
     chart.x_labels_major = list(days)[::step]
     for name, values in series.items():
         chart.add(name, list(values), formatter=lambda value, name=name: formatter(value, name))

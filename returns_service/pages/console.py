@@ -50,7 +50,7 @@ from returns_service.pages.portal import (
     request_return,
 )
 from returns_service.pages.portal import safe_next as portal_next
-from returns_service.pages.render import render, signed_in_to, whole_number
+from returns_service.pages.render import render, signed_in_to, typed_money, whole_number
 from returns_service.store import staff
 from returns_service.store.lists import entry_for
 from returns_service.store.orders import customers_of_order
@@ -404,7 +404,7 @@ async def _page(
         listed=listed,
         can={
             **{name: name in actions and person.may(name) for name in DECIDES},
-            "note": person.may("note") and state.status not in TERMINAL,
+            "note": person.may("note"),
         },
         temporal_url=f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{settings.temporal_namespace}/workflows/{workflow_id(state.id)}",
@@ -540,8 +540,6 @@ async def decide(
         fields["reason"] = str(form.get("reason", "")).strip()
         if not fields["reason"]:
             return await _page(request, person, return_id, read, gateway, {"reason": "required"})
-    if action == "refund":
-        fields["amount"] = whole_number(form.get("amount")) or None
     if note and action in ("approve", "reject", "close", "refund"):
         fields["note"] = note
     if action == "note":
@@ -549,6 +547,9 @@ async def decide(
         if not fields["text"]:
             return await _page(request, person, return_id, read, gateway, {"text": "required"})
     try:
+        if action == "refund":  # typed in the return's currency, as the person writes numbers
+            current = await _document(read, gateway, return_id, person.principal)
+            fields["amount"] = typed_money(request, form.get("amount"), current.currency)
         body = BODIES[action].model_validate(fields)
         await Actions(request.app.state.sessions, gateway, no_key(request)).deliver(
             return_id, ACTIONS[action], body, person.principal

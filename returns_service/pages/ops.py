@@ -19,14 +19,24 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from returns_service import i18n
+from returns_service.activities.webhooks import failure_words
 from returns_service.api.deps import GatewayDep, SessionDep, WriteSessionDep
-from returns_service.api.errors import Conflict, NotFound, Unavailable
+from returns_service.api.errors import Conflict, InvalidInput, NotFound, Unavailable
 from returns_service.api.ids import new_id
 from returns_service.api.routes.lists import CustomerListIn
-from returns_service.api.routes.webhooks import failing_deliveries, redeliver_once_more
+from returns_service.api.routes.webhooks import (
+    EndpointIn,
+    failing_deliveries,
+    make_endpoint,
+    redeliver_once_more,
+    remove_endpoint,
+    rotate,
+    test_endpoint,
+)
 from returns_service.config import Settings
 from returns_service.domain.models import Policy, Reason, Resolution, ReturnMethod, WindowBasis
 from returns_service.domain.simulation import Simulation
+from returns_service.domain.status import EVENT_TYPES
 from returns_service.pages.charts import bars as bar_chart
 from returns_service.pages.charts import per_day as day_chart
 from returns_service.pages.console import RoleRefused, Staff, staff_of
@@ -46,6 +56,7 @@ LONGEST_DAYS = 366
 # `from` is a keyword in Python: the period's first day comes in as `start`.
 From = Annotated[str | None, Query(alias="from")]
 EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)
+DeliveryPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 
 
 async def _ops(request: Request) -> Staff:
@@ -225,12 +236,31 @@ def _cell(value: Any) -> Any:
 
 @router.get("/webhooks", response_class=HTMLResponse)
 async def webhooks_page(
-    request: Request, read: SessionDep, redelivered: str | None = None, problem: str | None = None
+    request: Request,
+    read: SessionDep,
+    redelivered: str | None = None,
+    problem: str | None = None,
+    done: str | None = None,
 ) -> Response:
-    """Every endpoint, and the deliveries that did not get through, each with a Redeliver."""
+    """Every endpoint, and the deliveries that did not get through, each with a Redeliver; a
+    form to add one, and for each a test event, a new secret and Remove."""
+    person = await _webhooks_person(request)
+    return await _webhooks(
+        request, person, read, redelivered=redelivered, problem=problem,
+        done=done if done in ("removed",) else None,
+    )  # fmt: skip
+
+
+async def _webhooks_person(request: Request) -> Staff:
     person = await staff_of(request)
     if not person.may("webhooks"):
         raise RoleRefused
+    return person
+
+
+async def _webhooks(
+    request: Request, person: Staff, read: Any, status_code: int = 200, **shown: Any
+) -> Response:
     async with read.begin():
         endpoints = (
             await read.scalars(
@@ -241,10 +271,76 @@ async def webhooks_page(
             endpoint.id: await failing_deliveries(read, endpoint.id) for endpoint in endpoints
         }
         numbers = await _numbers(read, {d.return_id for ds in failing.values() for d in ds})
+    words = i18n.translations(language_of(request))
+    defaults: dict[str, Any] = {
+        "redelivered": None, "problem": None, "done": None, "created": None, "rotated": None,
+        "tested": None, "errors": {}, "values": {"events": list(EVENT_TYPES)},
+    }  # fmt: skip
     return render(
-        request, "console/webhooks.html", person=person, endpoints=endpoints, failing=failing,
-        numbers=numbers, redelivered=redelivered, problem=problem,
+        request, "console/webhooks.html", status_code=status_code, person=person,
+        endpoints=endpoints, failing=failing, numbers=numbers, event_types=EVENT_TYPES,
+        failure=lambda error: words.gettext(failure_words(error)),
+        **{**defaults, **shown},
     )  # fmt: skip
+
+
+@router.post("/webhooks", response_class=HTMLResponse)
+async def add_webhook(request: Request, read: SessionDep, write: WriteSessionDep) -> Response:
+    """A new endpoint; its secret is shown once, on the page this answers."""
+    person = await _webhooks_person(request)
+    form = await checked_form(request)
+    values = {
+        "url": str(form.get("url", "")).strip(),
+        "description": str(form.get("description", "")).strip() or None,
+        "events": [str(event) for event in form.getlist("events")],
+    }
+    errors: dict[str, str] = {}
+    try:
+        body = EndpointIn.model_validate(values)
+        created = await make_endpoint(
+            write, body, request.app.state.settings.webhooks_allow_private
+        )
+    except ValidationError as invalid:
+        errors = {str(e["loc"][0]): "invalid" for e in invalid.errors() if e["loc"]}
+    except InvalidInput:
+        errors = {"url": "forbidden"}
+    if errors:
+        return await _webhooks(request, person, read, status_code=422, errors=errors, values=values)
+    return await _webhooks(request, person, read, created=created)
+
+
+@router.post("/webhooks/{endpoint_id}/{action}", response_class=HTMLResponse)
+async def webhook_action(
+    request: Request,
+    endpoint_id: DeliveryPath,
+    action: Annotated[str, Path(pattern=r"^(test|secret|remove)$")],
+    read: SessionDep,
+    write: WriteSessionDep,
+) -> Response:
+    """Send a test event and show the answer; a new secret, shown once; or remove the endpoint
+    (its box ticked: nothing is removed by a stray click)."""
+    person = await _webhooks_person(request)
+    form = await checked_form(request)
+    try:
+        if action == "test":
+            allowed = request.app.state.settings.webhooks_allow_private
+            tested = await test_endpoint(read, endpoint_id, allowed)
+            return await _webhooks(request, person, read, tested=(endpoint_id, tested))
+        if action == "secret":
+            rotated = await rotate(write, endpoint_id)
+            return await _webhooks(request, person, read, rotated=(endpoint_id, rotated))
+        if form.get("confirm") != "yes":
+            return await _webhooks(
+                request,
+                person,
+                read,
+                status_code=422,
+                errors={"confirm": endpoint_id},
+            )
+        await remove_endpoint(write, endpoint_id)
+    except NotFound:
+        return RedirectResponse("/console/webhooks?problem=gone", status_code=303)
+    return RedirectResponse("/console/webhooks?done=removed", status_code=303)
 
 
 async def _numbers(read: Any, return_ids: set[str]) -> dict[str, str]:
@@ -252,9 +348,6 @@ async def _numbers(read: Any, return_ids: set[str]) -> dict[str, str]:
         select(ReturnRow.id, ReturnRow.number).where(ReturnRow.id.in_(sorted(return_ids)))
     )
     return {return_id: number for return_id, number in rows.all()}
-
-
-DeliveryPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
 
 
 @router.post("/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver")

@@ -189,6 +189,14 @@ async def _open_session(
         )
         refused.headers.update(getattr(limited, "headers", None) or {})
         return refused
+    if target == "/portal/returns" and body.email is not None:
+        # Someone who found their order came to return something: with no return yet, the
+        # items to choose from are the page they want, not an empty list.
+        async with read.begin():
+            mine, _ = await list_returns(
+                read, ReturnFilter(customer_email=body.email, gift=False), 1
+            )
+        target = target if mine else "/portal/new"
     lasts = int((expires_at - datetime.now(UTC)).total_seconds())
     return signed_in_to(target, settings, SESSION_COOKIE, token, "/portal", lasts)
 

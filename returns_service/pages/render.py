@@ -6,10 +6,17 @@ from __future__ import annotations
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
 
 from returns_service import i18n
 from returns_service.config import Settings
@@ -30,9 +37,15 @@ def environment(language: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(i18n.translations(language), newstyle=True)  # type: ignore[attr-defined]
-    env.filters["day"] = partial(i18n.day, language=language)
-    env.filters["moment"] = partial(i18n.moment, language=language)
+    # Moments and days where the reader is: the render's `time_zone` (the browser's).
+    env.filters["day"] = pass_context(
+        lambda context, value: i18n.day(value, language, context.get("time_zone"))
+    )
+    env.filters["moment"] = pass_context(
+        lambda context, value: i18n.moment(value, language, context.get("time_zone"))
+    )
     env.globals["money"] = partial(i18n.money, language=language)
+    env.globals["amount_text"] = partial(i18n.amount_text, language=language)
     env.filters["reason_words"] = partial(reason_words, env)
     env.filters["status_words"] = partial(status_words, env)
     return env
@@ -46,6 +59,15 @@ def reason_words(env: Environment, reason: str) -> str:
 def status_words(env: Environment, status: str) -> str:
     """A return's status in the page's words."""
     return str(env.get_template("portal/status.html").module.words(status)).strip()  # type: ignore[attr-defined]
+
+
+def shown_image(hosts: list[str], url: str | None) -> str | None:
+    """A product image's address when the pages may show it (its host is one the settings
+    allow, and so the Content-Security-Policy); else None."""
+    if not url or not hosts:
+        return None
+    host = urlsplit(url).netloc.lower()
+    return url if host in hosts else None
 
 
 def language_of(request: Request) -> str:
@@ -89,6 +111,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             has_logo=settings.shop_logo is not None,
             csrf_field=CSRF_FIELD,
             csrf=csrf_token(settings.session_key(), secret),
+            time_zone=request.cookies.get(i18n.TIME_ZONE_COOKIE),
+            image=partial(shown_image, settings.image_hosts),
             **context,
         )
     )
@@ -104,6 +128,18 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             path="/",
         )
     return response
+
+
+def typed_money(request: Request, value: object, currency: str) -> int | str | None:
+    """An amount typed in a form ("69.75", "69,75" as the person's language writes it) in minor
+    units; empty: None; anything else as the text it is, for the request's model to refuse."""
+    text = str(value or "").strip()
+    if not text:
+        return None
+    try:
+        return i18n.parse_money(text, currency, language_of(request))
+    except ValueError:
+        return text
 
 
 def whole_number(value: object) -> int | str:

@@ -18,8 +18,15 @@ from returns_service.domain.messages import (
     RegisteredReturn,
     RegisterReturn,
 )
-from returns_service.domain.models import Order, ReturnItem, ReturnState, still_returnable
-from returns_service.domain.status import RELEASED
+from returns_service.domain.models import (
+    Actor,
+    Order,
+    ReturnItem,
+    ReturnState,
+    TimelineEntry,
+    still_returnable,
+)
+from returns_service.domain.status import RELEASED, TERMINAL
 from returns_service.domain.types import plain_tracking_number
 from returns_service.store.cursors import decode_cursor, encode_cursor
 from returns_service.store.entitlements import release_entitlement
@@ -33,6 +40,7 @@ from returns_service.store.tables import (
     ReturnEventRow,
     ReturnInputRow,
     ReturnLineRow,
+    ReturnNoteRow,
     ReturnReasonRow,
     ReturnRow,
     table,
@@ -388,10 +396,50 @@ async def keep_label_pdf(session: AsyncSession, label_id: str, pdf: bytes) -> No
 
 
 async def get_return_document(session: AsyncSession, return_id: str) -> ReturnState | None:
+    """The return as its workflow last wrote it, with the notes staff kept after it ended in
+    its timeline."""
     row = await session.scalar(select(ReturnRow).where(ReturnRow.id == return_id))
     if row is None or row.document is None:
         return None
-    return ReturnState.model_validate(row.document)
+    state = ReturnState.model_validate(row.document)
+    if state.status in TERMINAL:
+        state.timeline.extend(await notes_after_end(session, state))
+    return state
+
+
+async def notes_after_end(session: AsyncSession, state: ReturnState) -> list[TimelineEntry]:
+    """The notes staff kept on the return after its workflow ended, oldest first."""
+    notes = await session.scalars(
+        select(ReturnNoteRow)
+        .where(ReturnNoteRow.return_id == state.id)
+        .order_by(ReturnNoteRow.at, ReturnNoteRow.id)
+    )
+    return [
+        TimelineEntry(
+            at=note.at,
+            status=state.status,
+            actor=Actor.model_validate(note.actor),
+            note=note.text,
+            internal=True,
+        )
+        for note in notes
+    ]
+
+
+async def add_note(
+    session: AsyncSession, return_id: str, actor: Actor, text: str, at: datetime
+) -> None:
+    """A staff member's note on a return whose workflow has ended (while it runs, the workflow
+    keeps its notes)."""
+    key = f"{return_id}:{actor.label()}:{at.isoformat()}:{text}"
+    values = {
+        "id": "note_" + derived(key, 24),
+        "return_id": return_id,
+        "at": at,
+        "actor": actor.model_dump(mode="json"),
+        "text": text,
+    }
+    await insert_once(session, ReturnNoteRow, values)
 
 
 @dataclass

@@ -214,6 +214,9 @@ class WebhookEndpointRow(Base):
     events: Mapped[list]
     description: Mapped[str | None] = mapped_column(String(500), default=None)
     secret: Mapped[str] = mapped_column(String(100))
+    # The secret before the last rotation, signing beside the new one until then.
+    previous_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(default=None)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime] = mapped_column(index=True)
@@ -555,3 +558,17 @@ class ShopifyWebhookRow(Base):
     # kept (the order's snapshot was written), or why it was not.
     outcome: Mapped[str] = mapped_column(String(500))
     received_at: Mapped[datetime]
+
+
+class ReturnNoteRow(Base):
+    """A staff member's note on a return whose workflow has ended (a rejected, cancelled or
+    closed return): kept beside its document and read into its timeline, internal like the
+    notes the workflow keeps while it runs."""
+
+    __tablename__ = "return_notes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    return_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[dict]
+    text: Mapped[str] = mapped_column(Text)

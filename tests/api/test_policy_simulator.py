@@ -56,7 +56,8 @@ async def test_the_simulator_agrees_with_the_workflow_and_names_what_a_draft_cha
     refunds = shirt["estimated_refund_amount"] + tv["estimated_refund_amount"]
     assert same["now"] == same["draft"]
     assert same["now"] == {
-        "approved": 1, "pending_review": 1, "rejected": 1, "estimated_refund_total": refunds
+        "approved": 1, "pending_review": 1, "rejected": 1, "estimated_refund_total": refunds,
+        "estimated_refund_totals": {shirt["currency"]: refunds},
     }  # fmt: skip
 
     # No shirts back any more: exactly the shirt's return changes (the late one is rejected
@@ -75,6 +76,7 @@ async def test_the_simulator_agrees_with_the_workflow_and_names_what_a_draft_cha
             "draft": "rejected",
             "refund_now": 2725,
             "refund_draft": 2725,
+            "currency": shirt["currency"],
         }
     ]
     assert stricter["draft"]["approved"] == 0 and stricter["draft"]["rejected"] == 2

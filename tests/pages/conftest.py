@@ -28,6 +28,8 @@ from tests.stack import dev_ports, start_dev
 # The shop's look for these tests: a dark green, and a logo of that colour.
 ACCENT = "#0b6e4f"
 ACCENT_RGB = (11, 110, 79)
+# The shop's CDN: product images from it are shown, from anywhere else not.
+IMAGE_HOST = "images.nordwind.example"
 SCREENSHOTS = Path(__file__).parent.parent.parent / "docs" / "screenshots"
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
@@ -131,6 +133,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
         "RETURNS_SHOP_LOGO": str(logo),
         # The webhook receivers of the console's tests listen on loopback.
         "RETURNS_WEBHOOKS_ALLOW_PRIVATE": "true",
+        "RETURNS_IMAGE_HOSTS": f'["{IMAGE_HOST}"]',
     }
     process = start_dev(data_dir, ports, env=brand)
     try:
@@ -153,12 +156,15 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def new_page(browser: Browser, language: str = "en-GB", phone: bool = False) -> Page:
+def new_page(
+    browser: Browser, language: str = "en-GB", phone: bool = False, zone: str = "UTC"
+) -> Page:
     context = browser.new_context(
         locale=language,
         extra_http_headers={"Accept-Language": language},
         viewport=PHONE if phone else DESKTOP,
         accept_downloads=True,
+        timezone_id=zone,
     )
     page = context.new_page()
     page.set_default_timeout(20_000)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,18 +100,52 @@ def test_a_refund_of_nothing_is_refused_on_its_field_and_changes_nothing(stack: 
         huge = client.post(
             f"/console/returns/{return_id}/refund", data={"csrf_token": token, "amount": "9" * 5000}
         )
+        # Finer than a cent, a word, an exponent, a negative amount: none is an amount in euros.
+        odd = [
+            client.post(
+                f"/console/returns/{return_id}/refund", data={"csrf_token": token, "amount": typed}
+            )
+            for typed in ("12.345", "zwölf", "1e5", "-5,00")
+        ]
     api = httpx.post(
         f"{stack.base}/v1/returns/{return_id}/refund",
         json={"amount": 0},
         headers={"Authorization": f"Bearer {stack.keys['agent']}"},
     )
-    for answer in (zero, huge):
+    for answer in (zero, huge, *odd):
         assert answer.status_code == 422, answer.status_code
-        assert "Enter a whole number of minor units, at least 1." in answer.text
+        assert "Enter an amount such as" in answer.text
         assert 'id="amount"' in answer.text and 'aria-invalid="true"' in answer.text
     assert api.status_code == 422 and api.json()["errors"][0]["field"] == "amount"
     seen = stack.read(return_id)
     assert seen["status"] == "received" and seen["refunds"] == []
+
+
+def test_a_german_agent_types_euros_with_a_comma_and_reads_them_so(stack: Shop):
+    agent = staff(stack, "agent", "Greta Komma")
+    policy = stack.call("ops", "GET", "/v1/policy").json()
+    stack.call("admin", "PUT", "/v1/policy", {**policy, "auto_refund": False})
+    try:  # the policy a return was approved under stays its own
+        return_id = received_return(stack, condition="good")
+    finally:
+        stack.call("admin", "PUT", "/v1/policy", policy)
+    with console(stack, agent, "de") as (client, token):
+        page = client.get(f"/console/returns/{return_id}").text
+        # The policy's amount offered as a German writes it, the hint in euros.
+        due = stack.read(return_id)["due_amount"]
+        assert f'value="{due // 100},{due % 100:02d}"' in page, page
+        assert "In EUR; höchstens" in page
+        answer = client.post(
+            f"/console/returns/{return_id}/refund",
+            data={"csrf_token": token, "amount": "12,50", "note": "Kulanz: Teilbetrag"},
+        )
+    assert answer.status_code == 303, answer.text
+    for _ in range(100):
+        paid = stack.read(return_id)
+        if paid["refunded_amount"]:
+            break
+        time.sleep(0.1)
+    assert paid["refunded_amount"] == 1250, paid["refunds"]
 
 
 def test_a_reject_needs_the_reason_the_customer_reads(stack: Shop):

@@ -12,7 +12,15 @@ import httpx
 from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.pages.conftest import ACCENT, ACCENT_RGB, Shop, new_page, serious_violations, shoot
+from tests.pages.conftest import (
+    ACCENT,
+    ACCENT_RGB,
+    IMAGE_HOST,
+    Shop,
+    new_page,
+    serious_violations,
+    shoot,
+)
 
 SHIRT = {"id": "l1", "sku": "SH-1", "name": "Linen shirt", "quantity": 2, "unit_amount": 4500}
 BOOTS = {"id": "l1", "sku": "BO-7", "name": "Hiking boots", "quantity": 1, "unit_amount": 12900}
@@ -79,10 +87,7 @@ def test_a_shopper_returns_items_of_two_orders_and_follows_it_to_the_refund(
     shoot(page, "portal-sign-in-desktop")
     sign_in(page, stack.base, first, email)
 
-    expect(page.get_by_role("heading", level=1)).to_have_text("Your returns")
-    expect(page.get_by_text("You have no returns yet.")).to_be_visible()
-    page.get_by_role("link", name="Start a new return").click()
-
+    # With no return yet, finding the order goes straight to its items (issue 23, finding 9).
     expect(page.get_by_role("heading", level=1)).to_have_text("What would you like to return?")
     expect(page.get_by_text("Final sale: this item cannot be returned.")).to_be_visible()
     accessible(page)
@@ -176,7 +181,6 @@ def test_a_german_shopper_sees_the_portal_in_german_and_on_a_phone(stack: Shop, 
     expect(page.get_by_role("heading", level=1)).to_have_text("Rücksendung starten")
     shoot(page, "portal-sign-in-phone-de")
     sign_in(page, stack.base, first, email, english=False)
-    page.get_by_role("link", name="Neue Rücksendung starten").click()
     shirt = page.get_by_role("group", name="Linen shirt")
     shirt.get_by_label("Anzahl zurücksenden").select_option("2")
     shirt.get_by_label("Grund").select_option(label="Falsche Größe")
@@ -314,11 +318,34 @@ def test_the_shops_name_logo_and_colour_are_on_its_pages_and_emails(stack: Shop,
         "b => [getComputedStyle(b).backgroundColor, getComputedStyle(b).color]"
     )
     assert colours == [f"rgb{ACCENT_RGB}", "rgb(255, 255, 255)"]
+    # The tab shows the shop's icon in its colour, also where a browser asks for /favicon.ico.
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    for address in (icon, "/favicon.ico"):
+        answer = page.request.get(stack.base + str(address))
+        assert answer.ok and answer.headers["content-type"] == "image/svg+xml", address
+        assert ACCENT.lower() in answer.text()
     sign_in(page, None, first, email)
     request_one(page, stack.base, "Hiking boots", "Wrong size")
     mails = stack.emails(page.url.rsplit("/", 1)[1])
     html = next(iter(mails.values())).get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
     assert f"{stack.base}/portal/logo" in html and ACCENT in html
+
+
+def test_product_images_show_from_the_shops_own_image_host_only(stack: Shop, browser: Browser):
+    tag = uuid.uuid4().hex[:8]
+    email, number = f"ida.{tag}@example.com", f"I-{tag}"
+    pictured = {**SHIRT, "image_url": f"https://{IMAGE_HOST}/shirt.jpg?v=2"}
+    elsewhere = {**BOOTS, "id": "l2", "image_url": "https://tracker.example/boots.jpg"}
+    stack.put_order(f"o_i_{tag}", number, email, [pictured, elsewhere])
+    page = new_page(browser, phone=True)
+    shown = page.goto(stack.base + "/portal")
+    assert shown is not None
+    assert f"img-src 'self' data: https://{IMAGE_HOST};" in shown.headers["content-security-policy"]
+    sign_in(page, None, number, email)
+    shirt = page.get_by_role("group", name="Linen shirt")
+    expect(shirt.locator("img")).to_have_attribute("src", pictured["image_url"])
+    expect(page.get_by_role("group", name="Hiking boots").locator("img")).to_have_count(0)
+    accessible(page)
 
 
 def test_items_the_policy_keeps_say_so_and_the_offered_methods_follow_the_policy(
@@ -422,11 +449,11 @@ def test_a_shopper_gets_through_by_keyboard_alone(stack: Shop, browser: Browser)
     tab_to(page, page.get_by_label("Email"))
     page.keyboard.type(email)
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Your returns")
-    shoot(page, "portal-returns-phone")
-    tab_to(page, page.get_by_role("link", name="Start a new return"))
-    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("What would you like to return?")
     boots = page.get_by_role("group", name="Hiking boots")
+    # An item's reason, comment and photos appear once its quantity is above 0.
+    expect(boots.get_by_label("Reason")).to_be_hidden()
+    shoot(page, "portal-new-phone")
     tab_to(page, boots.get_by_label("Quantity to return"))
     page.keyboard.press("ArrowDown")
     expect(boots.get_by_label("Quantity to return")).to_have_value("1")
@@ -442,6 +469,9 @@ def test_a_shopper_gets_through_by_keyboard_alone(stack: Shop, browser: Browser)
     tab_to(page, page.get_by_role("button", name="Yes, cancel the return"))
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Cancelled")).to_be_visible()
+    page.goto(stack.base + "/portal/returns")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your returns")
+    shoot(page, "portal-returns-phone")
 
 
 def test_the_pages_for_mistakes_are_accessible_too(stack: Shop, browser: Browser):

@@ -87,6 +87,7 @@ def test_a_recipient_returns_a_gift_and_the_buyer_sees_nothing(stack: Shop, brow
     # The buyer, signed in with their email, sees no return and cannot open this one.
     theirs = new_page(browser)
     sign_in(theirs, stack.base, number, buyer)
+    theirs.goto(stack.base + "/portal/returns")
     expect(theirs.get_by_text("You have no returns yet.")).to_be_visible()
     theirs.goto(stack.base + f"/portal/returns/{return_id}")
     expect(theirs.get_by_role("heading", level=1)).to_have_text("Not found")

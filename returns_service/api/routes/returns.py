@@ -48,6 +48,7 @@ from returns_service.api.schemas import (
     CancelIn,
     CloseIn,
     History,
+    HistoryEvent,
     NotComingIn,
     NoteIn,
     PhotoOut,
@@ -127,11 +128,13 @@ from returns_service.store.orders import (
 from returns_service.store.photos import get_photo, photos_of
 from returns_service.store.returns import (
     ReturnFilter,
+    add_note,
     decode_cursor,
     get_label,
     get_return_document,
     keep_label_pdf,
     list_returns,
+    notes_after_end,
 )
 from returns_service.store.tables import LabelRow
 from returns_service.workflows.returns import ReturnWorkflow
@@ -755,8 +758,21 @@ async def read_return_history(
     settings: SettingsDep,
     principal: Annotated[Principal, _by("agent", "ops")],
 ) -> History:
-    await _document(read, gateway, return_id, principal)
-    return await read_history(gateway, settings, workflow_id(return_id))
+    state = await _document(read, gateway, return_id, principal)
+    history = await read_history(gateway, settings, workflow_id(return_id))
+    # Notes kept after the workflow ended are in the store, not in its history.
+    async with read.begin():
+        after = await notes_after_end(read, state)
+    history.events.extend(
+        HistoryEvent(
+            at=note.at,
+            kind="note",
+            summary=f"note by {note.actor.label()} after the workflow ended: {note.note}",
+            actor=note.actor.label(),
+        )
+        for note in after
+    )
+    return history
 
 
 # --- actions --------------------------------------------------------------------------------------
@@ -812,6 +828,8 @@ class Actions:
             raise _refusal(refusal, current) from refusal
         except (Finished, Unreachable) as error:
             current = await self.document(return_id, principal)
+            if current.status in TERMINAL and isinstance(message, AddNote):
+                return await self.note_after_end(current, message, principal)
             if current.status in TERMINAL:
                 raise Conflict(
                     f"the return is {current.status.value}",
@@ -820,6 +838,17 @@ class Actions:
                 ) from error
             raise Unavailable(str(error)) from error
         return ReturnOut.build(state, principal.is_customer)
+
+    async def note_after_end(
+        self, current: ReturnState, message: AddNote, principal: Principal
+    ) -> ReturnOut:
+        """A note on a return whose workflow has ended (rejected, cancelled, closed): the team
+        still writes down what a caller said; kept in the store, read into the timeline."""
+        if not message.text.strip():
+            raise InvalidInput("text", "write the note")
+        async with self.idempotency.sessions() as write, write.begin():
+            await add_note(write, current.id, message.actor, message.text, datetime.now(UTC))
+        return ReturnOut.build(current, principal.is_customer)
 
 
 def get_actions(

@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import httpx
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from returns_service.activities.webhooks import post_signed, signing_secrets
 from returns_service.api.auth import Principal, allow
 from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
 from returns_service.api.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -113,8 +116,15 @@ async def create_endpoint(
 ) -> EndpointCreated:
     """Refuses URLs on loopback, private, link-local or cloud metadata addresses, in any form
     (unless `RETURNS_WEBHOOKS_ALLOW_PRIVATE`, which still refuses metadata addresses)."""
+    return await make_endpoint(session, body, settings.webhooks_allow_private)
+
+
+async def make_endpoint(
+    session: AsyncSession, body: EndpointIn, allow_private: bool
+) -> EndpointCreated:
+    """A new endpoint with its secret (the API's and the console's)."""
     try:
-        await check_url(body.url, allow_private=settings.webhooks_allow_private)
+        await check_url(body.url, allow_private=allow_private)
     except ForbiddenUrl as error:
         raise InvalidInput("url", str(error)) from None
     row = WebhookEndpointRow(
@@ -122,7 +132,7 @@ async def create_endpoint(
         url=body.url,
         events=sorted(set(body.events)),
         description=body.description,
-        secret="whsec_" + base64.b64encode(secrets.token_bytes(24)).decode(),
+        secret=new_secret(),
         enabled=True,
         created_at=datetime.now(UTC),
     )
@@ -144,13 +154,102 @@ async def list_endpoints(session: SessionDep, _: Ops) -> EndpointPage:
 
 @router.delete("/{endpoint_id}", status_code=204, response_class=Response)
 async def delete_endpoint(endpoint_id: EndpointId, session: WriteSessionDep, _: Ops) -> Response:
+    """No more deliveries: what is queued for it is settled as `endpoint_removed`."""
+    await remove_endpoint(session, endpoint_id)
+    return Response(status_code=204)
+
+
+async def remove_endpoint(session: AsyncSession, endpoint_id: str) -> None:
     async with session.begin():
         gone = await session.execute(
             delete(WebhookEndpointRow).where(WebhookEndpointRow.id == endpoint_id)
         )
     if not getattr(gone, "rowcount", 0):
         raise NotFound(f"webhook endpoint {endpoint_id} does not exist")
-    return Response(status_code=204)
+
+
+class SecretRotated(BaseModel):
+    secret: str = Field(description="Shown once: the endpoint's new signing secret.")
+    previous_secret_valid_until: datetime = Field(
+        description="Until then each delivery is signed with the old secret too (two"
+        " signatures in `webhook-signature`), so receivers can switch without losing one."
+    )
+
+
+class TestSent(BaseModel):
+    """What the endpoint answered to a test event (`webhook.test`, signed as every delivery)."""
+
+    delivered: bool
+    status_code: int | None
+    error: str | None = Field(description="What went wrong, in words; null when it answered.")
+    duration_ms: int
+
+
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+@router.post("/{endpoint_id}/secret", response_model=SecretRotated)
+async def rotate_secret(endpoint_id: EndpointId, session: WriteSessionDep, _: Ops) -> SecretRotated:
+    """A new signing secret (a leaked one, or routine): deliveries carry signatures by the new
+    and the old secret for 24 hours, then by the new one only."""
+    return await rotate(session, endpoint_id)
+
+
+async def rotate(session: AsyncSession, endpoint_id: str) -> SecretRotated:
+    now = datetime.now(UTC)
+    async with session.begin():
+        endpoint = await session.get(WebhookEndpointRow, endpoint_id, with_for_update=True)
+        if endpoint is None:
+            raise NotFound(f"webhook endpoint {endpoint_id} does not exist")
+        endpoint.previous_secret = endpoint.secret
+        endpoint.previous_secret_until = now + ROTATION_OVERLAP
+        endpoint.secret = new_secret()
+    return SecretRotated(secret=endpoint.secret, previous_secret_valid_until=now + ROTATION_OVERLAP)
+
+
+@router.post("/{endpoint_id}/test", response_model=TestSent)
+async def send_test(
+    endpoint_id: EndpointId, session: SessionDep, settings: SettingsDep, _: Ops
+) -> TestSent:
+    """Send the endpoint a `webhook.test` event now, signed as every delivery, and answer what
+    it said; nothing is queued or tried again."""
+    return await test_endpoint(session, endpoint_id, settings.webhooks_allow_private)
+
+
+async def test_endpoint(session: AsyncSession, endpoint_id: str, allow_private: bool) -> TestSent:
+    async with session.begin():
+        endpoint = await session.get(WebhookEndpointRow, endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"webhook endpoint {endpoint_id} does not exist")
+        url, keys = endpoint.url, signing_secrets(endpoint, datetime.now(UTC))
+    event_id = new_id("evt_test")
+    body = json.dumps(
+        {
+            "id": event_id,
+            "type": "webhook.test",
+            "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "data": {"endpoint_id": endpoint_id},
+        },
+        separators=(",", ":"),
+    )
+    async with httpx.AsyncClient(timeout=TEST_SECONDS, follow_redirects=False) as http:
+        sent = await post_signed(
+            http, url, keys, event_id, lambda: body, TEST_SECONDS, allow_private
+        )
+    return TestSent(
+        delivered=sent.ok,
+        status_code=sent.status_code,
+        error=sent.error,
+        duration_ms=sent.duration_ms,
+    )
+
+
+# A person waits for the answer: a test is given less time than a delivery.
+TEST_SECONDS = 10.0
 
 
 @router.get("/{endpoint_id}/deliveries", response_model=DeliveryPage)

@@ -3,6 +3,21 @@
 // works without it: a reload shows the same.
 document.documentElement.classList.add("js");
 
+// Times are written in the reader's time zone: the browser's, kept in a cookie the server reads
+// (until it is there, they are in UTC and say so).
+(function () {
+  "use strict";
+  var zone;
+  try {
+    zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  } catch (e) {
+    return;
+  }
+  if (zone && /^[A-Za-z0-9_+\/-]{1,64}$/.test(zone) && document.cookie.indexOf("returns_tz=" + zone) === -1) {
+    document.cookie = "returns_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+  }
+})();
+
 // The estimated refund follows the choice as it changes (the server reckons it, with the same
 // code as the return's workflow); without the script, "Update estimate" does the same.
 (function () {
@@ -37,6 +52,34 @@ document.documentElement.classList.add("js");
       update();
     }
   });
+})();
+
+// The new-return form shows what it needs: an item's reason, comment and photos once its
+// quantity is above 0, and "What would you like instead?" once an exchange is chosen. A part
+// holding a refused field stays open; without the script every field shows.
+(function () {
+  "use strict";
+  var form = document.querySelector("form.new-return");
+  if (!form) {
+    return;
+  }
+  function refused(part) {
+    return part.querySelector("[aria-invalid='true']") !== null;
+  }
+  function sync() {
+    var parts = form.querySelectorAll(".item-details[data-quantity]");
+    for (var i = 0; i < parts.length; i++) {
+      var quantity = document.getElementById(parts[i].getAttribute("data-quantity"));
+      parts[i].hidden = quantity !== null && quantity.value === "0" && !refused(parts[i]);
+    }
+    var instead = document.getElementById("instead-field");
+    if (instead) {
+      var chosen = form.querySelector("input[name='method']:checked");
+      instead.hidden = !(chosen && chosen.value === "exchange") && !refused(instead);
+    }
+  }
+  form.addEventListener("change", sync);
+  sync();
 })();
 
 (function () {
