@@ -26,7 +26,7 @@ step it checks the invariants in the store:
   ledger's, the read model agrees with the workflow, and a return not finished has an action
   that can move it; no return records a store failure.
 
-`RETURNS_MODEL_EXAMPLES` sets the number of sequences (the suite runs 40; `bench/
+`RETURNS_MODEL_EXAMPLES` sets the number of sequences (the suite runs 24; `bench/
 money_model.py` runs thousands). Failing examples are kept in `tests/workflows/model-examples/`
 and replayed first on the next run.
 """
@@ -119,7 +119,7 @@ from returns_service.workflows.returns import ReturnWorkflow
 from tests.api.conftest import serving
 from tests.fakes.shopify import FakeShopify
 
-EXAMPLES = int(os.environ.get("RETURNS_MODEL_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("RETURNS_MODEL_EXAMPLES", "24"))
 STEPS = int(os.environ.get("RETURNS_MODEL_STEPS", "25"))
 EXAMPLES_DB = Path(__file__).parent / "model-examples"
 # The suite's run is the same every time; a run given its own count (the long run) explores and
