@@ -239,7 +239,8 @@ def test_after_sign_in_the_customer_stays_in_the_portal(stack: Shop, target: str
             "/portal",
             data={"csrf_token": token, "order_number": number, "email": email, "next": target},
         )
-    assert answer.headers["location"] == "/portal/returns"
+    # The portal's own home: the returns, or with none yet the items to choose from.
+    assert answer.headers["location"] in ("/portal/returns", "/portal/new")
 
 
 def png_with_garbage_pixels() -> bytes:

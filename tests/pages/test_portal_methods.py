@@ -54,7 +54,9 @@ def test_a_qr_drop_off_with_the_photo_a_rule_asks_for(stack: Shop, browser: Brow
                 rules=rules):  # fmt: skip
         page = shopper(stack, browser, phone=True)
         item = page.get_by_role("group", name="Linen shirt")
-        # The rule asks for photos whatever the reason (the policy alone: only damaged, defective).
+        # The rule asks for photos whatever the reason (the policy alone: only damaged, defective);
+        # the item's fields show once it is chosen.
+        item.get_by_label("Quantity to return").select_option("1")
         expect(item.get_by_text("Needed. Up to 3 photos.")).to_be_visible()
         methods = page.get_by_role("group", name="Return method")
         expect(methods.get_by_role("radio")).to_have_count(3)
