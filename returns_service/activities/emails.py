@@ -15,7 +15,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 
 from returns_service.activities.ports import EmailMessage
 from returns_service.domain.links import label_link
-from returns_service.domain.models import ReturnState, Store
+from returns_service.domain.models import Resolution, ReturnState, Store
 from returns_service.domain.status import ITEMS_RELEASED_EVENT, PAID_AT_FIRST_SCAN_EVENT, Status
 from returns_service.i18n import DEFAULT, day, languages, money, translations
 
@@ -44,6 +44,15 @@ SUBJECTS: dict[Status, str] = {
     Status.CANCELLED: N_("Return %(number)s was cancelled"),
     Status.EXPIRED: N_("Return %(number)s has expired"),
 }
+# The statuses whose emails tell an exchange's customer what they receive instead.
+EXCHANGE_TOLD = (
+    Status.APPROVED,
+    Status.PENDING_REVIEW,
+    Status.LABEL_SENT,
+    Status.SHIPPED,
+    Status.RECEIVED,
+    Status.CLOSED,
+)
 # Units a partial receipt waited for were released.
 RELEASED_SUBJECT = N_("Return %(number)s: items we did not receive")
 
@@ -150,6 +159,21 @@ def status_email(
         "reissue_until": day(state.reissue_until, language) if state.reissue_until else "",
         "bring_by": day(state.bring_by, language) if state.bring_by else "",
     }
+    # An exchange: what the customer receives instead, and whether it has been sent.
+    sending = state.replacement
+    context["instead"] = (
+        [
+            {"quantity": line.quantity, "name": line.name or line.sku}
+            for line in (sending.items if sending else state.replacement_items)
+        ]
+        if state.resolution is Resolution.EXCHANGE
+        and not released
+        and status in EXCHANGE_TOLD
+        and (sending is None or sending.status != "cancelled")
+        else []
+    )
+    context["instead_sent"] = sending is not None and sending.status == "fulfilled"
+    context["instead_order"] = (sending.order_reference or "") if sending else ""
     label = state.label if state.status is Status.LABEL_SENT and not released else None
     context["label_url"] = (
         label_link(

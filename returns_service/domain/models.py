@@ -52,6 +52,15 @@ class Model(BaseModel):
 # --- orders -------------------------------------------------------------------------------------
 
 
+class Variant(Model):
+    """Another variant of an order line's product (a size, a colour) that an exchange may send
+    instead of the one bought."""
+
+    sku: Sku
+    name: Name
+    image_url: ImageUrl | None = None
+
+
 class OrderLine(Model):
     id: Ident
     sku: Sku
@@ -64,6 +73,15 @@ class OrderLine(Model):
     category: Category | None = None
     # The product's picture, shown beside it on the pages (where its host is allowed).
     image_url: ImageUrl | None = None
+    # The product's other variants an exchange may send instead (none: the shop's words, where
+    # it takes them; a customer's exchange names this line's own SKU or one of these).
+    variants: list[Variant] = Field(default_factory=list, max_length=30)
+
+    def exchangeable_for(self, sku: str) -> Variant | None:
+        """The variant `sku` names, or the line itself as one (None: neither)."""
+        if sku == self.sku:
+            return Variant(sku=self.sku, name=self.name, image_url=self.image_url)
+        return next((variant for variant in self.variants if variant.sku == sku), None)
 
 
 class Capture(Model):

@@ -37,6 +37,7 @@ from returns_service.api.schemas import (
     RefundIn,
     ReissueIn,
     RejectIn,
+    ReplacementIn,
 )
 from returns_service.config import Settings
 from returns_service.domain.messages import workflow_id
@@ -70,6 +71,7 @@ DECIDES = {
     "cancel": ("agent",),
     "reissue_label": ("agent",),
     "release_missing": ("agent",),
+    "replacement": ("agent",),
     "receive": ("warehouse", "agent"),
     "note": ("agent", "ops"),
     "create": ("agent",),
@@ -80,6 +82,8 @@ DECIDES = {
     "queue": ("agent",),
     "lists": ("ops",),
 }
+# What else a decision's confirmation may say (an exchange's replacement sent or cancelled).
+TOLD = ("sent", "replacement_cancelled")
 NUMBER = re.compile(r"^R-\d+$", re.IGNORECASE)
 # Claims the warehouse must look at before saying what came back: no condition is chosen for them.
 INSPECT = ("damaged", "defective", "wrong_item", "not_as_described")
@@ -386,7 +390,7 @@ async def _page(
         photos = await photos_of(read, return_id)
         others, _ = await list_returns(read, ReturnFilter(customer_email=state.customer.email), 20)
         listed = await entry_for(read, state.customer.email)
-        done = done if done in DECIDES and not errors else None
+        done = done if (done in DECIDES or done in TOLD) and not errors else None
         waiting: list[ReturnState] = []
         if done:
             queue = ReturnFilter(statuses=[Status.PENDING_REVIEW.value])
@@ -508,6 +512,7 @@ BODIES: dict[str, Any] = {
     "label": ReissueIn,
     "not-coming": NotComingIn,
     "cancel": CancelIn,
+    "replacement": ReplacementIn,
 }
 
 
@@ -516,7 +521,8 @@ async def decide(
     request: Request,
     return_id: ReturnId,
     action: Annotated[
-        str, Path(pattern=r"^(approve|reject|refund|close|note|label|not-coming|cancel)$")
+        str,
+        Path(pattern=r"^(approve|reject|refund|close|note|label|not-coming|cancel|replacement)$"),
     ],
     read: SessionDep,
     gateway: GatewayDep,
@@ -542,6 +548,12 @@ async def decide(
             return await _page(request, person, return_id, read, gateway, {"reason": "required"})
     if note and action in ("approve", "reject", "close", "refund"):
         fields["note"] = note
+    if action == "replacement":  # sent (with the shop's order), or cancelled: paid back
+        fields["status"] = str(form.get("status", ""))
+        if str(form.get("order_reference", "")).strip():
+            fields["order_reference"] = str(form.get("order_reference", "")).strip()
+        if note:
+            fields["note"] = note
     if action == "note":
         fields["text"] = str(form.get("text", "")).strip()
         if not fields["text"]:
@@ -561,6 +573,8 @@ async def decide(
         return render(request, "console/not_found.html", status_code=404, person=person)
     except Problem as refused:
         return await _page(request, person, return_id, read, gateway, refusal(refused))
+    if action == "replacement":
+        role_action = "sent" if fields["status"] == "fulfilled" else "replacement_cancelled"
     return RedirectResponse(f"/console/returns/{return_id}?done={role_action}", status_code=303)
 
 

@@ -714,7 +714,6 @@ async def request_return(
     keys, items = chosen_lines(values)
     if not items:
         return None, {"items": "choose"}, 422
-    instead = values.get("instead", "").strip()
     async with read.begin():
         policy = await current_policy(read)
         orders = await get_orders(read, [item["order_id"] for item in items])
@@ -725,8 +724,6 @@ async def request_return(
     errors: dict[str, str] = {}
     if method not in offered:
         errors["method"] = "method"
-    if method == Resolution.EXCHANGE.value and not instead:
-        errors["instead"] = "instead"
     recipient = values.get("recipient_email", "").strip()
     if gift and not recipient:
         errors["recipient_email"] = "required"
@@ -735,16 +732,10 @@ async def request_return(
         form, keys, items, photo_reasons_of(policy, orders, buyer), settings.photo_max_bytes
     )
     errors.update(photo_errors)
-    replacements = [
-        {
-            "sku": lines[(item["order_id"], item["line_id"])].sku,
-            "name": f"{lines[(item['order_id'], item['line_id'])].name}: {instead}"[:200],
-            "quantity": item["quantity"],
-            "item": index,
-        }
-        for index, item in enumerate(items)
-        if method == Resolution.EXCHANGE.value and (item["order_id"], item["line_id"]) in lines
-    ]
+    replacements = (
+        _instead(values, keys, items, lines, errors) if method == Resolution.EXCHANGE.value else []
+    )
+    replaced = [keys[replacement["item"]] for replacement in replacements]
     way = values.get("return_method") or policy.return_methods[0].value
     try:
         body = ReturnCreate.model_validate(
@@ -760,7 +751,7 @@ async def request_return(
             }
         )
     except ValidationError as invalid:
-        return None, {**_field_errors(invalid, keys), **errors}, 422
+        return None, {**_field_errors(invalid, keys, replaced), **errors}, 422
     if errors:
         return None, errors, 422
     idempotency = Idempotency(
@@ -783,12 +774,12 @@ async def request_return(
     try:
         answer = await idempotency.run(principal, body, work)
     except InvalidInput as invalid:
-        return None, _problem_errors(invalid.extra.get("errors", []), keys), 422
+        return None, _problem_errors(invalid.extra.get("errors", []), keys, replaced), 422
     except Problem as problem:
         return None, {"items": _trouble(problem.status)}, problem.status
     created = json.loads(bytes(answer.body))
     if answer.status_code >= 400:
-        refused = _problem_errors(created.get("errors") or [], keys)
+        refused = _problem_errors(created.get("errors") or [], keys, replaced)
         return None, refused or {"items": _trouble(answer.status_code)}, answer.status_code
     if answer.headers.get("idempotent-replayed") != "true":
         # The return's items are numbered in the order they were asked for. A form sent again
@@ -898,7 +889,51 @@ async def _photos(
     return photos, errors
 
 
-def _field_errors(invalid: ValidationError, keys: list[str]) -> dict[str, str]:
+def _instead(
+    values: dict[str, str],
+    keys: list[str],
+    items: list[dict[str, Any]],
+    lines: dict[tuple[str, str], OrderLine],
+    errors: dict[str, str],
+) -> list[dict[str, Any]]:
+    """An exchange's replacement per chosen item: one of its line's variants (or the same
+    again), or where the line lists none, the customer's words; what is missing or not offered
+    goes to `errors` under the item's `instead:` field."""
+    made = []
+    for index, (key, item) in enumerate(zip(keys, items, strict=True)):
+        line = lines.get((item["order_id"], item["line_id"]))
+        if line is None:
+            continue  # not theirs: the request's own checks say so
+        said = values.get(f"instead:{key}", "").strip()
+        variant = line.exchangeable_for(said) if line.variants else None
+        if line.variants and variant is None:
+            errors[f"instead:{key}"] = "choose"
+            continue
+        if not said:
+            errors[f"instead:{key}"] = "instead"
+            continue
+        made.append(
+            {
+                "sku": variant.sku if variant else line.sku,
+                "name": variant.name if variant else f"{line.name}: {said}"[:200],
+                "quantity": item["quantity"],
+                "item": index,
+            }
+        )
+    return made
+
+
+def _instead_error(errors: dict[str, str], index: object, replaced: list[str]) -> None:
+    """What was wrong with the replacement numbered `index`, on its item's `instead:` field."""
+    at = index if isinstance(index, int) else -1
+    errors[f"instead:{replaced[at]}" if 0 <= at < len(replaced) else "items"] = "instead_invalid"
+
+
+def _field_errors(
+    invalid: ValidationError,
+    keys: list[str],
+    replaced: list[str] = [],  # noqa: B006 - read only
+) -> dict[str, str]:
     """The form's fields (`reason:<order>|<line>`...) and what was wrong with each, for what
     the request's model refused."""
     errors: dict[str, str] = {}
@@ -920,7 +955,7 @@ def _field_errors(invalid: ValidationError, keys: list[str]) -> dict[str, str]:
         elif location and location[0] in ("method", "store_id"):
             errors["return_method" if location[0] == "method" else "store_id"] = str(location[0])
         elif location and location[0] == "replacement_items":
-            errors["instead"] = "instead_invalid"
+            _instead_error(errors, location[1] if len(location) > 1 else None, replaced)
         elif location and location[0] == "recipient_email":
             errors["recipient_email"] = "invalid"
         else:
@@ -928,7 +963,11 @@ def _field_errors(invalid: ValidationError, keys: list[str]) -> dict[str, str]:
     return errors
 
 
-def _problem_errors(problems: list[dict[str, str]], keys: list[str]) -> dict[str, str]:
+def _problem_errors(
+    problems: list[dict[str, str]],
+    keys: list[str],
+    replaced: list[str] = [],  # noqa: B006 - read only
+) -> dict[str, str]:
     """The same, for what the checks against the orders refused (each names its field)."""
     errors: dict[str, str] = {}
     for problem in problems:
@@ -948,7 +987,8 @@ def _problem_errors(problems: list[dict[str, str]], keys: list[str]) -> dict[str
         elif field == "store_id":
             errors["store_id"] = "store_id"
         elif field.startswith("replacement_items"):
-            errors["instead"] = "instead_invalid"
+            number = field.removeprefix("replacement_items[").partition("]")[0]
+            _instead_error(errors, int(number) if number.isdigit() else None, replaced)
         elif field == "recipient_email":
             errors["recipient_email"] = "invalid"
         elif field == "items":

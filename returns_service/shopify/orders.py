@@ -18,15 +18,23 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from returns_service.domain.models import Address, Capture, Customer, Order, OrderLine
-from returns_service.domain.types import NAME_LENGTH
+from returns_service.domain.models import (
+    Address,
+    Capture,
+    Customer,
+    Order,
+    OrderLine,
+    Variant,
+)
+from returns_service.domain.types import NAME_LENGTH, ImageUrl
 from returns_service.i18n import minor_digits
 
 # The mark in the note of every refund this service makes in Shopify.
 MARK = "[returns-service"
 PREFIX = "shopify:"
+IMAGE_URL: TypeAdapter[str] = TypeAdapter(ImageUrl)
 
 ORDER_FIELDS = """
 fragment ReturnsOrder on Order {
@@ -40,7 +48,11 @@ fragment ReturnsOrder on Order {
       originalUnitPriceSet { shopMoney { amount } }
       discountAllocations { allocatedAmountSet { shopMoney { amount } } }
       taxLines { priceSet { shopMoney { amount } } }
-      product { productType }
+      image { url }
+      product {
+        productType
+        variants(first: 30) { nodes { sku displayName availableForSale image { url } } }
+      }
     }
   }
   transactions(first: 30) { id kind status gateway processedAt amountSet { shopMoney { amount } } }
@@ -76,6 +88,30 @@ query ReturnsOrders($first: Int!, $after: String, $query: String) {
 
 class NotAnOrder(ValueError):
     """What Shopify answered cannot be read as an order snapshot."""
+
+
+def image_of(node: dict[str, Any]) -> str | None:
+    """A line's or variant's picture, where Shopify has an https one."""
+    url = ((node.get("image") or {}).get("url") or "").strip()
+    try:
+        return IMAGE_URL.validate_python(url) if url else None
+    except ValidationError:
+        return None
+
+
+def variants_of(item: dict[str, Any]) -> list[Variant]:
+    """The product's other variants for sale, which an exchange may send instead."""
+    bought = (item.get("sku") or "").strip()
+    found = []
+    for node in ((item.get("product") or {}).get("variants") or {}).get("nodes") or []:
+        sku = (node.get("sku") or "").strip()
+        name = (node.get("displayName") or "").strip()[:NAME_LENGTH]
+        if sku and name and sku != bought and node.get("availableForSale"):
+            try:
+                found.append(Variant(sku=sku, name=name, image_url=image_of(node)))
+            except ValidationError:
+                continue  # a SKU we cannot keep (too long, two lines) is not offered
+    return found[:30]
 
 
 def gid(kind: str, ours: str) -> str:
@@ -153,6 +189,8 @@ def _order(node: dict[str, Any]) -> Order:
                 discount_amount=discount * quantity // ordered,
                 tax_amount=tax * quantity // ordered,
                 category=kind[:64] or None,
+                image_url=image_of(item),
+                variants=variants_of(item),
             )
         )
     captures = [

@@ -129,7 +129,14 @@ def registered_facts(
     found: Availability, reserved: bool, recent: int, listed: CustomerListRow | None
 ) -> dict[str, Any]:
     return {
-        "orders": found.orders,
+        # The facts a decision is taken on: an exchange's variants are the pages' business, and
+        # would only make the workflow's history longer.
+        "orders": {
+            order_id: order.model_copy(
+                update={"lines": [line.model_copy(update={"variants": []}) for line in order.lines]}
+            )
+            for order_id, order in found.orders.items()
+        },
         "available_quantity": found.available,
         "prior_quantity": found.prior,
         "reserved": reserved,

@@ -195,7 +195,14 @@ async def test_an_agent_paying_back_more_than_the_policy_says_why(api):
 
 
 SHIRT_AND_CAP = [
-    {"id": "l1", "sku": "SHIRT", "name": "Shirt", "quantity": 2, "unit_amount": 1950},
+    {
+        "id": "l1",
+        "sku": "SHIRT",
+        "name": "Shirt",
+        "quantity": 2,
+        "unit_amount": 1950,
+        "variants": [{"sku": "SHIRT-L", "name": "Shirt L"}],
+    },
     {"id": "l2", "sku": "CAP", "name": "Cap", "quantity": 1, "unit_amount": 900},
 ]
 SHIRT_L = {"sku": "SHIRT-L", "name": "Shirt L"}

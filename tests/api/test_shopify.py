@@ -251,3 +251,33 @@ async def test_a_refund_in_shopify_that_copies_our_key_is_not_taken_for_ours(pro
     [refund] = state["refunds"]
     assert refund["status"] == "failed" and "carries this refund's key" in refund["failure_reason"]
     assert not [m for m in shopify.refunds_made if m["input"]["orderId"] == order["id"]]
+
+
+async def test_a_shopify_lines_other_variants_for_sale_and_its_picture_come_with_the_order(
+    providers: Providers,
+):
+    """Issue 23, finding 1: an exchange offers the product's other variants Shopify sells (not
+    the one bought, none sold out), named as Shopify names them; the line's picture with it."""
+    sizes = [
+        {"sku": "TEE-M", "title": "M"},
+        {"sku": "TEE-L", "title": "L", "image": "https://cdn.shopify.com/tee-l.jpg?v=2"},
+        {"sku": "TEE-XL", "title": "XL", "available": False},
+        {"sku": "", "title": "Custom"},
+    ]
+    lines = [
+        {"sku": "TEE-M", "name": "T-shirt M", "quantity": 1, "price": "25.00", "tax": "4.75",
+         "variants": sizes, "image": "https://cdn.shopify.com/tee-m.jpg"},
+    ]  # fmt: skip
+    _, order_id = await order_in(providers, lines=lines)
+    read = (
+        await providers.api.http.get(f"/v1/orders/{order_id}", headers=providers.api.auth("ops"))
+    ).json()
+    [line] = read["lines"]
+    assert line["image_url"] == "https://cdn.shopify.com/tee-m.jpg"
+    assert line["variants"] == [
+        {
+            "sku": "TEE-L",
+            "name": "T-shirt M - L",
+            "image_url": "https://cdn.shopify.com/tee-l.jpg?v=2",
+        }
+    ]

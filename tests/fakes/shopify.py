@@ -68,13 +68,21 @@ type MailingAddress {
   name: String company: String address1: String address2: String zip: String city: String
   provinceCode: String countryCodeV2: String phone: String
 }
-type Product implements Node { id: ID! title: String! productType: String! }
+type Image { url: URL! altText: String }
+type ProductVariant implements Node {
+  id: ID! sku: String title: String! displayName: String! availableForSale: Boolean! image: Image
+}
+type ProductVariantConnection { nodes: [ProductVariant!]! pageInfo: PageInfo! }
+type Product implements Node {
+  id: ID! title: String! productType: String!
+  variants(first: Int, after: String): ProductVariantConnection!
+}
 type DiscountAllocation { allocatedAmountSet: MoneyBag! }
 type TaxLine { priceSet: MoneyBag! rate: Float title: String! }
 type LineItem implements Node {
   id: ID! sku: String name: String! quantity: Int! currentQuantity: Int!
   originalUnitPriceSet: MoneyBag! discountAllocations: [DiscountAllocation!]!
-  taxLines(first: Int): [TaxLine!]! product: Product
+  taxLines(first: Int): [TaxLine!]! product: Product image: Image
 }
 type LineItemConnection { nodes: [LineItem!]! pageInfo: PageInfo! }
 
@@ -224,7 +232,24 @@ class FakeShopify:
                         "id": f"gid://shopify/Product/{next(self._ids)}",
                         "title": spec["name"],
                         "productType": spec.get("type", "Apparel"),
+                        # The product's variants: the one bought and its others ({"sku",
+                        # "title", "available", "image"}), as Shopify lists them.
+                        "variants": {
+                            "nodes": [
+                                {
+                                    "id": f"gid://shopify/ProductVariant/{next(self._ids)}",
+                                    "sku": other["sku"],
+                                    "title": other["title"],
+                                    "displayName": f"{spec['name']} - {other['title']}",
+                                    "availableForSale": other.get("available", True),
+                                    "image": {"url": other["image"]} if "image" in other else None,
+                                }
+                                for other in spec.get("variants", [])
+                            ],
+                            "pageInfo": _page(False),
+                        },
                     },
+                    "image": {"url": spec["image"]} if "image" in spec else None,
                 }
             )
         placed = now - timedelta(days=(delivered_days_ago or 0) + 3)

@@ -245,7 +245,7 @@ def test_a_shopper_cancels_a_return_after_confirming(stack: Shop, browser: Brows
     page.get_by_role("group", name="Refund method").get_by_label("Exchange").check()
     page.get_by_role("button", name="Request return").click()
     expect(page.get_by_text("Tell us what you would like instead.")).to_be_visible()
-    page.get_by_label("What would you like instead?").fill("size 44")
+    boots.get_by_label("What would you like instead?").fill("size 44")
     page.get_by_role("button", name="Request return").click()
     exchange = stack.read(page.url.rsplit("/", 1)[1])
     assert exchange["resolution"] == "exchange"

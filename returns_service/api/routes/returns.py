@@ -251,9 +251,13 @@ async def _resolve_items(
     return Resolved(items, customer, currencies.pop(), orders, held, resolution)
 
 
-def _replacements(body: ReturnCreate, items: list[ReturnItem]) -> list[ReplacementItem]:
+def _replacements(
+    body: ReturnCreate, items: list[ReturnItem], orders: dict[str, Order], customer: bool
+) -> list[ReplacementItem]:
     """Each replacement line with the returned item it replaces (named by its index in `items`,
-    or paired: one item, or one line per item in order), never more units than that item's."""
+    or paired: one item, or one line per item in order), never more units than that item's. A
+    customer's names the item's own SKU or one of its order line's `variants` (the shop's staff
+    and its storefront may send anything one for one)."""
     lines = body.replacement_items
     made = []
     for index, line in enumerate(lines):
@@ -267,10 +271,19 @@ def _replacements(body: ReturnCreate, items: list[ReturnItem]) -> list[Replaceme
             raise InvalidInput(field, "name the index in `items` of the item it replaces")
         if which >= len(items):
             raise InvalidInput(field, f"the return has {len(items)} items")
-        made.append(
-            ReplacementItem(
-                sku=line.sku, name=line.name, quantity=line.quantity, item_id=items[which].id
+        replaced = items[which]
+        order_line = orders[replaced.order_id].line(replaced.line_id)
+        variant = order_line.exchangeable_for(line.sku) if order_line is not None else None
+        name = line.name
+        if customer and variant is None:
+            raise InvalidInput(
+                f"replacement_items[{index}].sku",
+                "neither the item's own SKU nor one of its order line's variants",
             )
+        if customer and variant is not None and variant.sku != replaced.sku:
+            name = variant.name  # what the shop calls it, not what the request said
+        made.append(
+            ReplacementItem(sku=line.sku, name=name, quantity=line.quantity, item_id=replaced.id)
         )
     for index, item in enumerate(items):
         units = sum(line.quantity for line in made if line.item_id == item.id)
@@ -420,7 +433,7 @@ async def _create(
         offered = ", ".join(r.value for r in policy.resolutions)
         raise InvalidInput("resolution", f"the shop offers {offered}")
     _check_method(body, resolved, policy, limited, settings)
-    replacements = _replacements(body, items)
+    replacements = _replacements(body, items, resolved.orders, principal.is_customer)
     slot: tuple[str, datetime] | None = None
     if principal.is_customer:
         # A gift's returns are counted for the gift, never against the buyer's own.

@@ -55,7 +55,7 @@ document.documentElement.classList.add("js");
 })();
 
 // The new-return form shows what it needs: an item's reason, comment and photos once its
-// quantity is above 0, and "What would you like instead?" once an exchange is chosen. A part
+// quantity is above 0, and each item's "What would you like instead?" once an exchange is chosen. A part
 // holding a refused field stays open; without the script every field shows.
 (function () {
   "use strict";
@@ -72,10 +72,11 @@ document.documentElement.classList.add("js");
       var quantity = document.getElementById(parts[i].getAttribute("data-quantity"));
       parts[i].hidden = quantity !== null && quantity.value === "0" && !refused(parts[i]);
     }
-    var instead = document.getElementById("instead-field");
-    if (instead) {
-      var chosen = form.querySelector("input[name='method']:checked");
-      instead.hidden = !(chosen && chosen.value === "exchange") && !refused(instead);
+    var chosen = form.querySelector("input[name='method']:checked");
+    var exchange = chosen !== null && chosen.value === "exchange";
+    var insteads = form.querySelectorAll(".instead-field");
+    for (var j = 0; j < insteads.length; j++) {
+      insteads[j].hidden = !exchange && !refused(insteads[j]);
     }
   }
   form.addEventListener("change", sync);
