@@ -44,7 +44,7 @@ from returns_service.pages.portal import checked_form
 from returns_service.pages.render import language_of, render, whole_number
 from returns_service.store import dashboard, lists
 from returns_service.store.dashboard import WAITING
-from returns_service.store.orders import current_policy, put_policy
+from returns_service.store.orders import current_policy, policy_history, put_policy
 from returns_service.store.simulation import simulate_period
 from returns_service.store.tables import ReturnRow, WebhookEndpointRow
 
@@ -405,6 +405,8 @@ CHOICES = {
 DOCUMENTS = ("stores", "rules")
 # "Try this policy" decides the returns of this many days again.
 TRY_DAYS = 30
+# The policy's history page shows this many versions (the API pages through all).
+HISTORY_SHOWN = 50
 
 
 @router.get("/policy", response_class=HTMLResponse)
@@ -413,6 +415,15 @@ async def policy_page(request: Request, read: SessionDep, saved: str | None = No
     async with read.begin():
         policy = await current_policy(read)
     return _policy_form(request, person, _values(policy), {}, saved=saved is not None)
+
+
+@router.get("/policy/history", response_class=HTMLResponse)
+async def policy_history_page(request: Request, read: SessionDep) -> Response:
+    """Who changed the policy, when, and what: the last versions, newest first."""
+    person = await _admin(request)
+    async with read.begin():
+        versions = await policy_history(read, HISTORY_SHOWN)
+    return render(request, "console/policy_history.html", person=person, versions=versions)
 
 
 async def _admin(request: Request) -> Staff:
@@ -527,7 +538,7 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
             )
         return _policy_form(request, person, values, {}, tried=simulator.result)
     async with write.begin():
-        await put_policy(write, policy, datetime.now(UTC))
+        await put_policy(write, policy, datetime.now(UTC), person.principal.actor.label())
     return RedirectResponse("/console/policy?saved=1", status_code=303)
 
 

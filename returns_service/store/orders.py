@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from returns_service.domain.models import Order, Policy, still_returnable
+from returns_service.domain.policy_history import PolicyChange, policy_changes
 from returns_service.domain.status import TERMINAL
 from returns_service.domain.types import plain_tracking_number
 from returns_service.store.tables import (
@@ -213,8 +215,44 @@ async def current_policy(session: AsyncSession) -> Policy:
     return Policy.model_validate(row.document) if row else Policy()
 
 
-async def put_policy(session: AsyncSession, policy: Policy, now: datetime) -> None:
-    session.add(PolicyRow(document=policy.model_dump(mode="json"), created_at=now))
+async def put_policy(
+    session: AsyncSession, policy: Policy, now: datetime, changed_by: str | None = None
+) -> None:
+    session.add(
+        PolicyRow(document=policy.model_dump(mode="json"), created_at=now, changed_by=changed_by)
+    )
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    """One saved version of the policy: when, by whom, and what it changed from the one before
+    (the built-in defaults, for the first)."""
+
+    version: int
+    created_at: datetime
+    changed_by: str | None
+    changes: list[PolicyChange]
+
+
+async def policy_history(
+    session: AsyncSession, limit: int, before: int | None = None
+) -> list[PolicyVersion]:
+    """The versions newest first, at most `limit`, older than version `before` if given."""
+    query = select(PolicyRow).order_by(PolicyRow.id.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(PolicyRow.id < before)
+    rows = list(await session.scalars(query))
+    # Newest first, so each one's predecessor is the next row (the last read, if there are no
+    # more, is the first version: it changed the built-in defaults).
+    return [
+        PolicyVersion(
+            row.id,
+            row.created_at,
+            row.changed_by,
+            policy_changes(rows[i + 1].document if i + 1 < len(rows) else None, row.document),
+        )
+        for i, row in enumerate(rows[:limit])
+    ]
 
 
 async def claim_tracking_number(

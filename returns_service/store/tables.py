@@ -421,6 +421,9 @@ class PolicyRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     document: Mapped[dict]
     created_at: Mapped[datetime]
+    # Who saved it (`admin:ada@example.com`, or a key's role); None for versions saved before
+    # the history kept it.
+    changed_by: Mapped[str | None] = mapped_column(String(200), default=None, nullable=True)
 
 
 class CarrierEventRow(Base):

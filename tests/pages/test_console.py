@@ -556,12 +556,31 @@ def test_an_admin_changes_the_policy_in_a_form_validated_like_the_api(
             "resolutions": [r for r in before["resolutions"] if r != "exchange"],
             "non_returnable_skus": ["GIFT-CARD", "SALE-1"],
         }
+        # The policy's history says who changed what (issue 23, finding 8), on the page...
+        page.get_by_role("link", name="Policy history: who changed what, and when").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Policy history")
+        latest = page.get_by_role("listitem").filter(has_text=f"admin:{admin}").first
+        expect(latest).to_contain_text(
+            f"Restocking fee (percent): {before['restocking_fee_percent']} → 10"
+        )
+        expect(latest).to_contain_text(f"Return window (days): {before['return_window_days']} → 45")
+        expect(latest).to_contain_text("SKUs that cannot be returned: none → GIFT-CARD, SALE-1")
+        expect(latest).not_to_contain_text("Reasons customers choose from")  # not changed
+        accessible(page)
+        shoot(page, "console-policy-history-desktop")
+        # ...and through the API, newest first.
+        history = stack.call("ops", "GET", "/v1/policy/history?limit=1").json()
+        [newest] = history["data"]
+        assert newest["changed_by"] == f"admin:{admin}"
+        assert {c["field"]: c["after"] for c in newest["changes"]}["return_window_days"] == 45
         # Ops may read the policy through the API but not change it here.
         ops = staff(stack, "ops", "Orla Ops")
         other = new_page(browser)
         sign_in(other, stack.base, ops)
         expect(other.get_by_role("link", name="Policy")).to_have_count(0)
         refused = other.goto(stack.base + "/console/policy")
+        assert refused is not None and refused.status == 403
+        refused = other.goto(stack.base + "/console/policy/history")
         assert refused is not None and refused.status == 403
     finally:
         stack.call("admin", "PUT", "/v1/policy", before)

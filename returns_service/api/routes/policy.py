@@ -8,17 +8,18 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
-from pydantic import Field
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
 
 from returns_service.api.auth import STAFF, Principal, allow
 from returns_service.api.deps import SessionDep, WriteSessionDep
 from returns_service.api.errors import InvalidInput
 from returns_service.api.schemas import Request
 from returns_service.domain.models import Policy
+from returns_service.domain.policy_history import PolicyChange
 from returns_service.domain.simulation import Simulation
 from returns_service.domain.types import Moment
-from returns_service.store.orders import current_policy, put_policy
+from returns_service.store.orders import current_policy, policy_history, put_policy
 from returns_service.store.simulation import simulate_period
 
 router = APIRouter(prefix="/v1/policy", tags=["policy"])
@@ -36,11 +37,50 @@ async def read_policy(
 
 @router.put("", response_model=Policy)
 async def replace_policy(
-    body: Policy, session: WriteSessionDep, _: Annotated[Principal, Depends(allow("admin"))]
+    body: Policy,
+    session: WriteSessionDep,
+    principal: Annotated[Principal, Depends(allow("admin"))],
 ) -> Policy:
+    """Replace the policy; the version before is kept, and the policy's history names who saved
+    this one."""
     async with session.begin():
-        await put_policy(session, body, datetime.now(UTC))
+        await put_policy(session, body, datetime.now(UTC), principal.actor.label())
     return body
+
+
+class PolicyVersionOut(BaseModel):
+    version: int = Field(description="Numbered as saved; pass the last one shown as `before`.")
+    created_at: datetime
+    changed_by: str | None = Field(
+        description="Who saved it (`admin:ada@example.com`, or a key's role); null for versions"
+        " saved before the history kept it."
+    )
+    changes: list[PolicyChange] = Field(
+        description="Each field it changed from the version before (the first version: from the"
+        " built-in defaults), as it was and as it became."
+    )
+
+
+class PolicyHistory(BaseModel):
+    data: list[PolicyVersionOut]
+    next_before: int | None = Field(description="`before` for the next page; null at the end.")
+
+
+@router.get("/history", response_model=PolicyHistory)
+async def read_policy_history(
+    session: SessionDep,
+    _: Annotated[Principal, Depends(allow(*STAFF))],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+) -> PolicyHistory:
+    """Who changed the policy, when, and what: newest first."""
+    async with session.begin():
+        versions = await policy_history(session, limit + 1, before)
+    shown = versions[:limit]
+    return PolicyHistory(
+        data=[PolicyVersionOut(**vars(version)) for version in shown],
+        next_before=shown[-1].version if len(versions) > limit else None,
+    )
 
 
 class SimulationIn(Request):
