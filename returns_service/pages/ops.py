@@ -411,7 +411,7 @@ HISTORY_SHOWN = 50
 
 @router.get("/policy", response_class=HTMLResponse)
 async def policy_page(request: Request, read: SessionDep, saved: str | None = None) -> Response:
-    person = await _admin(request)
+    person = await admin_of(request)
     async with read.begin():
         policy = await current_policy(read)
     return _policy_form(request, person, _values(policy), {}, saved=saved is not None)
@@ -420,13 +420,13 @@ async def policy_page(request: Request, read: SessionDep, saved: str | None = No
 @router.get("/policy/history", response_class=HTMLResponse)
 async def policy_history_page(request: Request, read: SessionDep) -> Response:
     """Who changed the policy, when, and what: the last versions, newest first."""
-    person = await _admin(request)
+    person = await admin_of(request)
     async with read.begin():
         versions = await policy_history(read, HISTORY_SHOWN)
     return render(request, "console/policy_history.html", person=person, versions=versions)
 
 
-async def _admin(request: Request) -> Staff:
+async def admin_of(request: Request) -> Staff:
     person = await staff_of(request)
     if not person.may("policy"):
         raise RoleRefused
@@ -448,7 +448,7 @@ def _values(policy: Policy) -> dict[str, Any]:
     return values
 
 
-def _policy_error(error: Any) -> dict[str, Any]:
+def policy_error(error: Any) -> dict[str, Any]:
     """What was wrong with a field, for the page to say in its language: the kind of mistake,
     the limit it broke, and the line of a list it is on."""
     kind = str(error["type"])
@@ -467,6 +467,17 @@ def _policy_error(error: Any) -> dict[str, Any]:
     return {"kind": words.get(kind, "invalid"), "limit": limit, "line": line}
 
 
+def _rule_names(rules: str) -> list[str]:
+    """The names of the rules the form's JSON holds (none where it is not readable)."""
+    try:
+        found = json.loads(rules or "[]")
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(found, list):
+        return []
+    return [str(rule["name"]) for rule in found if isinstance(rule, dict) and "name" in rule]
+
+
 def _policy_form(
     request: Request,
     person: Staff,
@@ -478,7 +489,7 @@ def _policy_form(
     return render(
         request, "console/policy.html", status_code=422 if errors else 200, person=person,
         values=values, errors=errors, saved=saved, bases=[b.value for b in WindowBasis],
-        tried=tried, try_days=TRY_DAYS,
+        tried=tried, try_days=TRY_DAYS, rule_names=_rule_names(values.get("rules", "")),
         # The chosen ones first, in their order (the reasons are shown to customers in it).
         options={
             name: [*chosen, *(c.value for c in kind if c.value not in chosen)]
@@ -526,7 +537,7 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
         policy = Policy.model_validate(document)
     except ValidationError as invalid:
         errors = {
-            str(error["loc"][0]): _policy_error(error) for error in invalid.errors() if error["loc"]
+            str(error["loc"][0]): policy_error(error) for error in invalid.errors() if error["loc"]
         }
         return _policy_form(request, person, values, errors or {"": {"kind": "invalid"}})
     if form.get("intent") == "try":

@@ -223,6 +223,11 @@ async def put_policy(
     )
 
 
+async def policy_version(session: AsyncSession) -> int:
+    """The current policy's version (0: the built-in defaults, never saved)."""
+    return int(await session.scalar(select(func.max(PolicyRow.id))) or 0)
+
+
 @dataclass(frozen=True)
 class PolicyVersion:
     """One saved version of the policy: when, by whom, and what it changed from the one before

@@ -73,6 +73,7 @@ def test_an_admin_tries_a_draft_policy_then_saves_it(stack: Shop, browser: Brows
     sign_in(page, stack.base, staff(stack, "admin", "Ada"))
     try:
         page.goto(stack.base + "/console/policy")
+        page.get_by_text("Rules as JSON, to copy or import").click()
         rules = page.get_by_label("Rules (JSON)")
         rules.fill("[{")
         page.get_by_role("button", name="Try this policy").click()
