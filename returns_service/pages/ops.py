@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
+from starlette.datastructures import FormData
 
 from returns_service import i18n
 from returns_service.activities.webhooks import failure_words
@@ -401,8 +402,11 @@ CHOICES = {
     "photos_required_for": Reason,
     "return_methods": ReturnMethod,
 }
-# Written as JSON: the shop's stores, and the rules (domain/rules.py).
-DOCUMENTS = ("stores", "rules")
+# Written as JSON: the rules (domain/rules.py; also as forms on the rules page).
+DOCUMENTS = ("rules",)
+# Each store a row of the form (`store.<n>.id`, `.name`, `.address`, `.remove`), and an empty
+# one to add a store.
+STORE_FIELDS = ("id", "name", "address")
 # "Try this policy" decides the returns of this many days again.
 TRY_DAYS = 30
 # The policy's history page shows this many versions (the API pages through all).
@@ -445,7 +449,45 @@ def _values(policy: Policy) -> dict[str, Any]:
         values[name] = str(document[name])
     for name in DOCUMENTS:
         values[name] = json.dumps(document[name], indent=2, ensure_ascii=False)
+    values["stores"] = [dict(store) for store in document["stores"]]
     return values
+
+
+def _store_rows(form: FormData) -> list[dict[str, Any]]:
+    """The stores' rows as typed (with their `remove` box), in the form's order."""
+    numbers = sorted(
+        {
+            int(name.split(".")[1])
+            for name in form
+            if name.startswith("store.")
+            and name.split(".")[1].isdigit()
+            and len(name.split(".")[1]) <= 4
+        }
+    )
+    return [
+        {
+            **{field: str(form.get(f"store.{n}.{field}", "")).strip() for field in STORE_FIELDS},
+            "remove": form.get(f"store.{n}.remove") == "on",
+        }
+        for n in numbers
+    ]
+
+
+def _stores_of(rows: list[dict[str, Any]]) -> tuple[list[dict[str, str]], list[int]]:
+    """The stores the rows keep (not removed, not left empty), and each one's row."""
+    kept = [
+        (n, {field: row[field] for field in STORE_FIELDS})
+        for n, row in enumerate(rows)
+        if not row["remove"] and any(row[field] for field in STORE_FIELDS)
+    ]
+    return [store for _, store in kept], [n for n, _ in kept]
+
+
+def _error_field(location: tuple[Any, ...], store_rows: list[int]) -> str:
+    """The form's field a mistake is on: a store's row and field, or the policy's field."""
+    if location[0] == "stores" and len(location) >= 3 and isinstance(location[1], int):
+        return f"store.{store_rows[location[1]]}.{location[2]}"
+    return str(location[0])
 
 
 def policy_error(error: Any) -> dict[str, Any]:
@@ -459,6 +501,11 @@ def policy_error(error: Any) -> dict[str, Any]:
         "enum": "choose",
     }  # fmt: skip
     location = error["loc"]
+    message = str(error.get("msg", ""))
+    if location == ("stores",) and "own id" in message:
+        return {"kind": "store_ids"}
+    if location == ("stores",) and "in_store" in message:
+        return {"kind": "store_needed"}
     if location[0] in DOCUMENTS:
         # Where in the JSON, as the API names it: rules[0].then.restocking_fee_percent.
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in location[1:])
@@ -515,6 +562,8 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
         values[name] = form.get(name) == "on"
     for name in CHOICES:
         values[name] = [str(value) for value in form.getlist(name)]
+    rows = _store_rows(form)
+    values["stores"] = [row for row in rows if any(row[field] for field in STORE_FIELDS)]
     async with write.begin():
         current = await current_policy(write)
     # What the form does not show (rules, stores, methods) stays as it is.
@@ -525,6 +574,7 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
         document[name] = whole_number(values[name]) if values[name] else None
     for name in LISTS:
         document[name] = [line.strip() for line in values[name].splitlines() if line.strip()]
+    document["stores"], store_rows = _stores_of(rows)
     unreadable = {}
     for name in DOCUMENTS:
         try:
@@ -536,9 +586,14 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
     try:
         policy = Policy.model_validate(document)
     except ValidationError as invalid:
-        errors = {
-            str(error["loc"][0]): policy_error(error) for error in invalid.errors() if error["loc"]
-        }
+        errors = {}
+        for error in invalid.errors():
+            if error["loc"]:
+                field = _error_field(error["loc"], store_rows)
+                said = policy_error(
+                    {**error, "loc": (field,)} if field != error["loc"][0] else error
+                )
+                errors[field] = said
         return _policy_form(request, person, values, errors or {"": {"kind": "invalid"}})
     if form.get("intent") == "try":
         # Every return of the last days decided again under the draft: nothing is saved.

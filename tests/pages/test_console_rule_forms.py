@@ -136,3 +136,56 @@ def test_the_rules_page_in_german_on_a_phone(stack: Shop, browser: Browser):
     sign_in(ops, stack.base, staff(stack, "ops", "Otto Ops"))
     refused = ops.goto(stack.base + "/console/policy/rules")
     assert refused is not None and refused.status == 403
+
+
+def test_an_admin_keeps_the_shops_stores_in_a_form(stack: Shop, browser: Browser):
+    before = stack.call("admin", "GET", "/v1/policy").json()
+    page = new_page(browser)
+    sign_in(page, stack.base, staff(stack, "admin", "Stella Stores"))
+    try:
+        page.goto(stack.base + "/console/policy")
+        stores = page.get_by_role("group", name="Stores", exact=True)
+        adding = stores.get_by_role("group", name="Add a store")
+        adding.get_by_label("Id").fill("berlin")
+        adding.get_by_label("Name").fill("Berlin Mitte")
+        adding.get_by_label("Address").fill("Torstraße 1, 10119 Berlin")
+        page.get_by_role("group", name="Ways customers may send items back").get_by_label(
+            "Bring it to a store"
+        ).check()
+        page.get_by_role("button", name="Save policy").click()
+        expect(page.get_by_role("status")).to_contain_text("The policy is saved")
+        saved = stack.call("admin", "GET", "/v1/policy").json()
+        assert saved["stores"] == [
+            {"id": "berlin", "name": "Berlin Mitte", "address": "Torstraße 1, 10119 Berlin"}
+        ]
+        assert "in_store" in saved["return_methods"]
+
+        # A second store with the same id is refused; so is an id with a space.
+        adding = page.get_by_role("group", name="Add a store")
+        adding.get_by_label("Id").fill("berlin")
+        adding.get_by_label("Name").fill("Berlin Kreuzberg")
+        adding.get_by_label("Address").fill("Oranienstraße 2, Berlin")
+        page.get_by_role("button", name="Save policy").click()
+        expect(page.get_by_role("alert")).to_contain_text("Nothing was saved")
+        expect(page.locator("#stores-error")).to_have_text("Each store needs an id of its own.")
+        expect(page.get_by_role("group", name="Store", exact=True)).to_have_count(0)  # none empty
+        # The row stays as typed, to be put right.
+        typed = page.get_by_role("group", name="Store Berlin Kreuzberg")
+        typed.get_by_label("Id", exact=True).fill("berlin kreuzberg")
+        page.get_by_role("button", name="Save policy").click()
+        typed = page.get_by_role("group", name="Store Berlin Kreuzberg")
+        expect(typed.get_by_label("Id", exact=True)).to_have_attribute("aria-invalid", "true")
+        accessible(page)
+        # The last store cannot go while the policy offers bringing items to a store.
+        page.goto(stack.base + "/console/policy")
+        page.get_by_role("group", name="Store Berlin Mitte").get_by_label(
+            "Remove this store"
+        ).check()
+        page.get_by_role("button", name="Save policy").click()
+        expect(page.locator("#stores-error")).to_have_text(
+            "Bringing items to a store needs at least one store."
+        )
+        assert stack.call("admin", "GET", "/v1/policy").json()["stores"] == saved["stores"]
+        shoot(page, "console-policy-stores-desktop")
+    finally:
+        stack.call("admin", "PUT", "/v1/policy", before)
