@@ -100,6 +100,11 @@ def test_the_queue_says_why_in_german_on_a_phone(stack: Shop, browser: Browser):
     expect(page.get_by_role("heading", level=1)).to_have_text("Prüfwarteschlange")
     row = page.get_by_role("row").filter(has=page.get_by_role("link", name=number))
     expect(row).to_contain_text("Betrag zu prüfen")
+    # On a phone each row is a card with every column under its name: nothing off screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    for cell in row.get_by_role("cell").all():
+        box = cell.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 375, cell.inner_text()
     accessible(page)
     shoot(page, "console-queue-why-phone-de")
     # Times in the reader's own time zone (the browser's), saying which.
