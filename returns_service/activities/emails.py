@@ -132,6 +132,11 @@ def status_email(
         "expires": day(state.label.expires_at, language) if state.label else "",
         "tracking_number": state.tracking_number or "",
         "refunded": money(state.refunded_amount, state.currency, language),
+        # Why a person chose the amounts they paid (what the customer reads).
+        "refund_reasons": [
+            {"amount": money(told.amount, state.currency, language), "reason": told.reason}
+            for told in state.refund_reasons
+        ],
         # The reason the customer reads; a decision's note is the shop's own, never sent.
         "reason": (state.decision.reason or "") if state.decision else "",
         # Released by an agent ("not coming"): their reason, the text after "N missing units

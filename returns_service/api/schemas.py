@@ -286,6 +286,12 @@ class RefundIn(Request):
     method: RefundMethod | None = None
     # Why: needed for an amount above what the policy pays back (`due_amount`); in the timeline.
     note: Text | None = None
+    reason: Text | None = Field(
+        default=None,
+        description="What the customer reads of this refund: why this amount (shown on their"
+        " return's page and in the refund's email). The console asks for it when an agent pays"
+        " less than the policy would.",
+    )
 
 
 class CloseIn(Request):

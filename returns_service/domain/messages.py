@@ -139,6 +139,8 @@ class RefundReturn(Model):
     method: RefundMethod | None = None
     # What the timeline says of it (the workflow's own refunds: why it pays now).
     note: str | None = None
+    # What the customer reads of it: why this amount (a person's refund).
+    reason: str | None = None
 
 
 class ReportReplacement(Model):

@@ -462,6 +462,14 @@ class Refund(Model):
     reference: str | None = None
 
 
+class RefundReason(Model):
+    """The words a person gave the customer with a refund of an amount of their choosing."""
+
+    amount: int
+    reason: str
+    at: datetime
+
+
 class ReplacementItem(Model):
     sku: str
     name: str | None = None
@@ -545,6 +553,8 @@ class ReturnState(Model):
     # Of that, what the policy pays back by itself (an agent paying more gives a reason).
     due_amount: int | None = None
     refunds: list[Refund] = Field(default_factory=list)
+    # What a person told the customer of a refund they chose the amount of (why this amount).
+    refund_reasons: list[RefundReason] = Field(default_factory=list)
     label: Label | None = None
     tracking_number: str | None = None
     decision: Decision | None = None

@@ -14,6 +14,7 @@ from returns_service.domain.models import (
     Decision,
     Reason,
     Refund,
+    RefundReason,
     Replacement,
     ReplacementItem,
     Resolution,
@@ -107,6 +108,10 @@ class ReturnOut(BaseModel):
         " `approved_amount`); an agent's refund above it needs a `note`. Null before.",
     )
     refunds: list[Refund]
+    refund_reasons: list[RefundReason] = Field(
+        default_factory=list,
+        description="What a person told the customer of a refund whose amount they chose.",
+    )
     label: LabelOut | None
     tracking_number: str | None
     decision: Decision | None

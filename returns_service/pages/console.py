@@ -562,12 +562,30 @@ async def decide(
         if action == "refund":  # typed in the return's currency, as the person writes numbers
             current = await _document(read, gateway, return_id, person.principal)
             fields["amount"] = typed_money(request, form.get("amount"), current.currency)
+            told = str(form.get("customer_reason", "")).strip()
+            if told:
+                fields["reason"] = told
+            less = isinstance(fields["amount"], int) and fields["amount"] < (
+                current.due_amount or 0
+            )
+            if less and not told:  # paid less than the policy would: the customer is told why
+                return await _page(
+                    request, person, return_id, read, gateway, {"refund_reason": "required"}
+                )
         body = BODIES[action].model_validate(fields)
         await Actions(request.app.state.sessions, gateway, no_key(request)).deliver(
             return_id, ACTIONS[action], body, person.principal
         )
     except ValidationError as invalid:
-        wrong = {str(e["loc"][0]): "invalid" for e in invalid.errors() if e["loc"]}
+        wrong = {
+            (
+                "refund_reason"
+                if e["loc"][0] == "reason" and action == "refund"
+                else str(e["loc"][0])
+            ): ("invalid")
+            for e in invalid.errors()
+            if e["loc"]
+        }
         return await _page(request, person, return_id, read, gateway, wrong or {"": "invalid"})
     except NotFound:
         return render(request, "console/not_found.html", status_code=404, person=person)

@@ -70,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
         Policy,
         Refund,
         RefundMethod,
+        RefundReason,
         Replacement,
         ReplacementItem,
         Resolution,
@@ -910,6 +911,12 @@ class ReturnWorkflow:
                 method = RefundMethod.STORE_CREDIT
             if amount > 0:
                 await self.pay(request, split, method)
+                if request.reason and request.reason.strip():
+                    self.state.refund_reasons.append(
+                        RefundReason(
+                            amount=amount, reason=request.reason.strip(), at=workflow.now()
+                        )
+                    )
             return await self.change(Action.REFUND, request.actor, note=note)
 
     async def pay(self, request: RefundReturn, split: dict[str, int], method: RefundMethod) -> None:

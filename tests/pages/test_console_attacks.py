@@ -135,9 +135,22 @@ def test_a_german_agent_types_euros_with_a_comma_and_reads_them_so(stack: Shop):
         due = stack.read(return_id)["due_amount"]
         assert f'value="{due // 100},{due % 100:02d}"' in page, page
         assert "In EUR; höchstens" in page
-        answer = client.post(
+        # Less than the policy pays: the customer is told why, or nothing is paid.
+        untold = client.post(
             f"/console/returns/{return_id}/refund",
             data={"csrf_token": token, "amount": "12,50", "note": "Kulanz: Teilbetrag"},
+        )
+        assert untold.status_code == 422, untold.text
+        assert "Sagen Sie dem Kunden, warum er weniger erstattet bekommt" in untold.text
+        assert stack.read(return_id)["refunded_amount"] == 0
+        answer = client.post(
+            f"/console/returns/{return_id}/refund",
+            data={
+                "csrf_token": token,
+                "amount": "12,50",
+                "note": "Kulanz: Teilbetrag",
+                "customer_reason": "Der Topf kam mit einer Delle: die Hälfte des Preises.",
+            },
         )
     assert answer.status_code == 303, answer.text
     for _ in range(100):
@@ -146,6 +159,17 @@ def test_a_german_agent_types_euros_with_a_comma_and_reads_them_so(stack: Shop):
             break
         time.sleep(0.1)
     assert paid["refunded_amount"] == 1250, paid["refunds"]
+    # Issue 23, finding 3: the customer reads why, on their page and in the refund's email.
+    told = "Der Topf kam mit einer Delle: die Hälfte des Preises."
+    assert [r["reason"] for r in paid["refund_reasons"]] == [told]
+    number = paid["items"][0]["order_id"].replace("o_pot_", "P-")
+    with signed_in(stack, number, paid["customer"]["email"], "de") as (portal, _):
+        mine = portal.get(f"/portal/returns/{return_id}").text
+    assert f"Warum 12,50\xa0€: {told}" in mine or f"Warum 12,50 €: {told}" in mine, mine
+    mails = stack.emails_any(return_id, 30, lambda subject: "refunded" in subject)
+    refunded = next(m for subject, m in mails.items() if "refunded" in subject)
+    text = refunded.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert f"Why €12.50: {told}" in text, text
 
 
 def test_a_reject_needs_the_reason_the_customer_reads(stack: Shop):
