@@ -53,6 +53,7 @@ from returns_service.pages.portal import (
 from returns_service.pages.portal import safe_next as portal_next
 from returns_service.pages.render import render, signed_in_to, typed_money, whole_number
 from returns_service.store import staff
+from returns_service.store.entitlements import breakdown
 from returns_service.store.lists import entry_for
 from returns_service.store.orders import customers_of_order
 from returns_service.store.photos import photos_of
@@ -390,6 +391,7 @@ async def _page(
         photos = await photos_of(read, return_id)
         others, _ = await list_returns(read, ReturnFilter(customer_email=state.customer.email), 20)
         listed = await entry_for(read, state.customer.email)
+        parts = await breakdown(read, return_id)
         done = done if (done in DECIDES or done in TOLD) and not errors else None
         waiting: list[ReturnState] = []
         if done:
@@ -406,6 +408,7 @@ async def _page(
         photos=photos,
         others=[other for other in others if other.id != state.id],
         listed=listed,
+        parts=parts,
         can={
             **{name: name in actions and person.may(name) for name in DECIDES},
             "note": person.may("note"),

@@ -70,6 +70,7 @@ from returns_service.pages.render import (
     whole_number,
 )
 from returns_service.pages.security import CSRF_COOKIE, CSRF_FIELD, csrf_valid
+from returns_service.store.entitlements import breakdown
 from returns_service.store.orders import current_policy, get_orders, held_quantities, orders_of
 from returns_service.store.photos import keep_photos, photos_of
 from returns_service.store.returns import ReturnFilter, list_returns
@@ -295,6 +296,7 @@ async def _return_page(
     async with read.begin():
         photos = await photos_of(read, return_id)
         policy = await current_policy(read)
+        parts = await breakdown(read, return_id)
     return render(
         request,
         template,
@@ -302,6 +304,7 @@ async def _return_page(
         ret=view(state, policy),
         error=error,
         photos=photos,
+        parts=parts,
         **signed_in(customer),
     )
 

@@ -3,6 +3,8 @@ the live state of every return of those orders, under the orders' lock."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -265,3 +267,52 @@ async def release_entitlement(session: AsyncSession, return_id: str) -> set[str]
         )
         await session.delete(row)
     return kept
+
+
+@dataclass(frozen=True)
+class ItemWorth:
+    """One returned order line in a return's refund: the units back, of them the units the
+    policy pays by itself, and what the units back are worth."""
+
+    order_id: str
+    line_id: str
+    back: int
+    units: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """How a return's refund is made up, as its entitlements reckoned it (its orders summed):
+    the items back, the original shipping, the fees, what the policy pays by itself (`due`)
+    and the most an agent may pay (`amount`, damaged goods too)."""
+
+    items: list[ItemWorth]
+    shipping: int
+    restocking_fee: int
+    return_shipping_fee: int
+    amount: int
+    due: int
+
+
+async def breakdown(session: AsyncSession, return_id: str) -> Breakdown | None:
+    """The return's refund in parts (None before its goods are back)."""
+    rows = await entitlement_rows(session, return_id)
+    if not rows:
+        return None
+    claims = await session.scalars(
+        select(RefundClaimRow)
+        .where(RefundClaimRow.return_id == return_id)
+        .order_by(RefundClaimRow.order_id, RefundClaimRow.line_id)
+    )
+    return Breakdown(
+        items=[
+            ItemWorth(claim.order_id, claim.line_id, claim.back, claim.units, claim.amount)
+            for claim in claims
+        ],
+        shipping=sum(row.shipping_amount for row in rows),
+        restocking_fee=sum(row.restocking_fee for row in rows),
+        return_shipping_fee=sum(row.return_shipping_fee for row in rows),
+        amount=sum(row.amount for row in rows),
+        due=sum(row.due_amount for row in rows),
+    )
