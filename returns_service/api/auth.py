@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from returns_service.api import sessions
 from returns_service.api.errors import Forbidden, NotFound, Unauthorized
-from returns_service.domain.models import Actor, Order, ReturnState
+from returns_service.domain.models import BEYOND_POLICY, Actor, Order, ReturnState
 from returns_service.store.revoked import is_revoked
 
 STAFF = ("integration", "agent", "warehouse", "ops", "admin")
@@ -39,6 +39,11 @@ class Principal:
         if self.is_gift:
             return Actor(kind="customer", id=state.recipient_email)
         return self.actor
+
+    @property
+    def may_go_beyond(self) -> bool:
+        """Whether they may go beyond the policy for a customer (agents and admins)."""
+        return self.role in BEYOND_POLICY
 
     @property
     def is_customer(self) -> bool:

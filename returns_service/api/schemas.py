@@ -209,6 +209,12 @@ class ReturnCreate(Request):
         " postal code); such a return is always `store_credit`, issued to the recipient, and its"
         " emails go to the recipient only.",
     )
+    window_exception: Text | None = Field(
+        default=None,
+        description="Agents and admins: take the items though their return window closed, and"
+        " say why (kept on the return's eligibility and in its timeline). Anyone else: a 422"
+        " naming this field.",
+    )
 
     @model_validator(mode="after")
     def _few_orders(self) -> ReturnCreate:

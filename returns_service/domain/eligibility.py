@@ -54,6 +54,8 @@ class EligibilityFacts(Model):
     by_staff: bool = False
     # The items whose photos came with the request (None: not known, not checked).
     photographed: list[str] | None = None
+    # Staff took the return though the window closed, and said why (None: no exception).
+    window_exception: str | None = None
 
 
 Matched = Mapping[str, list[Rule]]
@@ -69,6 +71,7 @@ def facts_of(
     by_staff: bool,
     trusted: bool = False,
     photographed: list[str] | None = None,
+    window_exception: str | None = None,
 ) -> EligibilityFacts:
     """The facts a return (or items added to it) is decided on, from what the store found when
     it held their units. `trusted`: parts validated already (the simulator's), not again."""
@@ -88,6 +91,7 @@ def facts_of(
         "store_id": store_id,
         "by_staff": by_staff,
         "photographed": photographed,
+        "window_exception": window_exception,
     }
     if trusted:
         return EligibilityFacts.model_construct(**fields)
@@ -154,7 +158,10 @@ def return_window(facts: EligibilityFacts, policy: Policy, matched: Matched) -> 
                 f"order {order.number}: the {policy.return_window_days}-day return window"
                 f" closed on {closes.date().isoformat()}"
             )
-            results.append(RuleResult(rule="return_window", outcome=INELIGIBLE, detail=detail))
+            if facts.window_exception:  # staff took it all the same, and said why
+                detail += f"; taken by exception: {facts.window_exception}"
+            outcome = ELIGIBLE if facts.window_exception else INELIGIBLE
+            results.append(RuleResult(rule="return_window", outcome=outcome, detail=detail))
     return results
 
 
@@ -268,7 +275,7 @@ def policy_rules(facts: EligibilityFacts, policy: Policy, matched: Matched) -> l
         if ruled_window(item, matched):
             days = rules.window_days(policy, matched[item.id])
             _, closes = deadline(facts.orders[item.order_id], policy, days)
-            within[item.id] = closes is None or facts.now <= closes
+            within[item.id] = closes is None or facts.now <= closes or bool(facts.window_exception)
     return rules.results(policy, facts.orders, facts.items, matched, within)
 
 

@@ -67,6 +67,8 @@ class StartReturn(Model):
     # the policy asks for are missing and an agent looks. None: requests from before photos were
     # checked here.
     photographed: list[str] | None = None
+    # Staff's exception to a closed return window for these items, and why (None: none).
+    window_exception: str | None = None
 
     def initial_state(self) -> ReturnState:
         """The return as it stands before anything has been checked."""
@@ -81,6 +83,7 @@ class StartReturn(Model):
             store_id=self.store_id,
             recipient_email=self.recipient_email,
             replacement_items=[item.model_copy() for item in self.replacement_items],
+            window_exception=self.window_exception,
             language=self.language,
             created_at=self.created_at,
             updated_at=self.created_at,

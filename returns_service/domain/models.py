@@ -553,6 +553,8 @@ class ReturnState(Model):
     # Of that, what the policy pays back by itself (an agent paying more gives a reason).
     due_amount: int | None = None
     refunds: list[Refund] = Field(default_factory=list)
+    # An agent's exception to a closed return window for its items, and why (None: none).
+    window_exception: str | None = None
     # What a person told the customer of a refund they chose the amount of (why this amount).
     refund_reasons: list[RefundReason] = Field(default_factory=list)
     label: Label | None = None

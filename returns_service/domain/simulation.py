@@ -33,6 +33,8 @@ class RecordedInputs(Model):
     store_id: str | None = None
     # Who requested it (an actor's kind).
     actor: str | None = None
+    # Staff's exception to a closed return window (absent in inputs kept before there were any).
+    window_exception: str | None = None
 
     def facts(self, now: datetime) -> EligibilityFacts:
         """The workflow's facts, from these already validated parts."""
@@ -45,6 +47,7 @@ class RecordedInputs(Model):
             self.store_id,
             by_staff=self.actor in BEYOND_POLICY,
             trusted=True,
+            window_exception=self.window_exception,
         )
 
 

@@ -108,6 +108,11 @@ class ReturnOut(BaseModel):
         " `approved_amount`); an agent's refund above it needs a `note`. Null before.",
     )
     refunds: list[Refund]
+    window_exception: str | None = Field(
+        default=None,
+        description="Why staff took the items though their return window closed (null: no"
+        " exception; never shown to the customer).",
+    )
     refund_reasons: list[RefundReason] = Field(
         default_factory=list,
         description="What a person told the customer of a refund whose amount they chose.",
@@ -170,6 +175,11 @@ class ReturnOut(BaseModel):
                 if result["rule"] != "frequent_returner"  # the buyer's returns
             ]
         if for_customer:
+            data["window_exception"] = None  # the shop's own reasons
+            data["eligibility"] = [
+                {**result, "detail": result["detail"].split("; taken by exception:")[0]}
+                for result in data["eligibility"]
+            ]
             # Why a customer is on the shop's block list is for its agents only.
             data["eligibility"] = [
                 result for result in data["eligibility"] if result["rule"] != BLOCKED_CUSTOMER

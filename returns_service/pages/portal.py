@@ -730,6 +730,23 @@ async def request_return(
     recipient = values.get("recipient_email", "").strip()
     if gift and not recipient:
         errors["recipient_email"] = "required"
+    # Staff may take items whose window closed, saying why (the customer's form has no field).
+    exception = values.get("window_exception", "").strip() if principal.may_go_beyond else ""
+    now = datetime.now(UTC)
+    late = [
+        item
+        for item in items
+        if (item["order_id"], item["line_id"]) in lines
+        and (
+            _not_returnable(
+                orders[item["order_id"]], lines[(item["order_id"], item["line_id"])], 1, policy, now
+            )
+            or {}
+        ).get("why")
+        == "window"
+    ]
+    if late and principal.may_go_beyond and not exception:
+        errors["window_exception"] = "required"
     buyer = email or next((order.customer.email for order in orders.values()), "")
     photos, photo_errors = await _photos(
         form, keys, items, photo_reasons_of(policy, orders, buyer), settings.photo_max_bytes
@@ -749,6 +766,7 @@ async def request_return(
                 "language": language if language in i18n.languages() else None,
                 "customer_email": email,
                 "recipient_email": (recipient or None) if gift else None,
+                "window_exception": (exception or None) if late else None,
                 "method": way,
                 "store_id": (values.get("store_id") or None) if way == "in_store" else None,
             }
@@ -961,6 +979,8 @@ def _field_errors(
             _instead_error(errors, location[1] if len(location) > 1 else None, replaced)
         elif location and location[0] == "recipient_email":
             errors["recipient_email"] = "invalid"
+        elif location and location[0] == "window_exception":
+            errors["window_exception"] = "invalid"
         else:
             errors["items"] = "failed"
     return errors
@@ -994,6 +1014,8 @@ def _problem_errors(
             _instead_error(errors, int(number) if number.isdigit() else None, replaced)
         elif field == "recipient_email":
             errors["recipient_email"] = "invalid"
+        elif field == "window_exception":
+            errors["window_exception"] = "invalid"
         elif field == "items":
             errors["items"] = "mixed"
         else:

@@ -572,6 +572,7 @@ class ReturnWorkflow:
             self.state.store_id,
             by_staff=self.beyond_policy(self.state.timeline[0].actor),
             photographed=self.photographed,
+            window_exception=self.state.window_exception,
         )
         kept_pays_fees = self.state.method is ReturnMethod.KEEP_ITEM and not workflow.patched(
             KEEP_WITHOUT_FEES

@@ -295,6 +295,17 @@ def _replacements(
     return made
 
 
+def _start_note(principal: Principal, returning: str, exception: str | None) -> str | None:
+    """What the timeline's first entry says besides who requested the return: on whose behalf
+    staff did, and their exception to a closed window."""
+    if principal.is_customer:
+        return None
+    note = f"on behalf of {returning}"
+    if exception and exception.strip():
+        note += f"; taken after the return window: {exception.strip()}"
+    return note
+
+
 def _gift_checked(body: ReturnCreate, principal: Principal, involved: list[Order]) -> Resolution:
     """The resolution the return gets: a gift's return (its recipient's, or staff's for them)
     names the recipient, holds items of that one gift order and is paid in store credit."""
@@ -433,6 +444,12 @@ async def _create(
         offered = ", ".join(r.value for r in policy.resolutions)
         raise InvalidInput("resolution", f"the shop offers {offered}")
     _check_method(body, resolved, policy, limited, settings)
+    if body.window_exception is not None and limited:
+        raise InvalidInput(
+            "window_exception", "only agents and admins make an exception to the return window"
+        )
+    if body.window_exception is not None and not body.window_exception.strip():
+        raise InvalidInput("window_exception", "say why the items are taken after their window")
     replacements = _replacements(body, items, resolved.orders, principal.is_customer)
     slot: tuple[str, datetime] | None = None
     if principal.is_customer:
@@ -453,11 +470,12 @@ async def _create(
         actor=Actor(kind="customer", id=returning) if principal.is_gift else principal.actor,
         replacement_items=replacements,
         language=body.language,
-        note=None if principal.is_customer else f"on behalf of {returning}",
+        note=_start_note(principal, returning, body.window_exception),
         method=body.method,
         store_id=body.store_id,
         recipient_email=body.recipient_email,
         photographed=photographed or [],
+        window_exception=(body.window_exception or "").strip() or None,
     )
     try:
         state = await gateway.start_return(start)
