@@ -37,6 +37,7 @@ def test_an_agent_takes_a_late_return_by_exception_and_says_why(stack: Shop, bro
     expect(tent).to_contain_text("The return window closed on")
     tent.get_by_label("Quantity to return").select_option("1")
     tent.get_by_label("Reason").select_option(label="Wrong size")
+    expect(page.get_by_role("region", name="Estimated refund")).to_contain_text("€159.00")
     page.get_by_role("button", name="Create return").click()
     # Without a reason nothing is made.
     exception = page.get_by_label("Exception to the return window: why")
