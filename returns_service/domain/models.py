@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -526,6 +526,18 @@ class TimelineEntry(Model):
 
 class ReturnState(Model):
     """Everything the workflow knows about one return; also the read model's document."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_written_before(cls, data: Any) -> Any:
+        """Returns written by releases before 2026-12-05 name `refund_due_at_first_scan`
+        `paid_at_first_scan` (in the read model's documents and in workflows' payloads): read
+        under its name now, so that those returns still list, show and finish."""
+        if isinstance(data, dict) and "paid_at_first_scan" in data:
+            data = dict(data)
+            written = data.pop("paid_at_first_scan")
+            data.setdefault("refund_due_at_first_scan", written)
+        return data
 
     id: str
     number: str | None = None

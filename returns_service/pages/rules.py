@@ -78,6 +78,8 @@ def rule_document(values: dict[str, Any]) -> dict[str, Any]:
     for name in YES_NO:
         if values[name] in ("yes", "no"):
             then[name.split(".")[1]] = values[name] == "yes"
+        elif values[name]:  # neither: refused on its field by the policy's model
+            then[name.split(".")[1]] = values[name]
     if values["then.reject"]:
         then["reject"] = values["then.reject"]
     if values["then.review"]:

@@ -36,8 +36,11 @@ async def test_the_history_names_who_changed_what_newest_first(api: Api) -> None
         [older] = following.json()["data"]
         assert older["version"] < newest["version"]
         assert {c["field"]: c["after"] for c in older["changes"]}["return_window_days"] == 45
-        # Customers and bad cursors are refused, naming the parameter.
+        # Customers, the storefront's and the warehouse's keys and bad cursors are refused.
         assert (await api.http.get("/v1/policy/history")).status_code == 401
+        for role in ("integration", "warehouse"):
+            refused = await api.http.get("/v1/policy/history", headers=api.auth(role))
+            assert refused.status_code == 403, role
         wrong = await api.http.get("/v1/policy/history?before=soon", headers=admin)
         assert wrong.status_code == 422 and "before" in wrong.text
     finally:

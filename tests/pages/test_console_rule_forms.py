@@ -5,12 +5,14 @@ did what."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.pages.conftest import Shop, new_page, shoot
 from tests.pages.test_console import accessible, sign_in, staff
+from tests.pages.test_console_attacks import console
 
 
 def rules_of(stack: Shop) -> list[dict[str, Any]]:
@@ -189,3 +191,19 @@ def test_an_admin_keeps_the_shops_stores_in_a_form(stack: Shop, browser: Browser
         shoot(page, "console-policy-stores-desktop")
     finally:
         stack.call("admin", "PUT", "/v1/policy", before)
+
+
+def test_a_yes_no_field_that_is_neither_is_refused_on_its_field(stack: Shop):
+    """Found by an attack: `then.keep_item=maybe` was quietly taken as 'as the policy says'."""
+    before = stack.call("admin", "GET", "/v1/policy").json()
+    with console(stack, staff(stack, "admin", "Yana Yesno")) as (client, token):
+        page = client.get("/console/policy/rules").text
+        version = re.search(r'name="version" value="(\d+)"', page).group(1)  # type: ignore[union-attr]
+        form = {
+            "csrf_token": token, "version": version, "index": "new", "intent": "save",
+            "name": "maybe", "then.keep_item": "maybe",
+        }  # fmt: skip
+        answer = client.post("/console/policy/rules", data=form)
+    assert answer.status_code == 422, answer.text
+    assert "This is not a valid value." in answer.text
+    assert stack.call("admin", "GET", "/v1/policy").json() == before

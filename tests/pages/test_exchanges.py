@@ -221,3 +221,19 @@ def test_a_customer_cannot_exchange_for_something_the_item_does_not_come_in(stac
     taken = httpx.post(stack.base + "/v1/returns", json=body, headers=headers, timeout=30)
     assert taken.status_code in (201, 202), taken.text
     assert taken.json()["replacement_items"][0]["name"] == "Running sneakers 44"
+    # The item's own SKU keeps its own name, the customer's words after it (found by an
+    # attack: "Rolex" was shown as what the customer would receive).
+    email, number, order_id = an_order(stack)
+    token = httpx.post(
+        stack.base + "/v1/customer-sessions", json={"order_number": number, "email": email}
+    ).json()["token"]
+    body["items"][0]["order_id"] = order_id
+    body["replacement_items"] = [{"sku": "RUN-42", "name": "Rolex", "quantity": 1}]
+    same = httpx.post(
+        stack.base + "/v1/returns",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert same.status_code in (201, 202), same.text
+    assert same.json()["replacement_items"][0]["name"] == "Running sneakers 42: Rolex"

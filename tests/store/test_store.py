@@ -28,7 +28,7 @@ from returns_service.store.returns import (
     project_return,
     register_return,
 )
-from returns_service.store.tables import LedgerEntryRow, StockLevelRow
+from returns_service.store.tables import LedgerEntryRow, ReturnRow, StockLevelRow
 from tests.factories import order_payload
 
 NOW = datetime.now(UTC)
@@ -191,3 +191,22 @@ async def test_pages_are_newest_first_and_do_not_overlap(any_sessions):
             if cursor is None:
                 break
     assert seen == ids[::-1]
+
+
+async def test_a_return_written_before_the_first_scan_field_was_renamed_still_lists(any_sessions):
+    """Found by an attack on a data directory of 5 December: documents kept before
+    `paid_at_first_scan` became `refund_due_at_first_scan` failed every list of returns (the
+    console's list, its "next in queue" after a decision, `GET /v1/returns`)."""
+    order = await an_order(any_sessions)
+    request = request_for(order, 1)
+    await register(any_sessions, request)
+    async with any_sessions.begin() as session:
+        await project_return(session, state_of(request, order, Status.SHIPPED, 3))
+        row = await session.scalar(select(ReturnRow).where(ReturnRow.id == request.return_id))
+        old = dict(row.document)
+        paid = old.pop("refund_due_at_first_scan", None) or NOW.isoformat()
+        row.document = {**old, "paid_at_first_scan": paid}
+    async with any_sessions() as session:
+        [kept], _ = await list_returns(session, ReturnFilter(order_id=order.id), 10)
+    assert kept.refund_due_at_first_scan == datetime.fromisoformat(paid)
+    assert "paid_at_first_scan" not in kept.model_dump()

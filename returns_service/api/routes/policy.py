@@ -69,7 +69,7 @@ class PolicyHistory(BaseModel):
 @router.get("/history", response_model=PolicyHistory)
 async def read_policy_history(
     session: SessionDep,
-    _: Annotated[Principal, Depends(allow(*STAFF))],
+    _: Annotated[Principal, Depends(allow("agent", "ops", "admin"))],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> PolicyHistory:

@@ -102,6 +102,7 @@ from returns_service.domain.status import RELEASED, TERMINAL, Status
 from returns_service.domain.types import (
     EMAIL_LENGTH,
     ID_LENGTH,
+    NAME_LENGTH,
     TRACKING_LENGTH,
     Moment,
     OneLine,
@@ -282,6 +283,13 @@ def _replacements(
             )
         if customer and variant is not None and variant.sku != replaced.sku:
             name = variant.name  # what the shop calls it, not what the request said
+        elif customer and variant is not None:
+            # The same item again, the customer's words (a size, a colour) after its own name:
+            # never another product's name on it.
+            words = (line.name or "").strip()
+            own = variant.name
+            name = words if words.startswith(own) else f"{own}: {words}" if words else own
+            name = name[:NAME_LENGTH]
         made.append(
             ReplacementItem(sku=line.sku, name=name, quantity=line.quantity, item_id=replaced.id)
         )
