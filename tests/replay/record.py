@@ -136,9 +136,27 @@ async def main() -> None:
             refund = RefundReturn(actor=Actor(kind="agent"), amount=1000, note="goodwill")
             await damaged.execute_update(u.REFUND, refund)
             # A part paid back leaves the rest refundable until the agent closes the return.
-            await damaged.execute_update(u.REFUND, refund.model_copy(update={"amount": 500}))
+            # The second, below what the policy pays, tells the customer why.
+            told = {"amount": 500, "reason": "The pot came back dented: half its price."}
+            await damaged.execute_update(u.REFUND, refund.model_copy(update=told))
             await damaged.execute_update(u.CLOSE, CloseReturn(actor=Actor(kind="agent")))
             await keep(damaged, "damaged_agent_refund")
+
+            # An agent takes a return 60 days after delivery (the window is 30), saying why.
+            late_payload = order_payload(
+                number="late_by_exception", now=now, email="late@example.com",
+                delivered_days_ago=60,
+            )  # fmt: skip
+            late_order = await harness.put_order(late_payload, order_id="o_late_by_exception")
+            late = await harness.start(
+                late_order, actor=Actor(kind="agent", id="maria@shop.example"),
+                note="on behalf of late@example.com; taken after the return window: abroad",
+                window_exception="abroad for six weeks",
+            )  # fmt: skip
+            await late.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            await late.execute_update(u.SHIP, ShipReturn(actor=Actor(kind="customer")))
+            await late.execute_update(u.RECEIVE, receive("good"))
+            await keep(late, "late_by_exception")
 
             exchange = await start(
                 "exchange_fulfilled",

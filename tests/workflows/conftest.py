@@ -94,6 +94,7 @@ class Harness:
         store_id: str | None = None,
         reason: Reason = Reason.WRONG_SIZE,
         recipient_email: str | None = None,
+        window_exception: str | None = None,
     ) -> WorkflowHandle[Any, Any]:
         line = order.lines[0]
         return_id = f"ret_{uuid.uuid4().hex}"
@@ -122,6 +123,7 @@ class Harness:
             method=method,
             store_id=store_id,
             recipient_email=recipient_email,
+            window_exception=window_exception,
         )
         handle = await self.client.start_workflow(
             WORKFLOW_NAME, start, id=return_id, task_queue=self.task_queue, result_type=ReturnState
