@@ -24,8 +24,9 @@ from returns_service.domain.models import (
     RuleResult,
     WindowBasis,
 )
-from returns_service.domain.refunds import Terms
+from returns_service.domain.refunds import Terms, currency_of
 from returns_service.domain.status import Event
+from returns_service.domain.types import amount_in
 from returns_service.domain.views import BLOCKED_CUSTOMER as BLOCKED
 
 ELIGIBLE, INELIGIBLE, REVIEW = RuleOutcome.ELIGIBLE, RuleOutcome.INELIGIBLE, RuleOutcome.REVIEW
@@ -56,6 +57,11 @@ class EligibilityFacts(Model):
     photographed: list[str] | None = None
     # Staff took the return though the window closed, and said why (None: no exception).
     window_exception: str | None = None
+
+    @property
+    def currency(self) -> str:
+        """The return's currency (its orders': one return, one currency)."""
+        return currency_of(self.orders, (item.order_id for item in self.items))
 
 
 Matched = Mapping[str, list[Rule]]
@@ -230,7 +236,16 @@ def allowed(rule: str, facts: EligibilityFacts) -> list[RuleResult]:
 def review_threshold(facts: EligibilityFacts, policy: Policy, matched: Matched) -> list[RuleResult]:
     if facts.customer_list == "allowed":
         return allowed("review_threshold", facts)
-    limit = policy.review_above_amount
+    limit = amount_in(policy.review_above_amount, facts.currency)
+    if policy.review_above_amount is not None and limit is None:
+        return [
+            RuleResult(
+                rule="review_threshold",
+                outcome=REVIEW,
+                detail=f"the policy sets no review limit for {facts.currency}: an agent reviews",
+                amount=facts.estimated_refund_amount,
+            )
+        ]
     if limit is not None and facts.estimated_refund_amount > limit:
         return [
             RuleResult(
@@ -242,6 +257,15 @@ def review_threshold(facts: EligibilityFacts, policy: Policy, matched: Matched) 
             )
         ]
     return []
+
+
+def over_review_limit(policy: Policy, currency: str, amount: int) -> bool:
+    """Whether a return in `currency` estimated at `amount` is for an agent to review by the
+    policy's limit (every one, where the limit names other currencies only)."""
+    limit = amount_in(policy.review_above_amount, currency)
+    if limit is None:
+        return policy.review_above_amount is not None
+    return amount > limit
 
 
 def frequent_returner(
@@ -296,7 +320,9 @@ def return_method(facts: EligibilityFacts, policy: Policy, matched: Matched) -> 
         detail = f"the shop does not offer {method.value} for these items"
         return [RuleResult(rule="return_method", outcome=INELIGIBLE, detail=detail)]
     if method is ReturnMethod.KEEP_ITEM and not facts.by_staff:
-        if not rules.keep_allowed(policy, facts.items, matched, facts.estimated_refund_amount):
+        if not rules.keep_allowed(
+            policy, facts.items, matched, facts.estimated_refund_amount, facts.currency
+        ):
             detail = (
                 f"keeping the items needs an agent: the estimated refund"
                 f" {facts.estimated_refund_amount} is above what the policy lets customers keep"
@@ -311,7 +337,9 @@ def return_method(facts: EligibilityFacts, policy: Policy, matched: Matched) -> 
             ]
     if method not in offered or (
         method is ReturnMethod.KEEP_ITEM
-        and not rules.keep_allowed(policy, facts.items, matched, facts.estimated_refund_amount)
+        and not rules.keep_allowed(
+            policy, facts.items, matched, facts.estimated_refund_amount, facts.currency
+        )
     ):
         # Only agents and admins go beyond the policy, and it says so.
         detail = f"{method.value} chosen by staff beyond what the policy offers"
@@ -386,7 +414,7 @@ def decide(
     shipping fee unless a rule sets one (`kept_pays_fees`: returns decided before, as they were)."""
     matched = matched_rules(facts, policy)
     kept = facts.method is ReturnMethod.KEEP_ITEM and not kept_pays_fees
-    terms = rules.terms(policy, facts.items, matched, kept)
+    terms = rules.terms(policy, facts.items, matched, facts.currency, kept)
     units = refunds.returned_units(facts.items, facts.prior_quantity, lambda item: item.quantity)
     estimate = sum(
         part.amount for part in refunds.refund_by_order(facts.orders, units, policy, held, terms)

@@ -28,6 +28,7 @@ from pydantic import (
 from returns_service.domain.status import Status, available_actions
 from returns_service.domain.types import (
     EMAIL_LENGTH,
+    Amounts,
     Category,
     Email,
     Ident,
@@ -238,7 +239,8 @@ class RuleWhen(Sparse):
     skus: list[Sku] | None = Field(default=None, min_length=1, max_length=10_000)
     categories: list[Category] | None = Field(default=None, min_length=1, max_length=1000)
     # The item's refund value (its units' share of what was paid), above which the rule holds.
-    amount_above: MinorUnits | None = None
+    # (Per currency: a currency it does not name, the rule does not match.)
+    amount_above: Amounts | None = None
     customer_emails: list[Email] | None = Field(default=None, min_length=1, max_length=10_000)
 
 
@@ -255,7 +257,8 @@ class RuleThen(Sparse):
     # The return window for these items instead of the policy's.
     window_days: StrictInt | None = Field(default=None, ge=0, le=3650)
     restocking_fee_percent: StrictInt | None = Field(default=None, ge=0, le=100)
-    return_shipping_fee: MinorUnits | None = None
+    # (Per currency: a currency it does not name, the policy's fee.)
+    return_shipping_fee: Amounts | None = None
     # The customer may keep these items and be paid back at once.
     keep_item: StrictBool | None = None
     # The portal asks for photos of these items.
@@ -289,10 +292,13 @@ class Policy(Model):
     window_basis: WindowBasis = WindowBasis.DELIVERED
     non_returnable_skus: list[Sku] = Field(default_factory=list, max_length=10_000)
     non_returnable_categories: list[Category] = Field(default_factory=list, max_length=1000)
-    review_above_amount: MinorUnits | None = 20000
+    # Above this estimated refund an agent reviews (per currency: a currency it does not name,
+    # every return in it).
+    review_above_amount: Amounts | None = 20000
     review_if_returns_in_90_days_over: StrictInt | None = Field(default=5, ge=0, le=100_000)
     restocking_fee_percent: StrictInt = Field(default=0, ge=0, le=100)
-    return_shipping_fee: MinorUnits = 0
+    # (Per currency: a currency it does not name, none.)
+    return_shipping_fee: Amounts = 0
     refund_original_shipping: StrictBool = False
     label_expiry_days: StrictInt = Field(default=30, ge=1, le=365)
     auto_refund: StrictBool = True
@@ -314,7 +320,8 @@ class Policy(Model):
     stores: list[Store] = Field(default_factory=list, max_length=1000, validate_default=True)
     # A return whose estimated refund is at most this may be kept (None: never, unless a rule
     # says so).
-    keep_item_below_amount: MinorUnits | None = None
+    # (Per currency: a currency it does not name, never.)
+    keep_item_below_amount: Amounts | None = None
     # An expired return may get a new label for this many days after it expired.
     label_reissue_days: StrictInt = Field(default=14, ge=0, le=365)
     # Units a partial receipt did not bring are waited for this many days after it, then given

@@ -21,6 +21,7 @@ from returns_service.domain.models import (
     RefundOn,
     ReturnItem,
 )
+from returns_service.domain.types import amount_in
 
 
 class Terms(Model):
@@ -43,13 +44,20 @@ class Terms(Model):
     def pays_on(self, policy: Policy) -> RefundOn:
         return self.refund_on or policy.refund_on
 
-    def shipping_fee(self, policy: Policy) -> int:
+    def shipping_fee(self, policy: Policy, currency: str) -> int:
+        """The return's shipping fee in `currency`, the return's (the policy's where no rule set
+        one; none where the policy names other currencies only)."""
         if self.return_shipping_fee is None:
-            return policy.return_shipping_fee
+            return amount_in(policy.return_shipping_fee, currency) or 0
         return self.return_shipping_fee
 
 
 NO_TERMS = Terms()
+
+
+def currency_of(orders: Mapping[str, Order], order_ids: Iterable[str]) -> str:
+    """The currency of a return on these orders (one return, one currency); "" for none."""
+    return next((orders[o].currency for o in order_ids if o in orders), "")
 
 
 class ReturnedUnits(Model):
@@ -142,7 +150,7 @@ def refund_by_order(
     per_order: dict[str, list[ReturnedUnits]] = {}
     for unit in units:
         per_order.setdefault(unit.order_id, []).append(unit)
-    shipping_fee_left = terms.shipping_fee(policy)
+    shipping_fee_left = terms.shipping_fee(policy, currency_of(orders, per_order))
     result = []
     for order_id, order_units in per_order.items():
         order = orders[order_id]
@@ -182,7 +190,7 @@ def ceiling_by_order(
     per_order: dict[str, list[ReturnedUnits]] = {}
     for unit in units:
         per_order.setdefault(unit.order_id, []).append(unit)
-    fee_left = terms.shipping_fee(policy)
+    fee_left = terms.shipping_fee(policy, currency_of(orders, per_order))
     ceilings = {}
     for order_id, order_units in per_order.items():
         order = orders.get(order_id)

@@ -23,7 +23,15 @@ from returns_service.domain.models import (
     RuleOutcome,
     RuleResult,
 )
-from returns_service.domain.refunds import OrderRefund, Terms, estimate, units_value
+from returns_service.domain.refunds import (
+    NO_TERMS,
+    OrderRefund,
+    Terms,
+    currency_of,
+    estimate,
+    units_value,
+)
+from returns_service.domain.types import Amounts, amount_in
 
 T = TypeVar("T")
 
@@ -42,9 +50,15 @@ def matches(rule: Rule, item: ReturnItem, order: Order, value: int, email: str) 
         (when.reasons is None or item.reason in when.reasons)
         and (when.skus is None or sku in when.skus)
         and (when.categories is None or (category is not None and category in when.categories))
-        and (when.amount_above is None or value > when.amount_above)
+        and (when.amount_above is None or value > above(when.amount_above, order.currency))
         and (when.customer_emails is None or email.lower() in when.customer_emails)
     )
+
+
+def above(amount: Amounts, currency: str) -> int | float:
+    """A rule's `amount_above` in the item's currency: one it does not name matches no item."""
+    found = amount_in(amount, currency)
+    return float("inf") if found is None else found
 
 
 def item_values(
@@ -101,7 +115,10 @@ def requested(
     prior = {item.id: held.get((item.order_id, item.line_id), 0) for item in items}
     matched = matching(policy, orders, items, email, prior)
     picks = [(item.order_id, item.line_id, item.quantity) for item in items]
-    return matched, estimate(orders, held, picks, policy, terms(policy, items, matched, kept))
+    currency = currency_of(orders, (item.order_id for item in items))
+    return matched, estimate(
+        orders, held, picks, policy, terms(policy, items, matched, currency, kept)
+    )
 
 
 def first(rules: Iterable[Rule], field: str) -> object | None:
@@ -117,6 +134,7 @@ def terms(
     policy: Policy,
     items: Iterable[ReturnItem],
     matched: Mapping[str, list[Rule]],
+    currency: str,
     kept: bool = False,
 ) -> Terms:
     """The fees the rules set: each matched line's restocking fee, and the return shipping fee
@@ -135,7 +153,11 @@ def terms(
             percents.setdefault(item.order_id, {})[item.line_id] = percent
         elif kept:
             percents.setdefault(item.order_id, {})[item.line_id] = 0
-        rule_fees = [fee for fee in (r.then.return_shipping_fee for r in rules) if fee is not None]
+        rule_fees = [
+            fee
+            for fee in (amount_in(r.then.return_shipping_fee, currency) for r in rules)
+            if fee is not None
+        ]
         fees.append(max(rule_fees) if rule_fees else None)
     refund_on: RefundOn | None = None
     if when and all(w == "first_scan" for w in when):
@@ -148,14 +170,14 @@ def terms(
             return_shipping_fee=max((fee for fee in fees if fee is not None), default=0),
         )
     shipping = (
-        max(policy.return_shipping_fee if fee is None else fee for fee in fees)
+        max(NO_TERMS.shipping_fee(policy, currency) if fee is None else fee for fee in fees)
         if any(fee is not None for fee in fees)
         else None
     )
     return Terms(restocking_fee_percent=percents, return_shipping_fee=shipping, refund_on=refund_on)
 
 
-def fixed(policy: Policy, items: Iterable[ReturnItem], terms: Terms) -> Terms:
+def fixed(policy: Policy, items: Iterable[ReturnItem], terms: Terms, currency: str) -> Terms:
     """`terms` with every item's restocking fee written out (the policy's where no rule set one),
     so that they stay the same whichever policy reads them later."""
     percents = {order_id: dict(lines) for order_id, lines in terms.restocking_fee_percent.items()}
@@ -165,7 +187,7 @@ def fixed(policy: Policy, items: Iterable[ReturnItem], terms: Terms) -> Terms:
         )
     return Terms(
         restocking_fee_percent=percents,
-        return_shipping_fee=terms.shipping_fee(policy),
+        return_shipping_fee=terms.shipping_fee(policy, currency),
         refund_on=terms.refund_on,
     )
 
@@ -223,6 +245,7 @@ def keep_allowed(
     items: Iterable[ReturnItem],
     matched: Mapping[str, list[Rule]],
     estimated_refund: int,
+    currency: str,
 ) -> bool:
     """Whether the customer may keep the items and be paid back at once: a rule says so for
     every item, or the estimated refund is at most the policy's limit (and no rule refuses it
@@ -230,7 +253,7 @@ def keep_allowed(
     says = [first(matched.get(item.id, []), "keep_item") for item in items]
     if says and all(value is True for value in says):
         return True
-    limit = policy.keep_item_below_amount
+    limit = amount_in(policy.keep_item_below_amount, currency)
     return (
         limit is not None
         and estimated_refund <= limit
@@ -267,8 +290,9 @@ def results(
                     parts.append(f"its {then.window_days}-day return window has closed")
             if then.restocking_fee_percent is not None:
                 parts.append(f"restocking fee {then.restocking_fee_percent} %")
-            if then.return_shipping_fee is not None:
-                parts.append(f"return shipping fee {then.return_shipping_fee}")
+            fee = amount_in(then.return_shipping_fee, currency_of(orders, [item.order_id]))
+            if fee is not None:
+                parts.append(f"return shipping fee {fee}")
             if then.keep_item is not None:
                 parts.append("may be kept" if then.keep_item else "may not be kept")
             if then.refund_on is not None:

@@ -14,7 +14,14 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, StrictInt
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    StrictInt,
+    WithJsonSchema,
+)
 
 ID_LENGTH = 64
 SKU_LENGTH = 64
@@ -145,6 +152,71 @@ def _deliverable(value: str) -> str:
 DeliverableEmail = Annotated[Email, AfterValidator(_deliverable)]
 
 MinorUnits = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+
+# "Any currency the map does not name", in a policy's amounts.
+ANY_CURRENCY = "*"
+_CURRENCY_KEY = re.compile(r"^([A-Z]{3}|\*)$")
+CURRENCIES_PER_AMOUNT = 50
+
+
+def _amounts(value: object) -> int | dict[str, int]:
+    """One clear mistake for the field (not one per shape it could have had)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= MAX_AMOUNT:
+            raise ValueError(f"must be between 0 and {MAX_AMOUNT} (minor units)")
+        return value
+    if not isinstance(value, dict):
+        raise ValueError("must be an amount in minor units, or a map of currency to amount")
+    if not 1 <= len(value) <= CURRENCIES_PER_AMOUNT:
+        raise ValueError(f"a map of 1 to {CURRENCIES_PER_AMOUNT} currencies")
+    for code, amount in value.items():
+        if not isinstance(code, str) or not _CURRENCY_KEY.match(code):
+            raise ValueError(f"{str(code)[:8]!r} is not a currency code (EUR, USD, ...) or *")
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise ValueError(f"{code}: must be a whole number of minor units")
+        if not 0 <= amount <= MAX_AMOUNT:
+            raise ValueError(f"{code}: must be between 0 and {MAX_AMOUNT} (minor units)")
+    return dict(value)
+
+
+_MINOR_UNITS = {"type": "integer", "minimum": 0, "maximum": MAX_AMOUNT}
+# An amount the policy sets (a limit, a fee): a number is that many minor units in every
+# currency (what every policy said before amounts had currencies: 20000 is EUR 200.00 and
+# JPY 20,000); a map sets it per currency, in that currency's minor units, with `*` for the
+# currencies it does not name. What a currency neither names is, each field says.
+Amounts = Annotated[
+    int | dict[str, int],
+    PlainValidator(_amounts),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                _MINOR_UNITS,
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "maxProperties": CURRENCIES_PER_AMOUNT,
+                    "propertyNames": {"pattern": _CURRENCY_KEY.pattern},
+                    "additionalProperties": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": MAX_AMOUNT,
+                    },
+                },
+            ],
+            "description": "Minor units in every currency, or a map of currency code (or * for "
+            "any other) to minor units of that currency.",
+        }
+    ),
+]
+
+
+def amount_in(amount: Amounts | None, currency: str) -> int | None:
+    """What `amount` is in `currency`'s minor units; None where it says nothing for it."""
+    if amount is None or isinstance(amount, int):
+        return amount
+    found = amount.get(currency.upper())
+    return amount.get(ANY_CURRENCY) if found is None else found
+
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 

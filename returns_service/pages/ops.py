@@ -38,6 +38,7 @@ from returns_service.config import Settings
 from returns_service.domain.models import Policy, Reason, Resolution, ReturnMethod, WindowBasis
 from returns_service.domain.simulation import Simulation
 from returns_service.domain.status import EVENT_TYPES
+from returns_service.pages.amounts import amount_rows, amounts_of, typed_rows
 from returns_service.pages.charts import bars as bar_chart
 from returns_service.pages.charts import per_day as day_chart
 from returns_service.pages.console import RoleRefused, Staff, staff_of
@@ -385,15 +386,12 @@ async def redeliver(
 NUMBERS = (
     "return_window_days",
     "restocking_fee_percent",
-    "return_shipping_fee",
     "label_expiry_days",
     "label_reissue_days",
 )
-NEVER_WHEN_EMPTY = (
-    "review_above_amount",
-    "review_if_returns_in_90_days_over",
-    "keep_item_below_amount",
-)
+NEVER_WHEN_EMPTY = ("review_if_returns_in_90_days_over",)
+# Amounts per currency (pages/amounts.py), and what each is when no row is given.
+AMOUNTS = {"review_above_amount": None, "return_shipping_fee": 0, "keep_item_below_amount": None}
 SWITCHES = ("refund_original_shipping", "auto_refund")
 LISTS = ("non_returnable_skus", "non_returnable_categories")
 CHOICES = {
@@ -418,7 +416,9 @@ async def policy_page(request: Request, read: SessionDep, saved: str | None = No
     person = await admin_of(request)
     async with read.begin():
         policy = await current_policy(read)
-    return _policy_form(request, person, _values(policy), {}, saved=saved is not None)
+    return _policy_form(
+        request, person, _values(policy, language_of(request)), {}, saved=saved is not None
+    )
 
 
 @router.get("/policy/history", response_class=HTMLResponse)
@@ -437,10 +437,13 @@ async def admin_of(request: Request) -> Staff:
     return person
 
 
-def _values(policy: Policy) -> dict[str, Any]:
+def _values(policy: Policy, language: str) -> dict[str, Any]:
     """The policy as the form shows it."""
     document = policy.model_dump(mode="json")
     values: dict[str, Any] = dict(document)
+    for name, otherwise in AMOUNTS.items():
+        value = getattr(policy, name)
+        values[name] = amount_rows(None if value == otherwise else value, language)
     for name in LISTS:
         values[name] = "\n".join(document[name])
     for name in NEVER_WHEN_EMPTY:
@@ -562,6 +565,13 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
         values[name] = form.get(name) == "on"
     for name in CHOICES:
         values[name] = [str(value) for value in form.getlist(name)]
+    typed: dict[str, dict[str, Any]] = {}
+    amounts: dict[str, Any] = {}
+    for name, otherwise in AMOUNTS.items():
+        values[name] = typed_rows(form, name)
+        amount, mistakes = amounts_of(name, values[name], language_of(request))
+        typed.update(mistakes)
+        amounts[name] = otherwise if amount is None else amount
     rows = _store_rows(form)
     values["stores"] = [row for row in rows if any(row[field] for field in STORE_FIELDS)]
     async with write.begin():
@@ -574,8 +584,9 @@ async def save_policy(request: Request, write: WriteSessionDep) -> Response:
         document[name] = whole_number(values[name]) if values[name] else None
     for name in LISTS:
         document[name] = [line.strip() for line in values[name].splitlines() if line.strip()]
+    document.update(amounts)
     document["stores"], store_rows = _stores_of(rows)
-    unreadable = {}
+    unreadable = dict(typed)
     for name in DOCUMENTS:
         try:
             document[name] = json.loads(values[name] or "[]")

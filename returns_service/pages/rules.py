@@ -18,10 +18,11 @@ from starlette.datastructures import FormData
 from returns_service.api.deps import SessionDep, WriteSessionDep
 from returns_service.domain.models import Policy, Reason, ReturnMethod, Rule
 from returns_service.domain.simulation import Simulation
+from returns_service.pages.amounts import amount_rows, amounts_of, typed_rows
 from returns_service.pages.console import Staff
 from returns_service.pages.ops import TRY_DAYS, admin_of, policy_error
 from returns_service.pages.portal import checked_form
-from returns_service.pages.render import render, whole_number
+from returns_service.pages.render import language_of, render, whole_number
 from returns_service.store.orders import current_policy, policy_version, put_policy
 from returns_service.store.simulation import simulate_period
 
@@ -30,20 +31,24 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 # A rule's fields by how its form writes them: lists one per line, whole numbers, choices,
 # yes/no/unset, and the words a customer reads when it refuses.
 LINES = {"when.skus": "skus", "when.categories": "categories", "when.customer_emails": None}
-NUMBERS = ("then.window_days", "then.restocking_fee_percent", "then.return_shipping_fee")
+NUMBERS = ("then.window_days", "then.restocking_fee_percent")
+# Amounts per currency (pages/amounts.py); no row: not said.
+AMOUNTS = ("when.amount_above", "then.return_shipping_fee")
 CHOSEN = {"when.reasons": Reason, "then.methods": ReturnMethod}
 YES_NO = ("then.keep_item", "then.photos_required")
 
 
-def rule_values(rule: Rule | None) -> dict[str, Any]:
+def rule_values(rule: Rule | None, language: str) -> dict[str, Any]:
     """A rule as its form shows it (None: the empty form of a new rule)."""
     document = rule.model_dump(mode="json") if rule is not None else {"when": {}, "then": {}}
     when, then = document.get("when", {}), document["then"]
     values: dict[str, Any] = {"name": document.get("name", "")}
     for name in LINES:
         values[name] = "\n".join(when.get(name.split(".")[1]) or [])
-    amount = when.get("amount_above")
-    values["when.amount_above"] = "" if amount is None else str(amount)
+    for name in AMOUNTS:
+        side, field = name.split(".")
+        amount = getattr(getattr(rule, side), field) if rule is not None else None
+        values[name] = amount_rows(amount, language)
     for name in NUMBERS:
         value = then.get(name.split(".")[1])
         values[name] = "" if value is None else str(value)
@@ -59,7 +64,7 @@ def rule_values(rule: Rule | None) -> dict[str, Any]:
     return values
 
 
-def rule_document(values: dict[str, Any]) -> dict[str, Any]:
+def rule_document(values: dict[str, Any], amounts: dict[str, Any]) -> dict[str, Any]:
     """The rule a form wrote, as the policy's JSON (what is left empty is not said)."""
     when: dict[str, Any] = {}
     then: dict[str, Any] = {}
@@ -67,8 +72,9 @@ def rule_document(values: dict[str, Any]) -> dict[str, Any]:
         lines = [line.strip() for line in values[name].splitlines() if line.strip()]
         if lines:
             when[name.split(".")[1]] = lines
-    if values["when.amount_above"]:
-        when["amount_above"] = whole_number(values["when.amount_above"])
+    for name, amount in amounts.items():
+        if amount is not None:
+            (when if name.startswith("when.") else then)[name.split(".")[1]] = amount
     for name in NUMBERS:
         if values[name]:
             then[name.split(".")[1]] = whole_number(values[name])
@@ -89,16 +95,25 @@ def rule_document(values: dict[str, Any]) -> dict[str, Any]:
     return {"name": values["name"], "when": when, "then": then}
 
 
-def form_values(form: FormData) -> dict[str, Any]:
+def form_values(
+    form: FormData, language: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
+    """The rule's form as typed, its amounts as read, and the mistakes in them by field."""
     values: dict[str, Any] = {
         name: str(form.get(name, "")).strip()
-        for name in ("name", *LINES, "when.amount_above", *NUMBERS, *YES_NO, "then.reject")
+        for name in ("name", *LINES, *NUMBERS, *YES_NO, "then.reject")
     }
+    amounts: dict[str, Any] = {}
+    mistakes: dict[str, dict[str, Any]] = {}
+    for name in AMOUNTS:
+        values[name] = typed_rows(form, name)
+        amounts[name], said = amounts_of(name, values[name], language)
+        mistakes.update(said)
     values["then.refund_on"] = str(form.get("then.refund_on", ""))
     values["then.review"] = form.get("then.review") == "on"
     for name in CHOSEN:
         values[name] = [str(value) for value in form.getlist(name)]
-    return values
+    return values, amounts, mistakes
 
 
 def rule_errors(invalid: ValidationError, index: int) -> dict[str, dict[str, Any]]:
@@ -127,7 +142,8 @@ async def rules_page_of(
 ) -> HTMLResponse:
     """The page: every rule's form (the one just posted as it was typed, with its mistakes)."""
     editing = shown.pop("editing", None)
-    forms = [rule_values(rule) for rule in policy.rules] + [rule_values(None)]
+    language = language_of(request)
+    forms = [rule_values(rule, language) for rule in [*policy.rules, None]]
     if editing is not None:
         index, values = editing
         forms[index] = values
@@ -177,13 +193,18 @@ async def change_rule(request: Request, write: WriteSessionDep) -> Response:
         return await rules_page_of(
             request, person, policy, version, problem="moved", status_code=409
         )
-    values = form_values(form)
+    values, amounts, mistakes = form_values(form, language_of(request))
+    if mistakes and intent in ("save", "try"):
+        return await rules_page_of(
+            request, person, policy, version, editing=(index, values), errors=mistakes,
+            status_code=422,
+        )  # fmt: skip
     if intent == "remove":
         del rules[index]
     elif intent == "up" and index > 0:
         rules[index - 1], rules[index] = rules[index], rules[index - 1]
     elif intent in ("save", "try"):
-        rules[index:index + 1] = [rule_document(values)]  # fmt: skip
+        rules[index:index + 1] = [rule_document(values, amounts)]  # fmt: skip
     try:
         draft = Policy.model_validate({**policy.model_dump(mode="json"), "rules": rules})
     except ValidationError as invalid:

@@ -14,6 +14,7 @@ from returns_service.domain.refunds import (
     NO_TERMS,
     ClaimedUnits,
     OrderRefund,
+    currency_of,
     entitle,
     original_shipping,
     priced_claims,
@@ -67,7 +68,7 @@ async def make(
     session: AsyncSession, request: EntitleRefund, order_ids: list[str], orders: dict[str, Order]
 ) -> dict[str, RefundEntitlementRow]:
     terms = request.terms or NO_TERMS
-    fee_left = terms.shipping_fee(request.policy)
+    fee_left = terms.shipping_fee(request.policy, currency_of(orders, order_ids))
     rows = {}
     for order_id in order_ids:
         order = orders.get(order_id)
@@ -155,7 +156,7 @@ async def settle(
             own,
             shipping,
             request.policy,
-            terms.shipping_fee(request.policy) - fees_elsewhere,
+            terms.shipping_fee(request.policy, order.currency) - fees_elsewhere,
             terms,
         )
         for field, value in entitlement.refund.model_dump(exclude={"order_id"}).items():

@@ -19,7 +19,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from returns_service.domain import refunds, rules, search
-    from returns_service.domain.eligibility import BLOCKED, decide, facts_of
+    from returns_service.domain.eligibility import (
+        BLOCKED,
+        decide,
+        facts_of,
+        over_review_limit,
+    )
     from returns_service.domain.messages import (
         CARRIER_EVENT_SIGNAL,
         IN_CARRIERS_HANDS,
@@ -1777,12 +1782,10 @@ class ReturnWorkflow:
                 or (r.outcome.value == "review" and (not customer or r.rule == "photos"))
             ]
             # The whole return is what its review threshold is about, not the added part alone.
-            limit = policy.review_above_amount
             total = self.state.estimated_refund_amount + decided.estimated_refund_amount
             over = (
                 now
-                and limit is not None
-                and total > limit
+                and over_review_limit(policy, self.state.currency, total)
                 and facts.customer_list != "allowed"
                 and decided.event is Event.ELIGIBLE
             )
@@ -1848,7 +1851,8 @@ class ReturnWorkflow:
         if decided is not None:
             policy, terms = decided
             self.terms = rules.joined(
-                rules.fixed(self.policy, before, self.terms), rules.fixed(policy, items, terms)
+                rules.fixed(self.policy, before, self.terms, self.state.currency),
+                rules.fixed(policy, items, terms, self.state.currency),
             )
         else:
             matched = rules.matching(
@@ -1858,7 +1862,7 @@ class ReturnWorkflow:
                 self.state.customer.email,
                 self.prior_quantity,
             )
-            self.terms = rules.terms(self.policy, self.state.items, matched)
+            self.terms = rules.terms(self.policy, self.state.items, matched, self.state.currency)
         self.state.estimated_refund_amount = self.amount_for(lambda item: item.quantity)
         if self.state.approved_amount is not None:
             self.state.approved_amount = max(self.state.approved_amount, self.approvable())

@@ -123,7 +123,7 @@ policies = st.builds(
 def ruled(policy: Policy, by_id: dict[str, Order], items: list[ReturnItem], prior) -> Terms:
     """The fees the policy's rules set for these items (as the workflow decides them)."""
     return rules.terms(
-        policy, items, rules.matching(policy, by_id, items, "ann@example.com", prior)
+        policy, items, rules.matching(policy, by_id, items, "ann@example.com", prior), "EUR"
     )
 
 

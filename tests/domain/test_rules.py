@@ -88,14 +88,14 @@ def test_the_first_rule_decides_a_fee_and_the_highest_shipping_fee_is_the_parcel
         ],
     )  # fmt: skip
     items = [item("l1")]
-    terms = rules.terms(policy, items, matched(policy, items))
+    terms = rules.terms(policy, items, matched(policy, items), "EUR")
     assert terms.percent(policy, "o_1", "l1") == 20
-    assert terms.shipping_fee(policy) == 0  # the only item's rule waives it
+    assert terms.shipping_fee(policy, "EUR") == 0  # the only item's rule waives it
     both = [item("l1"), item("l2")]
-    terms = rules.terms(policy, both, matched(policy, both))
+    terms = rules.terms(policy, both, matched(policy, both), "EUR")
     assert terms.percent(policy, "o_1", "l2") == 50
     # The lamp has no shipping rule: the policy's fee for it, the highest of the parcel's.
-    assert terms.shipping_fee(policy) == 400
+    assert terms.shipping_fee(policy, "EUR") == 400
 
 
 def test_methods_offered_are_those_every_item_allows():
@@ -120,13 +120,14 @@ def test_keeping_items_is_allowed_by_the_limit_or_by_a_rule_for_every_item():
         ],
     )
     shirts = [item("l1", quantity=2)]
-    assert rules.keep_allowed(policy, shirts, matched(policy, shirts), 2000)  # the rule
+    assert rules.keep_allowed(policy, shirts, matched(policy, shirts), 2000, "EUR")  # the rule
     lamp = [item("l2")]
-    assert not rules.keep_allowed(policy, lamp, matched(policy, lamp), 100)  # a rule refuses
+    assert not rules.keep_allowed(policy, lamp, matched(policy, lamp), 100, "EUR")  # a rule refuses
     plain = Policy(keep_item_below_amount=1500)
-    assert rules.keep_allowed(plain, lamp, matched(plain, lamp), 1500)
-    assert not rules.keep_allowed(plain, lamp, matched(plain, lamp), 1501)
-    assert not rules.keep_allowed(Policy(), lamp, matched(Policy(), lamp), 0)  # never by default
+    assert rules.keep_allowed(plain, lamp, matched(plain, lamp), 1500, "EUR")
+    assert not rules.keep_allowed(plain, lamp, matched(plain, lamp), 1501, "EUR")
+    # Never by default:
+    assert not rules.keep_allowed(Policy(), lamp, matched(Policy(), lamp), 0, "EUR")
 
 
 def test_photos_are_asked_for_by_rule_first_then_by_reason():

@@ -146,21 +146,51 @@ PRICEY_FEES = {
     "when": {"amount_above": 1000},
     "then": {"restocking_fee_percent": 20, "return_shipping_fee": 500},
 }
+# The same per currency: the returns here are in euros, so a yen amount taken for a euro one
+# (90000 as €900.00) would pay far less back than the policy says.
+PRICEY_FEES_PER_CURRENCY = {
+    "name": "pricey-fees",
+    "when": {"amount_above": {"EUR": 1000, "JPY": 100}},
+    "then": {"restocking_fee_percent": 20, "return_shipping_fee": {"EUR": 500, "JPY": 90000}},
+}
+# A rule about yen only: it never matches a euro item.
+YEN_ONLY = {
+    "name": "yen-only",
+    "when": {"amount_above": {"JPY": 0}},
+    "then": {"return_shipping_fee": {"JPY": 90000}, "restocking_fee_percent": 100},
+}
+
+
+def in_euros(amount: Any) -> int | None:
+    """A policy amount in euros, read here on its own (the test's oracle, not the service's)."""
+    if amount is None or isinstance(amount, int):
+        return amount
+    return amount.get("EUR", amount.get("*"))
+
+
+def fee_ceiling(policy: Policy) -> int:
+    """The most return shipping fee a euro return under `policy` may pay."""
+    fees = [in_euros(policy.return_shipping_fee) or 0]
+    fees += [in_euros(rule.then.return_shipping_fee) or 0 for rule in policy.rules]
+    return max(fees)
+
 
 policies = st.builds(
     Policy,
     return_window_days=st.sampled_from([3, 30, 30]),
-    review_above_amount=st.sampled_from([None, 4000]),
+    # Amounts as one number for every currency, or per currency (euros named, or not: every
+    # euro return reviewed, no fee, never kept).
+    review_above_amount=st.sampled_from([None, 4000, {"EUR": 4000, "JPY": 400}, {"JPY": 400000}]),
     review_if_returns_in_90_days_over=st.none(),
     restocking_fee_percent=st.sampled_from([0, 10, 33]),
-    return_shipping_fee=st.sampled_from([0, 300]),
+    return_shipping_fee=st.sampled_from([0, 300, {"EUR": 300, "JPY": 90000}, {"JPY": 90000}]),
     refund_original_shipping=st.booleans(),
     label_expiry_days=st.sampled_from([2, 30]),
     auto_refund=st.booleans(),
     # Kept items are paid back at once; a rule's fees replace the policy's for what it matches.
     return_methods=st.just([ReturnMethod.LABEL, ReturnMethod.KEEP_ITEM]),
-    keep_item_below_amount=st.sampled_from([None, 3000]),
-    rules=st.sampled_from([[], [PRICEY_FEES]]),
+    keep_item_below_amount=st.sampled_from([None, 3000, {"*": 3000, "JPY": 300}, {"JPY": 9000}]),
+    rules=st.sampled_from([[], [PRICEY_FEES], [PRICEY_FEES_PER_CURRENCY], [YEN_ONLY]]),
     missing_after_days=st.sampled_from([2, 14]),
     # Paid at the warehouse's receipt, or when the carrier first reports the parcel moving.
     refund_on=st.sampled_from(["receipt", "receipt", "first_scan"]),
@@ -260,6 +290,8 @@ class ReturnsMachine(RuleBasedStateMachine):
         self.starts: dict[str, StartReturn] = {}
         # Each return as it was when it last settled.
         self.seen: dict[str, ReturnState] = {}
+        # The most return shipping fee any policy of the sequence set for a euro return.
+        self.most_fee = 0
         self.policy = Policy(review_if_returns_in_90_days_over=None)
         # Every snapshot each order was pushed with (what was paid is the most any said).
         self.snapshots: dict[str, list[Order]] = {}
@@ -267,6 +299,16 @@ class ReturnsMachine(RuleBasedStateMachine):
         self.named: set[str] = set()
         # Returns whose parcel the carrier reported moving.
         self.scanned: set[str] = set()
+
+    @property
+    def policy(self) -> Policy:
+        """The policy new returns start under."""
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self._policy = policy
+        self.most_fee = max(self.most_fee, fee_ceiling(policy))
 
     # --- orders and policy --------------------------------------------------------------------
 
@@ -884,11 +926,17 @@ class ReturnsMachine(RuleBasedStateMachine):
                     select(ReturnLineRow).where(ReturnLineRow.return_id == return_id)
                 )
             }
-            due = await session.scalar(
-                select(func.sum(RefundEntitlementRow.due_amount)).where(
-                    RefundEntitlementRow.return_id == return_id
+            due, fees = (
+                await session.execute(
+                    select(
+                        func.sum(RefundEntitlementRow.due_amount),
+                        func.coalesce(func.sum(RefundEntitlementRow.return_shipping_fee), 0),
+                    ).where(RefundEntitlementRow.return_id == return_id)
                 )
-            )
+            ).one()
+        # The return shipping fee is the policy's in the return's currency (euros), one per
+        # parcel: never another currency's amount, never more than any euro fee it set.
+        assert fees <= self.most_fee, f"{return_id}: a fee of {fees}, at most {self.most_fee}"
         assert state.refunded_amount == paid, (state.refunded_amount, paid)
         # Each refund as the payment side knows it (one that failed later too).
         known = {r.id: r.status for r in state.refunds if not r.id.startswith("rf_failed_")}
@@ -1349,6 +1397,26 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         assert machine.seen[ret].refunded_amount == 900
         machine.teardown()
 
+    def amounts_per_currency() -> None:
+        """Issue 23, finding 2: a policy's amounts per currency. A euro return of a shirt pays
+        the euro fee (€3.00, not the ¥90,000 beside it); the yen-only review limit sends it to an
+        agent; a rule about yen does not touch it."""
+        machine, order_id = shop(
+            shirt.model_copy(update={"quantity": 1}),
+            return_shipping_fee={"EUR": 300, "JPY": 90000},
+            review_above_amount={"JPY": 400000},
+            rules=[YEN_ONLY],
+        )
+        machine.create_return(Drawn(order_id, True, 1, 1), Resolution.REFUND, False)
+        [ret] = list(machine.returns)
+        machine.money_and_stock_add_up()
+        assert machine.seen[ret].status.value == "pending_review"
+        machine.approve(Drawn(1, ret))
+        machine.receive(Drawn(1, ret, True))
+        machine.money_and_stock_add_up()
+        assert machine.seen[ret].refunded_amount == 1950 - 300
+        machine.teardown()
+
     def one_item_missing() -> None:
         """Defect 5: the parcel holds the shirt, not the cap: the cap is the order's again."""
         machine, order_id = shop(shirt.model_copy(update={"quantity": 1}), cap)
@@ -1435,6 +1503,7 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         added_to_an_exchange()
         exchange_of_part()
         prices_raised()
+        amounts_per_currency()
         one_item_missing()
         rejected_while_waiting()
 

@@ -377,7 +377,7 @@ def _check_method(
         raise InvalidInput("method", f"the shop offers {names} for these items")
     estimate = sum(part.amount for part in parts)
     if method is ReturnMethod.KEEP_ITEM and not rules.keep_allowed(
-        policy, resolved.items, matched, estimate
+        policy, resolved.items, matched, estimate, resolved.currency
     ):
         raise InvalidInput("method", "the shop's policy does not let these items be kept")
 
