@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -18,6 +19,7 @@ from returns_service.domain.links import label_link
 from returns_service.domain.models import Resolution, ReturnState, Store
 from returns_service.domain.status import ITEMS_RELEASED_EVENT, PAID_AT_FIRST_SCAN_EVENT, Status
 from returns_service.i18n import DEFAULT, day, languages, money, translations
+from returns_service.store.entitlements import Breakdown
 
 
 def released_reason(state: ReturnState) -> str:
@@ -94,6 +96,34 @@ def carrier_name(state: ReturnState) -> str:
 QR_CID = "drop-off-qr@returns"
 
 
+def made_up(state: ReturnState, parts: Breakdown | None, language: str) -> dict[str, Any] | None:
+    """The refund's parts as the email tells them, each amount written as money (the portal's
+    "How your refund is made up"); None where there is nothing to tell."""
+    if parts is None or not parts.items or not state.refunded_amount:
+        return None
+    names = {(item.order_id, item.line_id): item.name for item in state.items}
+
+    def written(amount: int) -> str:
+        return money(amount, state.currency, language) if amount else ""
+
+    return {
+        "items": [
+            {
+                "name": names.get((part.order_id, part.line_id), part.line_id),
+                "back": part.back,
+                "amount": money(part.amount, state.currency, language),
+                "not_paid": part.back - part.units,
+            }
+            for part in parts.items
+        ],
+        "shipping": written(parts.shipping),
+        "restocking_fee": written(parts.restocking_fee),
+        "return_shipping_fee": written(parts.return_shipping_fee),
+        "not_paid": written(max(0, parts.amount - parts.due)),
+        "due": money(parts.due, state.currency, language),
+    }
+
+
 def status_email(
     state: ReturnState,
     public_url: str,
@@ -102,12 +132,14 @@ def status_email(
     store: Store | None = None,
     event: str | None = None,
     link_key: bytes | None = None,
+    parts: Breakdown | None = None,
 ) -> EmailMessage | None:
     """The message for the return's current status, or None when the customer needs none; in
     the customer's language (the shop's default, English, when it is not known). `store`: the
     shop's store an `in_store` return is brought to. `event`: what happened, when it is not a
     status of its own (missing units released). `link_key`: signs the label's link that opens
-    it without signing in (none: the email links to the return's page only)."""
+    it without signing in (none: the email links to the return's page only). `parts`: how the
+    refund is made up (store/entitlements.py), told with a refund."""
     released = event == ITEMS_RELEASED_EVENT
     # Paid at the carrier's first scan: told as the refund it is (the status is still
     # `shipped`); the refund's email is then not sent again when the return is received.
@@ -119,7 +151,7 @@ def status_email(
     language = state.language if state.language in languages() else DEFAULT
     number = state.number or state.id
     brand = brand or Brand()
-    context = {
+    context: dict[str, Any] = {
         "shop_name": brand.name,
         "accent": brand.accent,
         "logo_url": brand.logo_url,
@@ -164,6 +196,7 @@ def status_email(
         "reissue_until": day(state.reissue_until, language) if state.reissue_until else "",
         "bring_by": day(state.bring_by, language) if state.bring_by else "",
     }
+    context["parts"] = made_up(state, parts, language) if status is Status.REFUNDED else None
     # An exchange: what the customer receives instead, and whether it has been sent.
     sending = state.replacement
     context["instead"] = (

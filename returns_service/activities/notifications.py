@@ -17,6 +17,7 @@ from returns_service.activities.ports import Email
 from returns_service.activities.webhooks import plan_deliveries
 from returns_service.domain.models import ReturnState
 from returns_service.gateway import wake_endpoints
+from returns_service.store.entitlements import breakdown
 from returns_service.store.orders import current_policy
 from returns_service.store.returns import record_event
 
@@ -54,6 +55,7 @@ class Notifications:
             return []
         endpoints = await plan_deliveries(session, kept)
         store = (await current_policy(session)).store(state.store_id) if state.store_id else None
+        parts = await breakdown(session, state.id) if state.refunded_amount else None
         try:
             message = status_email(
                 state,
@@ -63,6 +65,7 @@ class Notifications:
                 store,
                 event=event,
                 link_key=self.link_key,
+                parts=parts,
             )
         except Exception:  # a template that cannot render must not hold the return up
             activity.logger.exception("the status email of %s could not be made", state.id)

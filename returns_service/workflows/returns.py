@@ -1636,6 +1636,22 @@ class ReturnWorkflow:
     @report_replacement.validator
     def validate_replacement(self, request: ReportReplacement) -> None:
         self.check_replacement(request)
+        # (Checked before it is accepted only, so that histories with such a repeat replay.)
+        replacement = self.state.replacement
+        if (
+            replacement is not None
+            and replacement.status == request.status
+            and request.order_reference
+            and replacement.order_reference
+            and request.order_reference != replacement.order_reference
+        ):
+            raise ApplicationError(
+                f"the replacement order is already {replacement.status} with order "
+                f"{replacement.order_reference}",
+                {"current_status": self.status.value, "available_actions": self.actions()},
+                type="InvalidTransition",
+                non_retryable=True,
+            )
 
     def check_replacement(self, request: ReportReplacement) -> None:
         replacement = self.state.replacement

@@ -429,6 +429,12 @@ async def test_an_exchange_through_http_closes_once_the_replacement_is_fulfilled
     assert closed["status"] == "closed" and closed["refunded_amount"] == 0
     again = await api.act(body["id"], "replacement", "integration", report)
     assert again.status_code == 200 and again.json()["status"] == "closed"
+    # The same report with another order is not the same report: refused, the first kept.
+    moved = {**report, "order_reference": "1001-Y"}
+    elsewhere = await api.act(body["id"], "replacement", "integration", moved)
+    assert elsewhere.status_code == 409, elsewhere.text
+    kept = await api.wait_for(body["id"], "closed")
+    assert kept["replacement"]["order_reference"] == "1001-X"
     other = await api.act(body["id"], "replacement", "integration", {"status": "cancelled"})
     assert other.status_code == 409
 

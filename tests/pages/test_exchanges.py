@@ -104,7 +104,9 @@ def test_a_customer_exchanges_for_another_size_and_an_agent_marks_it_sent(
     receive = page.get_by_role("region", name="You will receive")
     expect(receive).to_contain_text("Running sneakers 43 × 1")
     expect(receive).to_contain_text("Wool socks: Size L × 1")
-    expect(receive).to_contain_text("We send it once your items are back with us in good order.")
+    expect(receive).to_contain_text(
+        "We send your replacement once your items are back with us in good order."
+    )
     expect(page.get_by_text("Estimated refund")).to_have_count(0)
     accessible(page)
     shoot(page, "portal-exchange-desktop")

@@ -80,6 +80,17 @@ def test_the_customer_sees_each_item_the_fee_and_what_the_policy_did_not_pay(
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     shoot(page, "portal-refund-made-up-phone")
 
+    # The refund's email tells the same parts, each as money.
+    mails = stack.emails_any(return_id, until=lambda subject: "refund" in subject.lower())
+    [refunded] = [m for s, m in mails.items() if "refund" in s.lower()]
+    body = refunded.get_body(("plain",)).get_content()
+    assert "How your refund is made up:" in body, body
+    assert "- Camping pot x 1: €25.00" in body, body
+    assert "- Pot lid x 1: €9.00 (1 not paid back by the policy" in body, body
+    assert "- Restocking fee: -€3.40" in body and "= The policy pays back: €22.50" in body, body
+    html = refunded.get_body(("html",)).get_content()
+    assert "Camping pot &times; 1" in html and "€22.50" in html
+
     console = new_page(browser)
     staff_sign_in(console, stack.base, staff(stack, "agent", "Bea Breakdown"))
     console.goto(stack.base + f"/console/returns/{return_id}")

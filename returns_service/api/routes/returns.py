@@ -937,7 +937,13 @@ class Action(Generic[M, B]):
 
 
 def _reported(current: ReturnState, body: ReplacementIn) -> bool:
-    return current.replacement is not None and current.replacement.status == body.status
+    """The same report again (the same status, and no other order than the one reported)."""
+    sent = current.replacement
+    return (
+        sent is not None
+        and sent.status == body.status
+        and not (body.order_reference and sent.order_reference != body.order_reference)
+    )
 
 
 ACTIONS: dict[str, Action[Any, Any]] = {
