@@ -215,6 +215,13 @@ class ReturnCreate(Request):
         " say why (kept on the return's eligibility and in its timeline). Anyone else: a 422"
         " naming this field.",
     )
+    fees_waived: Text | None = Field(
+        default=None,
+        description="Agents and admins: waive the return's restocking and return shipping fees"
+        " (every item's, a rule's too), and say why (kept on the return's eligibility and in its"
+        " timeline; the customer reads only that no fee is taken). Anyone else: a 422 naming"
+        " this field.",
+    )
 
     @model_validator(mode="after")
     def _few_orders(self) -> ReturnCreate:

@@ -57,6 +57,8 @@ class EligibilityFacts(Model):
     photographed: list[str] | None = None
     # Staff took the return though the window closed, and said why (None: no exception).
     window_exception: str | None = None
+    # Staff waived its fees, and said why (None: the policy's fees).
+    fees_waived: str | None = None
 
     @property
     def currency(self) -> str:
@@ -78,6 +80,7 @@ def facts_of(
     trusted: bool = False,
     photographed: list[str] | None = None,
     window_exception: str | None = None,
+    fees_waived: str | None = None,
 ) -> EligibilityFacts:
     """The facts a return (or items added to it) is decided on, from what the store found when
     it held their units. `trusted`: parts validated already (the simulator's), not again."""
@@ -98,6 +101,7 @@ def facts_of(
         "by_staff": by_staff,
         "photographed": photographed,
         "window_exception": window_exception,
+        "fees_waived": fees_waived,
     }
     if trusted:
         return EligibilityFacts.model_construct(**fields)
@@ -415,12 +419,23 @@ def decide(
     matched = matched_rules(facts, policy)
     kept = facts.method is ReturnMethod.KEEP_ITEM and not kept_pays_fees
     terms = rules.terms(policy, facts.items, matched, facts.currency, kept)
+    if facts.fees_waived:
+        terms = refunds.waived(terms, facts.items)
     units = refunds.returned_units(facts.items, facts.prior_quantity, lambda item: item.quantity)
     estimate = sum(
         part.amount for part in refunds.refund_by_order(facts.orders, units, policy, held, terms)
     )
     facts = facts.model_copy(update={"estimated_refund_amount": estimate})
     event, results = evaluate(facts, policy, matched)
+    if facts.fees_waived:
+        results.append(
+            RuleResult(
+                rule="fees",
+                outcome=ELIGIBLE,
+                detail=f"no restocking or return shipping fee; waived by exception: "
+                f"{facts.fees_waived}",
+            )
+        )
     return Verdict(event=event, results=results, estimated_refund_amount=estimate, terms=terms)
 
 

@@ -69,6 +69,8 @@ class StartReturn(Model):
     photographed: list[str] | None = None
     # Staff's exception to a closed return window for these items, and why (None: none).
     window_exception: str | None = None
+    # Staff waived the return's restocking and return shipping fees, and why (None: not).
+    fees_waived: str | None = None
 
     def initial_state(self) -> ReturnState:
         """The return as it stands before anything has been checked."""
@@ -84,6 +86,7 @@ class StartReturn(Model):
             recipient_email=self.recipient_email,
             replacement_items=[item.model_copy() for item in self.replacement_items],
             window_exception=self.window_exception,
+            fees_waived=self.fees_waived,
             language=self.language,
             created_at=self.created_at,
             updated_at=self.created_at,

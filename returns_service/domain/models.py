@@ -574,6 +574,8 @@ class ReturnState(Model):
     refunds: list[Refund] = Field(default_factory=list)
     # An agent's exception to a closed return window for its items, and why (None: none).
     window_exception: str | None = None
+    # Staff waived its restocking and return shipping fees, and why (None: not).
+    fees_waived: str | None = None
     # What a person told the customer of a refund they chose the amount of (why this amount).
     refund_reasons: list[RefundReason] = Field(default_factory=list)
     label: Label | None = None

@@ -55,6 +55,15 @@ class Terms(Model):
 NO_TERMS = Terms()
 
 
+def waived(terms: Terms, items: Iterable[ReturnItem]) -> Terms:
+    """`terms` with every item's restocking fee and the return shipping fee waived (staff's
+    exception, said why on the return)."""
+    percents = {o: dict(lines) for o, lines in terms.restocking_fee_percent.items()}
+    for item in items:
+        percents.setdefault(item.order_id, {})[item.line_id] = 0
+    return Terms(restocking_fee_percent=percents, return_shipping_fee=0, refund_on=terms.refund_on)
+
+
 def currency_of(orders: Mapping[str, Order], order_ids: Iterable[str]) -> str:
     """The currency of a return on these orders (one return, one currency); "" for none."""
     return next((orders[o].currency for o in order_ids if o in orders), "")

@@ -35,6 +35,8 @@ class RecordedInputs(Model):
     actor: str | None = None
     # Staff's exception to a closed return window (absent in inputs kept before there were any).
     window_exception: str | None = None
+    # Staff waived its fees (absent in inputs kept before fees could be waived).
+    fees_waived: str | None = None
 
     def facts(self, now: datetime) -> EligibilityFacts:
         """The workflow's facts, from these already validated parts."""
@@ -48,6 +50,7 @@ class RecordedInputs(Model):
             by_staff=self.actor in BEYOND_POLICY,
             trusted=True,
             window_exception=self.window_exception,
+            fees_waived=self.fees_waived,
         )
 
 

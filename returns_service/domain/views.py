@@ -113,6 +113,11 @@ class ReturnOut(BaseModel):
         description="Why staff took the items though their return window closed (null: no"
         " exception; never shown to the customer).",
     )
+    fees_waived: str | None = Field(
+        default=None,
+        description="Why staff waived the return's restocking and return shipping fees (null:"
+        " the policy's fees; never shown to the customer).",
+    )
     refund_reasons: list[RefundReason] = Field(
         default_factory=list,
         description="What a person told the customer of a refund whose amount they chose.",
@@ -176,8 +181,14 @@ class ReturnOut(BaseModel):
             ]
         if for_customer:
             data["window_exception"] = None  # the shop's own reasons
+            data["fees_waived"] = None
             data["eligibility"] = [
-                {**result, "detail": result["detail"].split("; taken by exception:")[0]}
+                {
+                    **result,
+                    "detail": result["detail"]
+                    .split("; taken by exception:")[0]
+                    .split("; waived by exception:")[0],
+                }
                 for result in data["eligibility"]
             ]
             # Why a customer is on the shop's block list is for its agents only.

@@ -734,6 +734,11 @@ async def request_return(
         errors["recipient_email"] = "required"
     # Staff may take items whose window closed, saying why (the customer's form has no field).
     exception = values.get("window_exception", "").strip() if principal.may_go_beyond else ""
+    # And waive the fees, saying why (a box, and the reason).
+    waive = principal.may_go_beyond and values.get("waive_fees") == "on"
+    waived = values.get("fees_waived", "").strip() if waive else ""
+    if waive and not waived:
+        errors["fees_waived"] = "required"
     now = datetime.now(UTC)
     late = [
         item
@@ -769,6 +774,7 @@ async def request_return(
                 "customer_email": email,
                 "recipient_email": (recipient or None) if gift else None,
                 "window_exception": (exception or None) if late else None,
+                "fees_waived": waived or None,
                 "method": way,
                 "store_id": (values.get("store_id") or None) if way == "in_store" else None,
             }
@@ -981,8 +987,8 @@ def _field_errors(
             _instead_error(errors, location[1] if len(location) > 1 else None, replaced)
         elif location and location[0] == "recipient_email":
             errors["recipient_email"] = "invalid"
-        elif location and location[0] == "window_exception":
-            errors["window_exception"] = "invalid"
+        elif location and location[0] in ("window_exception", "fees_waived"):
+            errors[str(location[0])] = "invalid"
         else:
             errors["items"] = "failed"
     return errors
@@ -1016,8 +1022,8 @@ def _problem_errors(
             _instead_error(errors, int(number) if number.isdigit() else None, replaced)
         elif field == "recipient_email":
             errors["recipient_email"] = "invalid"
-        elif field == "window_exception":
-            errors["window_exception"] = "invalid"
+        elif field in ("window_exception", "fees_waived"):
+            errors[field] = "invalid"
         elif field == "items":
             errors["items"] = "mixed"
         else:

@@ -277,6 +277,7 @@ async def register_return(session: AsyncSession, request: RegisterReturn) -> Reg
             "store_id": state.store_id if state is not None else None,
             "actor": state.timeline[0].actor.kind if state is not None and state.timeline else None,
             "window_exception": state.window_exception if state is not None else None,
+            "fees_waived": state.fees_waived if state is not None else None,
         }
         session.add(
             ReturnInputRow(return_id=request.return_id, created_at=request.created_at, facts=facts)

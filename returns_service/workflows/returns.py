@@ -578,6 +578,7 @@ class ReturnWorkflow:
             by_staff=self.beyond_policy(self.state.timeline[0].actor),
             photographed=self.photographed,
             window_exception=self.state.window_exception,
+            fees_waived=self.state.fees_waived,
         )
         kept_pays_fees = self.state.method is ReturnMethod.KEEP_ITEM and not workflow.patched(
             KEEP_WITHOUT_FEES
@@ -1786,6 +1787,7 @@ class ReturnWorkflow:
                 self.state.store_id,
                 by_staff=staff,
                 photographed=request.photographed,
+                fees_waived=self.state.fees_waived,
             )
             decided = decide(facts, held.held, policy)
             customer = request.actor.kind == "customer" or (now and not staff)
@@ -1879,6 +1881,8 @@ class ReturnWorkflow:
                 self.prior_quantity,
             )
             self.terms = rules.terms(self.policy, self.state.items, matched, self.state.currency)
+            if self.state.fees_waived:
+                self.terms = refunds.waived(self.terms, self.state.items)
         self.state.estimated_refund_amount = self.amount_for(lambda item: item.quantity)
         if self.state.approved_amount is not None:
             self.state.approved_amount = max(self.state.approved_amount, self.approvable())

@@ -92,3 +92,39 @@ def test_only_staff_make_an_exception(stack: Shop):
     del body["window_exception"]
     late = httpx.post(stack.base + "/v1/returns", json=body, headers=headers, timeout=30)
     assert late.json()["status"] == "rejected", late.text
+
+
+def test_an_agent_waives_the_fees_for_a_caller_and_says_why(stack: Shop, browser: Browser):
+    """The other exception on behalf: the return's fees waived, with the reason."""
+    tag = uuid.uuid4().hex[:8]
+    email, number, order_id = f"wanda.{tag}@example.com", f"W-{tag}", f"o_waive_{tag}"
+    body = order_payload(number=number, email=email, lines=[TENT])
+    stack.call("integration", "PUT", f"/v1/orders/{order_id}", body)
+    policy = stack.call("admin", "GET", "/v1/policy").json()
+    stack.call("admin", "PUT", "/v1/policy", {**policy, "return_shipping_fee": 495})
+    try:
+        page = new_page(browser, language="de-DE")
+        sign_in(page, stack.base, staff(stack, "agent", "Wilma Waiver"), german=True)
+        page.goto(stack.base + f"/console/returns/new?find={email}")
+        tent = page.get_by_role("group", name="Dome tent")
+        tent.get_by_label("Anzahl zurücksenden").select_option("1")
+        tent.get_by_label("Grund").select_option(index=1)
+        page.get_by_label("Rücksende- und Wiedereinlagerungsgebühren erlassen").check()
+        page.get_by_role("button", name="Rücksendung anlegen").click()
+        waived = page.get_by_label("Warum die Gebühren erlassen werden")
+        expect(waived).to_have_attribute("aria-invalid", "true")
+        accessible(page)
+        waived.fill("Zweite Reklamation, Kulanz")
+        page.get_by_role("button", name="Rücksendung anlegen").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(
+            re.compile(r"^Rücksendung R-\d+$")
+        )
+        return_id = page.url.rsplit("/", 1)[1]
+        expect(page.get_by_role("region", name="Berechtigung")).to_contain_text(
+            "waived by exception: Zweite Reklamation, Kulanz"
+        )
+        made = stack.call("ops", "GET", f"/v1/returns/{return_id}").json()
+        assert made["fees_waived"] == "Zweite Reklamation, Kulanz"
+        assert made["estimated_refund_amount"] == 15900  # no €4.95 taken
+    finally:
+        stack.call("admin", "PUT", "/v1/policy", policy)

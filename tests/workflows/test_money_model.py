@@ -446,9 +446,10 @@ class ReturnsMachine(RuleBasedStateMachine):
         data=st.data(),
         resolution=st.sampled_from(list(Resolution)),
         keyed_repeat=st.booleans(),
+        waive=st.integers(0, 4),
     )
     def create_return(
-        self, data: st.DataObject, resolution: Resolution, keyed_repeat: bool
+        self, data: st.DataObject, resolution: Resolution, keyed_repeat: bool, waive: int = 1
     ) -> None:
         """A return of some lines of one or two orders; now and then one whose items the
         customer keeps (paid back at once where the policy allows it, else an agent decides)."""
@@ -471,7 +472,9 @@ class ReturnsMachine(RuleBasedStateMachine):
         kept = data.draw(st.integers(0, 3)) == 0
         method = ReturnMethod.KEEP_ITEM if kept else ReturnMethod.LABEL
         older = resolution is Resolution.EXCHANGE and data.draw(st.integers(0, 4)) == 0
-        self.begin(items, first.customer.email, resolution, keyed_repeat, method, older)
+        # Now and then an agent's, on the customer's behalf, with the fees waived.
+        waived = waive == 0
+        self.begin(items, first.customer.email, resolution, keyed_repeat, method, older, waived)
 
     @rule(data=st.data(), whole=st.sampled_from(["rest", "one line"]))
     def return_the_rest(self, data: st.DataObject, whole: str) -> None:
@@ -514,6 +517,7 @@ class ReturnsMachine(RuleBasedStateMachine):
         keyed_repeat: bool,
         method: ReturnMethod = ReturnMethod.LABEL,
         older_exchange: bool = False,
+        waived: bool = False,
     ) -> None:
         return_id = f"ret_{uuid.uuid4().hex}"
         start = StartReturn(
@@ -524,7 +528,8 @@ class ReturnsMachine(RuleBasedStateMachine):
             items=items,
             policy=self.policy,
             created_at=self.m.run(self.now()),
-            actor=Actor(kind="customer", id=email),
+            actor=Actor(kind="agent", id="agent") if waived else Actor(kind="customer", id=email),
+            fees_waived="a goodwill gesture" if waived else None,
             # Each replacement names the item it replaces (now and then the older kind, which
             # sends the whole replacement once everything is back in good order).
             replacement_items=(
@@ -553,11 +558,12 @@ class ReturnsMachine(RuleBasedStateMachine):
         data=st.data(),
         resolution=st.sampled_from(list(Resolution)),
         keyed_repeat=st.booleans(),
+        waive=st.integers(0, 4),
     )
     def create_another_return(
-        self, data: st.DataObject, resolution: Resolution, keyed_repeat: bool
+        self, data: st.DataObject, resolution: Resolution, keyed_repeat: bool, waive: int
     ) -> None:
-        self.create_return(data, resolution, keyed_repeat)
+        self.create_return(data, resolution, keyed_repeat, waive)
 
     def pick(self, data: st.DataObject, action: str) -> str | None:
         """A return, mostly one whose state allows `action` (else any: a refusal is tried)."""
@@ -926,17 +932,21 @@ class ReturnsMachine(RuleBasedStateMachine):
                     select(ReturnLineRow).where(ReturnLineRow.return_id == return_id)
                 )
             }
-            due, fees = (
+            due, fees, restocking = (
                 await session.execute(
                     select(
                         func.sum(RefundEntitlementRow.due_amount),
                         func.coalesce(func.sum(RefundEntitlementRow.return_shipping_fee), 0),
+                        func.coalesce(func.sum(RefundEntitlementRow.restocking_fee), 0),
                     ).where(RefundEntitlementRow.return_id == return_id)
                 )
             ).one()
         # The return shipping fee is the policy's in the return's currency (euros), one per
         # parcel: never another currency's amount, never more than any euro fee it set.
         assert fees <= self.most_fee, f"{return_id}: a fee of {fees}, at most {self.most_fee}"
+        # Fees an agent waived are not taken, whatever the policy or its rules say.
+        if self.starts[return_id].fees_waived:
+            assert fees == restocking == 0, f"{return_id}: waived, yet {fees} + {restocking}"
         assert state.refunded_amount == paid, (state.refunded_amount, paid)
         # Each refund as the payment side knows it (one that failed later too).
         known = {r.id: r.status for r in state.refunds if not r.id.startswith("rf_failed_")}
@@ -1417,6 +1427,22 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         assert machine.seen[ret].refunded_amount == 1950 - 300
         machine.teardown()
 
+    def fees_waived() -> None:
+        """Issue 23, finding 6: an agent's return for a caller with the fees waived pays the
+        shirt back whole, though the policy and a rule take fees."""
+        machine, order_id = shop(
+            shirt.model_copy(update={"quantity": 1}),
+            restocking_fee_percent=33,
+            return_shipping_fee=300,
+            rules=[PRICEY_FEES],
+        )
+        machine.create_return(Drawn(order_id, True, 1, 1), Resolution.REFUND, False, 0)
+        [ret] = list(machine.returns)
+        machine.receive(Drawn(1, ret, True))
+        machine.money_and_stock_add_up()
+        assert machine.seen[ret].refunded_amount == 1950
+        machine.teardown()
+
     def one_item_missing() -> None:
         """Defect 5: the parcel holds the shirt, not the cap: the cap is the order's again."""
         machine, order_id = shop(shirt.model_copy(update={"quantity": 1}), cap)
@@ -1504,6 +1530,7 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         exchange_of_part()
         prices_raised()
         amounts_per_currency()
+        fees_waived()
         one_item_missing()
         rejected_while_waiting()
 

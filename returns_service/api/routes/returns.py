@@ -303,14 +303,18 @@ def _replacements(
     return made
 
 
-def _start_note(principal: Principal, returning: str, exception: str | None) -> str | None:
+def _start_note(
+    principal: Principal, returning: str, exception: str | None, waived: str | None = None
+) -> str | None:
     """What the timeline's first entry says besides who requested the return: on whose behalf
-    staff did, and their exception to a closed window."""
+    staff did, their exception to a closed window, and why they waived the fees."""
     if principal.is_customer:
         return None
     note = f"on behalf of {returning}"
     if exception and exception.strip():
         note += f"; taken after the return window: {exception.strip()}"
+    if waived and waived.strip():
+        note += f"; fees waived: {waived.strip()}"
     return note
 
 
@@ -458,6 +462,10 @@ async def _create(
         )
     if body.window_exception is not None and not body.window_exception.strip():
         raise InvalidInput("window_exception", "say why the items are taken after their window")
+    if body.fees_waived is not None and limited:
+        raise InvalidInput("fees_waived", "only agents and admins waive a return's fees")
+    if body.fees_waived is not None and not body.fees_waived.strip():
+        raise InvalidInput("fees_waived", "say why the fees are waived")
     replacements = _replacements(body, items, resolved.orders, principal.is_customer)
     slot: tuple[str, datetime] | None = None
     if principal.is_customer:
@@ -478,12 +486,13 @@ async def _create(
         actor=Actor(kind="customer", id=returning) if principal.is_gift else principal.actor,
         replacement_items=replacements,
         language=body.language,
-        note=_start_note(principal, returning, body.window_exception),
+        note=_start_note(principal, returning, body.window_exception, body.fees_waived),
         method=body.method,
         store_id=body.store_id,
         recipient_email=body.recipient_email,
         photographed=photographed or [],
         window_exception=(body.window_exception or "").strip() or None,
+        fees_waived=(body.fees_waived or "").strip() or None,
     )
     try:
         state = await gateway.start_return(start)
