@@ -304,8 +304,10 @@ async def add_webhook(request: Request, read: SessionDep, write: WriteSessionDep
         )
     except ValidationError as invalid:
         errors = {str(e["loc"][0]): "invalid" for e in invalid.errors() if e["loc"]}
-    except InvalidInput:
-        errors = {"url": "forbidden"}
+    except InvalidInput as refused:
+        # A host that is not found is most likely mistyped; anything else is an address
+        # webhooks never go to.
+        errors = {"url": "unresolved" if "does not resolve" in str(refused) else "forbidden"}
     if errors:
         return await _webhooks(request, person, read, status_code=422, errors=errors, values=values)
     return await _webhooks(request, person, read, created=created)

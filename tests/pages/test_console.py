@@ -331,7 +331,7 @@ def test_an_agent_creates_a_return_for_a_customer_who_called_and_the_history_nam
         assert made["number"] in portal.get("/portal/returns").text
     page.goto(stack.base + f"/console/returns/new?find={customer}")
     expect(page.get_by_role("group", name="Linen shirt")).to_have_count(0)
-    expect(page.get_by_text("Already returned.")).to_be_visible()
+    expect(page.get_by_text("Already in a return.")).to_be_visible()
 
 
 def test_only_agents_create_returns_in_the_console(stack: Shop, browser: Browser):

@@ -141,3 +141,19 @@ def test_a_test_event_to_a_closed_port_is_explained_in_german_on_a_phone(
         shoot(page, "console-webhooks-test-phone-de")
     finally:
         stack.call("ops", "DELETE", f"/v1/webhook-endpoints/{made['id']}")
+
+
+def test_a_host_that_is_not_found_is_said_so(stack: Shop, browser: Browser):
+    """A new user's walk: a mistyped host was refused as "a private, loopback or cloud
+    metadata address"."""
+    page = new_page(browser)
+    sign_in(page, stack.base, staff(stack, "ops", "Olaf Typo"))
+    page.goto(stack.base + "/console/webhooks")
+    page.get_by_label("Address (URL)").fill("https://hooks.no-such-shop.invalid/returns")
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Nothing was added: the address's host could not be found. Please check how it is spelled."
+    )
+    expect(page.get_by_label("Address (URL)")).to_have_value(
+        "https://hooks.no-such-shop.invalid/returns"
+    )

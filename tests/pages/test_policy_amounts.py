@@ -35,6 +35,9 @@ def test_an_admin_sets_amounts_per_currency_as_money(stack: Shop, browser: Brows
         currency, amount = row(review, 0)
         expect(currency).to_have_value("*")
         expect(amount).to_have_value("20000")
+        expect(review).to_contain_text(
+            "In every other currency's smallest unit: €200.00, $200.00, ¥20,000."
+        )
         currency.fill("eur")
         amount.fill("200.00")
         currency, amount = row(review, 1)

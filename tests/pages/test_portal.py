@@ -159,7 +159,7 @@ def test_a_shopper_returns_items_of_two_orders_and_follows_it_to_the_refund(
     expect(page.get_by_role("heading", name=re.compile("Refunded|Complete"))).to_be_visible(
         timeout=30_000
     )  # without a reload: the page follows the workflow
-    expect(page.get_by_text(re.compile(r"Refunded: €"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Issued as store credit: €"))).to_be_visible()
     page.get_by_role("link", name="Your returns").click()
     expect(page.get_by_role("link", name=seen["number"])).to_be_visible()
     accessible(page)
@@ -255,7 +255,7 @@ def test_a_shopper_cancels_a_return_after_confirming(stack: Shop, browser: Brows
     # Now the exchange holds them.
     page.goto(stack.base + "/portal/new")
     expect(page.get_by_role("group", name="Hiking boots")).to_have_count(0)
-    expect(page.get_by_text("Already returned.")).to_be_visible()
+    expect(page.get_by_text("Already in a return.")).to_be_visible()
 
 
 def test_another_customer_and_a_wrong_pair_learn_nothing(stack: Shop, browser: Browser):

@@ -87,7 +87,7 @@ def test_the_customer_sees_each_item_the_fee_and_what_the_policy_did_not_pay(
     assert "How your refund is made up:" in body, body
     assert "- Camping pot x 1: €25.00" in body, body
     assert "- Pot lid x 1: €9.00 (1 not paid back by the policy" in body, body
-    assert "- Restocking fee: -€3.40" in body and "= The policy pays back: €22.50" in body, body
+    assert "- Restocking fee: -€3.40" in body and "= Your refund: €22.50" in body, body
     html = refunded.get_body(("html",)).get_content()
     assert "Camping pot &times; 1" in html and "€22.50" in html
 
@@ -97,3 +97,30 @@ def test_the_customer_sees_each_item_the_fee_and_what_the_policy_did_not_pay(
     shown = console.get_by_role("region", name="How the refund is made up")
     assert euros(shown.inner_text()) == [*parts, total]
     accessible(console)
+
+
+def test_store_credit_is_called_store_credit_on_the_customers_page(stack: Shop, browser: Browser):
+    """A new user's walk: a store-credit return read "Refunded: €254.93", and the customer
+    expected money on their card."""
+    tag = uuid.uuid4().hex[:8]
+    email, number, order_id = f"sina.{tag}@example.com", f"S-{tag}", f"o_s_{tag}"
+    stack.put_order(order_id, number, email, [POT])
+    item = {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "no_longer_wanted"}
+    body = {"items": [item], "resolution": "store_credit"}
+    return_id = stack.call("integration", "POST", "/v1/returns", body).json()["id"]
+    stack.call("integration", "POST", f"/v1/returns/{return_id}/ship", {})
+    receipt = {"location": "WH1", "items": [{"item_id": "ri_1", "quantity": 1,
+                                             "condition": "good"}]}  # fmt: skip
+    stack.call("warehouse", "POST", f"/v1/returns/{return_id}/receive", receipt)
+    for _ in range(200):
+        if stack.read(return_id)["refunded_amount"]:
+            break
+        time.sleep(0.1)
+    page = new_page(browser, language="de-DE", phone=True)
+    sign_in(page, stack.base, number, email, english=False)
+    page.goto(stack.base + f"/portal/returns/{return_id}")
+    expect(page.locator("p.refund")).to_have_text("Als Guthaben ausgestellt: 25,00 €")
+    made_up = page.get_by_role("region", name="So setzt sich Ihre Erstattung zusammen")
+    expect(made_up).to_contain_text("Ihre Erstattung")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    accessible(page)
