@@ -164,6 +164,13 @@ def status_email(
         "expires": day(state.label.expires_at, language) if state.label else "",
         "tracking_number": state.tracking_number or "",
         "refunded": money(state.refunded_amount, state.currency, language),
+        # The shop's bonus on the store credit the customer chose, and the credit with it.
+        "bonus": money(state.store_credit_bonus, state.currency, language)
+        if state.store_credit_bonus
+        else "",
+        "credit_total": money(
+            state.refunded_amount + state.store_credit_bonus, state.currency, language
+        ),
         # Why a person chose the amounts they paid (what the customer reads).
         "refund_reasons": [
             {"amount": money(told.amount, state.currency, language), "reason": told.reason}

@@ -26,6 +26,7 @@ from returns_service.store.orders import get_orders
 from returns_service.store.tables import (
     CaptureRow,
     LedgerEntryRow,
+    StoreCreditBonusRow,
 )
 from returns_service.store.upsert import insert_once
 
@@ -67,6 +68,7 @@ class LedgerPayments:
             await self._follow_pending(request.return_id)
         async with self.sessions.begin() as session:
             rows = await self._rows(session, request.return_id)
+            bonus = await self._bonuses(session, request.return_id)
         failures = [
             f"{row.capture_id or row.method}: {row.failure or 'refused'}"
             for row in rows
@@ -75,6 +77,7 @@ class LedgerPayments:
         return RefundResult(
             refunds=[_refund(row) for row in rows],
             failures=[refusal] if refusal else failures,
+            bonus=bonus,
         )
 
     async def settle(self, return_id: str) -> RefundResult:
@@ -86,7 +89,8 @@ class LedgerPayments:
             await self._follow_pending(return_id, wait=0)
         async with self.sessions.begin() as session:
             rows = await self._rows(session, return_id)
-        return RefundResult(refunds=[_refund(row) for row in rows])
+            bonus = await self._bonuses(session, return_id)
+        return RefundResult(refunds=[_refund(row) for row in rows], bonus=bonus)
 
     async def _enter_all(self, session: AsyncSession, request: IssueRefund) -> str | None:
         """Write the refund's parts; or, when it would take the return beyond what it may refund
@@ -139,7 +143,53 @@ class LedgerPayments:
                     share.amount,
                     "pending" if asked else "succeeded",
                 )
+        if request.method is RefundMethod.STORE_CREDIT and request.bonus_percent:
+            await self._bonus(session, request)
         return None
+
+    async def _bonus(self, session: AsyncSession, request: IssueRefund) -> None:
+        """The shop's bonus on the store credit the customer chose, with the credit itself (in
+        its transaction, under its key: a repeated refund issues none again)."""
+        base = sum(part.amount for part in request.amounts)
+        # Reckoned on all the return's store credit so far, so that a refund paid in parts
+        # comes to the bonus of the whole (each part rounded down would lose a cent a part).
+        credit = await session.scalar(
+            select(func.sum(LedgerEntryRow.amount)).where(
+                LedgerEntryRow.return_id == request.return_id,
+                LedgerEntryRow.method == RefundMethod.STORE_CREDIT.value,
+                LedgerEntryRow.status != "failed",
+            )
+        )
+        amount = int(credit or 0) * request.bonus_percent // 100 - await self._bonuses(
+            session, request.return_id
+        )
+        if amount <= 0:
+            return
+        await insert_once(
+            session,
+            StoreCreditBonusRow,
+            {
+                "idempotency_key": bonus_key(request.return_id, request.sequence),
+                "return_id": request.return_id,
+                "sequence": request.sequence,
+                "percent": request.bonus_percent,
+                "base_amount": base,
+                "amount": amount,
+                "currency": request.currency,
+                "holder_email": request.holder,
+                "created_at": request.requested_at,
+            },
+        )
+
+    @staticmethod
+    async def _bonuses(session: AsyncSession, return_id: str) -> int:
+        """The bonus the return's store credit came with so far."""
+        total = await session.scalar(
+            select(func.sum(StoreCreditBonusRow.amount)).where(
+                StoreCreditBonusRow.return_id == return_id
+            )
+        )
+        return int(total or 0)
 
     async def _check_total(self, session: AsyncSession, request: IssueRefund) -> None:
         """The parts written must add up to what was asked, or nothing is written: a part lost
@@ -347,6 +397,11 @@ def refund_key(return_id: str, sequence: int, order_id: str, capture_id: str | N
     holding `:` can never make two parts one key (ids without `:` or `%` read as they are)."""
     parts = (return_id, str(sequence), order_id, capture_id or "store_credit")
     return "refund:" + ":".join(quote(part, safe="") for part in parts)
+
+
+def bonus_key(return_id: str, sequence: int) -> str:
+    """`bonus:{return}:{n}`: the bonus of the return's n-th refund, escaped as the refund's."""
+    return "bonus:" + ":".join(quote(part, safe="") for part in (return_id, str(sequence)))
 
 
 def _refund(row: LedgerEntryRow) -> Refund:

@@ -364,6 +364,9 @@ class IssueRefund(Model):
     requested_at: datetime
     # Whose store credit it is (a gift's recipient); None: the customer's.
     holder: str | None = None
+    # Store credit the customer chose: the shop's bonus on it, in percent of what it pays (the
+    # return's policy's), issued once with it.
+    bonus_percent: int = Field(default=0, ge=0, le=100)
 
 
 class EntitleRefund(Model):
@@ -401,6 +404,8 @@ class RefundResult(Model):
     refunds: list[Refund]
     # Why parts of this refund failed, if they did.
     failures: list[str] = Field(default_factory=list)
+    # The shop's bonus issued with the return's store credit so far (beyond what it pays back).
+    bonus: int = 0
 
 
 class RefundLabel(Model):

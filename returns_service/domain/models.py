@@ -332,6 +332,9 @@ class Policy(Model):
     # "instant refunds"; the receipt still grades and restocks, and a parcel that never arrives
     # is an agent's to chase). Rules may set it for the items they match.
     refund_on: RefundOn = "receipt"
+    # Store credit chosen by the customer comes with this much more, as the shop's bonus (Loop's
+    # lever: "€50.00 back, or €55.00 in store credit"); kept apart from what the orders pay back.
+    store_credit_bonus_percent: StrictInt = Field(default=0, ge=0, le=100)
     # Decided in order for every item; see domain/rules.py.
     rules: list[Rule] = Field(default_factory=list, max_length=200)
 
@@ -578,6 +581,9 @@ class ReturnState(Model):
     fees_waived: str | None = None
     # What a person told the customer of a refund they chose the amount of (why this amount).
     refund_reasons: list[RefundReason] = Field(default_factory=list)
+    # The shop's bonus on the store credit the customer chose, issued with it (not part of
+    # `refunded_amount`: the orders never pay it back).
+    store_credit_bonus: int = 0
     label: Label | None = None
     tracking_number: str | None = None
     decision: Decision | None = None

@@ -108,6 +108,12 @@ class ReturnOut(BaseModel):
         " `approved_amount`); an agent's refund above it needs a `note`. Null before.",
     )
     refunds: list[Refund]
+    store_credit_bonus: int = Field(
+        default=0,
+        description="The shop's bonus issued with the store credit the customer chose (the"
+        " policy's `store_credit_bonus_percent` of it), beyond `refunded_amount`: the orders'"
+        " captures never pay it.",
+    )
     window_exception: str | None = Field(
         default=None,
         description="Why staff took the items though their return window closed (null: no"

@@ -388,6 +388,7 @@ async def redeliver(
 NUMBERS = (
     "return_window_days",
     "restocking_fee_percent",
+    "store_credit_bonus_percent",
     "label_expiry_days",
     "label_reissue_days",
 )

@@ -48,7 +48,7 @@ from returns_service.documents.photos import (
     Photo,
     checked_photo,
 )
-from returns_service.domain import rules
+from returns_service.domain import refunds, rules
 from returns_service.domain.eligibility import window_start
 from returns_service.domain.models import (
     Order,
@@ -567,7 +567,10 @@ async def new_form(
             key = f"{order.id}{KEY_SEPARATOR}{line.id}"
             left = max(line.quantity - held.get((order.id, line.id), 0), 0)
             why = _not_returnable(order, line, left, policy, now)
-            lines.append({"line": line, "left": left, "why": why, "key": key})
+            # What one unit was paid (its share of the line after discounts, with its tax):
+            # what the estimate counts, not the list price.
+            paid = refunds.units_value(order, line, 1) if line.quantity else 0
+            lines.append({"line": line, "left": left, "why": why, "key": key, "paid": paid})
             chosen = values.get(f"quantity:{key}", "0")
             count = whole_number(chosen)
             # An agent may take items whose window closed, by exception: counted as well.
@@ -628,7 +631,12 @@ async def new_form(
             "return_shipping_fee": sum(part.return_shipping_fee for part in parts),
             "amount": sum(part.amount for part in parts),
             "mixed": len(currencies) > 1,
+            # Store credit the customer may choose comes with the shop's bonus on it.
+            "bonus": sum(part.amount for part in parts) * policy.store_credit_bonus_percent // 100
+            if Resolution.STORE_CREDIT in policy.resolutions or customer.is_gift
+            else 0,
         },
+        bonus_percent=policy.store_credit_bonus_percent,
         **{"form_action": "/portal/new", "on_behalf": None, **context},
     )
 

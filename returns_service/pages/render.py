@@ -3,6 +3,8 @@ the CSRF token of its forms, and the shop's name."""
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,24 @@ def environment(language: str) -> Environment:
     env.globals["amount_text"] = partial(i18n.amount_text, language=language)
     env.filters["reason_words"] = partial(reason_words, env)
     env.filters["status_words"] = partial(status_words, env)
+    env.globals["window_parts"] = window_parts
     return env
+
+
+_WITHIN = re.compile(
+    r"^order (?P<number>.+): within (?P<days>\d+) days of being"
+    r" (?P<basis>delivered|fulfilled|placed) \(until (?P<until>\d{4}-\d{2}-\d{2})\)$"
+)
+
+
+def window_parts(detail: str) -> dict[str, Any] | None:
+    """The parts of a return window's eligibility as the domain writes it ("order 1001: within
+    30 days of being delivered (until 2026-12-31)"), for the pages to say in their language;
+    None for any other text."""
+    found = _WITHIN.match(detail)
+    if found is None:
+        return None
+    return {**found.groupdict(), "until": date.fromisoformat(found["until"])}
 
 
 def reason_words(env: Environment, reason: str) -> str:

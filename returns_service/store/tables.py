@@ -161,6 +161,24 @@ class LedgerEntryRow(Base):
     holder_email: Mapped[str | None] = mapped_column(String(320), default=None)
 
 
+class StoreCreditBonusRow(Base):
+    """The shop's bonus on a store-credit refund the customer chose: one per refund, by its key
+    (a repeated refund issues none again); never part of what the orders' captures pay back."""
+
+    __tablename__ = "store_credit_bonuses"
+
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    return_id: Mapped[str] = mapped_column(String(64), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    percent: Mapped[int] = mapped_column(Integer)
+    # What the refund paid in store credit, and the bonus on it (rounded down).
+    base_amount: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    holder_email: Mapped[str | None] = mapped_column(String(320), default=None)
+    created_at: Mapped[datetime]
+
+
 class ReturnEventRow(Base):
     """Events of a return (`return.<status>`, `return.refund_failed`), written once each with the
     state that caused them, for webhooks to deliver."""

@@ -503,6 +503,7 @@ class ReturnWorkflow:
             *(r for r in self.state.refunds if r.id.startswith("rf_failed_")),
             *result.refunds,
         ]
+        self.state.store_credit_bonus = result.bonus
         failed = [
             r
             for r in result.refunds
@@ -945,6 +946,13 @@ class ReturnWorkflow:
                     capture_id=request.capture_id,
                     requested_at=workflow.now(),
                     holder=self.state.recipient_email,
+                    # Store credit the customer chose comes with the shop's bonus, if any.
+                    bonus_percent=(
+                        self.policy.store_credit_bonus_percent
+                        if method is RefundMethod.STORE_CREDIT
+                        and self.state.resolution is Resolution.STORE_CREDIT
+                        else 0
+                    ),
                 ),
                 start_to_close_timeout=timedelta(minutes=2),
                 heartbeat_timeout=PAYMENT_HEARTBEAT,
@@ -974,6 +982,7 @@ class ReturnWorkflow:
             *(r for r in self.state.refunds if r.id.startswith("rf_failed_")),
             *result.refunds,
         ]
+        self.state.store_credit_bonus = result.bonus
         self.count_refunded()
         if result.failures:
             raise await self.refund_failed("PaymentFailed", "; ".join(result.failures))

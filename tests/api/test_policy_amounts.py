@@ -23,7 +23,8 @@ async def test_a_review_limit_per_currency_weighs_each_order_in_its_own(api):
         )
         assert (await api.create(await api.put_order())).json()["status"] == "pending_review"
         # A mistake names the field, and nothing is saved.
-        for wrong in ({"eur": 100}, {}, {"EUR": "100"}, [100], -1):
+        # ("EUO" is three capitals, but no currency: a typo that would leave euros without.)
+        for wrong in ({"eur": 100}, {}, {"EUR": "100"}, [100], -1, {"EUO": 500}):
             refused = await api.http.put(
                 "/v1/policy", json={"return_shipping_fee": wrong}, headers=api.auth("admin")
             )

@@ -172,6 +172,10 @@ def test_a_cancelled_replacement_is_paid_back_and_said_in_german_on_a_phone(
     console.goto(stack.base + f"/console/returns/{return_id}")
     exchange = console.get_by_role("region", name="Umtausch")
     expect(console.locator("#replacement-state")).to_contain_text("zu senden", timeout=30_000)
+    # The eligibility in German too (a new user's walk found it all in English).
+    eligibility = console.get_by_role("region", name="Berechtigung")
+    expect(eligibility).to_contain_text("innerhalb von 30 Tagen, nachdem sie zugestellt wurde")
+    expect(eligibility).to_contain_text("kein Artikel wurde als Endverkauf gekauft")
     accessible(console)
     assert console.evaluate("document.documentElement.scrollWidth") <= 375
     shoot(console, "console-exchange-phone-de")

@@ -124,3 +124,51 @@ def test_store_credit_is_called_store_credit_on_the_customers_page(stack: Shop, 
     expect(made_up).to_contain_text("Ihre Erstattung")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     accessible(page)
+
+
+def test_store_credit_with_the_shops_bonus(stack: Shop, browser: Browser):
+    """Issue 23: store credit with a bonus (Loop's lever). With 10 %: the portal offers
+    "Store credit, 10 % more" and says "€25.00 back, or €27.50 in store credit"; the return
+    paid as store credit shows the bonus beside it, and the email says it."""
+    policy = stack.call("admin", "GET", "/v1/policy").json()
+    stack.call("admin", "PUT", "/v1/policy", {**policy, "store_credit_bonus_percent": 10})
+    try:
+        tag = uuid.uuid4().hex[:8]
+        email, number, order_id = f"bo.{tag}@example.com", f"B-{tag}", f"o_b_{tag}"
+        stack.put_order(order_id, number, email, [POT])
+        page = new_page(browser, phone=True)
+        sign_in(page, stack.base, number, email)
+        page.goto(stack.base + "/portal/new")
+        pot = page.get_by_role("group", name="Camping pot")
+        pot.get_by_label("Quantity to return").select_option("1")
+        pot.get_by_label("Reason").select_option(label="Wrong size")
+        estimate = page.locator("#estimate")
+        expect(estimate).to_contain_text("€25.00 back, or €27.50 in store credit.")
+        page.get_by_role("group", name="Refund method").get_by_label(
+            "Store credit, 10 % more"
+        ).check()
+        expect(estimate).to_contain_text("As store credit: €27.50 (€2.50 more).")
+        accessible(page)
+        shoot(page, "portal-store-credit-bonus-phone")
+        page.get_by_role("button", name="Request return").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Return R-"))
+        return_id = page.url.rsplit("/", 1)[1]
+        stack.ship_and_receive(return_id)
+        for _ in range(200):
+            paid = stack.read(return_id)
+            if paid["refunded_amount"]:
+                break
+            time.sleep(0.1)
+        assert (paid["refunded_amount"], paid["store_credit_bonus"]) == (2500, 250), paid
+        page.reload()
+        expect(page.locator("p.bonus")).to_have_text(
+            "With the shop's bonus of €2.50: €27.50 in store credit."
+        )
+        mails = stack.emails_any(return_id, until=lambda subject: "refund" in subject.lower())
+        [told] = [m for s, m in mails.items() if "refund" in s.lower()]
+        assert (
+            "With the shop's bonus of €2.50: €27.50 in store credit."
+            in told.get_body(("plain",)).get_content()
+        )
+    finally:
+        stack.call("admin", "PUT", "/v1/policy", policy)

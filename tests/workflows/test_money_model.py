@@ -114,6 +114,7 @@ from returns_service.store.tables import (
     ReturnRow,
     StockLevelRow,
     StockMovementRow,
+    StoreCreditBonusRow,
 )
 from returns_service.workflows.returns import ReturnWorkflow
 from tests.api.conftest import serving
@@ -194,6 +195,8 @@ policies = st.builds(
     missing_after_days=st.sampled_from([2, 14]),
     # Paid at the warehouse's receipt, or when the carrier first reports the parcel moving.
     refund_on=st.sampled_from(["receipt", "receipt", "first_scan"]),
+    # Store credit the customer chose comes with the shop's bonus.
+    store_credit_bonus_percent=st.sampled_from([0, 0, 10, 25]),
 )
 
 
@@ -944,6 +947,36 @@ class ReturnsMachine(RuleBasedStateMachine):
         # The return shipping fee is the policy's in the return's currency (euros), one per
         # parcel: never another currency's amount, never more than any euro fee it set.
         assert fees <= self.most_fee, f"{return_id}: a fee of {fees}, at most {self.most_fee}"
+        # The shop's bonus: only on store credit the customer chose, once per refund, the
+        # return's own policy's percent of what that refund paid in store credit (rounded
+        # down), and never part of what the orders pay back.
+        async with self.m.sessions() as session:
+            bonuses = (
+                await session.scalars(
+                    select(StoreCreditBonusRow).where(StoreCreditBonusRow.return_id == return_id)
+                )
+            ).all()
+            credit = dict(
+                (
+                    await session.execute(
+                        select(LedgerEntryRow.sequence, func.sum(LedgerEntryRow.amount))
+                        .where(
+                            LedgerEntryRow.return_id == return_id,
+                            LedgerEntryRow.method == "store_credit",
+                        )
+                        .group_by(LedgerEntryRow.sequence)
+                    )
+                ).all()
+            )
+        start = self.starts[return_id]
+        assert state.store_credit_bonus == sum(b.amount for b in bonuses), return_id
+        for bonus in bonuses:
+            assert start.resolution is Resolution.STORE_CREDIT, return_id
+            assert bonus.percent == start.policy.store_credit_bonus_percent, return_id
+            assert bonus.base_amount == credit.get(bonus.sequence), (return_id, bonus.sequence)
+        if bonuses:  # the bonus of all the credit, however many refunds it came in
+            whole = sum(credit.values()) * start.policy.store_credit_bonus_percent // 100
+            assert sum(b.amount for b in bonuses) == whole, return_id
         # Fees an agent waived are not taken, whatever the policy or its rules say.
         if self.starts[return_id].fees_waived:
             assert fees == restocking == 0, f"{return_id}: waived, yet {fees} + {restocking}"
@@ -1443,6 +1476,20 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         assert machine.seen[ret].refunded_amount == 1950
         machine.teardown()
 
+    def store_credit_with_a_bonus() -> None:
+        """Issue 23: store credit with the shop's 10 % bonus: €19.50 back as credit and €1.95
+        more, the bonus once, outside what the order's capture pays back."""
+        machine, order_id = shop(
+            shirt.model_copy(update={"quantity": 1}), store_credit_bonus_percent=10
+        )
+        machine.create_return(Drawn(order_id, True, 1, 1), Resolution.STORE_CREDIT, False)
+        [ret] = list(machine.returns)
+        machine.receive(Drawn(1, ret, True))
+        machine.money_and_stock_add_up()
+        paid = machine.seen[ret]
+        assert (paid.refunded_amount, paid.store_credit_bonus) == (1950, 195)
+        machine.teardown()
+
     def one_item_missing() -> None:
         """Defect 5: the parcel holds the shirt, not the cap: the cap is the order's again."""
         machine, order_id = shop(shirt.model_copy(update={"quantity": 1}), cap)
@@ -1531,6 +1578,7 @@ async def test_the_sequences_the_attacker_found_keep_the_invariants(
         prices_raised()
         amounts_per_currency()
         fees_waived()
+        store_credit_with_a_bonus()
         one_item_missing()
         rejected_while_waiting()
 

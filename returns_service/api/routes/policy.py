@@ -6,8 +6,9 @@ import base64
 import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+from babel.numbers import is_currency
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
@@ -18,7 +19,7 @@ from returns_service.api.schemas import Request
 from returns_service.domain.models import Policy
 from returns_service.domain.policy_history import PolicyChange
 from returns_service.domain.simulation import Simulation
-from returns_service.domain.types import Moment
+from returns_service.domain.types import ANY_CURRENCY, Moment
 from returns_service.store.orders import current_policy, policy_history, put_policy
 from returns_service.store.simulation import simulate_period
 
@@ -43,9 +44,27 @@ async def replace_policy(
 ) -> Policy:
     """Replace the policy; the version before is kept, and the policy's history names who saved
     this one."""
+    _known_currencies(body)
     async with session.begin():
         await put_policy(session, body, datetime.now(UTC), principal.actor.label())
     return body
+
+
+def _known_currencies(policy: Policy) -> None:
+    """Every currency an amount names is one ISO 4217 knows ("EUO" for "EUR" would quietly
+    leave euro returns without their fee): a 422 naming the field."""
+    amounts: list[tuple[str, Any]] = [
+        (name, getattr(policy, name))
+        for name in ("review_above_amount", "return_shipping_fee", "keep_item_below_amount")
+    ]
+    for index, rule in enumerate(policy.rules):
+        amounts.append((f"rules[{index}].when.amount_above", rule.when.amount_above))
+        amounts.append((f"rules[{index}].then.return_shipping_fee", rule.then.return_shipping_fee))
+    for field, amount in amounts:
+        if isinstance(amount, dict):
+            for code in amount:
+                if code != ANY_CURRENCY and not is_currency(code):
+                    raise InvalidInput(field, f"{code} is not an ISO 4217 currency code")
 
 
 class PolicyVersionOut(BaseModel):

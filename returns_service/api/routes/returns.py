@@ -106,6 +106,7 @@ from returns_service.domain.types import (
     TRACKING_LENGTH,
     Moment,
     OneLine,
+    blank,
 )
 from returns_service.gateway import (
     Decision,
@@ -460,11 +461,11 @@ async def _create(
         raise InvalidInput(
             "window_exception", "only agents and admins make an exception to the return window"
         )
-    if body.window_exception is not None and not body.window_exception.strip():
+    if body.window_exception is not None and blank(body.window_exception):
         raise InvalidInput("window_exception", "say why the items are taken after their window")
     if body.fees_waived is not None and limited:
         raise InvalidInput("fees_waived", "only agents and admins waive a return's fees")
-    if body.fees_waived is not None and not body.fees_waived.strip():
+    if body.fees_waived is not None and blank(body.fees_waived):
         raise InvalidInput("fees_waived", "say why the fees are waived")
     replacements = _replacements(body, items, resolved.orders, principal.is_customer)
     slot: tuple[str, datetime] | None = None
