@@ -158,6 +158,32 @@ async def main() -> None:
             await late.execute_update(u.RECEIVE, receive("good"))
             await keep(late, "late_by_exception")
 
+            # An agent waives the fees for a caller (the policy takes 10 % and €3.00).
+            waived = await start(
+                "fees_waived", None, Policy(restocking_fee_percent=10, return_shipping_fee=300),
+                actor=Actor(kind="agent", id="maria@shop.example"),
+                note="on behalf of fees-waived@example.com; fees waived: goodwill",
+                fees_waived="goodwill",
+            )  # fmt: skip
+            await waived.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            await waived.execute_update(u.SHIP, ShipReturn(actor=Actor(kind="customer")))
+            await waived.execute_update(u.RECEIVE, receive("good"))
+            await keep(waived, "fees_waived")
+
+            # Store credit with the shop's 10 % bonus, under amounts per currency.
+            per_currency = Policy(
+                store_credit_bonus_percent=10,
+                return_shipping_fee={"EUR": 300, "JPY": 9000},
+                review_above_amount={"EUR": 20000, "*": 30000},
+            )
+            credit = await start(
+                "store_credit_bonus", None, per_currency, resolution=Resolution.STORE_CREDIT
+            )
+            await credit.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
+            await credit.execute_update(u.SHIP, ShipReturn(actor=Actor(kind="customer")))
+            await credit.execute_update(u.RECEIVE, receive("good"))
+            await keep(credit, "store_credit_bonus")
+
             exchange = await start(
                 "exchange_fulfilled",
                 None,

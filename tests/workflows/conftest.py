@@ -95,6 +95,7 @@ class Harness:
         reason: Reason = Reason.WRONG_SIZE,
         recipient_email: str | None = None,
         window_exception: str | None = None,
+        fees_waived: str | None = None,
     ) -> WorkflowHandle[Any, Any]:
         line = order.lines[0]
         return_id = f"ret_{uuid.uuid4().hex}"
@@ -124,6 +125,7 @@ class Harness:
             store_id=store_id,
             recipient_email=recipient_email,
             window_exception=window_exception,
+            fees_waived=fees_waived,
         )
         handle = await self.client.start_workflow(
             WORKFLOW_NAME, start, id=return_id, task_queue=self.task_queue, result_type=ReturnState
