@@ -8,7 +8,6 @@ import asyncio
 import base64
 import ctypes
 import json
-import logging
 import os
 import secrets
 import shlex
@@ -20,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from returns_service import logs
 from returns_service.config import ROLES, Settings
 from returns_service.domain import search
 
@@ -268,6 +268,8 @@ def api(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         log_level="warning",
+        # Its loggers go through ours (RETURNS_LOG_FORMAT), not a configuration of its own.
+        log_config=None,
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
     )
@@ -420,10 +422,7 @@ def subcommands(parser: argparse.ArgumentParser) -> set[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
-    logging.getLogger("returns_service").setLevel(logging.INFO)
+    logs.configure()
     args = build_parser().parse_args(argv)
     args.run(args)
 

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path("data"), description="Where the embedded stack keeps files."
     )
+    # (Read by returns_service/logs.py before the settings, so that even a setting's mistake
+    # is logged as asked.)
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="How the processes log: lines, or one JSON object each."
+    )
     database_url: str = Field(
         default="",
         description="SQLAlchemy async URL of the store; default: SQLite in the data directory.",

@@ -429,7 +429,8 @@ class RuleResult(Model):
     detail: str
     item_id: str | None = None
     # A rule that weighs money: the return's amount and the policy's limit it was weighed
-    # against, in minor units of the return's currency (so pages write them as money).
+    # against, in minor units of the return's currency (so pages write them as money); a shop
+    # rule's: the return shipping fee it sets.
     amount: int | None = None
     limit: int | None = None
 

@@ -307,6 +307,13 @@ def results(
                 parts.append("sent back by " + ", ".join(m.value for m in then.methods))
             detail = f"{item.name}: " + ("; ".join(parts) or "matched")
             found.append(
-                RuleResult(rule=rule_id(rule), outcome=outcome, detail=detail, item_id=item.id)
+                RuleResult(
+                    rule=rule_id(rule),
+                    outcome=outcome,
+                    detail=detail,
+                    item_id=item.id,
+                    # The fee it sets, in minor units, for the pages to write as money.
+                    amount=fee,
+                )  # fmt: skip
             )
     return found

@@ -1172,6 +1172,15 @@ class ReturnWorkflow:
         self.state.timeline.append(TimelineEntry(at=now, status=target, actor=actor, note=note))
         self.index()
         summary = f"{target.value} by {actor.label()}" + (f": {note}" if note else "")
+        # For ops' logs (not replayed): the return's ids come with the SDK's details; who moved
+        # it only by kind, and no note (they may name a customer).
+        workflow.logger.info(
+            "return %s is %s (by %s)",
+            self.state.number or self.state.id,
+            target.value,
+            actor.kind,
+            extra={"return_number": self.state.number, "status": target.value},
+        )
         self.note_refundable()
         changed = self.snapshot()
         await self.record(summary, event=status_event(target))

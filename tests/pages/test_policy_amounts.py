@@ -4,6 +4,7 @@ currency's mistake is shown on its row and nothing is saved; the history writes 
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from playwright.sync_api import Browser, Locator, expect
@@ -11,6 +12,7 @@ from playwright.sync_api import Browser, Locator, expect
 from tests.pages.conftest import Shop, new_page, shoot
 from tests.pages.test_console import accessible, sign_in, staff
 from tests.pages.test_console_rule_forms import rule_form, rules_of
+from tests.pages.test_refund_breakdown import POT
 
 
 def policy_of(stack: Shop) -> dict[str, Any]:
@@ -124,3 +126,24 @@ def test_amounts_in_german_on_a_phone(stack: Shop, browser: Browser):
         shoot(page, "console-policy-amounts-phone-de")
     finally:
         stack.call("admin", "PUT", "/v1/policy", before)
+
+
+def test_a_rules_fee_reads_as_money_on_the_return(stack: Shop, browser: Browser):
+    """A new user's walk: a shop rule's fee read "return shipping fee 495" on a return."""
+    before = policy_of(stack)
+    rule = {"name": "pots", "when": {"skus": [POT["sku"]]},
+            "then": {"return_shipping_fee": {"EUR": 495}}}  # fmt: skip
+    stack.call("admin", "PUT", "/v1/policy", {**before, "rules": [rule]})
+    try:
+        tag = uuid.uuid4().hex[:8]
+        order_id = f"o_fee_{tag}"
+        stack.put_order(order_id, f"F-{tag}", f"fee.{tag}@example.com", [POT])
+        item = {"order_id": order_id, "line_id": "l1", "quantity": 1, "reason": "wrong_size"}
+        made = stack.call("integration", "POST", "/v1/returns", {"items": [item]}).json()
+    finally:
+        stack.call("admin", "PUT", "/v1/policy", before)
+    page = new_page(browser)
+    sign_in(page, stack.base, staff(stack, "agent", "Fee Reader"))
+    page.goto(stack.base + f"/console/returns/{made['id']}")
+    eligibility = page.get_by_role("region", name="Eligibility")
+    expect(eligibility).to_contain_text("Camping pot: return shipping fee €4.95")
