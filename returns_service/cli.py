@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from returns_service import logs
+from returns_service import logs, metrics
 from returns_service.config import ROLES, Settings
 from returns_service.domain import search
 
@@ -188,16 +188,22 @@ def dev(args: argparse.Namespace) -> None:
         data_dir / "logs" / "temporal.log",
     )
     me = [sys.executable, "-m", "returns_service.cli"]
+    names = ["worker"] if args.workers == 1 else [f"worker-{n}" for n in range(1, args.workers + 1)]
+    # Each process its metrics port: the API's, then one per worker.
+    worker_metrics = [args.worker_metrics_port + n for n in range(len(names))]
     workers = [
-        Child(name, [*me, "worker"], env, data_dir / "logs" / f"{name}.log")
-        for name in (
-            ["worker"] if args.workers == 1 else [f"worker-{n}" for n in range(1, args.workers + 1)]
+        Child(
+            name,
+            [*me, "worker"],
+            {**env, "RETURNS_METRICS_PORT": str(port)},
+            data_dir / "logs" / f"{name}.log",
         )
+        for name, port in zip(names, worker_metrics, strict=True)
     ]
     api = Child(
         "api",
         [*me, "api", "--host", args.host, "--port", str(args.api_port)],
-        env,
+        {**env, "RETURNS_METRICS_PORT": str(args.api_metrics_port)},
         data_dir / "logs" / "api.log",
     )
     children = [temporal, *workers, api]
@@ -231,6 +237,12 @@ def dev(args: argparse.Namespace) -> None:
         f"  API          {api_url}  (OpenAPI: {api_url}/docs)\n"
         f"  Temporal UI  {ui_url}\n"
         f"  Temporal     127.0.0.1:{args.temporal_port}\n"
+        f"  Metrics      API http://127.0.0.1:{args.api_metrics_port}/metrics, "
+        + ", ".join(
+            f"{name} http://127.0.0.1:{port}/metrics"
+            for name, port in zip(names, worker_metrics, strict=True)
+        )
+        + "\n"
         f"  Data         {data_dir}\n"
         f"  Keys         " + "\n               ".join(f"{r}: {k}" for r, k in keys.items()) + "\n"
         f"  Carrier events are signed with {carrier_secret}\n"
@@ -251,7 +263,9 @@ def dev(args: argparse.Namespace) -> None:
 def worker(args: argparse.Namespace) -> None:
     from returns_service.worker.main import run_worker
 
-    asyncio.run(run_worker(Settings()))
+    settings = Settings()
+    metrics.serve(settings.metrics_port, settings.metrics_host)
+    asyncio.run(run_worker(settings))
 
 
 def api(args: argparse.Namespace) -> None:
@@ -260,6 +274,7 @@ def api(args: argparse.Namespace) -> None:
     from returns_service.api.main import create_app
 
     settings = Settings()
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     # X-Forwarded-For is believed only from the proxies named in the settings (uvicorn's default
     # believes anyone on loopback, so a guesser could choose the address it is limited by).
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
@@ -377,6 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=8000)
     p.add_argument("--temporal-port", type=int, default=7233)
     p.add_argument("--ui-port", type=int, default=8233)
+    p.add_argument("--api-metrics-port", type=int, default=9464, help="the API's /metrics")
+    p.add_argument(
+        "--worker-metrics-port",
+        type=int,
+        default=9465,
+        help="the first worker's /metrics (each further worker the next port)",
+    )
     p.add_argument(
         "--workers", type=int, default=1, help="worker processes on the task queue (default 1)"
     )

@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="How the processes log: lines, or one JSON object each."
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The port this process serves its Prometheus metrics on (/metrics); none:"
+        " not served.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="The address the metrics port listens on."
+    )
     database_url: str = Field(
         default="",
         description="SQLAlchemy async URL of the store; default: SQLite in the data directory.",

@@ -13,7 +13,10 @@ from tests.conftest import free_port
 
 
 def dev_ports() -> dict[str, int]:
-    return {"api": free_port(), "temporal": free_port(), "ui": free_port()}
+    return {
+        "api": free_port(), "temporal": free_port(), "ui": free_port(),
+        "api_metrics": free_port(), "worker_metrics": free_port(),
+    }  # fmt: skip
 
 
 def start_dev(
@@ -39,6 +42,10 @@ def start_dev(
             str(ports["temporal"]),
             "--ui-port",
             str(ports["ui"]),
+            "--api-metrics-port",
+            str(ports.get("api_metrics") or free_port()),
+            "--worker-metrics-port",
+            str(ports.get("worker_metrics") or free_port()),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

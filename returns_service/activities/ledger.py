@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.exceptions import ApplicationError
 
+from returns_service import metrics
 from returns_service.activities.ports import (
     ProcessorRefund,
     RefundProcessor,
@@ -57,12 +58,20 @@ class LedgerPayments:
         if self._asks:
             # Earlier parts whose answer was lost first: the guard below must know what they did.
             await self._ask_unanswered(request.return_id)
+        entered = False
         async with self.sessions.begin() as session:
             refusal = None
             if not await self._rows(session, request.return_id, request.sequence):
                 refusal = await self._enter_all(session, request)
                 if refusal is None:
                     await self._check_total(session, request)
+                    entered = True
+        if entered:  # counted once it is kept (a repeat finds it and counts nothing)
+            method = request.method.value
+            metrics.REFUNDS.labels(request.currency, method).inc()
+            metrics.REFUNDED.labels(request.currency, method).inc(
+                sum(part.amount for part in request.amounts)
+            )
         if self._asks:
             await self._ask_unanswered(request.return_id)
             await self._follow_pending(request.return_id)
@@ -74,6 +83,8 @@ class LedgerPayments:
             for row in rows
             if row.sequence == request.sequence and row.status == "failed"
         ]
+        if refusal or failures:
+            metrics.REFUNDS_FAILED.inc()
         return RefundResult(
             refunds=[_refund(row) for row in rows],
             failures=[refusal] if refusal else failures,
@@ -165,6 +176,7 @@ class LedgerPayments:
         )
         if amount <= 0:
             return
+        metrics.BONUSES.labels(request.currency).inc(amount)
         await insert_once(
             session,
             StoreCreditBonusRow,

@@ -12,14 +12,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from returns_service import metrics
 from returns_service.activities.emails import Brand, status_email
 from returns_service.activities.ports import Email
 from returns_service.activities.webhooks import plan_deliveries
 from returns_service.domain.models import ReturnState
+from returns_service.domain.status import Status
 from returns_service.gateway import wake_endpoints
 from returns_service.store.entitlements import breakdown
 from returns_service.store.orders import current_policy
 from returns_service.store.returns import record_event
+
+# The events that are a status of their own (`return.approved`, not `return.refund_failed`).
+STATUSES = {status.value for status in Status}
 
 
 class Notifications:
@@ -53,6 +58,9 @@ class Notifications:
         kept = await record_event(session, state, event, data)
         if kept is None:
             return []
+        status = event.removeprefix("return.")
+        if status in STATUSES:
+            metrics.STATUS_CHANGES.labels(status).inc()
         endpoints = await plan_deliveries(session, kept)
         store = (await current_policy(session)).store(state.store_id) if state.store_id else None
         parts = await breakdown(session, state.id) if state.refunded_amount else None

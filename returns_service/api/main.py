@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,9 +12,10 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from returns_service import i18n, pages
+from returns_service import i18n, metrics, pages
 from returns_service.api.deps import one_value_each
 from returns_service.api.errors import InvalidInput, install_error_handlers
 from returns_service.api.limits import BodyLimit, SlidingWindow
@@ -59,6 +61,35 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
+class Timed:
+    """Each request's duration, by its route's template (a path would make a series per id),
+    method and status: `returns_http_request_duration_seconds`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            metrics.REQUESTS.labels(route, scope["method"], str(status)).observe(
+                time.perf_counter() - began
+            )
+
+
 def create_app(
     settings: Settings, temporal: Client | None = None, engine: AsyncEngine | None = None
 ) -> FastAPI:
@@ -100,6 +131,7 @@ def create_app(
         5 * settings.staff_failures_per_15_minutes, 15 * 60
     )
     install_error_handlers(app)
+    app.add_middleware(Timed)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from returns_service import metrics
 from returns_service.api.auth import Principal
 from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
 from returns_service.api.errors import NotFound, Problem
@@ -179,6 +180,7 @@ async def login(request: Request, write: WriteSessionDep, settings: SettingsDep)
     async with write.begin():
         found = await staff.sign_in(write, email, password, datetime.now(UTC))
     if found is None:
+        metrics.SIGN_IN_FAILURES.labels("staff").inc()
         for window, key in windows:
             window.hit(key)
         return render(

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from returns_service import metrics
 from returns_service.api.auth import CUSTOMER, STAFF, Principal, allow
 from returns_service.api.deps import (
     GatewayDep,
@@ -513,6 +514,7 @@ async def _create(
             async with write.begin():
                 await give_back_slot(write, f"returns-per-hour:{slot[0]}", slot[1])
         raise _taken(state)
+    metrics.CREATED.labels(start.resolution.value, start.method.value).inc()
     return state, True
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from returns_service import metrics
 from returns_service.api import sessions
 from returns_service.api.auth import bearer, customer_claims
 from returns_service.api.deps import SessionDep, SettingsDep, WriteSessionDep
@@ -127,6 +128,7 @@ async def open_customer_session(
                 )
             )
     if not found:
+        metrics.SIGN_IN_FAILURES.labels("customer").inc()
         for key in counted:
             failures.hit(key)
         per_address.hit(client)

@@ -1,0 +1,92 @@
+"""Issue 24, metrics: `returns dev` prints each process's metrics address; scraped before and
+after a return's life, the service's own metrics move: the API's requests by route template and
+the return created; the worker's status changes and the refund it paid."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.factories import order_payload
+from tests.stack import dev_ports, start_dev
+
+
+def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample a process's /metrics holds, by name and labels."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_the_service_metrics_move_through_a_returns_life(tmp_path: Path) -> None:
+    ports = dev_ports()
+    data_dir = tmp_path / "data"
+    process = start_dev(data_dir, ports)
+    try:
+        assert process.stdout is not None
+        printed = ""
+        while "Metrics" not in printed:
+            printed += process.stdout.readline().decode()
+        assert f"API http://127.0.0.1:{ports['api_metrics']}/metrics" in printed, printed
+        assert f"worker http://127.0.0.1:{ports['worker_metrics']}/metrics" in printed, printed
+        keys = json.loads((data_dir / "api-keys.json").read_text())
+        auth = {role: {"Authorization": f"Bearer {key}"} for role, key in keys.items()}
+        api_before = scrape(ports["api_metrics"])
+        worker_before = scrape(ports["worker_metrics"])
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports['api']}", timeout=30) as http:
+            http.put("/v1/orders/o_1", json=order_payload(), headers=auth["integration"])
+            item = {"order_id": "o_1", "line_id": "l1", "quantity": 1, "reason": "wrong_size"}
+            made = http.post("/v1/returns", json={"items": [item]}, headers=auth["integration"])
+            assert made.status_code == 201, made.text
+            return_id = made.json()["id"]
+            http.post(f"/v1/returns/{return_id}/ship", json={}, headers=auth["integration"])
+            receipt = {"location": "WH1", "items": [
+                {"item_id": "ri_1", "quantity": 1, "condition": "good"}]}  # fmt: skip
+            http.post(f"/v1/returns/{return_id}/receive", json=receipt, headers=auth["warehouse"])
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                current = http.get(f"/v1/returns/{return_id}", headers=auth["ops"]).json()
+                if current["status"] == "closed":
+                    break
+                time.sleep(0.2)
+            assert current["status"] == "closed"
+        api_after = scrape(ports["api_metrics"])
+        worker_after = scrape(ports["worker_metrics"])
+        created = ("returns_created_total", {"resolution": "refund", "method": "label"})
+        assert (
+            value(api_after, created[0], **created[1])
+            == value(api_before, created[0], **created[1]) + 1
+        )
+        posted = {"route": "/v1/returns", "method": "POST", "status": "201"}
+        assert value(api_after, "returns_http_request_duration_seconds_count", **posted) >= 1
+        # By the route's template, never a path with an id in it.
+        routes = {dict(labels).get("route") for name, labels in api_after if "http" in name}
+        assert "/v1/returns/{return_id}" in routes and not any(
+            return_id in str(route) for route in routes
+        )
+        for status in ("label_sent", "shipped", "received", "refunded", "closed"):
+            grew = value(worker_after, "returns_status_changes_total", status=status) - value(
+                worker_before, "returns_status_changes_total", status=status
+            )
+            assert grew == 1, status
+        paid = {"currency": "EUR", "method": "original_payment"}
+        assert value(worker_after, "returns_refunds_total", **paid) == 1
+        assert (
+            value(worker_after, "returns_refunded_minor_units_total", **paid)
+            == current["refunded_amount"]
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
