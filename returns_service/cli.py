@@ -189,21 +189,30 @@ def dev(args: argparse.Namespace) -> None:
     )
     me = [sys.executable, "-m", "returns_service.cli"]
     names = ["worker"] if args.workers == 1 else [f"worker-{n}" for n in range(1, args.workers + 1)]
-    # Each process its metrics port: the API's, then one per worker.
+    # Each process its metrics port (the API's, then one per worker), and the Temporal SDK's.
     worker_metrics = [args.worker_metrics_port + n for n in range(len(names))]
+    sdk_metrics = [args.sdk_metrics_port + n for n in range(len(names) + 1)]
     workers = [
         Child(
             name,
             [*me, "worker"],
-            {**env, "RETURNS_METRICS_PORT": str(port)},
+            {
+                **env,
+                "RETURNS_METRICS_PORT": str(port),
+                "RETURNS_TEMPORAL_METRICS_PORT": str(sdk),
+            },
             data_dir / "logs" / f"{name}.log",
         )
-        for name, port in zip(names, worker_metrics, strict=True)
+        for name, port, sdk in zip(names, worker_metrics, sdk_metrics[1:], strict=True)
     ]
     api = Child(
         "api",
         [*me, "api", "--host", args.host, "--port", str(args.api_port)],
-        {**env, "RETURNS_METRICS_PORT": str(args.api_metrics_port)},
+        {
+            **env,
+            "RETURNS_METRICS_PORT": str(args.api_metrics_port),
+            "RETURNS_TEMPORAL_METRICS_PORT": str(sdk_metrics[0]),
+        },
         data_dir / "logs" / "api.log",
     )
     children = [temporal, *workers, api]
@@ -241,6 +250,11 @@ def dev(args: argparse.Namespace) -> None:
         + ", ".join(
             f"{name} http://127.0.0.1:{port}/metrics"
             for name, port in zip(names, worker_metrics, strict=True)
+        )
+        + "\n               Temporal SDK: "
+        + ", ".join(
+            f"{name} http://127.0.0.1:{port}/metrics"
+            for name, port in zip(["API", *names], sdk_metrics, strict=True)
         )
         + "\n"
         f"  Data         {data_dir}\n"
@@ -398,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=9465,
         help="the first worker's /metrics (each further worker the next port)",
+    )
+    p.add_argument(
+        "--sdk-metrics-port",
+        type=int,
+        default=9564,
+        help="the Temporal SDK's /metrics of the API, then of each worker on the next ports",
     )
     p.add_argument(
         "--workers", type=int, default=1, help="worker processes on the task queue (default 1)"

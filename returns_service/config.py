@@ -39,6 +39,13 @@ class Settings(BaseSettings):
         description="The port this process serves its Prometheus metrics on (/metrics); none:"
         " not served.",
     )
+    temporal_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The port the Temporal SDK serves its own Prometheus metrics on (this"
+        " process's client and worker); none: not served.",
+    )
     metrics_host: str = Field(
         default="127.0.0.1", description="The address the metrics port listens on."
     )

@@ -7,7 +7,18 @@ again)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from returns_service.domain.status import Status
+from returns_service.store.tables import OutboxEmailRow, ReturnRow, WebhookDeliveryRow
+
+log = logging.getLogger(__name__)
 
 STATUS_CHANGES = Counter(
     "returns_status_changes",
@@ -49,6 +60,76 @@ REQUESTS = Histogram(
     ["route", "method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+# Read from the store by the API every few seconds (cheap: a count per status, an oldest row).
+IN_STATUS = Gauge("returns_in_status", "Returns now in each status.", ["status"])
+WEBHOOK_OLDEST = Gauge(
+    "returns_webhook_oldest_pending_seconds",
+    "Per endpoint, the age of its oldest delivery still pending (0: none).",
+    ["endpoint"],
+)
+EMAIL_OLDEST = Gauge(
+    "returns_email_outbox_oldest_pending_seconds",
+    "The age of the oldest customer email not yet sent (0: none).",
+)
+BACKLOG_EVERY = 5.0
+
+
+async def read_backlogs(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Set the gauges from the store as it is now."""
+    now = datetime.now(UTC)
+    async with sessions() as session:
+        counts = dict(
+            (
+                await session.execute(
+                    select(ReturnRow.status, func.count()).group_by(ReturnRow.status)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        oldest = (
+            (
+                await session.execute(
+                    select(WebhookDeliveryRow.endpoint_id, func.min(WebhookDeliveryRow.created_at))
+                    .where(WebhookDeliveryRow.status == "pending")
+                    .group_by(WebhookDeliveryRow.endpoint_id)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        email = await session.scalar(
+            select(func.min(OutboxEmailRow.created_at)).where(OutboxEmailRow.status == "pending")
+        )
+    for status in Status:
+        IN_STATUS.labels(status.value).set(counts.get(status.value, 0))
+    waiting = {endpoint: _age(now, at) for endpoint, at in oldest}
+    for endpoint in {*waiting, *_labelled(WEBHOOK_OLDEST)}:
+        WEBHOOK_OLDEST.labels(endpoint).set(waiting.get(endpoint, 0.0))
+    EMAIL_OLDEST.set(_age(now, email) if email is not None else 0.0)
+
+
+def _age(now: datetime, at: datetime) -> float:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return max((now - at).total_seconds(), 0.0)
+
+
+def _labelled(gauge: Gauge) -> set[str]:
+    """The endpoints a gauge has a series for already (so that an emptied queue reads 0)."""
+    return {sample.labels["endpoint"] for family in gauge.collect() for sample in family.samples}
+
+
+async def watch_backlogs(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Keep the gauges current while the process runs; a failed read is logged and tried again."""
+    while True:
+        try:
+            await read_backlogs(sessions)
+        except Exception:  # the store is away for a moment: the next read sets them again
+            log.warning("the metrics could not read the store", exc_info=True)
+        await asyncio.sleep(BACKLOG_EVERY)
 
 
 def serve(port: int | None, host: str = "127.0.0.1") -> None:

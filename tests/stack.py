@@ -4,6 +4,7 @@ benchmark."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -12,11 +13,36 @@ from pathlib import Path
 from tests.conftest import free_port
 
 
+def free_run(length: int = 4) -> int:
+    """The first of `length` ports in a row that are free now (the API's and each worker's
+    metrics ports follow one another)."""
+    for _ in range(100):
+        first = free_port()
+        if first + length > 65535:
+            continue
+        try:
+            for port in range(first, first + length):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {length} free ports in a row")
+
+
 def dev_ports() -> dict[str, int]:
-    return {
-        "api": free_port(), "temporal": free_port(), "ui": free_port(),
-        "api_metrics": free_port(), "worker_metrics": free_port(),
-    }  # fmt: skip
+    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port()}
+    ports["api_metrics"] = free_port()
+    taken = set(ports.values())
+    for name in ("worker_metrics", "sdk_metrics"):
+        while True:  # a run of its own, clear of the others
+            first = free_run()
+            run = set(range(first, first + 4))
+            if not run & taken:
+                break
+        ports[name] = first
+        taken |= run
+    return ports
 
 
 def start_dev(
@@ -45,7 +71,9 @@ def start_dev(
             "--api-metrics-port",
             str(ports.get("api_metrics") or free_port()),
             "--worker-metrics-port",
-            str(ports.get("worker_metrics") or free_port()),
+            str(ports.get("worker_metrics") or free_run()),
+            "--sdk-metrics-port",
+            str(ports.get("sdk_metrics") or free_run()),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

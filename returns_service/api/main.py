@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -108,7 +109,15 @@ def create_app(
             answer_seconds=settings.workflow_answer_seconds,
         )
         freeze_startup_objects()
+        # Returns per status and the backlogs, for ops' metrics (where this process serves them).
+        watching = (
+            asyncio.create_task(metrics.watch_backlogs(app.state.sessions))
+            if settings.metrics_port is not None
+            else None
+        )
         yield
+        if watching is not None:
+            watching.cancel()
         if own_engine:
             await app.state.engine.dispose()
 

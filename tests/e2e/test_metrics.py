@@ -1,10 +1,12 @@
 """Issue 24, metrics: `returns dev` prints each process's metrics address; scraped before and
-after a return's life, the service's own metrics move: the API's requests by route template and
-the return created; the worker's status changes and the refund it paid."""
+after a return's life, the service's own metrics move: the API's requests by route template, the
+return created and the returns in each status; the worker's status changes and the refund it
+paid."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -14,6 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import order_payload
 from tests.stack import dev_ports, start_dev
+
+DASHBOARD = (
+    Path(__file__).parent.parent.parent / "deploy" / "grafana" / "dashboards" / "returns.json"
+)
 
 
 def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -37,7 +43,7 @@ def test_the_service_metrics_move_through_a_returns_life(tmp_path: Path) -> None
     try:
         assert process.stdout is not None
         printed = ""
-        while "Metrics" not in printed:
+        while "Temporal SDK" not in printed:
             printed += process.stdout.readline().decode()
         assert f"API http://127.0.0.1:{ports['api_metrics']}/metrics" in printed, printed
         assert f"worker http://127.0.0.1:{ports['worker_metrics']}/metrics" in printed, printed
@@ -81,6 +87,27 @@ def test_the_service_metrics_move_through_a_returns_life(tmp_path: Path) -> None
                 worker_before, "returns_status_changes_total", status=status
             )
             assert grew == 1, status
+        # The returns in each status, read from the store every few seconds.
+        deadline = time.monotonic() + 20
+        while value(scrape(ports["api_metrics"]), "returns_in_status", status="closed") < 1:
+            assert time.monotonic() < deadline, "returns_in_status never counted it"
+            time.sleep(0.5)
+        backlog = scrape(ports["api_metrics"])
+        assert ("returns_email_outbox_oldest_pending_seconds", frozenset()) in backlog
+        assert value(backlog, "returns_in_status", status="pending_review") == 0
+        # The Temporal SDK's own, on the ports printed beside them; every one the dashboard
+        # draws is among them.
+        assert f"worker http://127.0.0.1:{ports['sdk_metrics'] + 1}/metrics" in printed
+        sdk = {name for name, _ in scrape(ports["sdk_metrics"] + 1)}
+        sdk |= {name for name, _ in scrape(ports["sdk_metrics"])}
+        drawn = json.loads((DASHBOARD).read_text())
+        temporal = {
+            name
+            for panel in drawn["panels"]
+            for target in panel["targets"]
+            for name in re.findall(r"\b(temporal_[a-z_]+)", target["expr"])
+        }
+        assert temporal and temporal <= sdk, temporal - sdk
         paid = {"currency": "EUR", "method": "original_payment"}
         assert value(worker_after, "returns_refunds_total", **paid) == 1
         assert (
