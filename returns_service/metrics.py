@@ -44,6 +44,21 @@ BONUSES = Counter(
     "The shop's bonus on store credit, in minor units of its currency.",
     ["currency"],
 )
+LABELS = Counter(
+    "returns_labels",
+    "Return labels bought (a built-in one made here counts as `builtin`), by carrier.",
+    ["carrier"],
+)
+LABELS_REFUNDED = Counter(
+    "returns_label_refunds",
+    "Unused labels asked back from the carrier, by its answer (or `refused`).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "returns_webhook_attempts",
+    "Webhook delivery attempts, by outcome: delivered, retried (to be tried again), gone (410).",
+    ["outcome"],
+)
 CREATED = Counter(
     "returns_created",
     "Returns created through the API, by resolution and method.",

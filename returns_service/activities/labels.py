@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from temporalio.exceptions import ApplicationError
 
+from returns_service import metrics
 from returns_service.activities.ports import (
     BoughtLabel,
     LabelSource,
@@ -104,6 +105,7 @@ class StoreCarrier:
                 await claim_tracking_number(
                     session, bought.tracking_number, request.return_id, request.created_at
                 )
+            metrics.LABELS.labels(bought.carrier).inc()
             row = await self._saved(request.return_id)
             assert row is not None
         return Label(
@@ -133,8 +135,10 @@ class StoreCarrier:
         for row in bought:
             try:
                 statuses.append(await refund(row.shipment_id))
+                metrics.LABELS_REFUNDED.labels(statuses[-1]).inc()
             except ApplicationError as refused:  # never bought, or used: nothing to get back
                 statuses.append(f"refused: {refused.message}")
+                metrics.LABELS_REFUNDED.labels("refused").inc()
             async with self.sessions.begin() as session:
                 await session.execute(
                     update(CarrierShipmentRow)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from standardwebhooks import Webhook
 from temporalio import activity
 
+from returns_service import metrics
 from returns_service.domain.ids import derived
 from returns_service.domain.messages import (
     KEEP_TRYING,
@@ -229,6 +230,8 @@ class WebhookActivities(WebhookSteps):
                 row.status = "endpoint_gone"
             else:
                 row.next_attempt_at = at + webhook_retry(row.attempts)
+        outcome = "delivered" if attempt.ok else "gone" if attempt.status_code == 410 else "retried"
+        metrics.WEBHOOK_ATTEMPTS.labels(outcome).inc()
 
     async def _gone(self, endpoint_id: str) -> None:
         async with self.sessions.begin() as session:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
@@ -92,6 +93,7 @@ async def test_an_endless_answer_is_not_read(sessions):
         except (ConnectionError, OSError):
             pass
 
+    counted = REGISTRY.get_sample_value("returns_webhook_attempts_total", {"outcome": "delivered"})
     async with receiver(endless) as url:
         endpoint = await events_for(sessions, url, ["ret_a"])
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -100,6 +102,9 @@ async def test_an_endless_answer_is_not_read(sessions):
         took = time.monotonic() - started
         grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert drained.delivered == len(LIFE)
+    # Each delivery counted in the worker's metrics (issue 24).
+    now = REGISTRY.get_sample_value("returns_webhook_attempts_total", {"outcome": "delivered"})
+    assert (now or 0) - (counted or 0) == len(LIFE)
     assert took < 5, took
     # What the receiver managed to push before the connection closed is what the kernel buffers.
     assert sent < 50_000_000 and grew_mb < 50, (sent, grew_mb)

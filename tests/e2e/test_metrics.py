@@ -108,6 +108,11 @@ def test_the_service_metrics_move_through_a_returns_life(tmp_path: Path) -> None
             for name in re.findall(r"\b(temporal_[a-z_]+)", target["expr"])
         }
         assert temporal and temporal <= sdk, temporal - sdk
+        labels = "returns_labels_total"
+        grew = value(worker_after, labels, carrier="builtin") - value(
+            worker_before, labels, carrier="builtin"
+        )
+        assert grew == 1
         paid = {"currency": "EUR", "method": "original_payment"}
         assert value(worker_after, "returns_refunds_total", **paid) == 1
         assert (
