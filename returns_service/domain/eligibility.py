@@ -240,27 +240,20 @@ def allowed(rule: str, facts: EligibilityFacts) -> list[RuleResult]:
 def review_threshold(facts: EligibilityFacts, policy: Policy, matched: Matched) -> list[RuleResult]:
     if facts.customer_list == "allowed":
         return allowed("review_threshold", facts)
+    amount = facts.estimated_refund_amount
+    if not over_review_limit(policy, facts.currency, amount):
+        return []
     limit = amount_in(policy.review_above_amount, facts.currency)
-    if policy.review_above_amount is not None and limit is None:
-        return [
-            RuleResult(
-                rule="review_threshold",
-                outcome=REVIEW,
-                detail=f"the policy sets no review limit for {facts.currency}: an agent reviews",
-                amount=facts.estimated_refund_amount,
-            )
-        ]
-    if limit is not None and facts.estimated_refund_amount > limit:
-        return [
-            RuleResult(
-                rule="review_threshold",
-                outcome=REVIEW,
-                detail=f"estimated refund {facts.estimated_refund_amount} is above {limit}",
-                amount=facts.estimated_refund_amount,
-                limit=limit,
-            )
-        ]
-    return []
+    detail = (
+        f"the policy sets no review limit for {facts.currency}: an agent reviews"
+        if limit is None
+        else f"estimated refund {amount} is above {limit}"
+    )
+    return [
+        RuleResult(
+            rule="review_threshold", outcome=REVIEW, detail=detail, amount=amount, limit=limit
+        )
+    ]
 
 
 def over_review_limit(policy: Policy, currency: str, amount: int) -> bool:
