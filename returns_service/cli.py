@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from returns_service import logs, metrics
+from returns_service import logs, metrics, tracing
 from returns_service.config import ROLES, Settings
 from returns_service.domain import search
 
@@ -279,7 +279,11 @@ def worker(args: argparse.Namespace) -> None:
 
     settings = Settings()
     metrics.serve(settings.metrics_port, settings.metrics_host)
-    asyncio.run(run_worker(settings))
+    tracing.start(tracing.from_environment("worker"))
+    try:
+        asyncio.run(run_worker(settings))
+    finally:
+        tracing.stop()
 
 
 def api(args: argparse.Namespace) -> None:
@@ -289,6 +293,7 @@ def api(args: argparse.Namespace) -> None:
 
     settings = Settings()
     metrics.serve(settings.metrics_port, settings.metrics_host)
+    tracing.start(tracing.from_environment("api"))
     # X-Forwarded-For is believed only from the proxies named in the settings (uvicorn's default
     # believes anyone on loopback, so a guesser could choose the address it is limited by).
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
@@ -302,6 +307,7 @@ def api(args: argparse.Namespace) -> None:
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
     )
+    tracing.stop()
 
 
 def migrate(args: argparse.Namespace) -> None:

@@ -2,7 +2,8 @@
 tools (`RETURNS_LOG_FORMAT=json`): time, level, logger, message, process, and where the record
 is about a return, its ids. Temporal's SDK puts the workflow's or activity's details on the
 records of its loggers (`workflow.logger`, `activity.logger`); a return's workflow id is the
-return's id. Nothing personal is logged above debug level (no email, no address)."""
+return's id. While tracing is on, a line written inside a span carries its `trace_id`. Nothing
+personal is logged above debug level (no email, no address)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import time
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
+
+from returns_service import tracing
 
 FORMATS = ("text", "json")
 TEXT = "%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -35,6 +38,10 @@ class ReturnIds(logging.Filter):
             record.run_id = details.get("run_id") or details.get("workflow_run_id")
         if details.get("activity_type"):
             record.activity = details["activity_type"]
+        if not getattr(record, "trace_id", None):
+            found = tracing.trace_id()
+            if found:
+                record.trace_id = found
         return True
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import shutil
 import socket
 import sys
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity, workflow
 
+from returns_service import logs
 from returns_service.store.db import create_engine, migrate_async, session_factory
 
 BIN = Path(sys.executable).parent
@@ -68,3 +72,18 @@ async def any_sessions(
     engine = create_engine(url)
     yield session_factory(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+def json_lines():
+    """The root logger as `returns` sets it up for json, writing to a buffer."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    logs.configure("json")
+    written = io.StringIO()
+    root.handlers[0].setStream(written)  # type: ignore[attr-defined]
+    yield written
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    workflow.logger.workflow_info_on_message = True
+    activity.logger.activity_info_on_message = True

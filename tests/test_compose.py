@@ -24,6 +24,8 @@ def test_compose_file_parses_and_every_project_service_runs_an_existing_command(
     commands = subcommands(build_parser())
     assert {"dev", "api", "worker", "migrate"} <= commands
     settings_fields = {f"RETURNS_{name.upper()}" for name in Settings.model_fields}
+    # The standard variable tracing reads (returns_service/tracing.py).
+    settings_fields.add("OTEL_EXPORTER_OTLP_ENDPOINT")
     for name, service in ours.items():
         program, subcommand, *_ = service["command"]
         assert program == "returns", name

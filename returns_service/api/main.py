@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from returns_service import i18n, metrics, pages
+from returns_service import i18n, metrics, pages, tracing
 from returns_service.api.deps import one_value_each
 from returns_service.api.errors import InvalidInput, install_error_handlers
 from returns_service.api.limits import BodyLimit, SlidingWindow
@@ -189,4 +189,5 @@ def create_app(
         body = Health(status="ok" if ready else "unavailable", checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
+    tracing.instrument(app)
     return app

@@ -1,7 +1,8 @@
 """Issue 24, metrics: `returns dev` prints each process's metrics address; scraped before and
 after a return's life, the service's own metrics move: the API's requests by route template, the
 return created and the returns in each status; the worker's status changes and the refund it
-paid."""
+paid. Traces: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, the API and the worker export the return's
+spans to a collector with OTLP, in one trace."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import order_payload
+from tests.fakes.otlp import FakeCollector
 from tests.stack import dev_ports, start_dev
 
 DASHBOARD = (
@@ -39,7 +41,13 @@ def value(samples: dict, name: str, **labels: str) -> float:
 def test_the_service_metrics_move_through_a_returns_life(tmp_path: Path) -> None:
     ports = dev_ports()
     data_dir = tmp_path / "data"
-    process = start_dev(data_dir, ports)
+    collector = FakeCollector()
+    receiving = collector.serve()
+    otlp = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiving.server_address[1]}",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # milliseconds between batches (5 s by default)
+    }
+    process = start_dev(data_dir, ports, env=otlp)
     try:
         assert process.stdout is not None
         printed = ""
@@ -119,6 +127,25 @@ def test_the_service_metrics_move_through_a_returns_life(tmp_path: Path) -> None
             value(worker_after, "returns_refunded_minor_units_total", **paid)
             == current["refunded_amount"]
         )
+        # The return's trace, exported by both processes: the request that made it, the
+        # workflow and its activities.
+        deadline = time.monotonic() + 20
+        while True:
+            [made_by] = [s for s in collector.spans if s.name == "POST /v1/returns"] or [None]
+            traced = [s for s in collector.spans if made_by and s.trace_id == made_by.trace_id]
+            names = {(s.service, s.name) for s in traced}
+            wanted = {
+                ("returns-api", "POST /v1/returns"),
+                ("returns-api", "StartUpdateWithStartWorkflow:ReturnWorkflow"),
+                ("returns-worker", "RunWorkflow:ReturnWorkflow"),
+                ("returns-worker", "RunActivity:issue_refund"),
+            }
+            if wanted <= names or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert wanted <= names, names
+        assert collector.refused == []
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(60)
+        receiving.shutdown()

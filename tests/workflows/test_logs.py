@@ -4,12 +4,9 @@ them; nothing personal (the customer's email) at info level."""
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 
 import pytest
-from temporalio import activity, workflow
 
 from returns_service import logs
 from returns_service.domain.messages import ReturnUpdate, ShipReturn
@@ -17,21 +14,6 @@ from returns_service.domain.models import Actor, ReturnState
 from tests.factories import order_payload
 from tests.workflows.conftest import finished
 from tests.workflows.test_return_workflow import receive, update
-
-
-@pytest.fixture
-def json_lines():
-    """The root logger as `returns` sets it up for json, writing to a buffer."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    logs.configure("json")
-    written = io.StringIO()
-    root.handlers[0].setStream(written)  # type: ignore[attr-defined]
-    yield written
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    workflow.logger.workflow_info_on_message = True
-    activity.logger.activity_info_on_message = True
 
 
 async def test_a_returns_log_lines_carry_its_ids_and_nothing_personal(harness, json_lines):
