@@ -123,6 +123,38 @@ async def test_a_return_keeps_the_search_attributes_that_find_it_in_temporal(har
     assert (await plain.describe()).typed_search_attributes.get(search.RETURN_STATUS) is None
 
 
+async def test_a_new_returns_history_takes_every_patch_of_its_release_at_once(harness):
+    """Issue 24: a return started under this release records one patch marker (and Temporal's
+    one TemporalChangeVersion upsert with it), not one of each per patch its path asks: its
+    happy path asks five. Returns started before replay as they
+    ran (tests/replay). (The whole history's length varies with how the worker batches its
+    tasks; bench/lifecycle.py prints it: 50 events through the API, 60 before.)"""
+    assert await register_search_attributes(harness.client)
+    order = await harness.put_order(order_payload(now=await harness.now()))
+    handle = await harness.start(order, indexed=True)
+    await update(handle, ReturnUpdate.WAIT_DECIDED)
+    await update(handle, ReturnUpdate.SHIP, ShipReturn(actor=Actor(kind="customer")))
+    await update(handle, ReturnUpdate.RECEIVE, receive("good"))
+    assert (await finished(handle)).status == "closed"
+    events = (await handle.fetch_history()).events
+    markers = [
+        e.marker_recorded_event_attributes
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    ]
+    patches = [
+        m.details["patch-data"].payloads[0].data for m in markers if m.marker_name == "core_patch"
+    ]
+    assert patches == [b'{"id":"release-2026-12","deprecated":false}'], patches
+    versions = [
+        e for e in events
+        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+        and "TemporalChangeVersion"
+        in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    ]  # fmt: skip
+    assert len(versions) == 1
+
+
 async def test_expensive_return_waits_for_an_agent_who_approves(harness):
     order = await harness.put_order(
         order_payload(now=await harness.now(), lines=[expensive_line()])
