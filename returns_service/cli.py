@@ -289,7 +289,7 @@ def worker(args: argparse.Namespace) -> None:
 def api(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from returns_service.api.main import create_app
+    from returns_service.app import create_app
 
     settings = Settings()
     metrics.serve(settings.metrics_port, settings.metrics_host)

@@ -1,5 +1,7 @@
-"""The package's arrows point one way (issue 11): nothing below the API imports it, workflows
-import only the domain, and no module imports itself round a circle. Read from the source."""
+"""The package's arrows point one way (issues 11 and 24): the app (app.py) stands above the API
+and the pages, which both call the operations (operations/); nothing below those imports them,
+the API never imports the pages, the operations never import a route or a page, workflows import
+only the domain, and no module imports itself round a circle. Read from the source."""
 
 from __future__ import annotations
 
@@ -27,18 +29,52 @@ def imports() -> dict[str, set[str]]:
     return graph
 
 
-def test_nothing_below_the_api_imports_it():
-    # The pages stand beside the API: both call the same code below (and the pages reuse the
-    # API's checks, so that a return made in the portal is the return the API makes).
-    above = ("returns_service.api", "returns_service.cli", "returns_service.pages")
+APP = ("returns_service.app", "returns_service.cli")
+PAGES = ("returns_service.pages",)
+OPERATIONS = ("returns_service.operations",)
+API = ("returns_service.api",)
+# The API's contract, which the operations speak: who is asking, the problems answered, the
+# request and response bodies, Idempotency-Key, ids.
+CONTRACT = tuple(
+    f"returns_service.api.{name}" for name in ("auth", "errors", "schemas", "idempotency", "ids")
+)
+
+
+def arrows(sources: tuple[str, ...], targets: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [
+        (name, target)
+        for name, found in imports().items()
+        if name.startswith(sources)
+        for target in found
+        if target.startswith(targets)
+    ]
+
+
+def test_nothing_below_the_api_the_pages_and_the_operations_imports_them():
+    above = APP + PAGES + OPERATIONS + API
     wrong = [
         (name, target)
         for name, targets in imports().items()
         if not name.startswith(above)
         for target in targets
-        if target.startswith("returns_service.api")
+        if target.startswith(above)
     ]
     assert wrong == []
+
+
+def test_the_api_never_imports_the_pages_or_the_app():
+    assert arrows(API, PAGES + APP) == []
+
+
+def test_the_operations_import_only_the_apis_contract_from_above():
+    wrong = arrows(OPERATIONS, APP + PAGES + API)
+    assert [(name, target) for name, target in wrong if not target.startswith(CONTRACT)] == []
+
+
+def test_routes_and_pages_reach_returns_through_the_operations():
+    # The returns' routes are the API's; a page that makes a return, acts on one or shows its
+    # documents calls the operations, as the routes do.
+    assert arrows(PAGES, ("returns_service.api.routes.returns", "returns_service.api.main")) == []
 
 
 def test_workflows_import_only_the_domain():

@@ -1,4 +1,5 @@
-"""The HTTP API v1: one app factory, routes per resource, one lifespan for shared clients."""
+"""The HTTP API v1: one factory, routes per resource, one lifespan for shared clients. The pages
+are added above it (returns_service/app.py), so the API never imports them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from returns_service import i18n, metrics, pages, tracing
+from returns_service import i18n, metrics, tracing
 from returns_service.api.deps import one_value_each
 from returns_service.api.errors import InvalidInput, install_error_handlers
 from returns_service.api.limits import BodyLimit, SlidingWindow
@@ -91,7 +92,7 @@ class Timed:
             )
 
 
-def create_app(
+def create_api(
     settings: Settings, temporal: Client | None = None, engine: AsyncEngine | None = None
 ) -> FastAPI:
     """The app; given a Temporal client and an engine it uses them, otherwise it opens its own
@@ -165,7 +166,6 @@ def create_app(
     )
     for router in routers:
         app.include_router(router, responses=PROBLEMS, dependencies=[Depends(one_value_each)])
-    pages.install(app)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     async def healthz() -> Health:

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from returns_service.pages import brand, console, ops, portal, rules, team
+from returns_service.pages import brand, console, ops, portal, portal_items, rules, team
 from returns_service.pages.render import render
 from returns_service.pages.security import PageHeaders
 
@@ -22,6 +22,7 @@ STATIC = Path(__file__).parent / "static"
 
 def install(app: FastAPI) -> None:
     app.include_router(portal.router)
+    app.include_router(portal_items.router)
     app.include_router(console.router)
     app.include_router(ops.router)
     app.include_router(rules.router)

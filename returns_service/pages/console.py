@@ -19,15 +19,6 @@ from returns_service import metrics
 from returns_service.api.auth import Principal
 from returns_service.api.deps import GatewayDep, SessionDep, SettingsDep, WriteSessionDep
 from returns_service.api.errors import NotFound, Problem
-from returns_service.api.routes.returns import (
-    ACTIONS,
-    LIVE_STATE_SECONDS,
-    Actions,
-    _document,
-    act_on_many,
-    label_response,
-    photo_answer,
-)
 from returns_service.api.schemas import (
     ApproveIn,
     CancelIn,
@@ -44,14 +35,16 @@ from returns_service.config import Settings
 from returns_service.domain.messages import workflow_id
 from returns_service.domain.models import RESTOCKABLE, Condition, ReturnState
 from returns_service.domain.status import TERMINAL, Status
-from returns_service.pages.portal import (
-    PhotoId,
-    checked_form,
-    new_form,
-    no_key,
-    request_return,
+from returns_service.operations.act import ACTIONS, Actions, act_on_many
+from returns_service.operations.documents import (
+    LIVE_STATE_SECONDS,
+    document,
+    label_response,
+    photo_answer,
 )
+from returns_service.pages.portal import PhotoId, checked_form, no_key
 from returns_service.pages.portal import safe_next as portal_next
+from returns_service.pages.portal_items import new_form, request_return
 from returns_service.pages.render import render, signed_in_to, typed_money, whole_number
 from returns_service.store import staff
 from returns_service.store.entitlements import breakdown
@@ -384,7 +377,7 @@ async def _page(
     decision was refused, with the return as it is now; `done`, the decision just taken, said
     with the next return of the review queue to go on with."""
     try:
-        state = await _document(read, gateway, return_id, person.principal)
+        state = await document(read, gateway, return_id, person.principal)
     except NotFound:
         return render(request, "console/not_found.html", status_code=404, person=person)
     if state.status not in TERMINAL:
@@ -565,7 +558,7 @@ async def decide(
             return await _page(request, person, return_id, read, gateway, {"text": "required"})
     try:
         if action == "refund":  # typed in the return's currency, as the person writes numbers
-            current = await _document(read, gateway, return_id, person.principal)
+            current = await document(read, gateway, return_id, person.principal)
             fields["amount"] = typed_money(request, form.get("amount"), current.currency)
             told = str(form.get("customer_reason", "")).strip()
             if told:
@@ -679,7 +672,7 @@ async def receive(
     if not person.may("receive"):
         raise RoleRefused
     try:
-        state = await _document(read, gateway, return_id, person.principal)
+        state = await document(read, gateway, return_id, person.principal)
     except NotFound:
         return render(request, "console/not_found.html", status_code=404, person=person)
     items = []
@@ -754,7 +747,7 @@ async def received_page(
     if not person.may("receive"):
         raise RoleRefused
     try:
-        state = await _document(read, gateway, return_id, person.principal)
+        state = await document(read, gateway, return_id, person.principal)
     except NotFound:
         return render(request, "console/not_found.html", status_code=404, person=person)
     received: dict[str, tuple[int, str]] = {}

@@ -26,7 +26,7 @@ from schemathesis.checks import (
     response_schema_conformance,
 )
 
-from returns_service.api.main import create_app
+from returns_service.app import create_app
 from returns_service.config import Settings
 from tests.stack import dev_ports, start_dev
 

@@ -8,7 +8,7 @@ import uuid
 import httpx
 from temporalio.worker import Worker
 
-from returns_service.api.main import create_app
+from returns_service.app import create_app
 from returns_service.worker.main import build_activities, build_worker
 from tests.api.conftest import serving
 

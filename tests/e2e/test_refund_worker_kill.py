@@ -17,7 +17,7 @@ from sqlalchemy import select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from returns_service.api.main import create_app
+from returns_service.app import create_app
 from returns_service.config import Settings
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.store.tables import LedgerEntryRow

@@ -19,7 +19,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from returns_service.api.main import create_app
+from returns_service.app import create_app
 from returns_service.config import Settings
 from returns_service.store.db import create_engine, migrate_async, session_factory
 from returns_service.worker.main import build_activities, build_worker

@@ -14,8 +14,8 @@ from fastapi.responses import Response
 
 from returns_service.api.deps import SessionDep, SettingsDep, WriteSessionDep
 from returns_service.api.errors import NotFound
-from returns_service.api.routes.returns import label_response, qr_response
 from returns_service.domain.links import label_link_holds
+from returns_service.operations.documents import label_response, qr_response
 from returns_service.store.tables import LabelRow
 
 router = APIRouter(prefix="/v1/labels", tags=["returns"])
