@@ -192,14 +192,19 @@ def dev(args: argparse.Namespace) -> None:
     # Each process its metrics port (the API's, then one per worker), and the Temporal SDK's.
     worker_metrics = [args.worker_metrics_port + n for n in range(len(names))]
     sdk_metrics = [args.sdk_metrics_port + n for n in range(len(names) + 1)]
+
+    def metered(ports: dict[str, str]) -> dict[str, str]:
+        return {} if args.no_metrics else ports
+
     workers = [
         Child(
             name,
             [*me, "worker"],
             {
                 **env,
-                "RETURNS_METRICS_PORT": str(port),
-                "RETURNS_TEMPORAL_METRICS_PORT": str(sdk),
+                **metered(
+                    {"RETURNS_METRICS_PORT": str(port), "RETURNS_TEMPORAL_METRICS_PORT": str(sdk)}
+                ),
             },
             data_dir / "logs" / f"{name}.log",
         )
@@ -210,8 +215,12 @@ def dev(args: argparse.Namespace) -> None:
         [*me, "api", "--host", args.host, "--port", str(args.api_port)],
         {
             **env,
-            "RETURNS_METRICS_PORT": str(args.api_metrics_port),
-            "RETURNS_TEMPORAL_METRICS_PORT": str(sdk_metrics[0]),
+            **metered(
+                {
+                    "RETURNS_METRICS_PORT": str(args.api_metrics_port),
+                    "RETURNS_TEMPORAL_METRICS_PORT": str(sdk_metrics[0]),
+                }
+            ),
         },
         data_dir / "logs" / "api.log",
     )
@@ -246,18 +255,22 @@ def dev(args: argparse.Namespace) -> None:
         f"  API          {api_url}  (OpenAPI: {api_url}/docs)\n"
         f"  Temporal UI  {ui_url}\n"
         f"  Temporal     127.0.0.1:{args.temporal_port}\n"
-        f"  Metrics      API http://127.0.0.1:{args.api_metrics_port}/metrics, "
-        + ", ".join(
-            f"{name} http://127.0.0.1:{port}/metrics"
-            for name, port in zip(names, worker_metrics, strict=True)
+        + (
+            "  Metrics      off (--no-metrics)\n"
+            if args.no_metrics
+            else f"  Metrics      API http://127.0.0.1:{args.api_metrics_port}/metrics, "
+            + ", ".join(
+                f"{name} http://127.0.0.1:{port}/metrics"
+                for name, port in zip(names, worker_metrics, strict=True)
+            )
+            + "\n               Temporal SDK: "
+            + ", ".join(
+                f"{name} http://127.0.0.1:{port}/metrics"
+                for name, port in zip(["API", *names], sdk_metrics, strict=True)
+            )
+            + "\n"
         )
-        + "\n               Temporal SDK: "
-        + ", ".join(
-            f"{name} http://127.0.0.1:{port}/metrics"
-            for name, port in zip(["API", *names], sdk_metrics, strict=True)
-        )
-        + "\n"
-        f"  Data         {data_dir}\n"
+        + f"  Data         {data_dir}\n"
         f"  Keys         " + "\n               ".join(f"{r}: {k}" for r, k in keys.items()) + "\n"
         f"  Carrier events are signed with {carrier_secret}\n"
         + "".join(f"  Adapters     {line}\n" for line in adapters_in_use(settings))
@@ -424,6 +437,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=9564,
         help="the Temporal SDK's /metrics of the API, then of each worker on the next ports",
+    )
+    p.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="serve no metrics (bench/lifecycle.py --no-metrics measures what they cost)",
     )
     p.add_argument(
         "--workers", type=int, default=1, help="worker processes on the task queue (default 1)"

@@ -150,6 +150,16 @@ class Settings(BaseSettings):
         pattern=r"^#[0-9a-fA-F]{6}$",
         description="The shop's accent colour (#rrggbb) for buttons and links.",
     )
+    workflow_cache_size: int = Field(
+        default=250,
+        ge=0,
+        le=100_000,
+        description="How many returns' workflows a worker keeps in memory between their steps"
+        " (Temporal's sticky cache): one evicted is replayed from its history at its next step"
+        " (more CPU then, less memory meanwhile; a return's steps come seconds apart while it is"
+        " made, received and paid, days apart while it waits for its parcel, so a few hundred"
+        " hold every return that is busy). bench/open_returns.py measures both.",
+    )
     workflow_sandbox: bool = Field(
         default=False,
         description="Run workflows in the Temporal SDK's sandbox (slower; the tests always do,"

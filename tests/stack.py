@@ -51,6 +51,7 @@ def start_dev(
     timeout: float = 90,
     workers: int = 1,
     env: dict[str, str] | None = None,
+    metrics: bool = True,
 ) -> subprocess.Popen[bytes]:
     """Start the stack and wait until it says it is up (keys generated into the data dir)."""
     returns = Path(sys.executable).parent / "returns"
@@ -74,6 +75,7 @@ def start_dev(
             str(ports.get("worker_metrics") or free_run()),
             "--sdk-metrics-port",
             str(ports.get("sdk_metrics") or free_run()),
+            *([] if metrics else ["--no-metrics"]),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

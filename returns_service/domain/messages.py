@@ -55,6 +55,10 @@ class StartReturn(Model):
     # Whether the workflow keeps its search attributes (domain/search.py) up to date: only when
     # they are registered on the namespace (returns started before there were any: no).
     indexed: bool = False
+    # The shop's labels are the built-in ones, made by writing to the store: the workflow makes
+    # them as a local activity, with no round trip through the server (a carrier's API is called
+    # as an activity of its own). Returns started before made every label as an activity.
+    labels_made_here: bool = False
     # What the first entry of the timeline says besides who requested it: for a return a staff
     # member requested, on whose behalf.
     note: str | None = None

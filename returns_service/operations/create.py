@@ -349,6 +349,7 @@ async def create(
         photographed=photographed or [],
         window_exception=(body.window_exception or "").strip() or None,
         fees_waived=(body.fees_waived or "").strip() or None,
+        labels_made_here=settings.carrier == "builtin",
     )
     try:
         state = await gateway.start_return(start)

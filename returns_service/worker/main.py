@@ -100,6 +100,7 @@ def build_worker(client: Client, settings: Settings, activities: ReturnActivitie
         workflows=[ReturnWorkflow, WebhookEndpointWorkflow],
         activities=activities.all(),
         max_concurrent_activities=50,
+        max_cached_workflows=settings.workflow_cache_size,
         workflow_runner=(
             SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
         ),

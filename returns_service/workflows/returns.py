@@ -204,6 +204,7 @@ class ReturnWorkflow:
     def __init__(self, start: StartReturn) -> None:
         self.policy = start.policy
         self.indexed = start.indexed
+        self.labels_made_here = start.labels_made_here
         self.photographed = start.photographed
         self.state = start.initial_state()
         self.orders: dict[str, Order] = {}
@@ -652,18 +653,27 @@ class ReturnWorkflow:
     async def buy_label(self) -> Label:
         """The return's next label, valid for the policy's days from now."""
         self.labels += 1
+        request = CreateLabel(
+            return_id=self.state.id,
+            number=self.state.number or self.state.id,
+            customer=self.state.customer,
+            items=self.state.items,
+            created_at=workflow.now(),
+            expires_at=workflow.now() + timedelta(days=self.policy.label_expiry_days),
+            method=self.state.method,
+            attempt=self.labels,
+        )
+        if self.labels_made_here:
+            # Built-in labels are a write to the store: no round trip through the server.
+            return await workflow.execute_local_activity_method(
+                ReturnSteps.create_label,
+                request,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=LABEL_RETRY,
+            )
         return await workflow.execute_activity_method(
             ReturnSteps.create_label,
-            CreateLabel(
-                return_id=self.state.id,
-                number=self.state.number or self.state.id,
-                customer=self.state.customer,
-                items=self.state.items,
-                created_at=workflow.now(),
-                expires_at=workflow.now() + timedelta(days=self.policy.label_expiry_days),
-                method=self.state.method,
-                attempt=self.labels,
-            ),
+            request,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=LABEL_RETRY,
         )

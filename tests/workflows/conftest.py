@@ -96,6 +96,7 @@ class Harness:
         recipient_email: str | None = None,
         window_exception: str | None = None,
         fees_waived: str | None = None,
+        labels_made_here: bool = False,
     ) -> WorkflowHandle[Any, Any]:
         line = order.lines[0]
         return_id = f"ret_{uuid.uuid4().hex}"
@@ -126,6 +127,7 @@ class Harness:
             recipient_email=recipient_email,
             window_exception=window_exception,
             fees_waived=fees_waived,
+            labels_made_here=labels_made_here,
         )
         handle = await self.client.start_workflow(
             WORKFLOW_NAME, start, id=return_id, task_queue=self.task_queue, result_type=ReturnState

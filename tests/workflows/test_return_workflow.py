@@ -126,17 +126,26 @@ async def test_a_return_keeps_the_search_attributes_that_find_it_in_temporal(har
 async def test_a_new_returns_history_takes_every_patch_of_its_release_at_once(harness):
     """Issue 24: a return started under this release records one patch marker (and Temporal's
     one TemporalChangeVersion upsert with it), not one of each per patch its path asks: its
-    happy path asks five. Returns started before replay as they
+    happy path asks five; and where the shop's labels are the built-in ones, the label is made
+    by a local activity rather than an activity task. Returns started before replay as they
     ran (tests/replay). (The whole history's length varies with how the worker batches its
     tasks; bench/lifecycle.py prints it: 50 events through the API, 60 before.)"""
     assert await register_search_attributes(harness.client)
     order = await harness.put_order(order_payload(now=await harness.now()))
-    handle = await harness.start(order, indexed=True)
-    await update(handle, ReturnUpdate.WAIT_DECIDED)
+    handle = await harness.start(order, indexed=True, labels_made_here=True)
+    decided = await update(handle, ReturnUpdate.WAIT_DECIDED)
+    assert decided.status == "label_sent" and decided.label is not None
     await update(handle, ReturnUpdate.SHIP, ShipReturn(actor=Actor(kind="customer")))
     await update(handle, ReturnUpdate.RECEIVE, receive("good"))
     assert (await finished(handle)).status == "closed"
     events = (await handle.fetch_history()).events
+    # A built-in label is a write to the store: made by a local activity, no task of its own.
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert scheduled == ["issue_refund"], scheduled
     markers = [
         e.marker_recorded_event_attributes
         for e in events
