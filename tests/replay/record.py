@@ -54,6 +54,8 @@ from tests.fakes.stripe import FakeStripe
 from tests.workflows.conftest import Harness, finished
 
 HERE = Path(__file__).parent / "histories"
+# What the API starts a return with when the shop's labels are the built-in ones.
+BUILTIN: dict[str, Any] = {"labels_made_here": True}
 
 
 def receive(condition: str) -> ReceiveItems:
@@ -91,7 +93,7 @@ async def main() -> None:
                     number=name, now=now, lines=lines, email=f"{name.replace('_', '-')}@example.com"
                 )
                 order = await harness.put_order(payload, order_id=f"o_{name}")
-                return await harness.start(order, policy=policy, **options)
+                return await harness.start(order, policy=policy, **(BUILTIN | options))
 
             async def keep(handle: Any, name: str) -> None:
                 await finished(handle)
@@ -151,7 +153,7 @@ async def main() -> None:
             late = await harness.start(
                 late_order, actor=Actor(kind="agent", id="maria@shop.example"),
                 note="on behalf of late@example.com; taken after the return window: abroad",
-                window_exception="abroad for six weeks",
+                window_exception="abroad for six weeks", **BUILTIN,
             )  # fmt: skip
             await late.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
             await late.execute_update(u.SHIP, ShipReturn(actor=Actor(kind="customer")))
@@ -350,7 +352,7 @@ async def main() -> None:
             recipient = Actor(kind="customer", id="grace@example.com")
             gift = await harness.start(
                 gift_order, resolution=Resolution.STORE_CREDIT, actor=recipient,
-                recipient_email="grace@example.com",
+                recipient_email="grace@example.com", **BUILTIN,
             )  # fmt: skip
             await gift.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
             await gift.execute_update(u.SHIP, ShipReturn(actor=recipient))
@@ -473,7 +475,7 @@ async def main() -> None:
                         pending = 2 if name == "stripe_pending" else 0
                         stripe.add_charge(capture["id"], capture["amount"], pending_reads=pending)
                         order = await harness.put_order(payload, order_id=f"o_{name}")
-                        paid = await harness.start(order, policy=Policy())
+                        paid = await harness.start(order, policy=Policy(), **BUILTIN)
                         await paid.execute_update(u.WAIT_DECIDED, result_type=ReturnState)
                         # Only its acceptance is awaited: a client waiting for an answer lets
                         # the test server skip ahead past the pending refund's six hours.
