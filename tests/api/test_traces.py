@@ -43,7 +43,20 @@ async def test_one_trace_from_the_request_through_the_workflow_to_the_carrier(
             assert created.status_code == 201, created.text
             sent = await stack.wait_for(created.json()["id"], "label_sent")
             assert sent["label"]["carrier"] == "FakePost"
+            # An agent looks for the customer's returns by their email.
+            email = sent["customer"]["email"]
+            listed = await stack.http.get(
+                "/v1/returns", params={"customer_email": email}, headers=stack.auth("agent")
+            )
+            assert [r["id"] for r in listed.json()["data"]] == [sent["id"]]
     finished = spans.get_finished_spans()
+    # The request's span says which route, never whose returns: no query string leaves.
+    [looked] = [s for s in finished if s.name == "GET /v1/returns"]
+    assert looked.attributes.get("http.route") == "/v1/returns"
+    assert not [
+        (s.name, key) for s in finished for key, value in (s.attributes or {}).items()
+        if email in str(value) or "customer_email" in str(value)
+    ]  # fmt: skip
     [request] = [s for s in finished if s.name == "POST /v1/returns"]
     trace_id = request.context.trace_id
     mine = [s for s in finished if s.context.trace_id == trace_id]
