@@ -151,14 +151,15 @@ class Settings(BaseSettings):
         description="The shop's accent colour (#rrggbb) for buttons and links.",
     )
     workflow_cache_size: int = Field(
-        default=250,
+        default=50,
         ge=0,
         le=100_000,
         description="How many returns' workflows a worker keeps in memory between their steps"
         " (Temporal's sticky cache): one evicted is replayed from its history at its next step"
         " (more CPU then, less memory meanwhile; a return's steps come seconds apart while it is"
-        " made, received and paid, days apart while it waits for its parcel, so a few hundred"
-        " hold every return that is busy). bench/open_returns.py measures both.",
+        " made, received and paid, days apart while it waits for its parcel, so the cache need"
+        " only hold the returns a worker has busy at once: 50 hold a 2-core worker's ~16/s;"
+        " raise it with the cores). bench/open_returns.py measures both.",
     )
     workflow_sandbox: bool = Field(
         default=False,

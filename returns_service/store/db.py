@@ -24,14 +24,27 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, one_writer: bool = False, busy_seconds: float = 30, **kwargs: Any
+) -> AsyncEngine:
     """An async engine; on SQLite with WAL, a busy timeout and write transactions that take the
-    lock when they begin, so that concurrent writers (API and worker) queue instead of failing."""
+    lock when they begin, so that concurrent writers (API and worker) queue instead of failing.
+
+    `one_writer` (the worker's): on SQLite, one connection that the process's transactions take
+    in turn, first come first served. SQLite lets one writer in at a time and makes the others
+    poll for the lock (sleeping up to 100 ms between tries), so that under load a newcomer gets
+    in ahead of a step that has waited: a step could wait its whole busy timeout and fail.
+    Queued for one connection, each gets the lock the moment the one before lets go.
+    `busy_seconds`: how long a transaction waits for another process's write (SQLite)."""
     if not is_sqlite(url):
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("pool_pre_ping", True)
         return create_async_engine(url, **kwargs)
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+    if one_writer:
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", 60)
+    engine = create_async_engine(url, connect_args={"timeout": busy_seconds}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -39,7 +52,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 

@@ -110,9 +110,14 @@ def build_worker(client: Client, settings: Settings, activities: ReturnActivitie
     )
 
 
+def store_engine(url: str, busy_seconds: float = 30) -> AsyncEngine:
+    """The worker's store: on SQLite its steps take the one writer's place in turn (store/db.py)."""
+    return create_engine(url, one_writer=True, busy_seconds=busy_seconds)
+
+
 async def run_worker(settings: Settings) -> None:
     await migrate_async(settings.store_url())
-    engine = create_engine(settings.store_url())
+    engine = store_engine(settings.store_url())
     client = await connect(settings)
     worker = build_worker(client, settings, build_activities(settings, session_factory(engine)))
     stop = asyncio.Event()
