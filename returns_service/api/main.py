@@ -63,6 +63,9 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class Timed:
     """Each request's duration, by its route's template (a path would make a series per id),
     method and status: `returns_http_request_duration_seconds`."""
@@ -87,9 +90,9 @@ class Timed:
             await self.app(scope, receive, sending)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            metrics.REQUESTS.labels(route, scope["method"], str(status)).observe(
-                time.perf_counter() - began
-            )
+            # The method is the client's word: any other than HTTP's own is one series, "other".
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
+            metrics.REQUESTS.labels(route, method, str(status)).observe(time.perf_counter() - began)
 
 
 def create_api(
