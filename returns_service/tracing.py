@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
 _provider: TracerProvider | None = None
+_taken_from: Any = None  # the propagator the API's was made from (restored when tracing stops)
 
 
 def from_environment(service: str) -> TracerProvider | None:
@@ -54,11 +55,19 @@ def start(provider: TracerProvider | None) -> None:
     _provider = provider
 
 
+# What a client writes into a request's span: kept short (a path or a User-Agent of 100,000
+# characters went to the tracing backend whole), and the client's address not at all.
+CLIENT_WRITTEN = ("http.target", "http.url", "url.full", "url.path", "http.user_agent",
+                  "user_agent.original")  # fmt: skip
+CLIENT_ADDRESS = ("net.peer.ip", "client.address", "net.sock.peer.addr", "network.peer.address")
+LONGEST = 256
+
+
 def _strip_queries(span: Any, *_: Any) -> None:
     """Keeps query strings out of a span: a list asked for by a customer's email
     (`?customer_email=`), a webhook address carrying its receiver's token, would otherwise go to
     the tracing backend with the request's address. The addresses keep their path; the route's
-    template names the span."""
+    template names the span. What else the client wrote is cut short, and its address left out."""
     attributes = getattr(span, "attributes", None) or {}
     for key in ("http.target", "http.url", "url.full"):
         value = attributes.get(key)
@@ -66,6 +75,40 @@ def _strip_queries(span: Any, *_: Any) -> None:
             span.set_attribute(key, value.split("?", 1)[0])
     if attributes.get("url.query"):
         span.set_attribute("url.query", "")
+    for key in CLIENT_WRITTEN:
+        value = (getattr(span, "attributes", None) or {}).get(key)
+        if isinstance(value, str) and len(value) > LONGEST:
+            span.set_attribute(key, value[:LONGEST] + "...")
+    for key in CLIENT_ADDRESS:
+        if attributes.get(key):
+            span.set_attribute(key, "")
+
+
+def _inject_only(propagator: Any) -> Any:
+    """`propagator` for what this process sends (the httpx calls), never taking up a trace context
+    a client sent: with it anyone could hide a return's trace (a `traceparent` not sampled) or
+    choose the trace id its log lines carry. Each request starts a trace of its own. (Temporal's
+    headers have the SDK's interceptor's own propagator.)"""
+    from opentelemetry.context import Context
+    from opentelemetry.propagators.textmap import TextMapPropagator
+
+    class InjectOnly(TextMapPropagator):
+        inner = propagator
+
+        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+            return context if context is not None else Context()
+
+        def inject(self, carrier: Any, context: Any = None, setter: Any = None) -> None:
+            if setter is None:
+                self.inner.inject(carrier, context)
+            else:
+                self.inner.inject(carrier, context, setter)
+
+        @property
+        def fields(self) -> set[str]:
+            return set(self.inner.fields)
+
+    return InjectOnly()
 
 
 def _without_queries() -> Any:
@@ -90,6 +133,12 @@ def stop() -> None:
     HTTPXClientInstrumentor().uninstrument()
     _provider.force_flush()
     _provider = None
+    global _taken_from
+    if _taken_from is not None:
+        from opentelemetry import propagate
+
+        propagate.set_global_textmap(_taken_from)
+        _taken_from = None
 
 
 def interceptors() -> list[Any]:
@@ -116,6 +165,12 @@ def instrument(app: Any) -> None:
         # Called once the request's span holds its addresses (set after it started).
         server_request_hook=_strip_queries,
     )
+    from opentelemetry import propagate
+
+    global _taken_from
+    if _taken_from is None:
+        _taken_from = propagate.get_global_textmap()
+        propagate.set_global_textmap(_inject_only(_taken_from))
 
 
 def trace_id() -> str | None:

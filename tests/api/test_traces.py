@@ -98,3 +98,27 @@ async def test_tracing_is_off_unless_an_otlp_endpoint_is_set(monkeypatch):
     assert tracing.from_environment("api") is None
     tracing.start(None)
     assert tracing.interceptors() == [] and tracing.trace_id() is None
+
+
+async def test_a_clients_trace_context_is_not_taken_up_and_what_it_writes_is_cut_short(
+    api, spans, tmp_path
+):
+    """Anyone could otherwise hide a return's trace (a `traceparent` not sampled) or choose the
+    trace id its log lines carry, and send a path or User-Agent of any length to the backend."""
+    chosen = "0badc0de" * 4
+    traced = Client(**{**api.temporal.config(), "interceptors": tracing.interceptors()})
+    async with api_on(traced, tmp_path) as stack:
+        headers = {
+            **stack.auth("ops"),
+            "traceparent": f"00-{chosen}-00f067aa0ba902b7-00",
+            "User-Agent": "UA-" + "y" * 10_000,
+        }
+        answer = await stack.http.get("/v1/returns/ret_" + "x" * 5_000, headers=headers)
+        assert answer.status_code in (404, 422), answer.text
+    finished = spans.get_finished_spans()
+    [request] = [s for s in finished if s.name.startswith("GET /v1/returns")]
+    assert request.parent is None and format(request.context.trace_id, "032x") != chosen
+    assert not [
+        (s.name, key) for s in finished for key, value in (s.attributes or {}).items()
+        if len(str(value)) > 300 or (key in tracing.CLIENT_ADDRESS and value)
+    ]  # fmt: skip
