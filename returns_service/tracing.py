@@ -59,6 +59,7 @@ def start(provider: TracerProvider | None) -> None:
 # characters went to the tracing backend whole), and the client's address not at all.
 CLIENT_WRITTEN = ("http.target", "http.url", "url.full", "url.path", "http.user_agent",
                   "user_agent.original")  # fmt: skip
+ADDRESSES = ("http.target", "http.url", "url.full")  # each without its query string
 CLIENT_ADDRESS = ("net.peer.ip", "client.address", "net.sock.peer.addr", "network.peer.address")
 LONGEST = 256
 
@@ -69,17 +70,15 @@ def _strip_queries(span: Any, *_: Any) -> None:
     the tracing backend with the request's address. The addresses keep their path; the route's
     template names the span. What else the client wrote is cut short, and its address left out."""
     attributes = getattr(span, "attributes", None) or {}
-    for key in ("http.target", "http.url", "url.full"):
-        value = attributes.get(key)
-        if isinstance(value, str) and "?" in value:
-            span.set_attribute(key, value.split("?", 1)[0])
-    if attributes.get("url.query"):
-        span.set_attribute("url.query", "")
     for key in CLIENT_WRITTEN:
-        value = (getattr(span, "attributes", None) or {}).get(key)
-        if isinstance(value, str) and len(value) > LONGEST:
-            span.set_attribute(key, value[:LONGEST] + "...")
-    for key in CLIENT_ADDRESS:
+        value = attributes.get(key)
+        if not isinstance(value, str):
+            continue
+        kept = value.split("?", 1)[0] if key in ADDRESSES else value
+        kept = kept if len(kept) <= LONGEST else kept[:LONGEST] + "..."
+        if kept != value:
+            span.set_attribute(key, kept)
+    for key in ("url.query", *CLIENT_ADDRESS):
         if attributes.get(key):
             span.set_attribute(key, "")
 
@@ -90,23 +89,22 @@ def _inject_only(propagator: Any) -> Any:
     choose the trace id its log lines carry. Each request starts a trace of its own. (Temporal's
     headers have the SDK's interceptor's own propagator.)"""
     from opentelemetry.context import Context
-    from opentelemetry.propagators.textmap import TextMapPropagator
+    from opentelemetry.propagators.textmap import (
+        TextMapPropagator,
+        default_getter,
+        default_setter,
+    )
 
     class InjectOnly(TextMapPropagator):
-        inner = propagator
-
-        def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+        def extract(self, carrier: Any, context: Any = None, getter: Any = default_getter) -> Any:
             return context if context is not None else Context()
 
-        def inject(self, carrier: Any, context: Any = None, setter: Any = None) -> None:
-            if setter is None:
-                self.inner.inject(carrier, context)
-            else:
-                self.inner.inject(carrier, context, setter)
+        def inject(self, carrier: Any, context: Any = None, setter: Any = default_setter) -> None:
+            propagator.inject(carrier, context, setter)
 
         @property
         def fields(self) -> set[str]:
-            return set(self.inner.fields)
+            return set(propagator.fields)
 
     return InjectOnly()
 
@@ -125,7 +123,7 @@ def _without_queries() -> Any:
 
 def stop() -> None:
     """No more tracing; the spans still buffered are exported."""
-    global _provider
+    global _provider, _taken_from
     if _provider is None:
         return
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -133,7 +131,6 @@ def stop() -> None:
     HTTPXClientInstrumentor().uninstrument()
     _provider.force_flush()
     _provider = None
-    global _taken_from
     if _taken_from is not None:
         from opentelemetry import propagate
 
@@ -152,6 +149,7 @@ def interceptors() -> list[Any]:
 
 def instrument(app: Any) -> None:
     """Trace each request `app` answers (while tracing is on), named by its route's template."""
+    global _taken_from
     if _provider is None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -167,7 +165,6 @@ def instrument(app: Any) -> None:
     )
     from opentelemetry import propagate
 
-    global _taken_from
     if _taken_from is None:
         _taken_from = propagate.get_global_textmap()
         propagate.set_global_textmap(_inject_only(_taken_from))
